@@ -1,0 +1,298 @@
+//! The lake model: where each log source lands in S3 and the Glue table that reads it.
+//!
+//! This module is the single source of truth for the table definitions (columns, SerDe,
+//! `storage.location.template`, partition projection). The generator renders them into
+//! CloudFormation; the local engine interprets the very same [`TableDef`] to find files.
+//! A wrong projection therefore fails a local test instead of returning zero rows in Athena.
+
+mod columns;
+pub mod projection;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+pub use projection::{
+    ColumnProjection, Constraint, DateBound, PartitionValue, Projection, ProjectionError,
+};
+
+/// Everything about the lake's S3 layout that the table definitions depend on.
+///
+/// Built by the generator from a validated spec; values are assumed valid (bucket names,
+/// account ids, regions and prefix have been checked by the spec layer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LakeLayout {
+    /// Glue database name.
+    pub database: String,
+    /// The central log-archive bucket (CloudTrail and Config).
+    pub bucket: String,
+    /// Key prefix before `AWSLogs/`, without slashes at either end; empty for none.
+    pub prefix: String,
+    /// `Some(o-…)` when CloudTrail is an organization trail: its keys carry the org id.
+    pub organization_trail: Option<String>,
+    /// Source account ids, in spec order.
+    pub accounts: Vec<String>,
+    /// Regions, in spec order.
+    pub regions: Vec<String>,
+    /// First day of the projection range.
+    pub start: jiff::civil::Date,
+    /// Last day of the projection range; `None` means "now".
+    pub end: Option<jiff::civil::Date>,
+    /// Whether the lake holds CloudTrail / Config history.
+    pub cloudtrail: bool,
+    pub config: bool,
+    /// ALB access-log buckets per region (ALB logs must stay in the load balancer's region).
+    pub alb: Vec<AlbSource>,
+}
+
+/// One region's ALB access-log bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlbSource {
+    pub region: String,
+    pub bucket: String,
+    /// Key prefix before `AWSLogs/`, without slashes at either end; empty for none.
+    pub prefix: String,
+}
+
+/// What kind of log a table reads; the local engine picks its record parser by this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TableKind {
+    CloudTrail,
+    ConfigHistory,
+    AlbAccessLogs,
+}
+
+/// A column of a Glue table: name and Hive type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Column {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: String,
+}
+
+/// A Glue table definition, in the shape `AWS::Glue::Table`'s `TableInput` wants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableDef {
+    pub name: String,
+    pub kind: TableKind,
+    pub description: String,
+    pub columns: Vec<Column>,
+    pub partition_keys: Vec<Column>,
+    /// `s3://bucket/...` — the table's root location.
+    pub location: String,
+    pub input_format: String,
+    pub output_format: String,
+    pub serde_library: String,
+    pub serde_parameters: BTreeMap<String, String>,
+    /// Table parameters: projection, `storage.location.template`, classification.
+    pub parameters: BTreeMap<String, String>,
+}
+
+impl TableDef {
+    /// Parses this table's projection back out of its parameters, exactly as Athena would.
+    pub fn projection(&self) -> Result<Projection, ProjectionError> {
+        let keys: Vec<&str> = self
+            .partition_keys
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        Projection::from_parameters(&keys, &self.parameters)
+    }
+}
+
+const HIVE_TEXT_OUTPUT: &str = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat";
+const TEXT_INPUT: &str = "org.apache.hadoop.mapred.TextInputFormat";
+
+impl LakeLayout {
+    /// `s3://bucket/[prefix/]AWSLogs/`
+    fn awslogs_root(bucket: &str, prefix: &str) -> String {
+        if prefix.is_empty() {
+            format!("s3://{bucket}/AWSLogs/")
+        } else {
+            format!("s3://{bucket}/{prefix}/AWSLogs/")
+        }
+    }
+
+    fn date_range(&self, format: fn(jiff::civil::Date) -> String) -> String {
+        let end = self.end.map(format).unwrap_or_else(|| "NOW".to_string());
+        format!("{},{}", format(self.start), end)
+    }
+
+    fn enum_params(&self, params: &mut BTreeMap<String, String>) {
+        params.insert("projection.account.type".into(), "enum".into());
+        params.insert("projection.account.values".into(), self.accounts.join(","));
+        params.insert("projection.region.type".into(), "enum".into());
+        params.insert("projection.region.values".into(), self.regions.join(","));
+    }
+
+    /// The lake's tables, in a fixed order: cloudtrail, config, then one ALB table per region.
+    pub fn tables(&self) -> Vec<TableDef> {
+        let mut out = Vec::new();
+        if self.cloudtrail {
+            out.push(self.cloudtrail_table());
+        }
+        if self.config {
+            out.push(self.config_table());
+        }
+        for alb in &self.alb {
+            out.push(self.alb_table(alb));
+        }
+        out
+    }
+
+    /// Name of the ALB table for a region: `alb_logs_ap_northeast_1`.
+    pub fn alb_table_name(region: &str) -> String {
+        format!("alb_logs_{}", region.replace('-', "_"))
+    }
+
+    fn cloudtrail_table(&self) -> TableDef {
+        let mut root = Self::awslogs_root(&self.bucket, &self.prefix);
+        if let Some(org) = &self.organization_trail {
+            root.push_str(org);
+            root.push('/');
+        }
+        let mut params = BTreeMap::new();
+        params.insert("classification".into(), "cloudtrail".into());
+        params.insert("EXTERNAL".into(), "TRUE".into());
+        params.insert("projection.enabled".into(), "true".into());
+        self.enum_params(&mut params);
+        params.insert("projection.timestamp.type".into(), "date".into());
+        params.insert("projection.timestamp.format".into(), "yyyy/MM/dd".into());
+        params.insert("projection.timestamp.interval".into(), "1".into());
+        params.insert("projection.timestamp.interval.unit".into(), "DAYS".into());
+        params.insert(
+            "projection.timestamp.range".into(),
+            self.date_range(|d| d.strftime("%Y/%m/%d").to_string()),
+        );
+        params.insert(
+            "storage.location.template".into(),
+            format!("{root}${{account}}/CloudTrail/${{region}}/${{timestamp}}"),
+        );
+        TableDef {
+            name: "cloudtrail".into(),
+            kind: TableKind::CloudTrail,
+            description: "CloudTrail management and data events delivered by the trail".into(),
+            columns: columns::cloudtrail(),
+            partition_keys: partition(&[
+                ("account", "string"),
+                ("region", "string"),
+                ("timestamp", "string"),
+            ]),
+            location: root,
+            input_format: "com.amazon.emr.cloudtrail.CloudTrailInputFormat".into(),
+            output_format: HIVE_TEXT_OUTPUT.into(),
+            serde_library: "org.apache.hive.hcatalog.data.JsonSerDe".into(),
+            serde_parameters: BTreeMap::new(),
+            parameters: params,
+        }
+    }
+
+    fn config_table(&self) -> TableDef {
+        let root = Self::awslogs_root(&self.bucket, &self.prefix);
+        let mut params = BTreeMap::new();
+        params.insert("classification".into(), "json".into());
+        params.insert("EXTERNAL".into(), "TRUE".into());
+        params.insert("projection.enabled".into(), "true".into());
+        self.enum_params(&mut params);
+        // AWS Config does not pad month and day (`2016/9/7`): integers without `digits`.
+        let end_year = self.end.map(|d| d.year()).unwrap_or(CONFIG_YEAR_MAX);
+        params.insert("projection.year.type".into(), "integer".into());
+        params.insert(
+            "projection.year.range".into(),
+            format!("{},{}", self.start.year(), end_year),
+        );
+        params.insert("projection.month.type".into(), "integer".into());
+        params.insert("projection.month.range".into(), "1,12".into());
+        params.insert("projection.day.type".into(), "integer".into());
+        params.insert("projection.day.range".into(), "1,31".into());
+        params.insert(
+            "storage.location.template".into(),
+            format!(
+                "{root}${{account}}/Config/${{region}}/${{year}}/${{month}}/${{day}}/ConfigHistory"
+            ),
+        );
+        let mut serde_parameters = BTreeMap::new();
+        serde_parameters.insert("ignore.malformed.json".into(), "true".into());
+        TableDef {
+            name: "config".into(),
+            kind: TableKind::ConfigHistory,
+            description:
+                "AWS Config configuration history (ConfigHistory files only; snapshots excluded)"
+                    .into(),
+            columns: columns::config(),
+            partition_keys: partition(&[
+                ("account", "string"),
+                ("region", "string"),
+                ("year", "int"),
+                ("month", "int"),
+                ("day", "int"),
+            ]),
+            location: root,
+            input_format: TEXT_INPUT.into(),
+            output_format: HIVE_TEXT_OUTPUT.into(),
+            serde_library: "org.openx.data.jsonserde.JsonSerDe".into(),
+            serde_parameters,
+            parameters: params,
+        }
+    }
+
+    fn alb_table(&self, alb: &AlbSource) -> TableDef {
+        let root = Self::awslogs_root(&alb.bucket, &alb.prefix);
+        let mut params = BTreeMap::new();
+        params.insert("classification".into(), "alb".into());
+        params.insert("EXTERNAL".into(), "TRUE".into());
+        params.insert("projection.enabled".into(), "true".into());
+        params.insert("projection.account.type".into(), "enum".into());
+        params.insert("projection.account.values".into(), self.accounts.join(","));
+        params.insert("projection.day.type".into(), "date".into());
+        params.insert("projection.day.format".into(), "yyyy/MM/dd".into());
+        params.insert("projection.day.interval".into(), "1".into());
+        params.insert("projection.day.interval.unit".into(), "DAYS".into());
+        params.insert(
+            "projection.day.range".into(),
+            self.date_range(|d| d.strftime("%Y/%m/%d").to_string()),
+        );
+        params.insert(
+            "storage.location.template".into(),
+            format!(
+                "{root}${{account}}/elasticloadbalancing/{}/${{day}}",
+                alb.region
+            ),
+        );
+        let mut serde_parameters = BTreeMap::new();
+        serde_parameters.insert("input.regex".into(), columns::ALB_REGEX.into());
+        TableDef {
+            name: Self::alb_table_name(&alb.region),
+            kind: TableKind::AlbAccessLogs,
+            description: format!("Application Load Balancer access logs in {}", alb.region),
+            columns: columns::alb(),
+            partition_keys: partition(&[("account", "string"), ("day", "string")]),
+            location: root,
+            input_format: TEXT_INPUT.into(),
+            output_format: HIVE_TEXT_OUTPUT.into(),
+            serde_library: "org.apache.hadoop.hive.serde2.RegexSerDe".into(),
+            serde_parameters,
+            parameters: params,
+        }
+    }
+}
+
+/// Upper bound of the Config `year` projection when the spec sets no end.
+///
+/// Integer projection has no `NOW`; a fixed bound keeps generation independent of the clock
+/// (byte-identical output on every run). Queries always constrain the year, so the width of
+/// the range costs nothing.
+pub const CONFIG_YEAR_MAX: i16 = 2099;
+
+fn partition(keys: &[(&str, &str)]) -> Vec<Column> {
+    keys.iter()
+        .map(|(n, t)| Column {
+            name: (*n).into(),
+            ty: (*t).into(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
