@@ -1,0 +1,314 @@
+//! The command line: argument parsing and the subcommands, each testable in-process through
+//! [`run`] (arguments, stdout and stderr in; exit code out).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::json;
+
+use crate::spec::{self, Diagnostic, Loaded};
+use crate::{output, plan, render};
+
+/// Exit codes (the CLI contract).
+pub const OK: u8 = 0;
+pub const FAILURE: u8 = 1;
+pub const BAD_INPUT: u8 = 2;
+
+/// The commented starter spec `opslake init` writes.
+pub const STARTER: &str = include_str!("../../templates/init/opslake.yaml");
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "opslake",
+    version,
+    about = "One YAML spec → an AWS account-activity log lake and the AIOps functions that read it"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Write a commented starter opslake.yaml into DIR (default: the current directory)
+    Init {
+        dir: Option<PathBuf>,
+        /// Overwrite an existing opslake.yaml
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check a spec: exit 0 when valid, 2 when not (diagnostics on stderr as FILE:LINE:COL)
+    Validate {
+        spec: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Print the JSON Schema of the spec (for editor completion)
+    Schema,
+    /// Generate CloudFormation templates and manifest.json into DIR
+    Generate {
+        spec: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Write nothing; exit 1 when DIR differs from what would be generated (for CI)
+        #[arg(long)]
+        check: bool,
+        /// Directory whose files override the embedded templates (same relative names,
+        /// e.g. cloudformation/central.yaml.tera)
+        #[arg(long)]
+        templates: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+}
+
+/// Runs the CLI with `args` (including the program name); returns the exit code.
+pub fn run<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { BAD_INPUT } else { OK };
+            let text = e.render().to_string();
+            let _ = if e.use_stderr() {
+                err.write_all(text.as_bytes())
+            } else {
+                out.write_all(text.as_bytes())
+            };
+            return code;
+        }
+    };
+    let result = match cli.command {
+        Command::Init { dir, force } => init(dir.as_deref(), force, out, err),
+        Command::Validate { spec, format } => validate(&spec, format, out, err),
+        Command::Schema => {
+            let text =
+                serde_json::to_string_pretty(&spec::shape::json_schema()).unwrap_or_default();
+            writeln!(out, "{text}").map(|_| OK)
+        }
+        Command::Generate {
+            spec,
+            out: dir,
+            check,
+            templates,
+            format,
+        } => generate(&spec, &dir, check, templates.as_deref(), format, out, err),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            FAILURE
+        }
+    }
+}
+
+fn init(
+    dir: Option<&Path>,
+    force: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> std::io::Result<u8> {
+    let dir = dir.unwrap_or(Path::new("."));
+    let path = dir.join("opslake.yaml");
+    if path.exists() && !force {
+        writeln!(
+            err,
+            "error: {} already exists\n  = help: pass --force to overwrite it",
+            path.display()
+        )?;
+        return Ok(BAD_INPUT);
+    }
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(&path, STARTER)?;
+    writeln!(
+        out,
+        "wrote {}\nnext: edit it, then `opslake validate {}`",
+        path.display(),
+        path.display()
+    )?;
+    Ok(OK)
+}
+
+/// Reads and loads a spec, printing its diagnostics. `None` (with the exit code) when it
+/// cannot be used.
+fn load_spec(
+    path: &Path,
+    format: Format,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> std::io::Result<Result<(Loaded, String), u8>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            writeln!(err, "error: cannot read {}: {e}", path.display())?;
+            return Ok(Err(BAD_INPUT));
+        }
+    };
+    let loaded = spec::load(&bytes, spec::today_utc());
+    let source = String::from_utf8_lossy(&bytes).into_owned();
+    let file = path.display().to_string();
+    if format == Format::Json {
+        let diags: Vec<_> = loaded
+            .diagnostics
+            .iter()
+            .map(|d| diag_json(&file, d))
+            .collect();
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"file": file, "valid": !loaded.has_errors(), "diagnostics": diags})
+            )
+            .unwrap_or_default()
+        )?;
+    } else {
+        for d in &loaded.diagnostics {
+            write!(err, "{}", d.render(&file, &source))?;
+        }
+        let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
+        if errors > 0 {
+            writeln!(
+                err,
+                "{file}: {errors} error{} found",
+                if errors == 1 { "" } else { "s" }
+            )?;
+        }
+    }
+    if loaded.has_errors() {
+        return Ok(Err(BAD_INPUT));
+    }
+    Ok(Ok((loaded, source)))
+}
+
+fn diag_json(file: &str, d: &Diagnostic) -> serde_json::Value {
+    json!({
+        "file": file,
+        "line": d.pos.line,
+        "column": d.pos.col,
+        "severity": if d.is_error() { "error" } else { "warning" },
+        "message": d.message,
+        "hint": d.hint,
+    })
+}
+
+fn validate(
+    path: &Path,
+    format: Format,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> std::io::Result<u8> {
+    match load_spec(path, format, out, err)? {
+        Err(code) => Ok(code),
+        Ok(_) => {
+            if format == Format::Text {
+                writeln!(out, "{}: valid", path.display())?;
+            }
+            Ok(OK)
+        }
+    }
+}
+
+fn generate(
+    path: &Path,
+    dir: &Path,
+    check: bool,
+    templates: Option<&Path>,
+    format: Format,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> std::io::Result<u8> {
+    // Diagnostics go to stderr here even with --format json: stdout carries the summary.
+    let (loaded, source) = match load_spec(path, Format::Text, out, err)? {
+        Err(code) => return Ok(code),
+        Ok(x) => x,
+    };
+    let Some(spec) = loaded.spec.as_ref() else {
+        return Ok(BAD_INPUT);
+    };
+    let plan = match plan::plan(spec) {
+        Ok(p) => p,
+        Err(e) => {
+            let d = Diagnostic::error(loaded.locations.key(&e.pointer), e.message).hint(e.hint);
+            write!(err, "{}", d.render(&path.display().to_string(), &source))?;
+            return Ok(BAD_INPUT);
+        }
+    };
+    let files = match render::engine(templates).and_then(|tera| render::render(&plan, &tera)) {
+        Ok(f) => f,
+        Err(e) => {
+            writeln!(err, "error: {e}")?;
+            return Ok(if matches!(e, render::RenderError::Limit { .. }) {
+                BAD_INPUT
+            } else {
+                FAILURE
+            });
+        }
+    };
+    if check {
+        let drift = output::check(dir, &files)?;
+        if format == Format::Json {
+            writeln!(out, "{}", serde_json::to_string_pretty(&json!({"up_to_date": drift.is_clean(), "stale": drift.stale, "missing": drift.missing, "extra": drift.extra})).unwrap_or_default())?;
+        } else if drift.is_clean() {
+            writeln!(out, "{}: up to date ({} files)", dir.display(), files.len())?;
+        } else {
+            for (what, list) in [
+                ("stale", &drift.stale),
+                ("missing", &drift.missing),
+                ("extra", &drift.extra),
+            ] {
+                for f in list {
+                    writeln!(err, "{what}: {}", dir.join(f).display())?;
+                }
+            }
+            writeln!(
+                err,
+                "{} is out of date: run `opslake generate {} --out {}`",
+                dir.display(),
+                path.display(),
+                dir.display()
+            )?;
+        }
+        return Ok(if drift.is_clean() { OK } else { FAILURE });
+    }
+    let removed = output::write(dir, &files)?;
+    if format == Format::Json {
+        let list: Vec<_> = files
+            .iter()
+            .map(|f| json!({"file": dir.join(&f.name), "bytes": f.bytes.len()}))
+            .collect();
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&json!({"written": list, "removed": removed}))
+                .unwrap_or_default()
+        )?;
+    } else {
+        for f in &files {
+            writeln!(
+                out,
+                "wrote {} ({} bytes)",
+                dir.join(&f.name).display(),
+                f.bytes.len()
+            )?;
+        }
+        for r in removed {
+            writeln!(
+                out,
+                "removed {} (no longer generated)",
+                dir.join(r).display()
+            )?;
+        }
+    }
+    Ok(OK)
+}

@@ -1,0 +1,390 @@
+//! Plan: a validated spec → what to generate. Computes every name, ARN, policy and table
+//! definition (the tables come from `opslake_runtime::lake`), and decides which templates
+//! exist and where each one is deployed. Only `render` turns this into text.
+
+mod policies;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use opslake_runtime::lake::{AlbSource, LakeLayout, TableDef};
+
+use crate::spec::model::{Spec, TrailMode};
+
+/// S3 bucket policies are limited to 20 KB.
+pub const MAX_BUCKET_POLICY_BYTES: usize = 20 * 1024;
+/// KMS key policies are limited to 32 KB.
+pub const MAX_KEY_POLICY_BYTES: usize = 32 * 1024;
+
+/// A spec that is valid on its own but cannot be turned into deployable templates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanError {
+    /// JSON pointer of the spec value the problem is about.
+    pub pointer: String,
+    pub message: String,
+    pub hint: String,
+}
+
+/// How a template reaches its accounts and regions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Target {
+    /// One stack in one account and region.
+    Stack {
+        stack_name: String,
+        account: String,
+        region: String,
+    },
+    /// A StackSet administered from the home account.
+    StackSet {
+        stack_set_name: String,
+        permission_model: String,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        organizational_units: Vec<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        accounts: Vec<String>,
+        regions: Vec<String>,
+        /// Accounts the StackSet cannot reach (the management account under
+        /// SERVICE_MANAGED): deployed as plain stacks, one per region, instead.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        also_as_stacks_in: Vec<String>,
+    },
+}
+
+/// Where a template parameter's value comes from at deploy time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamSource {
+    /// An output of another template's stack.
+    StackOutput { template: String, output: String },
+}
+
+/// One template to render.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedTemplate {
+    /// Logical name (`central`, `member`).
+    pub name: String,
+    /// File written to the output directory.
+    pub file: String,
+    /// Tera template that renders it.
+    #[serde(skip)]
+    pub source: String,
+    pub description: String,
+    pub target: Target,
+    pub parameters: std::collections::BTreeMap<String, ParamSource>,
+    /// The Tera context.
+    #[serde(skip)]
+    pub context: Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    pub layout: LakeLayout,
+    pub tables: Vec<TableDef>,
+    pub templates: Vec<PlannedTemplate>,
+}
+
+/// Names of everything the generator creates, derived from the spec's `name`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Names {
+    pub database: String,
+    pub workgroup: String,
+    pub trail: String,
+    pub key_alias: String,
+    pub access_logs_bucket: String,
+    pub results_bucket: String,
+    pub central_stack: String,
+    pub member_stack_set: String,
+    pub member_stack: String,
+    /// Config recorder, delivery channel and aggregator name.
+    pub config: String,
+    pub results_access_log_prefix: String,
+}
+
+impl Names {
+    pub fn of(spec: &Spec) -> Names {
+        let n = &spec.name;
+        let (acct, region) = (&spec.home.account, &spec.home.region);
+        Names {
+            database: format!("{}_opslake", n.replace('-', "_")),
+            workgroup: spec.workgroup(),
+            trail: format!("{n}-opslake"),
+            key_alias: format!("alias/{n}-opslake-lake"),
+            access_logs_bucket: format!("{n}-s3-access-{acct}-{region}"),
+            results_bucket: format!("{n}-athena-{acct}-{region}"),
+            central_stack: format!("{n}-opslake-central"),
+            member_stack_set: format!("{n}-opslake-member"),
+            member_stack: format!("{n}-opslake-member"),
+            config: format!("{n}-opslake"),
+            results_access_log_prefix: format!("{n}-athena-{acct}-{region}/"),
+        }
+    }
+}
+
+fn join_prefix(prefix: &str) -> String {
+    if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{prefix}/")
+    }
+}
+
+/// `None` for an empty string. Template conditions test presence, and Tera escapes a string
+/// before testing it (`""` would become the truthy `"\"\""`): only booleans and nulls are tested.
+fn non_empty(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}
+
+/// The lake layout the tables are computed from.
+pub fn layout(spec: &Spec) -> LakeLayout {
+    let trail = spec.trail_mode();
+    LakeLayout {
+        database: Names::of(spec).database,
+        bucket: spec.lake.bucket.clone(),
+        prefix: spec.lake.prefix.clone(),
+        organization_trail: match (trail, &spec.organization) {
+            (TrailMode::Organization, Some(org)) => Some(org.id.clone()),
+            _ => None,
+        },
+        accounts: spec.account_ids(),
+        regions: spec.regions.clone(),
+        start: spec
+            .lake
+            .projection
+            .start
+            .parse()
+            .unwrap_or(jiff::civil::Date::constant(2024, 1, 1)),
+        end: spec
+            .lake
+            .projection
+            .end
+            .as_deref()
+            .and_then(|e| e.parse().ok()),
+        cloudtrail: true,
+        config: true,
+        alb: spec
+            .sources
+            .alb
+            .iter()
+            .flat_map(|a| {
+                a.buckets.iter().map(|(region, bucket)| AlbSource {
+                    region: region.clone(),
+                    bucket: bucket.clone(),
+                    prefix: a.prefix.clone(),
+                })
+            })
+            .collect(),
+    }
+}
+
+/// `TableCloudtrail`, `TableAlbLogsApNortheast1`
+fn logical_id(table: &str) -> String {
+    let mut out = String::from("Table");
+    for part in table.split('_') {
+        let mut c = part.chars();
+        if let Some(first) = c.next() {
+            out.extend(first.to_uppercase());
+            out.push_str(c.as_str());
+        }
+    }
+    out
+}
+
+fn table_context(t: &TableDef) -> Value {
+    let cols = |cs: &[opslake_runtime::lake::Column]| -> Value {
+        cs.iter()
+            .map(|c| json!({"Name": c.name, "Type": c.ty}))
+            .collect()
+    };
+    json!({
+        "logical_id": logical_id(&t.name),
+        "name": t.name,
+        "description": t.description,
+        "columns": cols(&t.columns),
+        "partition_keys": cols(&t.partition_keys),
+        "location": t.location,
+        "input_format": t.input_format,
+        "output_format": t.output_format,
+        "serde_library": t.serde_library,
+        "serde_parameters": t.serde_parameters,
+        "parameters": t.parameters,
+    })
+}
+
+/// Builds the plan. Errors are specs that pass validation but would not deploy
+/// (policy size limits), reported against the spec value that causes them.
+pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
+    let names = Names::of(spec);
+    let layout = layout(spec);
+    let tables = layout.tables();
+    let trail = spec.trail_mode();
+    let accounts = spec.account_ids();
+    let lake_prefix = join_prefix(&spec.lake.prefix);
+    let org_id = spec.organization.as_ref().map(|o| o.id.clone());
+    let creates_bucket = !spec.lake.existing;
+    let kms = spec.lake.kms && creates_bucket;
+    let config = &spec.sources.config;
+
+    let trail_accounts: Vec<String> = match trail {
+        TrailMode::Organization => vec![spec.home.account.clone()],
+        _ => accounts.clone(),
+    };
+    let bucket_policy = policies::bucket_policy(spec, &names, trail, &trail_accounts, &accounts);
+    let key_policy = policies::key_policy(spec, &trail_accounts, &accounts);
+    let size = |v: &Value| {
+        serde_json::to_string(v)
+            .map(|s| s.len())
+            .unwrap_or(usize::MAX)
+    };
+    if creates_bucket && size(&bucket_policy) > MAX_BUCKET_POLICY_BYTES {
+        return Err(PlanError {
+            pointer: "/accounts".into(),
+            message: format!(
+                "the lake bucket policy for {} accounts would be {} bytes; S3 allows {}",
+                accounts.len(),
+                size(&bucket_policy),
+                MAX_BUCKET_POLICY_BYTES
+            ),
+            hint: "use an organization trail (sources.cloudtrail.trail: organization), or split the accounts over several lakes".into(),
+        });
+    }
+    if kms && size(&key_policy) > MAX_KEY_POLICY_BYTES {
+        return Err(PlanError {
+            pointer: "/accounts".into(),
+            message: format!(
+                "the lake key policy for {} accounts would be {} bytes; KMS allows {}",
+                accounts.len(),
+                size(&key_policy),
+                MAX_KEY_POLICY_BYTES
+            ),
+            hint: "use an organization trail, or split the accounts over several lakes".into(),
+        });
+    }
+
+    let data_events: Vec<Value> = spec
+        .sources
+        .cloudtrail
+        .data_events
+        .iter()
+        .map(|t| json!({"name": format!("Data events: {t}"), "type": t}))
+        .collect();
+    // Every string a template prints is computed here: templates never concatenate values
+    // (Tera does not escape a `~` concatenation).
+    let n = &spec.name;
+    let text = json!({
+        "central": format!("opslake {n}: central log lake (bucket, trail, Config aggregator, Glue tables, Athena workgroup)"),
+        "key": format!("opslake {n}: encrypts the log lake and Athena results"),
+        "database": format!("opslake {n}: tables over the log lake (partition projection)"),
+        "workgroup": format!("opslake {n}: queries over the log lake"),
+        "member": format!("opslake {n}: per-account and per-region delivery into the log lake"),
+    });
+    let central_ctx = json!({
+        "name": spec.name,
+        "text": text,
+        "home": {"account": spec.home.account, "region": spec.home.region},
+        "names": names,
+        "lake": {
+            "bucket": spec.lake.bucket,
+            "create": creates_bucket,
+            "access_log_prefix": format!("{}/", spec.lake.bucket),
+            "prefix": lake_prefix,
+            "kms": kms,
+            "retention_days": spec.lake.retention_days,
+        },
+        "bucket_policy": bucket_policy,
+        "key_policy": key_policy,
+        "organization_trail": trail == TrailMode::Organization,
+        "org_id": org_id,
+        "trail_prefix": non_empty(&spec.lake.prefix),
+        "data_events": data_events,
+        "aggregator": config.aggregator,
+        "regions": spec.regions,
+        "accounts": accounts,
+        "tables": tables.iter().map(table_context).collect::<Vec<_>>(),
+        "athena": {
+            "cutoff_bytes": spec.athena.bytes_scanned_cutoff_mb * 1024 * 1024,
+            "results_retention_days": spec.athena.results_retention_days,
+        },
+    });
+
+    let mut templates = vec![PlannedTemplate {
+        name: "central".into(),
+        file: "central.yaml".into(),
+        source: "cloudformation/central.yaml.tera".into(),
+        description:
+            "Log lake: bucket, key, trail, Config aggregator, Glue tables, Athena workgroup".into(),
+        target: Target::Stack {
+            stack_name: names.central_stack.clone(),
+            account: spec.home.account.clone(),
+            region: spec.home.region.clone(),
+        },
+        parameters: Default::default(),
+        context: central_ctx,
+    }];
+
+    let member_trail = trail == TrailMode::Account;
+    let authorization = config.aggregator && spec.organization.is_none();
+    if config.recorder || member_trail || authorization {
+        let member_ctx = json!({
+            "name": spec.name,
+            "text": text,
+            "home": {"account": spec.home.account, "region": spec.home.region},
+            "names": names,
+            "lake": {"bucket": spec.lake.bucket, "prefix": lake_prefix, "kms": kms},
+            "trail_prefix": non_empty(&spec.lake.prefix),
+            "recorder": config.recorder,
+            "delivery_frequency": config.delivery_frequency,
+            "account_trail": member_trail,
+            "data_events": data_events,
+            "aggregation_authorization": authorization,
+        });
+        let target = match &spec.organization {
+            Some(org) => Target::StackSet {
+                stack_set_name: names.member_stack_set.clone(),
+                permission_model: "SERVICE_MANAGED".into(),
+                organizational_units: org.member_ous.clone(),
+                accounts: vec![],
+                regions: spec.regions.clone(),
+                also_as_stacks_in: if accounts.contains(&spec.home.account) {
+                    vec![spec.home.account.clone()]
+                } else {
+                    vec![]
+                },
+            },
+            None => Target::StackSet {
+                stack_set_name: names.member_stack_set.clone(),
+                permission_model: "SELF_MANAGED".into(),
+                organizational_units: vec![],
+                accounts: accounts.clone(),
+                regions: spec.regions.clone(),
+                also_as_stacks_in: vec![],
+            },
+        };
+        let mut parameters = std::collections::BTreeMap::new();
+        if kms {
+            parameters.insert(
+                "LakeKeyArn".to_string(),
+                ParamSource::StackOutput {
+                    template: "central".into(),
+                    output: "LakeKeyArn".into(),
+                },
+            );
+        }
+        templates.push(PlannedTemplate {
+            name: "member".into(),
+            file: "member.yaml".into(),
+            source: "cloudformation/member.yaml.tera".into(),
+            description: "Per account and region: Config recorder and delivery channel, account trail, aggregation authorization".into(),
+            target,
+            parameters,
+            context: member_ctx,
+        });
+    }
+    Ok(Plan {
+        name: spec.name.clone(),
+        layout,
+        tables,
+        templates,
+    })
+}

@@ -1,0 +1,180 @@
+//! The lake bucket policy and key policy, exactly as the CloudTrail and Config guides
+//! require: service principals limited by `aws:SourceArn` / `aws:SourceAccount`, writes
+//! limited to each account's `AWSLogs/` path, TLS only. Computed here (not in a template)
+//! so that their size can be checked against the service limits before anything is written.
+
+use serde_json::{json, Value};
+
+use super::Names;
+use crate::spec::model::{Spec, TrailMode};
+
+/// Above this many accounts, per-account resource ARNs give way to a wildcard path
+/// constrained by the source-account condition, to stay within the policy size limit.
+const PER_ACCOUNT_RESOURCES_MAX: usize = 20;
+
+fn trail_arns(
+    spec: &Spec,
+    names: &Names,
+    trail: TrailMode,
+    trail_accounts: &[String],
+) -> (bool, Vec<String>) {
+    match trail {
+        TrailMode::Existing => (
+            true,
+            trail_accounts
+                .iter()
+                .map(|a| format!("arn:aws:cloudtrail:*:{a}:trail/*"))
+                .collect(),
+        ),
+        _ => (
+            false,
+            trail_accounts
+                .iter()
+                .map(|a| {
+                    format!(
+                        "arn:aws:cloudtrail:{}:{a}:trail/{}",
+                        spec.home.region, names.trail
+                    )
+                })
+                .collect(),
+        ),
+    }
+}
+
+pub fn bucket_policy(
+    spec: &Spec,
+    names: &Names,
+    trail: TrailMode,
+    trail_accounts: &[String],
+    accounts: &[String],
+) -> Value {
+    let bucket_arn = format!("arn:aws:s3:::{}", spec.lake.bucket);
+    let logs = if spec.lake.prefix.is_empty() {
+        format!("{bucket_arn}/AWSLogs")
+    } else {
+        format!("{bucket_arn}/{}/AWSLogs", spec.lake.prefix)
+    };
+    let (like, source_arns) = trail_arns(spec, names, trail, trail_accounts);
+    let source_arn_cond = if like {
+        json!({"StringLike": {"aws:SourceArn": source_arns}})
+    } else {
+        json!({"StringEquals": {"aws:SourceArn": source_arns}})
+    };
+
+    let mut trail_write: Vec<String> = Vec::new();
+    match (trail, &spec.organization) {
+        (TrailMode::Organization, Some(org)) => {
+            trail_write.push(format!("{logs}/{}/*", spec.home.account));
+            trail_write.push(format!("{logs}/{}/*", org.id));
+        }
+        _ if trail_accounts.len() <= PER_ACCOUNT_RESOURCES_MAX => {
+            trail_write.extend(trail_accounts.iter().map(|a| format!("{logs}/{a}/*")));
+        }
+        _ => trail_write.push(format!("{logs}/*")),
+    }
+    let mut trail_write_cond = source_arn_cond.clone();
+    let key = if like { "StringLike" } else { "StringEquals" };
+    trail_write_cond[key]["aws:SourceArn"] = json!(source_arns);
+    if like {
+        trail_write_cond["StringEquals"] = json!({"s3:x-amz-acl": "bucket-owner-full-control"});
+    } else {
+        trail_write_cond["StringEquals"]["s3:x-amz-acl"] = json!("bucket-owner-full-control");
+    }
+
+    let config_write: Vec<String> = if accounts.len() <= PER_ACCOUNT_RESOURCES_MAX {
+        accounts
+            .iter()
+            .map(|a| format!("{logs}/{a}/Config/*"))
+            .collect()
+    } else {
+        vec![format!("{logs}/*/Config/*")]
+    };
+
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket_arn, format!("{bucket_arn}/*")],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}}
+            },
+            {
+                "Sid": "CloudTrailAclCheck",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": "s3:GetBucketAcl",
+                "Resource": bucket_arn,
+                "Condition": source_arn_cond
+            },
+            {
+                "Sid": "CloudTrailWrite",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": trail_write,
+                "Condition": trail_write_cond
+            },
+            {
+                "Sid": "ConfigAclCheck",
+                "Effect": "Allow",
+                "Principal": {"Service": "config.amazonaws.com"},
+                "Action": ["s3:GetBucketAcl", "s3:ListBucket"],
+                "Resource": bucket_arn,
+                "Condition": {"StringEquals": {"aws:SourceAccount": accounts}}
+            },
+            {
+                "Sid": "ConfigWrite",
+                "Effect": "Allow",
+                "Principal": {"Service": "config.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": config_write,
+                "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceAccount": accounts}}
+            }
+        ]
+    })
+}
+
+pub fn key_policy(spec: &Spec, trail_accounts: &[String], accounts: &[String]) -> Value {
+    let trail_ctx: Vec<String> = trail_accounts
+        .iter()
+        .map(|a| format!("arn:aws:cloudtrail:*:{a}:trail/*"))
+        .collect();
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "EnableIamPoliciesInHomeAccount",
+                "Effect": "Allow",
+                "Principal": {"AWS": format!("arn:aws:iam::{}:root", spec.home.account)},
+                "Action": "kms:*",
+                "Resource": "*"
+            },
+            {
+                "Sid": "CloudTrailEncryptLogs",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": "kms:GenerateDataKey*",
+                "Resource": "*",
+                "Condition": {"StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": trail_ctx}}
+            },
+            {
+                "Sid": "CloudTrailDescribeKey",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": "kms:DescribeKey",
+                "Resource": "*"
+            },
+            {
+                "Sid": "ConfigEncryptDeliveries",
+                "Effect": "Allow",
+                "Principal": {"Service": "config.amazonaws.com"},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": accounts}}
+            }
+        ]
+    })
+}

@@ -1,0 +1,345 @@
+//! The validated spec as typed values. Built only from JSON that passed the shape check,
+//! so deserialisation cannot fail on structure; defaults live here (and are documented in
+//! `shape.rs`, which a test keeps in step).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    pub name: String,
+    pub home: Home,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<Organization>,
+    #[serde(default)]
+    pub accounts: Vec<Account>,
+    pub regions: Vec<String>,
+    pub lake: Lake,
+    #[serde(default)]
+    pub sources: Sources,
+    #[serde(default)]
+    pub athena: Athena,
+    #[serde(default)]
+    pub model: Model,
+    #[serde(default)]
+    pub features: Features,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Home {
+    pub account: String,
+    pub region: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Organization {
+    pub id: String,
+    #[serde(default)]
+    pub member_ous: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lake {
+    pub bucket: String,
+    #[serde(default)]
+    pub existing: bool,
+    #[serde(default)]
+    pub prefix: String,
+    #[serde(default = "d_retention")]
+    pub retention_days: u32,
+    #[serde(default = "d_true")]
+    pub kms: bool,
+    #[serde(default)]
+    pub projection: ProjectionRange,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectionRange {
+    #[serde(default = "d_start")]
+    pub start: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+}
+
+impl Default for ProjectionRange {
+    fn default() -> Self {
+        ProjectionRange {
+            start: d_start(),
+            end: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sources {
+    #[serde(default)]
+    pub cloudtrail: CloudTrailSource,
+    #[serde(default)]
+    pub config: ConfigSource,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alb: Option<AlbSource>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrailMode {
+    Organization,
+    Account,
+    Existing,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudTrailSource {
+    /// `None`: organization when the spec has an organization, else account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trail: Option<TrailMode>,
+    #[serde(default)]
+    pub data_events: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigSource {
+    #[serde(default = "d_true")]
+    pub recorder: bool,
+    #[serde(default = "d_true")]
+    pub aggregator: bool,
+    #[serde(default = "d_frequency")]
+    pub delivery_frequency: String,
+}
+
+impl Default for ConfigSource {
+    fn default() -> Self {
+        ConfigSource {
+            recorder: true,
+            aggregator: true,
+            delivery_frequency: d_frequency(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlbSource {
+    pub buckets: BTreeMap<String, String>,
+    #[serde(default)]
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Athena {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workgroup: Option<String>,
+    #[serde(default = "d_cutoff")]
+    pub bytes_scanned_cutoff_mb: u64,
+    #[serde(default = "d_results_days")]
+    pub results_retention_days: u32,
+}
+
+impl Default for Athena {
+    fn default() -> Self {
+        Athena {
+            workgroup: None,
+            bytes_scanned_cutoff_mb: d_cutoff(),
+            results_retention_days: d_results_days(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    None,
+    Bedrock,
+    Anthropic,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Model {
+    #[serde(default = "d_provider")]
+    pub provider: Provider,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default = "d_max_tokens")]
+    pub max_tokens: u32,
+    #[serde(default = "d_language")]
+    pub language: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_secret: Option<String>,
+}
+
+impl Default for Model {
+    fn default() -> Self {
+        Model {
+            provider: Provider::None,
+            id: None,
+            max_tokens: d_max_tokens(),
+            language: d_language(),
+            api_key_secret: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Features {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_summary: Option<Toggle>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<Toggle>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leftovers: Option<Leftovers>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_analysis: Option<FailureAnalysis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity_insights: Option<Toggle>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Toggle {
+    #[serde(default = "d_true")]
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Leftovers {
+    #[serde(default = "d_true")]
+    pub enabled: bool,
+    #[serde(default = "d_schedule")]
+    pub schedule: String,
+    #[serde(default = "d_lookback")]
+    pub lookback_days: u32,
+    #[serde(default)]
+    pub notify: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailureAnalysis {
+    #[serde(default = "d_true")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub log_groups: Vec<String>,
+    #[serde(default = "d_insights")]
+    pub insights_query: String,
+    #[serde(default = "d_true")]
+    pub xray: bool,
+    #[serde(default)]
+    pub alarm_topics: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack: Option<Slack>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Slack {
+    pub signing_secret: String,
+    pub bot_token: String,
+    pub channel: String,
+}
+
+fn d_true() -> bool {
+    true
+}
+fn d_retention() -> u32 {
+    400
+}
+fn d_start() -> String {
+    "2024-01-01".into()
+}
+fn d_frequency() -> String {
+    "TwentyFour_Hours".into()
+}
+fn d_cutoff() -> u64 {
+    10240
+}
+fn d_results_days() -> u32 {
+    30
+}
+fn d_provider() -> Provider {
+    Provider::None
+}
+fn d_max_tokens() -> u32 {
+    1500
+}
+fn d_language() -> String {
+    "en".into()
+}
+fn d_schedule() -> String {
+    "cron(0 0 * * ? *)".into()
+}
+fn d_lookback() -> u32 {
+    30
+}
+fn d_insights() -> String {
+    "fields @timestamp, @message | filter @message like /(?i)error/".into()
+}
+
+impl Spec {
+    /// The accounts whose logs land in the lake (the home account when none are listed).
+    pub fn account_ids(&self) -> Vec<String> {
+        if self.accounts.is_empty() {
+            vec![self.home.account.clone()]
+        } else {
+            self.accounts.iter().map(|a| a.id.clone()).collect()
+        }
+    }
+
+    pub fn trail_mode(&self) -> TrailMode {
+        self.sources
+            .cloudtrail
+            .trail
+            .unwrap_or(if self.organization.is_some() {
+                TrailMode::Organization
+            } else {
+                TrailMode::Account
+            })
+    }
+
+    pub fn workgroup(&self) -> String {
+        self.athena
+            .workgroup
+            .clone()
+            .unwrap_or_else(|| format!("{}-opslake", self.name))
+    }
+
+    pub fn enabled(&self, feature: Feature) -> bool {
+        let f = &self.features;
+        match feature {
+            Feature::ChangeSummary => f.change_summary.as_ref().is_some_and(|t| t.enabled),
+            Feature::Query => f.query.as_ref().is_some_and(|t| t.enabled),
+            Feature::Leftovers => f.leftovers.as_ref().is_some_and(|t| t.enabled),
+            Feature::FailureAnalysis => f.failure_analysis.as_ref().is_some_and(|t| t.enabled),
+            Feature::ActivityInsights => f.activity_insights.as_ref().is_some_and(|t| t.enabled),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feature {
+    ChangeSummary,
+    Query,
+    Leftovers,
+    FailureAnalysis,
+    ActivityInsights,
+}
