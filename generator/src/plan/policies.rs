@@ -81,6 +81,13 @@ pub fn bucket_policy(
         trail_write_cond["StringEquals"]["s3:x-amz-acl"] = json!("bucket-owner-full-control");
     }
 
+    // The ACL check is read-only; beyond a few accounts its account list is left to the write
+    // statement, which carries the same list, so that both fit in the 20 KB policy limit.
+    let acl_check_cond = if accounts.len() <= PER_ACCOUNT_RESOURCES_MAX {
+        json!({"StringEquals": {"aws:SourceAccount": accounts}})
+    } else {
+        json!({"StringLike": {"aws:SourceAccount": "*"}})
+    };
     let config_write: Vec<String> = if accounts.len() <= PER_ACCOUNT_RESOURCES_MAX {
         accounts
             .iter()
@@ -123,7 +130,7 @@ pub fn bucket_policy(
                 "Principal": {"Service": "config.amazonaws.com"},
                 "Action": ["s3:GetBucketAcl", "s3:ListBucket"],
                 "Resource": bucket_arn,
-                "Condition": {"StringEquals": {"aws:SourceAccount": accounts}}
+                "Condition": acl_check_cond
             },
             {
                 "Sid": "ConfigWrite",

@@ -1,0 +1,366 @@
+//! `opslake generate`: golden outputs, determinism, escaping, `--check`, limits, and the
+//! real linters (cfn-lint, checkov) on every generated template.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use support::*;
+
+const EXAMPLES: &[&str] = &["minimal.yaml", "organization.yaml", "full.yaml"];
+
+/// Spec variants beyond the examples, so every branch of the templates is linted.
+fn variants() -> Vec<(&'static str, String)> {
+    let minimal = example("minimal.yaml");
+    let mut v: Vec<(&str, String)> = EXAMPLES.iter().map(|e| (*e, example(e))).collect();
+    v.push(("existing-bucket", format!("{minimal}  existing: true\n")));
+    v.push((
+        "no-kms-prefix",
+        format!("{minimal}  kms: false\n  prefix: logs/central\n"),
+    ));
+    v.push(("existing-trail", format!("{minimal}sources:\n  cloudtrail: {{ trail: existing }}\n  config: {{ recorder: false, aggregator: false }}\n")));
+    v.push((
+        "account-trails-data-events",
+        format!(
+            "{}accounts:\n  - {{ id: \"123456789012\" }}\n  - {{ id: \"210987654321\" }}\nsources:\n  cloudtrail: {{ trail: account, data_events: [AWS::S3::Object] }}\n  alb: {{ buckets: {{ eu-west-1: demo-alb-euw1 }}, prefix: alb }}\n",
+            minimal
+        ),
+    ));
+    v
+}
+
+fn golden_dir(example: &str) -> std::path::PathBuf {
+    workspace()
+        .join("generator/tests/golden")
+        .join(example.trim_end_matches(".yaml"))
+}
+
+/// Golden files: refresh with `OPSLAKE_BLESS=1 cargo test -p opslake --test generate`.
+#[test]
+fn examples_match_golden_outputs() {
+    let bless = std::env::var_os("OPSLAKE_BLESS").is_some();
+    let mut failures = Vec::new();
+    for ex in EXAMPLES {
+        let files = generate(&load_spec_text(&example(ex)));
+        let dir = golden_dir(ex);
+        if bless {
+            let _ = std::fs::remove_dir_all(&dir);
+            write_files(&dir, &files);
+            continue;
+        }
+        let drift = opslake::output::check(&dir, &files).unwrap();
+        if !drift.is_clean() {
+            failures.push(format!("{ex}: {drift:?}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "generated output differs from generator/tests/golden (review the change, then refresh with OPSLAKE_BLESS=1):\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn generation_is_deterministic() {
+    for (name, text) in variants() {
+        let a = generate(&load_spec_text(&text));
+        let b = generate(&load_spec_text(&text));
+        assert_eq!(a, b, "{name}: two runs differ");
+    }
+}
+
+/// The cfn-lint and checkov runs share one directory of every variant's templates.
+fn render_all_variants(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut paths = Vec::new();
+    for (name, text) in variants() {
+        let sub = dir.join(name.trim_end_matches(".yaml"));
+        let files = generate(&load_spec_text(&text));
+        write_files(&sub, &files);
+        for f in files.iter().filter(|f| f.name.ends_with(".yaml")) {
+            paths.push(sub.join(&f.name));
+        }
+    }
+    paths
+}
+
+#[test]
+fn every_template_passes_cfn_lint_with_no_errors_or_warnings() {
+    let cfn_lint = tool("tools", "cfn-lint");
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = render_all_variants(tmp.path());
+    assert!(
+        paths.len() >= 10,
+        "expected central and member templates for every variant, got {paths:?}"
+    );
+    let (code, out, err) = run(std::process::Command::new(cfn_lint)
+        .arg("--format")
+        .arg("parseable")
+        .args(&paths));
+    assert!(
+        code == 0 && out.trim().is_empty(),
+        "cfn-lint reported (exit {code}):\n{out}\n{err}"
+    );
+}
+
+#[test]
+fn every_template_passes_checkov_and_every_skip_has_a_reason() {
+    let checkov = tool("checkov", "checkov");
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = render_all_variants(tmp.path());
+    let (code, out, err) = run(std::process::Command::new(checkov)
+        .env("BC_SKIP_MAPPING", "TRUE")
+        .env("BC_SKIP_DOWNLOAD", "TRUE")
+        .args([
+            "--framework",
+            "cloudformation",
+            "-o",
+            "json",
+            "--quiet",
+            "-d",
+        ])
+        .arg(tmp.path()));
+    let report: Value = serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("checkov output is not JSON ({e}), exit {code}:\n{out}\n{err}"));
+    let reports: Vec<Value> = match report {
+        Value::Array(a) => a,
+        other => vec![other],
+    };
+    let mut passed = 0;
+    for r in &reports {
+        let failed = r["results"]["failed_checks"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let names: Vec<String> = failed
+            .iter()
+            .map(|c| format!("{} {} {}", c["check_id"], c["resource"], c["file_path"]))
+            .collect();
+        assert!(
+            failed.is_empty(),
+            "checkov failed checks:\n{}",
+            names.join("\n")
+        );
+        for s in r["results"]["skipped_checks"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            let comment = s["check_result"]["suppress_comment"].as_str().unwrap_or("");
+            assert!(
+                comment.len() > 20,
+                "skip of {} on {} has no written reason",
+                s["check_id"],
+                s["resource"]
+            );
+        }
+        passed += r["summary"]["passed"].as_u64().unwrap_or(0);
+    }
+    assert!(
+        passed > 100,
+        "checkov ran too few checks ({passed}) over {} templates: is it scanning the directory?",
+        paths.len()
+    );
+}
+
+/// Builds a spec directly (bypassing validation, which would refuse these values) to prove
+/// that the renderer, on its own, cannot be made to emit structure from a value.
+#[test]
+fn hostile_values_cannot_change_template_structure() {
+    let benign = load_spec_text(&example("full.yaml"));
+    let hostile_values = [
+        "x\"\n  Evil: {Ref: AWS::NoValue}",
+        "a: {b: c}",
+        "# comment",
+        "${AWS::AccountId}",
+        "'single' \"double\" \\ back",
+        "line1\nline2: value\n- item",
+        "{{ raw }} {% if %}",
+    ];
+    let structure = |files: &[opslake::render::OutputFile]| -> Vec<(String, Vec<String>)> {
+        files
+            .iter()
+            .filter(|f| f.name.ends_with(".yaml"))
+            .map(|f| {
+                let v = opslake::render::parse_back(&f.name, &f.bytes).unwrap();
+                let mut keys: Vec<String> = v["Resources"]
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .cloned()
+                    .collect();
+                keys.extend(v.as_object().unwrap().keys().cloned());
+                (f.name.clone(), keys)
+            })
+            .collect()
+    };
+    let want = structure(&generate(&benign));
+    for hostile in hostile_values {
+        let mut spec = benign.clone();
+        spec.name = hostile.to_string();
+        spec.lake.bucket = hostile.to_string();
+        spec.lake.prefix = hostile.to_string();
+        spec.athena.workgroup = Some(hostile.to_string());
+        spec.organization.as_mut().unwrap().member_ous = vec![hostile.to_string()];
+        let files = generate(&spec);
+        assert_eq!(
+            structure(&files),
+            want,
+            "value {hostile:?} changed the template structure"
+        );
+        // The value survives intact as data.
+        let central = opslake::render::parse_back("central", &files[0].bytes).unwrap();
+        assert_eq!(
+            central["Resources"]["AthenaWorkGroup"]["Properties"]["Name"],
+            Value::String(hostile.to_string())
+        );
+        assert_eq!(
+            central["Outputs"]["LakeBucketName"]["Value"],
+            Value::String(hostile.to_string())
+        );
+    }
+}
+
+#[test]
+fn templates_never_concatenate_values() {
+    // Tera does not escape `~` concatenations: the plan computes every string instead.
+    for (name, text) in opslake::render::EMBEDDED {
+        for (i, line) in text.lines().enumerate() {
+            if let Some(start) = line.find("{{") {
+                assert!(
+                    !line[start..].contains('~'),
+                    "{name}:{}: concatenation inside {{{{ }}}}: {line}",
+                    i + 1
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn check_detects_changed_missing_and_extra_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let spec = workspace().join("examples/specs/minimal.yaml");
+    let (spec, out_s) = (spec.to_str().unwrap(), out.to_str().unwrap());
+    let (code, _, err) = cli(&["generate", spec, "--out", out_s]);
+    assert_eq!(code, 0, "{err}");
+    let (code, stdout, _) = cli(&["generate", spec, "--out", out_s, "--check"]);
+    assert_eq!(code, 0, "fresh output must be up to date: {stdout}");
+
+    type Mutation = fn(&std::path::Path);
+    let cases: [(&str, Mutation, &str); 3] = [
+        (
+            "changed",
+            |d| std::fs::write(d.join("central.yaml"), "changed\n").unwrap(),
+            "stale: ",
+        ),
+        (
+            "missing",
+            |d| std::fs::remove_file(d.join("member.yaml")).unwrap(),
+            "missing: ",
+        ),
+        (
+            "extra",
+            |d| std::fs::write(d.join("old.yaml"), "x\n").unwrap(),
+            "extra: ",
+        ),
+    ];
+    for (what, mutate, expect) in cases {
+        let (code, _, _) = cli(&["generate", spec, "--out", out_s]);
+        assert_eq!(code, 0);
+        mutate(&out);
+        let (code, _, err) = cli(&["generate", spec, "--out", out_s, "--check"]);
+        assert_eq!(code, 1, "{what}: --check must exit 1");
+        assert!(
+            err.contains(expect),
+            "{what}: stderr lacks {expect:?}:\n{err}"
+        );
+        let _ = std::fs::remove_file(out.join("old.yaml"));
+    }
+}
+
+#[test]
+fn generate_writes_nothing_for_an_invalid_spec() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = tmp.path().join("bad.yaml");
+    std::fs::write(&spec, "name: demo\nhome: { account: \"123\", region: us-east-1 }\nregions: [us-east-1]\nlake: { bucket: ok-bucket }\n").unwrap();
+    let out = tmp.path().join("out");
+    let (code, _, err) = cli(&[
+        "generate",
+        spec.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("bad.yaml:2:"), "{err}");
+    assert!(
+        !out.exists(),
+        "an invalid spec must not create the output directory"
+    );
+}
+
+#[test]
+fn too_many_account_trails_are_refused_with_a_message() {
+    let mut text = example("minimal.yaml");
+    text.push_str("accounts:\n");
+    for i in 0..1500u64 {
+        text.push_str(&format!("  - {{ id: \"{:012}\" }}\n", 100_000_000_000 + i));
+    }
+    let spec = load_spec_text(&text);
+    let err = opslake::plan::plan(&spec).unwrap_err();
+    assert!(
+        err.message.contains("bucket policy") && err.hint.contains("organization trail"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn manifest_describes_every_template() {
+    let files = generate(&load_spec_text(&example("organization.yaml")));
+    let manifest: Value = serde_json::from_slice(
+        &files
+            .iter()
+            .find(|f| f.name == "manifest.json")
+            .unwrap()
+            .bytes,
+    )
+    .unwrap();
+    let templates = manifest["templates"].as_array().unwrap();
+    let by_name: BTreeMap<&str, &Value> = templates
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap(), t))
+        .collect();
+    let central = by_name["central"];
+    assert_eq!(central["target"]["kind"], "stack");
+    assert_eq!(central["target"]["region"], "eu-west-1");
+    let member = by_name["member"];
+    assert_eq!(member["target"]["kind"], "stack_set");
+    assert_eq!(member["target"]["permission_model"], "SERVICE_MANAGED");
+    assert_eq!(
+        member["target"]["organizational_units"],
+        serde_json::json!(["ou-root-workloads1", "ou-root-sandboxes"])
+    );
+    // StackSets never reach the management account: the manifest says so.
+    assert_eq!(
+        member["target"]["also_as_stacks_in"],
+        serde_json::json!(["210987654321"])
+    );
+    assert_eq!(
+        member["parameters"]["LakeKeyArn"]["stack_output"]["output"],
+        "LakeKeyArn"
+    );
+    for t in templates {
+        let file = files
+            .iter()
+            .find(|f| f.name == t["file"].as_str().unwrap())
+            .unwrap();
+        use sha2::Digest;
+        let hex: String = sha2::Sha256::digest(&file.bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(t["sha256"], hex);
+        assert_eq!(t["bytes"], file.bytes.len());
+    }
+}

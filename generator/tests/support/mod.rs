@@ -1,0 +1,94 @@
+//! Shared helpers for the generator's integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use opslake::render::OutputFile;
+use opslake::spec::{self, Spec};
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// The fixed "today" of the tests, so validation never depends on the clock.
+pub fn today() -> jiff::civil::Date {
+    jiff::civil::date(2026, 11, 27)
+}
+
+pub fn load_spec_text(text: &str) -> Spec {
+    let loaded = spec::load(text.as_bytes(), today());
+    let errors: Vec<_> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.render("spec", text))
+        .collect();
+    assert!(errors.is_empty(), "spec has errors:\n{}", errors.join(""));
+    loaded.spec.expect("spec")
+}
+
+pub fn example(name: &str) -> String {
+    let path = workspace().join("examples/specs").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Renders a spec in memory (what `opslake generate` would write).
+pub fn generate(spec: &Spec) -> Vec<OutputFile> {
+    let plan = opslake::plan::plan(spec).unwrap_or_else(|e| panic!("plan: {e:?}"));
+    let tera = opslake::render::engine(None).expect("templates");
+    opslake::render::render(&plan, &tera).unwrap_or_else(|e| panic!("render: {e}"))
+}
+
+pub fn write_files(dir: &Path, files: &[OutputFile]) {
+    std::fs::create_dir_all(dir).unwrap();
+    for f in files {
+        std::fs::write(dir.join(&f.name), &f.bytes).unwrap();
+    }
+}
+
+/// A Python tool installed by `./scripts/test` into the project's virtualenvs. A missing
+/// tool fails the test with the command that installs it (never a silent skip).
+pub fn tool(venv: &str, name: &str) -> PathBuf {
+    let dir = std::env::var_os("OPSLAKE_VENV_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join(".venv"));
+    let path = dir.join(venv).join("bin").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing. Run ./scripts/test (it creates the project virtualenvs under .venv/), \
+         or install it by hand: python3 -m venv .venv/{venv} && .venv/{venv}/bin/pip install -r scripts/requirements-{venv}.txt",
+        path.display()
+    );
+    path
+}
+
+pub fn run(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs the CLI in-process.
+pub fn cli(args: &[&str]) -> (u8, String, String) {
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let code = opslake::cli::run(
+        std::iter::once("opslake").chain(args.iter().copied()),
+        &mut out,
+        &mut err,
+    );
+    (
+        code,
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
+    )
+}
