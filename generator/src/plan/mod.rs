@@ -388,3 +388,39 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
         templates,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::aws::{LONGEST_REGION, REGIONS};
+
+    /// With the longest `name` validation allows and the longest region, every generated
+    /// name still fits its AWS limit.
+    #[test]
+    fn generated_names_fit_their_limits() {
+        let longest_region = REGIONS.iter().copied().max_by_key(|r| r.len()).unwrap();
+        assert_eq!(longest_region.len(), LONGEST_REGION);
+        let text = format!(
+            "name: abcdefghijklmnopqrst\nhome: {{ account: \"123456789012\", region: {longest_region} }}\nregions: [{longest_region}]\nlake: {{ bucket: b-123456789012 }}\n"
+        );
+        let loaded = crate::spec::load(text.as_bytes(), jiff::civil::date(2026, 1, 1));
+        let spec = loaded.spec.unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
+        let n = Names::of(&spec);
+        let limits: [(&str, &str, usize); 8] = [
+            ("access logs bucket", &n.access_logs_bucket, 63),
+            ("results bucket", &n.results_bucket, 63),
+            ("Glue database", &n.database, 255),
+            ("Athena workgroup", &n.workgroup, 128),
+            ("trail", &n.trail, 128),
+            ("KMS alias", &n.key_alias, 256),
+            ("stack", &n.central_stack, 128),
+            ("StackSet", &n.member_stack_set, 128),
+        ];
+        for (what, value, max) in limits {
+            assert!(value.len() <= max, "{what} `{value}` has {} characters; the limit is {max}", value.len());
+            if max == 63 {
+                assert!(crate::spec::aws::bucket_name_problem(value).is_none(), "{what} `{value}` is not a valid bucket name");
+            }
+        }
+    }
+}

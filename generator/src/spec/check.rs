@@ -254,6 +254,13 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
             None,
         );
     }
+    if spec.lake.existing && spec.lake.kms && locs.has("/lake/kms") {
+        c.warn(
+            "/lake/kms",
+            "lake.kms has no effect with lake.existing: true: opslake creates no key for a bucket it does not own",
+            Some("the existing bucket's own default encryption applies; remove `kms` to silence this".into()),
+        );
+    }
     let start = c.date("/lake/projection/start", &spec.lake.projection.start);
     if let Some(s) = start {
         if s > today {
