@@ -404,7 +404,9 @@ mod tests {
             "name: abcdefghijklmnopqrst\nhome: {{ account: \"123456789012\", region: {longest_region} }}\nregions: [{longest_region}]\nlake: {{ bucket: b-123456789012 }}\n"
         );
         let loaded = crate::spec::load(text.as_bytes(), jiff::civil::date(2026, 1, 1));
-        let spec = loaded.spec.unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
+        let spec = loaded
+            .spec
+            .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
         let n = Names::of(&spec);
         let limits: [(&str, &str, usize); 8] = [
             ("access logs bucket", &n.access_logs_bucket, 63),
@@ -417,9 +419,16 @@ mod tests {
             ("StackSet", &n.member_stack_set, 128),
         ];
         for (what, value, max) in limits {
-            assert!(value.len() <= max, "{what} `{value}` has {} characters; the limit is {max}", value.len());
+            assert!(
+                value.len() <= max,
+                "{what} `{value}` has {} characters; the limit is {max}",
+                value.len()
+            );
             if max == 63 {
-                assert!(crate::spec::aws::bucket_name_problem(value).is_none(), "{what} `{value}` is not a valid bucket name");
+                assert!(
+                    crate::spec::aws::bucket_name_problem(value).is_none(),
+                    "{what} `{value}` is not a valid bucket name"
+                );
             }
         }
     }
