@@ -43,6 +43,12 @@ impl Checker<'_> {
     }
 
     fn region(&mut self, pointer: &str, region: &str) -> bool {
+        self.region_at(pointer, region, false)
+    }
+
+    /// Checks a region name; `at_key` points the diagnostic at the mapping key that holds
+    /// it (the ALB bucket map is keyed by region).
+    fn region_at(&mut self, pointer: &str, region: &str, at_key: bool) -> bool {
         if aws::REGIONS.contains(&region) {
             return true;
         }
@@ -52,11 +58,14 @@ impl Checker<'_> {
             did_you_mean(region, aws::REGIONS.iter().copied())
                 .map(|m| format!("did you mean `{m}`?"))
         };
-        self.error(
-            pointer,
-            format!("`{region}` is not an AWS region"),
-            hint.or(Some("see `aws ec2 describe-regions --all-regions`".into())),
-        );
+        let pos = if at_key {
+            self.locs.key(pointer)
+        } else {
+            self.locs.value(pointer)
+        };
+        let hint = hint.unwrap_or_else(|| "see `aws ec2 describe-regions --all-regions`".into());
+        self.diags
+            .push(Diagnostic::error(pos, format!("`{region}` is not an AWS region")).hint(hint));
         false
     }
 
@@ -329,12 +338,14 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
             );
         }
         for (region, bucket) in &alb.buckets {
-            let p = format!("/sources/alb/buckets/{region}");
-            if c.region(&p, region) && !spec.regions.contains(region) {
-                c.error(
-                    &p,
-                    format!("ALB region `{region}` is not in `regions`"),
-                    Some("add it to `regions` so the table projects its account partitions".into()),
+            let p = format!("/sources/alb/buckets/{}", super::shape::escape(region));
+            if c.region_at(&p, region, true) && !spec.regions.contains(region) {
+                c.diags.push(
+                    Diagnostic::error(
+                        c.locs.key(&p),
+                        format!("ALB region `{region}` is not in `regions`"),
+                    )
+                    .hint("add it to `regions` so the table projects its account partitions"),
                 );
             }
             if let Some(problem) = aws::bucket_name_problem(bucket) {

@@ -444,7 +444,8 @@ pub fn check(
     }
 }
 
-fn escape(key: &str) -> String {
+/// Escapes a key for a JSON pointer segment (RFC 6901).
+pub fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 

@@ -166,7 +166,8 @@ pub fn parse_with_limits(
         return (None, diags);
     }
     let text = match std::str::from_utf8(bytes) {
-        Ok(t) => t,
+        // A leading byte-order mark (some Windows editors write one) is not content.
+        Ok(t) => t.strip_prefix('\u{feff}').unwrap_or(t),
         Err(e) => {
             diags.push(
                 Diagnostic::error(
@@ -196,6 +197,14 @@ pub fn parse_with_limits(
         diags: &mut diags,
     };
     let root = builder.run(text);
+    if root.is_none() && diags.is_empty() {
+        // e.g. a file holding only `...` or `---`: no document at all.
+        diags.push(
+            Diagnostic::error(Pos::START, "the spec has no content").hint(
+                "run `opslake init` for a commented starter; the minimum is name, home, regions and lake.bucket",
+            ),
+        );
+    }
     (root, diags)
 }
 
@@ -291,7 +300,20 @@ impl Builder<'_> {
                     );
                     return None;
                 }
-                Event::SequenceStart(anchor, _) => {
+                Event::SequenceStart(_, Some(tag)) | Event::MappingStart(_, Some(tag)) => {
+                    self.diags.push(
+                        Diagnostic::error(
+                            pos,
+                            format!(
+                                "YAML tags are not used in a spec (found `{}{}`)",
+                                tag.handle, tag.suffix
+                            ),
+                        )
+                        .hint("remove the tag; write the value as plain YAML"),
+                    );
+                    return None;
+                }
+                Event::SequenceStart(anchor, None) => {
                     stack.push(Frame::Seq {
                         pos,
                         anchor,
@@ -299,7 +321,7 @@ impl Builder<'_> {
                     });
                     None
                 }
-                Event::MappingStart(anchor, _) => {
+                Event::MappingStart(anchor, None) => {
                     stack.push(Frame::Map {
                         pos,
                         anchor,
