@@ -119,11 +119,13 @@ pub fn alb() -> Vec<Column> {
 }
 
 /// RegexSerDe pattern for ALB lines: one capture group per column of [`ALB_FIELDS`].
-/// The trailing non-capturing `(?: .*)?` lets lines with fields added later still parse.
-/// Stored raw in the Glue table (no DDL escaping).
+/// Fields added to the format over the years (from `domain_name` on) are optional, so older
+/// lines still parse (their newer columns are NULL), and the trailing non-capturing `(?: .*)?`
+/// lets lines with fields added later still parse. Stored raw in the Glue table.
 pub const ALB_REGEX: &str = concat!(
     r#"([^ ]*) ([^ ]*) ([^ ]*) ([^ ]*):([0-9]*) ([^ ]*)[:-]([0-9]*) ([-.0-9]*) ([-.0-9]*) ([-.0-9]*) "#,
     r#"(|[-0-9]*) (-|[-0-9]*) ([-0-9]*) ([-0-9]*) "([^ ]*) (.*) (- |[^ ]*)" "([^"]*)" ([A-Z0-9-_]+) "#,
-    r#"([A-Za-z0-9.-]*) ([^ ]*) "([^"]*)" "([^"]*)" "([^"]*)" ([-.0-9]*) ([^ ]*) "([^"]*)" "([^"]*)" "#,
-    r#""([^ ]*)" "([^\s]+?)" "([^\s]+)" "([^ ]*)" "([^ ]*)" ?([^ ]*)?(?: .*)?"#,
+    r#"([A-Za-z0-9.-]*) ([^ ]*) "([^"]*)""#,
+    r#"(?: "([^"]*)" "([^"]*)" ([-.0-9]*) ([^ ]*) "([^"]*)" "([^"]*)" "([^ ]*)""#,
+    r#"(?: "([^\s]+?)" "([^\s]+)"(?: "([^ ]*)" "([^ ]*)"(?: ([^ ]*))?)?)?)?(?: .*)?"#,
 );

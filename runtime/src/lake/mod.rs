@@ -6,6 +6,7 @@
 //! A wrong projection therefore fails a local test instead of returning zero rows in Athena.
 
 mod columns;
+pub use columns::{ALB_FIELDS, ALB_REGEX};
 pub mod projection;
 
 use std::collections::BTreeMap;
