@@ -35,6 +35,13 @@ pub enum Format {
     Json,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TableFormat {
+    Table,
+    Json,
+    Csv,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Write a commented starter opslake.yaml into DIR (default: the current directory)
@@ -66,6 +73,24 @@ pub enum Command {
         templates: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+    },
+    /// Run a named query over a local mirror of the log buckets (no NAME: list the queries)
+    Query {
+        name: Option<String>,
+        /// The spec that describes the lake
+        #[arg(long, default_value = "opslake.yaml")]
+        spec: PathBuf,
+        /// Mirror root: one folder per bucket, as `aws s3 sync s3://B DIR/B` leaves it
+        #[arg(long)]
+        local: Option<PathBuf>,
+        /// A parameter, KEY=VALUE (repeatable)
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: TableFormat,
+        /// Print the Athena SQL with the parameters inlined as literals, and exit
+        #[arg(long)]
+        print_sql: bool,
     },
 }
 
@@ -103,6 +128,25 @@ where
             templates,
             format,
         } => generate(&spec, &dir, check, templates.as_deref(), format, out, err),
+        Command::Query {
+            name,
+            spec,
+            local,
+            params,
+            format,
+            print_sql,
+        } => crate::query::run(
+            crate::query::Args {
+                name: name.as_deref(),
+                spec: &spec,
+                local: local.as_deref(),
+                params: &params,
+                format,
+                print_sql,
+            },
+            out,
+            err,
+        ),
     };
     match result {
         Ok(code) => code,
@@ -142,7 +186,7 @@ fn init(
 
 /// Reads and loads a spec, printing its diagnostics. `None` (with the exit code) when it
 /// cannot be used.
-fn load_spec(
+pub(crate) fn load_spec(
     path: &Path,
     format: Format,
     out: &mut dyn Write,

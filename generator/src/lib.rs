@@ -6,5 +6,6 @@
 pub mod cli;
 pub mod output;
 pub mod plan;
+pub mod query;
 pub mod render;
 pub mod spec;

@@ -1,5 +1,7 @@
-//! opslake runtime: the lake model, log record models, and the engines and analyses that
-//! read the lake (locally over a bucket mirror, or in AWS through Athena).
+//! opslake runtime: the lake model, log record models, and the engines and named queries
+//! that read the lake (locally over a bucket mirror, or in AWS through Athena).
 
+pub mod engine;
 pub mod lake;
+pub mod query;
 pub mod records;

@@ -77,6 +77,8 @@ pub struct Column {
 pub struct TableDef {
     pub name: String,
     pub kind: TableKind,
+    /// The region an ALB table covers (ALB logs stay in their region's bucket).
+    pub region: Option<String>,
     pub description: String,
     pub columns: Vec<Column>,
     pub partition_keys: Vec<Column>,
@@ -173,6 +175,7 @@ impl LakeLayout {
         TableDef {
             name: "cloudtrail".into(),
             kind: TableKind::CloudTrail,
+            region: None,
             description: "CloudTrail management and data events delivered by the trail".into(),
             columns: columns::cloudtrail(),
             partition_keys: partition(&[
@@ -218,6 +221,7 @@ impl LakeLayout {
         TableDef {
             name: "config".into(),
             kind: TableKind::ConfigHistory,
+            region: None,
             description:
                 "AWS Config configuration history (ConfigHistory files only; snapshots excluded)"
                     .into(),
@@ -266,6 +270,7 @@ impl LakeLayout {
         TableDef {
             name: Self::alb_table_name(&alb.region),
             kind: TableKind::AlbAccessLogs,
+            region: Some(alb.region.clone()),
             description: format!("Application Load Balancer access logs in {}", alb.region),
             columns: columns::alb(),
             partition_keys: partition(&[("account", "string"), ("day", "string")]),

@@ -1,0 +1,546 @@
+//! Named queries: a fixed catalogue of parameterised questions over the lake. Each one has
+//! Athena SQL (a Tera template in `templates/sql/`) and a local evaluation over the mirror;
+//! tests hold the two to the same answer.
+//!
+//! Parameters are validated here (types, ranges, character sets) and reach SQL only as
+//! execution parameters (`?`): a `:name` in a template marks where. `{{ }}` in a SQL template
+//! carries spec identifiers and constants, escaped as SQL literals (or identifiers with the
+//! `ident` filter).
+
+mod local;
+
+use std::collections::BTreeMap;
+
+use jiff::civil::Date;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::engine::local::{EngineError, Mirror};
+use crate::engine::ScanStats;
+use crate::lake::{LakeLayout, TableDef, TableKind};
+
+/// The kind of a parameter: how it is validated and typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamKind {
+    Year,
+    Month,
+    Date,
+    Account,
+    Region,
+    EventName,
+    EventSource,
+    User,
+    Bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ParamDef {
+    pub name: &'static str,
+    pub kind: ParamKind,
+    pub required: bool,
+    pub help: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryDef {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub table: TableKind,
+    pub params: &'static [ParamDef],
+    pub columns: &'static [&'static str],
+    #[serde(skip)]
+    sql: &'static str,
+}
+
+const fn p(name: &'static str, kind: ParamKind, required: bool, help: &'static str) -> ParamDef {
+    ParamDef {
+        name,
+        kind,
+        required,
+        help,
+    }
+}
+
+const FROM: ParamDef = p("from", ParamKind::Date, true, "first day, YYYY-MM-DD (UTC)");
+const TO: ParamDef = p(
+    "to",
+    ParamKind::Date,
+    true,
+    "last day, YYYY-MM-DD (UTC), inclusive",
+);
+const ACCOUNT: ParamDef = p(
+    "account",
+    ParamKind::Account,
+    false,
+    "only this account (12 digits)",
+);
+const REGION: ParamDef = p(
+    "region",
+    ParamKind::Region,
+    false,
+    "only this region (one of the spec's)",
+);
+
+/// The catalogue.
+pub const QUERIES: &[QueryDef] = &[
+    QueryDef {
+        name: "config-changes",
+        description: "AWS Config change records per resource in one month",
+        table: TableKind::ConfigHistory,
+        params: &[
+            p("year", ParamKind::Year, true, "year, e.g. 2025"),
+            p("month", ParamKind::Month, true, "month, 1-12"),
+            ACCOUNT,
+            REGION,
+        ],
+        columns: &["resourcetype", "resourcename", "awsaccountid", "awsregion", "year", "month", "recordcount"],
+        sql: include_str!("../../../templates/sql/config-changes.sql.tera"),
+    },
+    QueryDef {
+        name: "switch-roles",
+        description: "Console SwitchRole sign-ins: who switched from where into which role",
+        table: TableKind::CloudTrail,
+        params: &[FROM, TO, ACCOUNT],
+        columns: &["eventtime", "arn", "switchfrom", "result", "account"],
+        sql: include_str!("../../../templates/sql/switch-roles.sql.tera"),
+    },
+    QueryDef {
+        name: "events",
+        description: "CloudTrail events in a date range, optionally by name, source, user, account, region, errors",
+        table: TableKind::CloudTrail,
+        params: &[
+            FROM,
+            TO,
+            p("event_name", ParamKind::EventName, false, "API name, e.g. RunInstances"),
+            p("event_source", ParamKind::EventSource, false, "service, e.g. ec2.amazonaws.com"),
+            p("user", ParamKind::User, false, "IAM user name, or the role name of an assumed-role session"),
+            ACCOUNT,
+            REGION,
+            p("errors_only", ParamKind::Bool, false, "true: only calls that returned an error"),
+        ],
+        columns: &["eventtime", "eventsource", "eventname", "arn", "sourceipaddress", "errorcode", "awsregion", "account", "eventid"],
+        sql: include_str!("../../../templates/sql/events.sql.tera"),
+    },
+    QueryDef {
+        name: "alb-errors",
+        description: "ALB requests answered with status 400 or above",
+        table: TableKind::AlbAccessLogs,
+        params: &[FROM, TO, REGION],
+        columns: &["time", "elb", "client_ip", "request_verb", "request_url", "elb_status_code", "target_status_code", "region", "account"],
+        sql: include_str!("../../../templates/sql/alb-errors.sql.tera"),
+    },
+];
+
+pub fn find(name: &str) -> Option<&'static QueryDef> {
+    QUERIES.iter().find(|q| q.name == name)
+}
+
+/// Bad input: an unknown query or parameter, a missing or malformed value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamError(pub String);
+
+impl std::fmt::Display for ParamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ParamError {}
+
+/// A validated parameter value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParamValue {
+    Int(i64),
+    Str(String),
+    Date(Date),
+    Bool(bool),
+}
+
+/// Validated parameters of one query.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Params(pub BTreeMap<String, ParamValue>);
+
+impl Params {
+    pub fn str(&self, k: &str) -> Option<&str> {
+        match self.0.get(k) {
+            Some(ParamValue::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+    pub fn int(&self, k: &str) -> Option<i64> {
+        match self.0.get(k) {
+            Some(ParamValue::Int(n)) => Some(*n),
+            _ => None,
+        }
+    }
+    pub fn date(&self, k: &str) -> Option<Date> {
+        match self.0.get(k) {
+            Some(ParamValue::Date(d)) => Some(*d),
+            _ => None,
+        }
+    }
+    pub fn flag(&self, k: &str) -> bool {
+        matches!(self.0.get(k), Some(ParamValue::Bool(true)))
+    }
+}
+
+fn charset(
+    name: &str,
+    v: &str,
+    what: &str,
+    max: usize,
+    ok: impl Fn(char) -> bool,
+) -> Result<String, ParamError> {
+    if let Some(c) = v.chars().find(|c| matches!(c, '\'' | '"' | ';' | '\\')) {
+        return Err(ParamError(format!(
+            "{name}: `{v}` contains `{c}`, which is never part of {what}"
+        )));
+    }
+    if v.is_empty() || v.len() > max || !v.chars().all(ok) {
+        return Err(ParamError(format!("{name}: `{v}` is not {what}")));
+    }
+    Ok(v.to_string())
+}
+
+fn parse_value(def: &ParamDef, raw: &str, layout: &LakeLayout) -> Result<ParamValue, ParamError> {
+    let n = def.name;
+    let v = raw.trim();
+    match def.kind {
+        ParamKind::Year => match v.parse::<i64>() {
+            Ok(y) if (2000..=2100).contains(&y) && v.len() == 4 => Ok(ParamValue::Int(y)),
+            _ => Err(ParamError(format!("{n}: `{v}` is not a year (2000-2100)"))),
+        },
+        ParamKind::Month => match v.parse::<i64>() {
+            Ok(m) if (1..=12).contains(&m) && v.len() <= 2 => Ok(ParamValue::Int(m)),
+            _ => Err(ParamError(format!("{n}: `{v}` is not a month (1-12)"))),
+        },
+        ParamKind::Date => match v.parse::<Date>() {
+            Ok(d) if v.len() == 10 => Ok(ParamValue::Date(d)),
+            _ => Err(ParamError(format!("{n}: `{v}` is not a date (YYYY-MM-DD)"))),
+        },
+        ParamKind::Account => {
+            let a = charset(n, v, "an account id", 12, |c| c.is_ascii_digit())?;
+            if a.len() != 12 {
+                return Err(ParamError(format!(
+                    "{n}: `{v}` is not an account id (12 digits)"
+                )));
+            }
+            if !layout.accounts.contains(&a) {
+                return Err(ParamError(format!(
+                    "{n}: account {a} is not in the spec's accounts ({})",
+                    layout.accounts.join(", ")
+                )));
+            }
+            Ok(ParamValue::Str(a))
+        }
+        ParamKind::Region => {
+            let r = charset(n, v, "a region", 32, |c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
+            })?;
+            if !layout.regions.contains(&r) {
+                return Err(ParamError(format!(
+                    "{n}: region {r} is not in the spec's regions ({})",
+                    layout.regions.join(", ")
+                )));
+            }
+            Ok(ParamValue::Str(r))
+        }
+        ParamKind::EventName => Ok(ParamValue::Str(charset(n, v, "an API name", 128, |c| {
+            c.is_ascii_alphanumeric()
+        })?)),
+        ParamKind::EventSource => Ok(ParamValue::Str(charset(
+            n,
+            v,
+            "an event source (e.g. ec2.amazonaws.com)",
+            128,
+            |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-',
+        )?)),
+        ParamKind::User => Ok(ParamValue::Str(charset(
+            n,
+            v,
+            "an IAM user or role name",
+            128,
+            |c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c),
+        )?)),
+        ParamKind::Bool => match v {
+            "true" => Ok(ParamValue::Bool(true)),
+            "false" => Ok(ParamValue::Bool(false)),
+            _ => Err(ParamError(format!("{n}: `{v}` is not true or false"))),
+        },
+    }
+}
+
+/// Validates `k=v` pairs against a query's parameters.
+pub fn validate(
+    q: &QueryDef,
+    raw: &[(String, String)],
+    layout: &LakeLayout,
+) -> Result<Params, ParamError> {
+    let mut out = Params::default();
+    for (k, v) in raw {
+        let Some(def) = q.params.iter().find(|p| p.name == k) else {
+            let known: Vec<&str> = q.params.iter().map(|p| p.name).collect();
+            return Err(ParamError(format!(
+                "{}: unknown parameter `{k}`; it takes {}",
+                q.name,
+                known.join(", ")
+            )));
+        };
+        if out.0.contains_key(k) {
+            return Err(ParamError(format!("{k} is given twice")));
+        }
+        out.0.insert(k.clone(), parse_value(def, v, layout)?);
+    }
+    for def in q.params.iter().filter(|p| p.required) {
+        if !out.0.contains_key(def.name) {
+            return Err(ParamError(format!(
+                "{}: missing parameter {} ({}); pass --param {}=…",
+                q.name, def.name, def.help, def.name
+            )));
+        }
+    }
+    if let (Some(from), Some(to)) = (out.date("from"), out.date("to")) {
+        if from > to {
+            return Err(ParamError(format!("from ({from}) is after to ({to})")));
+        }
+    }
+    Ok(out)
+}
+
+/// SQL with `?` placeholders and the execution parameters, in order (each a SQL literal, as
+/// Athena's `ExecutionParameters` takes them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Sql {
+    pub text: String,
+    pub parameters: Vec<String>,
+}
+
+impl Sql {
+    /// The SQL with each `?` replaced by its literal: for review, and for running elsewhere.
+    pub fn inlined(&self) -> String {
+        let mut out = String::with_capacity(self.text.len());
+        let mut params = self.parameters.iter();
+        let mut in_string = false;
+        for c in self.text.chars() {
+            match c {
+                '\'' => {
+                    in_string = !in_string;
+                    out.push(c);
+                }
+                '?' if !in_string => {
+                    out.push_str(params.next().map(String::as_str).unwrap_or("NULL"))
+                }
+                _ => out.push(c),
+            }
+        }
+        out
+    }
+}
+
+/// A SQL string literal: `'…'` with quotes doubled.
+pub fn sql_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn literal(v: &ParamValue) -> String {
+    match v {
+        ParamValue::Int(n) => n.to_string(),
+        ParamValue::Str(s) => sql_literal(s),
+        ParamValue::Date(d) => sql_literal(&d.to_string()),
+        ParamValue::Bool(b) => b.to_string(),
+    }
+}
+
+fn day_str(d: Date) -> String {
+    d.strftime("%Y/%m/%d").to_string()
+}
+
+/// Values derived from the user's (partition days, timestamps), available to templates as
+/// `:from_day`, `:to_day`, `:from_ts`, `:to_ts`. The partition range runs one day past `to`
+/// because an event can be delivered the day after it happened.
+fn derived(params: &Params) -> BTreeMap<String, ParamValue> {
+    let mut d = BTreeMap::new();
+    if let (Some(from), Some(to)) = (params.date("from"), params.date("to")) {
+        let after = to.tomorrow().unwrap_or(to);
+        d.insert("from_day".into(), ParamValue::Str(day_str(from)));
+        d.insert("to_day".into(), ParamValue::Str(day_str(after)));
+        d.insert(
+            "from_ts".into(),
+            ParamValue::Str(format!("{from}T00:00:00Z")),
+        );
+        d.insert(
+            "to_ts".into(),
+            ParamValue::Str(format!("{after}T00:00:00Z")),
+        );
+    }
+    d
+}
+
+fn sql_escape(s: &str) -> String {
+    sql_literal(s)
+}
+
+fn ident_filter(
+    v: &tera::Value,
+    _: &std::collections::HashMap<String, tera::Value>,
+) -> tera::Result<tera::Value> {
+    let s = v
+        .as_str()
+        .ok_or_else(|| tera::Error::msg("ident: not a string"))?;
+    if s.is_empty()
+        || !s
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        return Err(tera::Error::msg(format!(
+            "ident: `{s}` is not a valid Glue identifier"
+        )));
+    }
+    Ok(tera::Value::String(format!("\"{s}\"")))
+}
+
+/// The tables a query reads, after its parameters (alb-errors: one table per region).
+pub fn tables_for(q: &QueryDef, params: &Params, layout: &LakeLayout) -> Vec<TableDef> {
+    layout
+        .tables()
+        .into_iter()
+        .filter(|t| t.kind == q.table)
+        .filter(|t| match (q.table, params.str("region")) {
+            (TableKind::AlbAccessLogs, Some(r)) => t.name == LakeLayout::alb_table_name(r),
+            _ => true,
+        })
+        .collect()
+}
+
+/// Renders a query's Athena SQL with its execution parameters.
+pub fn render_sql(q: &QueryDef, params: &Params, layout: &LakeLayout) -> Result<Sql, ParamError> {
+    let tables = tables_for(q, params, layout);
+    if tables.is_empty() {
+        return Err(ParamError(format!(
+            "{}: the spec has no table of this kind (for ALB, add sources.alb)",
+            q.name
+        )));
+    }
+    let mut tera = tera::Tera::default();
+    tera.register_filter("ident", ident_filter);
+    tera.autoescape_on(vec![".sql.tera"]);
+    tera.set_escape_fn(sql_escape);
+    let name = format!("{}.sql.tera", q.name);
+    tera.add_raw_template(&name, q.sql)
+        .map_err(|e| ParamError(format!("template {name}: {e}")))?;
+    let mut ctx = tera::Context::new();
+    ctx.insert("db", &layout.database);
+    ctx.insert("table", &tables[0].name);
+    let alb: Vec<Value> = tables
+        .iter()
+        .map(|t| json!({"name": t.name, "region": t.region}))
+        .collect();
+    ctx.insert("tables", &alb);
+    for def in q.params {
+        // Presence flags only: values never enter the template.
+        let present = params.0.contains_key(def.name)
+            && !matches!(params.0.get(def.name), Some(ParamValue::Bool(false)));
+        ctx.insert(def.name, &present);
+    }
+    let text = tera
+        .render(&name, &ctx)
+        .map_err(|e| ParamError(format!("template {name}: {e:?}")))?;
+    let mut values: BTreeMap<String, ParamValue> = params.0.clone();
+    values.extend(derived(params));
+    placeholders(&text, &values)
+}
+
+/// Replaces each `:name` outside string literals with `?`, collecting the values in order.
+fn placeholders(text: &str, values: &BTreeMap<String, ParamValue>) -> Result<Sql, ParamError> {
+    let mut out = String::with_capacity(text.len());
+    let mut parameters = Vec::new();
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    let mut in_string = false;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' {
+            in_string = !in_string;
+        }
+        if c == ':' && !in_string && chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase()) {
+            let mut j = i + 1;
+            while j < chars.len() && (chars[j].is_ascii_lowercase() || chars[j] == '_') {
+                j += 1;
+            }
+            let name: String = chars[i + 1..j].iter().collect();
+            let v = values.get(&name).ok_or_else(|| {
+                ParamError(format!(
+                    "internal: the SQL uses :{name}, which has no value"
+                ))
+            })?;
+            parameters.push(literal(v));
+            out.push('?');
+            i = j;
+            continue;
+        }
+        out.push(c);
+        i += 1;
+    }
+    Ok(Sql {
+        text: out.trim().to_string(),
+        parameters,
+    })
+}
+
+/// A query's answer: column names, rows, and what was scanned.
+#[derive(Debug, Clone, Serialize)]
+pub struct Answer {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+    pub stats: ScanStats,
+}
+
+impl Answer {
+    /// Rows as objects keyed by column name (the `--format json` shape).
+    pub fn objects(&self) -> Vec<Value> {
+        self.rows
+            .iter()
+            .map(|r| {
+                Value::Object(
+                    self.columns
+                        .iter()
+                        .cloned()
+                        .zip(r.iter().cloned())
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Runs a query over a local mirror.
+pub fn run_local(
+    q: &QueryDef,
+    params: &Params,
+    layout: &LakeLayout,
+    mirror: &Mirror,
+    today: Date,
+) -> Result<Answer, QueryError> {
+    local::run(q, params, layout, mirror, today)
+}
+
+#[derive(Debug)]
+pub enum QueryError {
+    Param(ParamError),
+    Engine(EngineError),
+}
+
+impl std::fmt::Display for QueryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueryError::Param(e) => write!(f, "{e}"),
+            QueryError::Engine(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for QueryError {}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,259 @@
+use jiff::civil::date;
+
+use super::*;
+use crate::lake::AlbSource;
+
+fn layout() -> LakeLayout {
+    LakeLayout {
+        database: "acme_opslake".into(),
+        bucket: "acme-log-archive-111111111111".into(),
+        prefix: String::new(),
+        organization_trail: Some("o-a1b2c3d4e5".into()),
+        accounts: vec!["111111111111".into(), "222222222222".into()],
+        regions: vec!["ap-northeast-1".into(), "us-east-1".into()],
+        start: date(2024, 1, 1),
+        end: None,
+        cloudtrail: true,
+        config: true,
+        alb: vec![AlbSource {
+            region: "ap-northeast-1".into(),
+            bucket: "acme-alb-logs-apne1".into(),
+            prefix: String::new(),
+        }],
+    }
+}
+
+fn kv(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn bad_parameters_are_refused_with_a_reason() {
+    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        (
+            "config-changes",
+            &[("year", "2025"), ("month", "13")],
+            "not a month",
+        ),
+        (
+            "config-changes",
+            &[("year", "1999"), ("month", "1")],
+            "not a year",
+        ),
+        (
+            "config-changes",
+            &[("year", "2025")],
+            "missing parameter month",
+        ),
+        (
+            "config-changes",
+            &[("year", "2025"), ("month", "1"), ("colour", "red")],
+            "unknown parameter `colour`",
+        ),
+        (
+            "events",
+            &[("from", "2025-02-01"), ("to", "2025-01-01")],
+            "is after to",
+        ),
+        (
+            "events",
+            &[
+                ("from", "2025-01-01"),
+                ("to", "2025-01-02"),
+                ("user", "bob'; DROP TABLE x; --"),
+            ],
+            "contains `'`",
+        ),
+        (
+            "events",
+            &[
+                ("from", "2025-01-01"),
+                ("to", "2025-01-02"),
+                ("event_name", "Run;Instances"),
+            ],
+            "contains `;`",
+        ),
+        (
+            "events",
+            &[
+                ("from", "2025-01-01"),
+                ("to", "2025-01-02"),
+                ("account", "333333333333"),
+            ],
+            "not in the spec's accounts",
+        ),
+        (
+            "events",
+            &[
+                ("from", "2025-01-01"),
+                ("to", "2025-01-02"),
+                ("region", "eu-west-1"),
+            ],
+            "not in the spec's regions",
+        ),
+        (
+            "events",
+            &[("from", "2025-1-1"), ("to", "2025-01-02")],
+            "not a date",
+        ),
+        (
+            "events",
+            &[
+                ("from", "2025-01-01"),
+                ("to", "2025-01-02"),
+                ("errors_only", "yes"),
+            ],
+            "not true or false",
+        ),
+        (
+            "switch-roles",
+            &[
+                ("from", "2025-01-01"),
+                ("to", "2025-01-02"),
+                ("from", "2025-01-01"),
+            ],
+            "given twice",
+        ),
+    ];
+    for (q, params, expect) in cases {
+        let err = validate(find(q).unwrap(), &kv(params), &layout())
+            .expect_err(&format!("{q} {params:?}"));
+        assert!(err.0.contains(expect), "{q} {params:?}: {err}");
+    }
+}
+
+#[test]
+fn values_reach_sql_only_as_parameters() {
+    let q = find("events").unwrap();
+    let params = validate(
+        q,
+        &kv(&[
+            ("from", "2025-03-04"),
+            ("to", "2025-03-17"),
+            ("user", "alice"),
+            ("account", "111111111111"),
+            ("errors_only", "true"),
+        ]),
+        &layout(),
+    )
+    .unwrap();
+    let sql = render_sql(q, &params, &layout()).unwrap();
+    assert!(
+        !sql.text.contains("alice") && !sql.text.contains("111111111111"),
+        "{}",
+        sql.text
+    );
+    assert_eq!(sql.text.matches('?').count(), sql.parameters.len());
+    assert_eq!(
+        sql.parameters,
+        vec![
+            "'2025/03/04'",
+            "'2025/03/18'",
+            "'2025-03-04T00:00:00Z'",
+            "'2025-03-18T00:00:00Z'",
+            "'alice'",
+            "'alice'",
+            "'111111111111'"
+        ]
+    );
+    assert!(
+        sql.text.contains("FROM \"acme_opslake\".\"cloudtrail\""),
+        "{}",
+        sql.text
+    );
+    assert!(sql.text.contains("errorcode IS NOT NULL"));
+    let inlined = sql.inlined();
+    assert!(
+        !inlined.contains('?') && inlined.contains("useridentity.username = 'alice'"),
+        "{inlined}"
+    );
+}
+
+#[test]
+fn alb_errors_read_one_table_per_region() {
+    let q = find("alb-errors").unwrap();
+    let params = validate(
+        q,
+        &kv(&[("from", "2025-01-01"), ("to", "2025-12-31")]),
+        &layout(),
+    )
+    .unwrap();
+    let sql = render_sql(q, &params, &layout()).unwrap();
+    assert!(
+        sql.text.contains("\"alb_logs_ap_northeast_1\"")
+            && sql.text.contains("'ap-northeast-1' AS region"),
+        "{}",
+        sql.text
+    );
+    let params = validate(
+        q,
+        &kv(&[
+            ("from", "2025-01-01"),
+            ("to", "2025-12-31"),
+            ("region", "us-east-1"),
+        ]),
+        &layout(),
+    )
+    .unwrap();
+    assert!(render_sql(q, &params, &layout())
+        .unwrap_err()
+        .0
+        .contains("no table"));
+}
+
+fn examples() -> Mirror {
+    Mirror::new(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/logs"))
+}
+
+#[test]
+fn pruning_reads_only_the_partitions_a_query_needs() {
+    let q = find("events").unwrap();
+    let l = layout();
+    let one_day = validate(
+        q,
+        &kv(&[
+            ("from", "2025-03-04"),
+            ("to", "2025-03-04"),
+            ("account", "111111111111"),
+            ("region", "us-east-1"),
+        ]),
+        &l,
+    )
+    .unwrap();
+    let a = run_local(q, &one_day, &l, &examples(), date(2026, 11, 27)).unwrap();
+    let year = validate(q, &kv(&[("from", "2024-10-01"), ("to", "2025-11-30")]), &l).unwrap();
+    let b = run_local(q, &year, &l, &examples(), date(2026, 11, 27)).unwrap();
+    // one account x one region x two days (the day after `to` holds late deliveries)
+    assert_eq!(a.stats.partitions_projected, 2);
+    assert!(
+        a.stats.objects_scanned < b.stats.objects_scanned,
+        "{:?} vs {:?}",
+        a.stats,
+        b.stats
+    );
+    assert_eq!(b.stats.objects_total, a.stats.objects_total);
+    assert!(b.rows.len() > 1000, "{}", b.rows.len());
+    assert!(b.stats.problems.is_empty(), "{:?}", b.stats.problems);
+}
+
+#[test]
+fn config_changes_counts_items_per_resource() {
+    let q = find("config-changes").unwrap();
+    let l = layout();
+    let params = validate(q, &kv(&[("year", "2025"), ("month", "6")]), &l).unwrap();
+    let a = run_local(q, &params, &l, &examples(), date(2026, 11, 27)).unwrap();
+    assert!(!a.rows.is_empty());
+    let total: i64 = a.rows.iter().map(|r| r[6].as_i64().unwrap()).sum();
+    assert_eq!(
+        total as u64, a.stats.records,
+        "every item of the month is counted once"
+    );
+    let counts: Vec<i64> = a.rows.iter().map(|r| r[6].as_i64().unwrap()).collect();
+    assert!(
+        counts.windows(2).all(|w| w[0] >= w[1]),
+        "sorted by count: {counts:?}"
+    );
+}
