@@ -73,6 +73,9 @@ fn in_window(t: Option<&str>, w: &Window) -> bool {
     t.is_some_and(|t| t >= w.from_ts.as_str() && t < w.to_ts.as_str())
 }
 
+/// A visitor collecting output rows from records and their partition values.
+type Visit<'v> = &'v (dyn Fn(&mut Vec<Vec<Value>>, Rec<'_, '_>, &BTreeMap<String, String>) + Sync);
+
 fn values(v: Option<&str>) -> Option<Constraint> {
     v.map(|x| Constraint::Values(vec![x.to_string()]))
 }
@@ -104,8 +107,7 @@ pub fn run(
     let mut totals = (0usize, 0usize, 0u64, 0u64);
     let mut scan = |table: &crate::lake::TableDef,
                     constraints: &BTreeMap<String, Constraint>,
-                    visit: &(dyn Fn(&mut Vec<Vec<Value>>, Rec<'_, '_>, &BTreeMap<String, String>)
-                          + Sync)|
+                    visit: Visit<'_>|
      -> Result<Vec<Vec<Value>>, QueryError> {
         let (objects, s0) = mirror
             .objects(table, constraints, today)
@@ -254,7 +256,7 @@ pub fn run(
                              part: &BTreeMap<String, String>| {
                     let Rec::Alb(l) = rec else { return };
                     let status = l.int("elb_status_code");
-                    if !status.is_some_and(|s| s >= 400) || !in_window(l.get("time"), &w) {
+                    if status.is_none_or(|s| s < 400) || !in_window(l.get("time"), &w) {
                         return;
                     }
                     acc.push(vec![

@@ -32,7 +32,8 @@ fn kv(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 
 #[test]
 fn bad_parameters_are_refused_with_a_reason() {
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
         (
             "config-changes",
             &[("year", "2025"), ("month", "13")],
