@@ -185,12 +185,36 @@ pub fn run(
             };
             rows = scan(&tables[0], &constraints, &visit)?;
             if switch {
-                sort_rows(&mut rows, &[(0, false), (5, false)]);
+                // eventtime, eventid, then every output column: a total order, as in the SQL
+                sort_rows(
+                    &mut rows,
+                    &[
+                        (0, false),
+                        (5, false),
+                        (1, false),
+                        (2, false),
+                        (3, false),
+                        (4, false),
+                    ],
+                );
                 for r in &mut rows {
                     r.truncate(5); // the event id only orders the rows
                 }
             } else {
-                sort_rows(&mut rows, &[(0, false), (8, false)]);
+                sort_rows(
+                    &mut rows,
+                    &[
+                        (0, false),
+                        (8, false),
+                        (1, false),
+                        (2, false),
+                        (3, false),
+                        (4, false),
+                        (5, false),
+                        (6, false),
+                        (7, false),
+                    ],
+                );
             }
         }
         "config-changes" => {
@@ -273,7 +297,7 @@ pub fn run(
                 };
                 rows.extend(scan(t, &c, &visit)?);
             }
-            sort_rows(&mut rows, &[(0, false), (1, false), (2, false)]);
+            sort_rows(&mut rows, &(0..9).map(|i| (i, false)).collect::<Vec<_>>());
         }
         other => {
             return Err(QueryError::Param(super::ParamError(format!(

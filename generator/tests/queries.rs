@@ -1,0 +1,425 @@
+//! Named queries: the local engine and the Athena SQL give the same rows.
+//!
+//! For every query and several parameter sets, the SQL (`--print-sql`, parameters inlined)
+//! is transpiled with sqlglot (athena → duckdb) and run in DuckDB by
+//! `scripts/athena_duckdb.py`, which finds and loads the objects on its own from the rendered
+//! table definitions. Its rows must equal the local engine's, in order.
+
+mod support;
+
+use opslake_runtime::engine::local::Mirror;
+use opslake_runtime::query;
+use serde_json::{json, Value};
+use support::*;
+
+fn kv(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Normalises numbers so that 3 and 3.0 compare equal.
+fn norm(v: &Value) -> Value {
+    match v {
+        Value::Number(n) => n.as_f64().map_or(v.clone(), |f| json!(f)),
+        Value::Array(a) => Value::Array(a.iter().map(norm).collect()),
+        other => other.clone(),
+    }
+}
+
+fn duckdb_rows(
+    spec_file: &str,
+    sql: &str,
+    layout: &opslake_runtime::lake::LakeLayout,
+    tables: &[opslake_runtime::lake::TableDef],
+) -> (Vec<String>, Vec<Value>) {
+    let python = tool("tools", "python");
+    let tmp = tempfile::tempdir().unwrap();
+    let tables_json = tmp.path().join("tables.json");
+    std::fs::write(
+        &tables_json,
+        serde_json::to_vec(&json!({"database": layout.database, "tables": tables})).unwrap(),
+    )
+    .unwrap();
+    let sql_file = tmp.path().join("q.sql");
+    std::fs::write(&sql_file, sql).unwrap();
+    let (code, out, err) = run(std::process::Command::new(python)
+        .arg(workspace().join("scripts/athena_duckdb.py"))
+        .arg("--mirror")
+        .arg(workspace().join("examples/logs"))
+        .arg("--tables")
+        .arg(&tables_json)
+        .arg("--sql")
+        .arg(&sql_file)
+        .arg("--today")
+        .arg(today().to_string()));
+    assert_eq!(
+        code, 0,
+        "{spec_file}: the DuckDB run failed:\n{err}\nSQL:\n{sql}"
+    );
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let columns = v["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    (columns, v["rows"].as_array().unwrap().clone())
+}
+
+#[test]
+fn local_engine_and_athena_sql_agree() {
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+    let cases: &[Case] = &[
+        (
+            "full.yaml",
+            "events",
+            &[("from", "2024-10-01"), ("to", "2025-11-30")],
+        ),
+        (
+            "full.yaml",
+            "events",
+            &[("from", "2025-03-01"), ("to", "2025-03-31")],
+        ),
+        (
+            "full.yaml",
+            "events",
+            &[("from", "2025-03-04"), ("to", "2025-03-04")],
+        ),
+        (
+            "full.yaml",
+            "events",
+            &[
+                ("from", "2025-03-17"),
+                ("to", "2025-03-17"),
+                ("region", "us-east-1"),
+            ],
+        ),
+        (
+            "full.yaml",
+            "events",
+            &[
+                ("from", "2024-10-01"),
+                ("to", "2025-11-30"),
+                ("account", "222222222222"),
+                ("errors_only", "true"),
+            ],
+        ),
+        (
+            "full.yaml",
+            "events",
+            &[
+                ("from", "2024-10-01"),
+                ("to", "2025-11-30"),
+                ("event_name", "RunInstances"),
+                ("event_source", "ec2.amazonaws.com"),
+            ],
+        ),
+        (
+            "full.yaml",
+            "events",
+            &[
+                ("from", "2024-10-01"),
+                ("to", "2025-11-30"),
+                ("user", "alucloud31"),
+            ],
+        ),
+        (
+            "full.yaml",
+            "switch-roles",
+            &[("from", "2024-10-01"), ("to", "2025-11-30")],
+        ),
+        (
+            "full.yaml",
+            "switch-roles",
+            &[
+                ("from", "2025-04-17"),
+                ("to", "2025-04-17"),
+                ("account", "222222222222"),
+            ],
+        ),
+        (
+            "full.yaml",
+            "config-changes",
+            &[("year", "2025"), ("month", "6")],
+        ),
+        (
+            "full.yaml",
+            "config-changes",
+            &[
+                ("year", "2024"),
+                ("month", "10"),
+                ("account", "111111111111"),
+            ],
+        ),
+        (
+            "full.yaml",
+            "config-changes",
+            &[("year", "2025"), ("month", "8"), ("region", "us-east-1")],
+        ),
+        (
+            "full.yaml",
+            "config-changes",
+            &[("year", "2025"), ("month", "11")],
+        ),
+        (
+            "full.yaml",
+            "config-changes",
+            &[("year", "2023"), ("month", "1")],
+        ),
+        (
+            "full.yaml",
+            "alb-errors",
+            &[("from", "2024-10-01"), ("to", "2025-11-30")],
+        ),
+        (
+            "full.yaml",
+            "alb-errors",
+            &[
+                ("from", "2025-06-01"),
+                ("to", "2025-06-30"),
+                ("region", "ap-northeast-1"),
+            ],
+        ),
+        (
+            "minimal.yaml",
+            "events",
+            &[("from", "2024-01-01"), ("to", "2026-11-27")],
+        ),
+        (
+            "minimal.yaml",
+            "events",
+            &[
+                ("from", "2024-01-01"),
+                ("to", "2026-11-27"),
+                ("region", "eu-west-1"),
+            ],
+        ),
+        (
+            "minimal.yaml",
+            "config-changes",
+            &[("year", "2025"), ("month", "3")],
+        ),
+    ];
+    let mut failures = Vec::new();
+    let mut nonempty = 0;
+    for (spec_file, name, params) in cases {
+        let spec = load_spec_text(&example(spec_file));
+        let layout = opslake::plan::layout(&spec);
+        let q = query::find(name).unwrap();
+        let params = query::validate(q, &kv(params), &layout).unwrap();
+        let local = query::run_local(
+            q,
+            &params,
+            &layout,
+            &Mirror::new(workspace().join("examples/logs")),
+            today(),
+        )
+        .unwrap();
+        assert!(
+            local
+                .stats
+                .problems
+                .iter()
+                .all(|p| p.reason.contains("digest") || p.key.contains("Insight")),
+            "{:?}",
+            local.stats.problems
+        );
+        let sql = query::render_sql(q, &params, &layout).unwrap().inlined();
+        let tables = query::tables_for(q, &params, &layout);
+        let (columns, rows) = duckdb_rows(spec_file, &sql, &layout, &tables);
+        assert_eq!(columns, local.columns, "{name}: columns differ");
+        let want: Vec<Value> = rows.iter().map(norm).collect();
+        let got: Vec<Value> = local
+            .rows
+            .iter()
+            .map(|r| norm(&Value::Array(r.clone())))
+            .collect();
+        if got != want {
+            let first = got
+                .iter()
+                .zip(&want)
+                .position(|(a, b)| a != b)
+                .unwrap_or(got.len().min(want.len()));
+            failures.push(format!(
+                "{spec_file} {name} {params:?}: local {} rows, DuckDB {} rows; first difference at row {first}:\n  local:  {}\n  duckdb: {}\nSQL:\n{sql}",
+                got.len(),
+                want.len(),
+                got.get(first).map_or("-".into(), |v| v.to_string()),
+                want.get(first).map_or("-".into(), |v| v.to_string()),
+            ));
+        }
+        if !got.is_empty() {
+            nonempty += 1;
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert!(
+        nonempty >= 16,
+        "only {nonempty} cases returned rows: the fixtures no longer exercise the queries"
+    );
+}
+
+#[test]
+fn print_sql_is_what_the_tests_run() {
+    let spec = workspace().join("examples/specs/full.yaml");
+    let (code, out, err) = cli(&[
+        "query",
+        "config-changes",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--param",
+        "year=2025",
+        "--param",
+        "month=6",
+        "--print-sql",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("WHERE year = 2025 AND month = 6"), "{out}");
+    assert!(!out.contains('?'));
+}
+
+#[test]
+fn query_cli_reports_bad_input_with_exit_2() {
+    let spec = workspace().join("examples/specs/full.yaml");
+    let spec = spec.to_str().unwrap();
+    let logs = workspace().join("examples/logs");
+    let logs = logs.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["query", "evnets", "--spec", spec, "--local", logs],
+            "did you mean `events`",
+        ),
+        (
+            &[
+                "query",
+                "config-changes",
+                "--spec",
+                spec,
+                "--local",
+                logs,
+                "--param",
+                "year=2025",
+                "--param",
+                "month=13",
+            ],
+            "not a month",
+        ),
+        (
+            &[
+                "query",
+                "events",
+                "--spec",
+                spec,
+                "--local",
+                logs,
+                "--param",
+                "from=2025-01-02",
+                "--param",
+                "to=2025-01-01",
+            ],
+            "after",
+        ),
+        (
+            &[
+                "query",
+                "events",
+                "--spec",
+                spec,
+                "--local",
+                logs,
+                "--param",
+                "from=2025-01-01",
+                "--param",
+                "to=2025-01-02",
+                "--param",
+                "user=x';--",
+            ],
+            "contains `'`",
+        ),
+        (
+            &[
+                "query", "events", "--spec", spec, "--local", logs, "--param", "when=now",
+            ],
+            "unknown parameter",
+        ),
+        (
+            &[
+                "query",
+                "events",
+                "--spec",
+                spec,
+                "--param",
+                "from=2025-01-01",
+                "--param",
+                "to=2025-01-02",
+            ],
+            "--local",
+        ),
+        (
+            &[
+                "query",
+                "events",
+                "--spec",
+                spec,
+                "--local",
+                "/nonexistent",
+                "--param",
+                "from=2025-01-01",
+                "--param",
+                "to=2025-01-02",
+            ],
+            "not a directory",
+        ),
+    ];
+    for (args, expect) in cases {
+        let (code, _, err) = cli(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(expect), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn query_formats() {
+    let spec = workspace().join("examples/specs/full.yaml");
+    let logs = workspace().join("examples/logs");
+    let base = [
+        "query",
+        "config-changes",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--local",
+        logs.to_str().unwrap(),
+        "--param",
+        "year=2025",
+        "--param",
+        "month=6",
+    ];
+    let (code, out, err) = cli(&[&base[..], &["--format", "json"]].concat());
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<Value> = serde_json::from_str(&out).unwrap();
+    assert!(!rows.is_empty());
+    for key in [
+        "resourcetype",
+        "resourcename",
+        "awsaccountid",
+        "awsregion",
+        "year",
+        "month",
+        "recordcount",
+    ] {
+        assert!(rows[0].get(key).is_some(), "missing {key}: {}", rows[0]);
+    }
+    assert!(err.contains("scanned") && err.contains("objects"), "{err}");
+    let (code, csv, _) = cli(&[&base[..], &["--format", "csv"]].concat());
+    assert_eq!(code, 0);
+    assert_eq!(
+        csv.lines().next().unwrap(),
+        "resourcetype,resourcename,awsaccountid,awsregion,year,month,recordcount"
+    );
+    assert_eq!(csv.lines().count(), rows.len() + 1);
+    let (code, table, _) = cli(&base);
+    assert_eq!(code, 0);
+    assert!(table.contains(&format!("({} rows)", rows.len())), "{table}");
+}
