@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::{Answer, Params, QueryDef, QueryError};
 use crate::engine::local::{Mirror, Rec};
 use crate::engine::ScanStats;
-use crate::lake::{Constraint, LakeLayout};
+use crate::lake::{Constraint, LakeLayout, TableDef};
 use crate::records::cloudtrail::{extract_scalar, Record};
 use crate::records::Text;
 
@@ -102,120 +102,56 @@ pub fn run(
     if let Some(c) = values(params.str("region")) {
         constraints.insert("region".into(), c);
     }
-    let mut rows: Vec<Vec<Value>> = Vec::new();
-    let mut stats = ScanStats::default();
-    let mut totals = (0usize, 0usize, 0u64, 0u64);
-    let mut scan = |table: &crate::lake::TableDef,
-                    constraints: &BTreeMap<String, Constraint>,
-                    visit: Visit<'_>|
-     -> Result<Vec<Vec<Value>>, QueryError> {
-        let (objects, s0) = mirror
-            .objects(table, constraints, today)
-            .map_err(QueryError::Engine)?;
-        let (acc, s1) = mirror.scan(
-            table.kind,
-            &objects,
-            Vec::new,
-            |acc, rec, part| visit(acc, rec, part),
-            |mut a, b| {
-                a.extend(b);
-                a
-            },
-        );
-        totals.0 += s0.partitions_projected;
-        totals.1 += s0.partitions_present;
-        totals.2 += s0.objects_total;
-        totals.3 += s0.bytes_total;
-        stats.merge(s1);
-        Ok(acc)
+    let mut scanner = Scanner {
+        mirror,
+        today,
+        stats: ScanStats::default(),
     };
-
-    match q.name {
+    let rows = match q.name {
         "events" | "switch-roles" => {
             constraints.insert("timestamp".into(), w.days.clone());
-            let switch = q.name == "switch-roles";
-            let name = params.str("event_name");
-            let source = params.str("event_source");
-            let user = params.str("user");
-            let errors_only = params.flag("errors_only");
-            let visit = |acc: &mut Vec<Vec<Value>>,
-                         rec: Rec<'_, '_>,
-                         part: &BTreeMap<String, String>| {
-                let Rec::Trail(r) = rec else { return };
-                if !in_window(r.event_time.as_ref().map(Text::as_str), &w) {
-                    return;
-                }
-                let account = opt(part.get("account").map(String::as_str));
-                if switch {
-                    if eq(r.event_source.as_ref(), "signin.amazonaws.com")
-                        && eq(r.event_name.as_ref(), "SwitchRole")
-                    {
-                        acc.push(vec![
-                            s(r.event_time.as_ref()),
-                            opt(r.arn()),
-                            opt(extract_scalar(r.additional_event_data, &["SwitchFrom"]).as_deref()),
-                            opt(extract_scalar(r.response_elements, &["SwitchRole"]).as_deref()),
-                            account,
-                            s(r.event_id.as_ref()),
-                        ]);
+            events(
+                q.name == "switch-roles",
+                params,
+                &w,
+                &mut scanner,
+                &tables[0],
+                &constraints,
+            )?
+        }
+        "event-counts" => {
+            constraints.insert("timestamp".into(), w.days.clone());
+            // Each worker counts into its own map (one entry per API): memory does not grow
+            // with the number of events.
+            let counts: Counts<(Option<String>, Option<String>)> = scanner.run(
+                &tables[0],
+                &constraints,
+                HashMap::new,
+                |acc, rec, _| {
+                    let Rec::Trail(r) = rec else { return };
+                    if in_window(r.event_time.as_ref().map(Text::as_str), &w) {
+                        let e = acc
+                            .entry((owned(r.event_source.as_ref()), owned(r.event_name.as_ref())))
+                            .or_default();
+                        e.0 += 1;
+                        e.1 += i64::from(r.error_code.is_some());
                     }
-                    return;
-                }
-                if name.is_some_and(|n| !eq(r.event_name.as_ref(), n))
-                    || source.is_some_and(|n| !eq(r.event_source.as_ref(), n))
-                {
-                    return;
-                }
-                if user.is_some_and(|u| !user_matches(r, u))
-                    || (errors_only && r.error_code.is_none())
-                {
-                    return;
-                }
-                acc.push(vec![
-                    s(r.event_time.as_ref()),
-                    s(r.event_source.as_ref()),
-                    s(r.event_name.as_ref()),
-                    opt(r.arn()),
-                    s(r.source_ip_address.as_ref()),
-                    s(r.error_code.as_ref()),
-                    s(r.aws_region.as_ref()),
-                    account,
-                    s(r.event_id.as_ref()),
-                ]);
-            };
-            rows = scan(&tables[0], &constraints, &visit)?;
-            if switch {
-                // eventtime, eventid, then every output column: a total order, as in the SQL
-                sort_rows(
-                    &mut rows,
-                    &[
-                        (0, false),
-                        (5, false),
-                        (1, false),
-                        (2, false),
-                        (3, false),
-                        (4, false),
-                    ],
-                );
-                for r in &mut rows {
-                    r.truncate(5); // the event id only orders the rows
-                }
-            } else {
-                sort_rows(
-                    &mut rows,
-                    &[
-                        (0, false),
-                        (8, false),
-                        (1, false),
-                        (2, false),
-                        (3, false),
-                        (4, false),
-                        (5, false),
-                        (6, false),
-                        (7, false),
-                    ],
-                );
-            }
+                },
+                merge_counts,
+            )?;
+            let mut rows: Vec<Vec<Value>> = counts
+                .into_iter()
+                .map(|((src, name), (n, e))| {
+                    vec![
+                        opt(src.as_deref()),
+                        opt(name.as_deref()),
+                        Value::from(n),
+                        Value::from(e),
+                    ]
+                })
+                .collect();
+            sort_rows(&mut rows, &[(2, true), (0, false), (1, false)]);
+            rows
         }
         "config-changes" => {
             let (year, month) = (
@@ -230,30 +166,25 @@ pub fn run(
                 Option<String>,
                 Option<String>,
             );
-            let visit =
-                |acc: &mut Vec<Vec<Value>>, rec: Rec<'_, '_>, _: &BTreeMap<String, String>| {
+            let counts: Counts<Key> = scanner.run(
+                &tables[0],
+                &constraints,
+                HashMap::new,
+                |acc, rec, _| {
                     let Rec::Config(i) = rec else { return };
-                    let key = |t: Option<&Text>| {
-                        t.map_or(Value::Null, |t| Value::String(t.as_str().to_string()))
-                    };
-                    acc.push(vec![
-                        key(i.resource_type.as_ref()),
-                        key(i.resource_name.as_ref()),
-                        key(i.aws_account_id.as_ref()),
-                        key(i.aws_region.as_ref()),
-                    ]);
-                };
-            let items = scan(&tables[0], &constraints, &visit)?;
-            let mut counts: HashMap<Key, i64> = HashMap::new();
-            for it in items {
-                let k = |v: &Value| v.as_str().map(str::to_string);
-                *counts
-                    .entry((k(&it[0]), k(&it[1]), k(&it[2]), k(&it[3])))
-                    .or_default() += 1;
-            }
-            rows = counts
+                    let key = (
+                        owned(i.resource_type.as_ref()),
+                        owned(i.resource_name.as_ref()),
+                        owned(i.aws_account_id.as_ref()),
+                        owned(i.aws_region.as_ref()),
+                    );
+                    acc.entry(key).or_default().0 += 1;
+                },
+                merge_counts,
+            )?;
+            let mut rows: Vec<Vec<Value>> = counts
                 .into_iter()
-                .map(|((t, n, a, r), c)| {
+                .map(|((t, n, a, r), (c, _))| {
                     vec![
                         opt(t.as_deref()),
                         opt(n.as_deref()),
@@ -269,10 +200,12 @@ pub fn run(
                 &mut rows,
                 &[(6, true), (0, false), (1, false), (2, false), (3, false)],
             );
+            rows
         }
         "alb-errors" => {
             let mut c = BTreeMap::new();
             c.insert("day".to_string(), w.days.clone());
+            let mut rows = Vec::new();
             for t in &tables {
                 let region = t.region.clone();
                 let visit = |acc: &mut Vec<Vec<Value>>,
@@ -295,25 +228,181 @@ pub fn run(
                         opt(part.get("account").map(String::as_str)),
                     ]);
                 };
-                rows.extend(scan(t, &c, &visit)?);
+                rows.extend(scanner.rows(t, &c, &visit)?);
             }
             sort_rows(&mut rows, &(0..9).map(|i| (i, false)).collect::<Vec<_>>());
+            rows
         }
         other => {
             return Err(QueryError::Param(super::ParamError(format!(
                 "{other}: no local evaluation"
             ))))
         }
-    }
-    stats.partitions_projected = totals.0;
-    stats.partitions_present = totals.1;
-    stats.objects_total = totals.2;
-    stats.bytes_total = totals.3;
+    };
     Ok(Answer {
         columns: q.columns.iter().map(|c| c.to_string()).collect(),
         rows,
-        stats,
+        stats: scanner.stats,
     })
+}
+
+/// `events` and `switch-roles`: matching records as rows, in the SQL's order.
+fn events(
+    switch: bool,
+    params: &Params,
+    w: &Window,
+    scanner: &mut Scanner,
+    table: &TableDef,
+    constraints: &BTreeMap<String, Constraint>,
+) -> Result<Vec<Vec<Value>>, QueryError> {
+    let name = params.str("event_name");
+    let source = params.str("event_source");
+    let user = params.str("user");
+    let errors_only = params.flag("errors_only");
+    let visit = |acc: &mut Vec<Vec<Value>>, rec: Rec<'_, '_>, part: &BTreeMap<String, String>| {
+        let Rec::Trail(r) = rec else { return };
+        if !in_window(r.event_time.as_ref().map(Text::as_str), w) {
+            return;
+        }
+        let account = opt(part.get("account").map(String::as_str));
+        if switch {
+            if eq(r.event_source.as_ref(), "signin.amazonaws.com")
+                && eq(r.event_name.as_ref(), "SwitchRole")
+            {
+                acc.push(vec![
+                    s(r.event_time.as_ref()),
+                    opt(r.arn()),
+                    opt(extract_scalar(r.additional_event_data, &["SwitchFrom"]).as_deref()),
+                    opt(extract_scalar(r.response_elements, &["SwitchRole"]).as_deref()),
+                    account,
+                    s(r.event_id.as_ref()),
+                ]);
+            }
+            return;
+        }
+        if name.is_some_and(|n| !eq(r.event_name.as_ref(), n))
+            || source.is_some_and(|n| !eq(r.event_source.as_ref(), n))
+        {
+            return;
+        }
+        if user.is_some_and(|u| !user_matches(r, u)) || (errors_only && r.error_code.is_none()) {
+            return;
+        }
+        acc.push(vec![
+            s(r.event_time.as_ref()),
+            s(r.event_source.as_ref()),
+            s(r.event_name.as_ref()),
+            opt(r.arn()),
+            s(r.source_ip_address.as_ref()),
+            s(r.error_code.as_ref()),
+            s(r.aws_region.as_ref()),
+            account,
+            s(r.event_id.as_ref()),
+        ]);
+    };
+    let mut rows = scanner.rows(table, constraints, &visit)?;
+    if switch {
+        // eventtime, eventid, then every output column: a total order, as in the SQL
+        sort_rows(
+            &mut rows,
+            &[
+                (0, false),
+                (5, false),
+                (1, false),
+                (2, false),
+                (3, false),
+                (4, false),
+            ],
+        );
+        for r in &mut rows {
+            r.truncate(5); // the event id only orders the rows
+        }
+    } else {
+        sort_rows(
+            &mut rows,
+            &[
+                (0, false),
+                (8, false),
+                (1, false),
+                (2, false),
+                (3, false),
+                (4, false),
+                (5, false),
+                (6, false),
+                (7, false),
+            ],
+        );
+    }
+    Ok(rows)
+}
+
+type Counts<K> = HashMap<K, (i64, i64)>;
+
+fn owned(t: Option<&Text>) -> Option<String> {
+    t.map(|t| t.as_str().to_string())
+}
+
+/// Reads tables for one query and adds up what was scanned.
+struct Scanner<'m> {
+    mirror: &'m Mirror,
+    today: Date,
+    stats: ScanStats,
+}
+
+impl Scanner<'_> {
+    fn run<A, I, V, M>(
+        &mut self,
+        table: &TableDef,
+        constraints: &BTreeMap<String, Constraint>,
+        init: I,
+        visit: V,
+        merge: M,
+    ) -> Result<A, QueryError>
+    where
+        A: Send,
+        I: Fn() -> A + Sync + Send,
+        V: Fn(&mut A, Rec<'_, '_>, &BTreeMap<String, String>) + Sync + Send,
+        M: Fn(A, A) -> A + Sync + Send,
+    {
+        let (objects, s0) = self
+            .mirror
+            .objects(table, constraints, self.today)
+            .map_err(QueryError::Engine)?;
+        let (acc, s1) = self.mirror.scan(table.kind, &objects, init, visit, merge);
+        self.stats.partitions_projected += s0.partitions_projected;
+        self.stats.partitions_present += s0.partitions_present;
+        self.stats.objects_total += s0.objects_total;
+        self.stats.bytes_total += s0.bytes_total;
+        self.stats.merge(s1);
+        Ok(acc)
+    }
+
+    fn rows(
+        &mut self,
+        table: &TableDef,
+        constraints: &BTreeMap<String, Constraint>,
+        visit: Visit<'_>,
+    ) -> Result<Vec<Vec<Value>>, QueryError> {
+        self.run(
+            table,
+            constraints,
+            Vec::new,
+            |acc, rec, part| visit(acc, rec, part),
+            |mut a, b| {
+                a.extend(b);
+                a
+            },
+        )
+    }
+}
+
+fn merge_counts<K: std::hash::Hash + Eq>(mut a: Counts<K>, b: Counts<K>) -> Counts<K> {
+    for (k, (n, e)) in b {
+        let x = a.entry(k).or_default();
+        x.0 += n;
+        x.1 += e;
+    }
+    a
 }
 
 fn eq(v: Option<&Text>, want: &str) -> bool {

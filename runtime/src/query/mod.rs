@@ -123,6 +123,14 @@ pub const QUERIES: &[QueryDef] = &[
         sql: include_str!("../../../templates/sql/events.sql.tera"),
     },
     QueryDef {
+        name: "event-counts",
+        description: "Calls and errors per API (event source and name) in a date range",
+        table: TableKind::CloudTrail,
+        params: &[FROM, TO, ACCOUNT, REGION],
+        columns: &["eventsource", "eventname", "calls", "errors"],
+        sql: include_str!("../../../templates/sql/event-counts.sql.tera"),
+    },
+    QueryDef {
         name: "alb-errors",
         description: "ALB requests answered with status 400 or above",
         table: TableKind::AlbAccessLogs,
