@@ -81,8 +81,20 @@ pub enum Command {
         #[arg(long, default_value = "opslake.yaml")]
         spec: PathBuf,
         /// Mirror root: one folder per bucket, as `aws s3 sync s3://B DIR/B` leaves it
-        #[arg(long)]
+        #[arg(long, conflicts_with = "athena")]
         local: Option<PathBuf>,
+        /// Run in Athena (the spec's workgroup and database), with the standard AWS credentials
+        #[arg(long)]
+        athena: bool,
+        /// AWS profile (with --athena)
+        #[arg(long)]
+        profile: Option<String>,
+        /// AWS region (with --athena; default: the spec's home region)
+        #[arg(long)]
+        region: Option<String>,
+        /// Endpoint URL for every AWS client (tests, private endpoints)
+        #[arg(long)]
+        endpoint_url: Option<String>,
         /// A parameter, KEY=VALUE (repeatable)
         #[arg(long = "param", value_name = "KEY=VALUE")]
         params: Vec<String>,
@@ -132,6 +144,10 @@ where
             name,
             spec,
             local,
+            athena,
+            profile,
+            region,
+            endpoint_url,
             params,
             format,
             print_sql,
@@ -140,6 +156,11 @@ where
                 name: name.as_deref(),
                 spec: &spec,
                 local: local.as_deref(),
+                athena: athena.then_some(opslake_runtime::engine::athena::Connection {
+                    profile,
+                    region,
+                    endpoint_url,
+                }),
                 params: &params,
                 format,
                 print_sql,

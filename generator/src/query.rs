@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use opslake_runtime::engine::athena::{AthenaEngine, Connection};
 use opslake_runtime::engine::local::Mirror;
 use opslake_runtime::query::{self, Answer, QueryError, QUERIES};
 use serde_json::Value;
@@ -14,6 +15,8 @@ pub struct Args<'a> {
     pub name: Option<&'a str>,
     pub spec: &'a Path,
     pub local: Option<&'a Path>,
+    /// `Some` with --athena.
+    pub athena: Option<Connection>,
     pub params: &'a [String],
     pub format: TableFormat,
     pub print_sql: bool,
@@ -86,8 +89,47 @@ pub fn run(a: Args, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result
             }
         }
     }
+    if let Some(mut conn) = a.athena {
+        let sql = match query::render_sql(q, &params, &layout) {
+            Ok(sql) => sql,
+            Err(e) => {
+                writeln!(err, "error: {e}")?;
+                return Ok(BAD_INPUT);
+            }
+        };
+        conn.region = conn.region.or_else(|| Some(spec.home.region.clone()));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let result = rt.block_on(async {
+            let engine = AthenaEngine::connect(&conn, &spec.workgroup(), &layout.database).await;
+            engine.run(&sql).await
+        });
+        return match result {
+            Ok(athena) => {
+                let answer = Answer {
+                    columns: athena.columns,
+                    rows: athena.rows,
+                    stats: Default::default(),
+                };
+                print_answer(&answer, a.format, out)?;
+                writeln!(
+                    err,
+                    "Athena query {}: scanned {} (estimated cost ${:.4})",
+                    athena.query_id,
+                    mb(athena.bytes_scanned),
+                    athena.estimated_cost_usd
+                )?;
+                Ok(OK)
+            }
+            Err(e) => {
+                writeln!(err, "error: {e}")?;
+                Ok(FAILURE)
+            }
+        };
+    }
     let Some(dir) = a.local else {
-        writeln!(err, "error: say where to read: --local DIR (a mirror of the log buckets), or --print-sql for the Athena SQL")?;
+        writeln!(err, "error: say where to read: --local DIR (a mirror of the log buckets) or --athena, or --print-sql for the Athena SQL")?;
         return Ok(BAD_INPUT);
     };
     if !dir.is_dir() {

@@ -1,6 +1,7 @@
 //! Engines that read the lake. `local` scans a mirror directory of the log buckets; the
 //! Athena engine (AWS) runs the same named queries' SQL. Both report what they scanned.
 
+pub mod athena;
 pub mod local;
 
 use serde::Serialize;
