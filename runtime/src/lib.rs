@@ -2,6 +2,7 @@
 //! that read the lake (locally over a bucket mirror, or in AWS through Athena).
 
 pub mod engine;
+pub mod functions;
 pub mod lake;
 pub mod query;
 pub mod records;

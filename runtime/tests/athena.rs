@@ -277,3 +277,191 @@ async fn access_denied_is_a_clear_error() {
         "{text}"
     );
 }
+
+// --- the `query` function's handler, with real Function URL events ---------------------
+
+use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
+use base64::Engine as _;
+use opslake_runtime::functions::query::QueryService;
+use opslake_runtime::lake::LakeLayout;
+
+fn event(body: &str, method: &str, base64: bool) -> LambdaFunctionUrlRequest {
+    let mut v: Value =
+        serde_json::from_str(include_str!("fixtures/function-url-post.json")).unwrap();
+    v["requestContext"]["http"]["method"] = json!(method);
+    v["body"] = json!(if base64 {
+        base64::engine::general_purpose::STANDARD.encode(body)
+    } else {
+        body.to_string()
+    });
+    v["isBase64Encoded"] = json!(base64);
+    serde_json::from_value(v).unwrap()
+}
+
+fn layout() -> LakeLayout {
+    serde_json::from_value(json!({
+        "database": "acme_opslake", "bucket": "acme-log-archive-111111111111", "prefix": "",
+        "organization_trail": "o-a1b2c3d4e5", "accounts": ["111111111111", "222222222222"],
+        "regions": ["ap-northeast-1", "us-east-1"], "start": "2024-01-01", "end": null,
+        "cloudtrail": true, "config": true, "alb": []
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_query_function_answers_function_url_events() {
+    let fake = serve(Box::new(|op, body| match op {
+        "StartQueryExecution"
+            if body["QueryString"]
+                .as_str()
+                .unwrap_or("")
+                .contains("FAIL_ME") =>
+        {
+            (200, json!({"QueryExecutionId": "q-f"}))
+        }
+        "StartQueryExecution" => (200, json!({"QueryExecutionId": "q-1"})),
+        "GetQueryExecution" => (200, status("SUCCEEDED", json!({}))),
+        "GetQueryResults" => (200, rows_page(&[("RunInstances", "3")], true, None)),
+        _ => (
+            400,
+            json!({"__type": "InvalidRequestException", "Message": "unexpected"}),
+        ),
+    }));
+    let service = QueryService {
+        layout: layout(),
+        engine: engine(&fake.url).await,
+    };
+    let fixture: LambdaFunctionUrlRequest =
+        serde_json::from_str(include_str!("fixtures/function-url-post.json")).unwrap();
+    let ok = service.handle_url(fixture).await;
+    assert_eq!(ok.status_code, 200, "{:?}", ok.body);
+    let body: Value = serde_json::from_str(ok.body.as_deref().unwrap()).unwrap();
+    assert_eq!(body["status"], "SUCCEEDED");
+    assert_eq!(body["rows"][0]["eventname"], "RunInstances");
+    assert_eq!(body["query"]["bytes_scanned"], 123456789);
+    let start = fake
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(op, _)| op == "StartQueryExecution")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        start.1["ExecutionParameters"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap(),
+        "'111111111111'"
+    );
+
+    let good = r#"{"name": "event-counts", "params": {"from": "2025-03-01", "to": "2025-03-31"}}"#;
+    let cases: Vec<(LambdaFunctionUrlRequest, i64, &str)> = vec![
+        (event(good, "POST", true), 200, "SUCCEEDED"),
+        (event(good, "GET", false), 405, "use POST"),
+        (
+            event(
+                r#"{"name": "config-changes", "params": {"year": "2025", "month": "13"}}"#,
+                "POST",
+                false,
+            ),
+            400,
+            "not a month",
+        ),
+        (
+            event(
+                r#"{"name": "config-changes", "params": {"year": 1999, "month": 1}}"#,
+                "POST",
+                false,
+            ),
+            400,
+            "not a year",
+        ),
+        (
+            event(
+                r#"{"name": "events", "params": {"from": "2025-01-01", "to": "2025-01-02", "user": "x' OR '1'='1"}}"#,
+                "POST",
+                false,
+            ),
+            400,
+            "contains `'`",
+        ),
+        (
+            event(
+                r#"{"name": "events", "params": {}, "sql": "DROP TABLE x"}"#,
+                "POST",
+                false,
+            ),
+            400,
+            "unknown field `sql`",
+        ),
+        (
+            event(r#"{"name": "nope"}"#, "POST", false),
+            400,
+            "no query named",
+        ),
+        (event("not json", "POST", false), 400, "expected"),
+        (
+            event(
+                &format!(
+                    r#"{{"name": "events", "params": {{"x": "{}"}}}}"#,
+                    "a".repeat(20000)
+                ),
+                "POST",
+                false,
+            ),
+            400,
+            "limit",
+        ),
+        (
+            {
+                let mut e = event("%%%", "POST", false);
+                e.is_base64_encoded = true; // claims base64, is not
+                e
+            },
+            400,
+            "base64",
+        ),
+    ];
+    for (ev, want, text) in cases {
+        let r = service.handle_url(ev).await;
+        let body = r.body.clone().unwrap_or_default();
+        assert_eq!(r.status_code, want, "{body}");
+        assert!(body.contains(text), "expected {text:?} in {body}");
+        assert_eq!(r.headers.get("content-type").unwrap(), "application/json");
+    }
+}
+
+#[tokio::test]
+async fn the_query_function_reports_athena_failures_as_502() {
+    let fake = serve(Box::new(|op, _| match op {
+        "StartQueryExecution" => (200, json!({"QueryExecutionId": "q-1"})),
+        "GetQueryExecution" => (
+            200,
+            status(
+                "FAILED",
+                json!({"StateChangeReason": "HIVE_BAD_DATA: malformed"}),
+            ),
+        ),
+        _ => (
+            400,
+            json!({"__type": "InvalidRequestException", "Message": "unexpected"}),
+        ),
+    }));
+    let service = QueryService {
+        layout: layout(),
+        engine: engine(&fake.url).await,
+    };
+    let (code, body) = service
+        .handle(
+            br#"{"name": "event-counts", "params": {"from": "2025-03-01", "to": "2025-03-31"}}"#,
+        )
+        .await;
+    assert_eq!(code, 502);
+    assert_eq!(body["status"], "FAILED");
+    assert!(
+        body["error"].as_str().unwrap().contains("HIVE_BAD_DATA"),
+        "{body}"
+    );
+}

@@ -119,7 +119,10 @@ pub fn start_moto() -> Moto {
         .spawn()
         .expect("start moto_server");
     // Owned by the guard from here on: dropped (killed and waited for) on every path.
-    let moto = Moto { child, url: format!("http://127.0.0.1:{port}") };
+    let moto = Moto {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
     for _ in 0..300 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return moto;

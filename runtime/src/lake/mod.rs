@@ -11,7 +11,7 @@ pub mod projection;
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use projection::{
     ColumnProjection, Constraint, DateBound, PartitionValue, Projection, ProjectionError,
@@ -21,7 +21,7 @@ pub use projection::{
 ///
 /// Built by the generator from a validated spec; values are assumed valid (bucket names,
 /// account ids, regions and prefix have been checked by the spec layer).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LakeLayout {
     /// Glue database name.
     pub database: String,
@@ -47,7 +47,7 @@ pub struct LakeLayout {
 }
 
 /// One region's ALB access-log bucket.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlbSource {
     pub region: String,
     pub bucket: String,
