@@ -364,3 +364,67 @@ fn manifest_describes_every_template() {
         assert_eq!(t["bytes"], file.bytes.len());
     }
 }
+
+/// With `features.query`, the function, its URL (IAM auth) and a least-privilege role are
+/// generated, and the layout in its environment is the one the tables come from.
+#[test]
+fn query_function_is_least_privilege_and_carries_the_layout() {
+    let spec = load_spec_text(&example("full.yaml"));
+    let files = generate(&spec);
+    let central = opslake::render::parse_back("central.yaml", &files[0].bytes).unwrap();
+    let r = &central["Resources"];
+    assert_eq!(r["QueryFunctionUrl"]["Properties"]["AuthType"], "AWS_IAM");
+    let f = &r["QueryFunction"]["Properties"];
+    assert_eq!(f["Architectures"], serde_json::json!(["arm64"]));
+    assert_eq!(f["Runtime"], "provided.al2023");
+    let env = f["Environment"]["Variables"]["OPSLAKE_LAYOUT"]
+        .as_str()
+        .unwrap();
+    let layout: opslake_runtime::lake::LakeLayout = serde_json::from_str(env).unwrap();
+    assert_eq!(layout, opslake::plan::layout(&spec));
+    let statements = r["QueryFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+        ["Statement"]
+        .as_array()
+        .unwrap();
+    for s in statements {
+        assert_ne!(
+            s["Resource"], "*",
+            "statement {} grants on every resource",
+            s["Sid"]
+        );
+        let actions = s["Action"]
+            .as_array()
+            .cloned()
+            .unwrap_or_else(|| vec![s["Action"].clone()]);
+        assert!(
+            actions.iter().all(|a| !a.as_str().unwrap().ends_with('*')),
+            "wildcard action in {}",
+            s["Sid"]
+        );
+    }
+    // Without the feature, none of it.
+    let minimal = generate(&load_spec_text(&example("minimal.yaml")));
+    let central = opslake::render::parse_back("central.yaml", &minimal[0].bytes).unwrap();
+    assert!(
+        central["Resources"].get("QueryFunction").is_none() && central.get("Parameters").is_none()
+    );
+}
+
+#[test]
+fn a_large_lake_keeps_the_function_environment_within_lambda_limits() {
+    let mut text = example("organization.yaml");
+    text = text.replace("accounts:\n", "accounts:\n  - { id: \"500000000000\" }\n");
+    let extra: String = (0..400)
+        .map(|i| format!("  - {{ id: \"{:012}\" }}\n", 600_000_000_000u64 + i))
+        .collect();
+    text = text.replace(
+        "  - { id: \"500000000000\" }\n",
+        &format!("  - {{ id: \"500000000000\" }}\n{extra}"),
+    );
+    let spec = load_spec_text(&text);
+    let layout = opslake::plan::layout(&spec);
+    let env = opslake::plan::function_layout_json(&layout);
+    assert!(env.len() <= 3000, "{} bytes", env.len());
+    let back: opslake_runtime::lake::LakeLayout = serde_json::from_str(&env).unwrap();
+    assert!(back.accounts.is_empty() && back.database == layout.database);
+}

@@ -57,6 +57,10 @@ pub enum Target {
 pub enum ParamSource {
     /// An output of another template's stack.
     StackOutput { template: String, output: String },
+    /// The assets bucket of the bootstrap stack (where artifacts are uploaded).
+    AssetsBucket,
+    /// The S3 key of the zip of a runtime binary (named by its content hash).
+    Artifact { bin: String },
 }
 
 /// One template to render.
@@ -100,6 +104,7 @@ pub struct Names {
     /// Config recorder, delivery channel and aggregator name.
     pub config: String,
     pub results_access_log_prefix: String,
+    pub query_function: String,
 }
 
 impl Names {
@@ -118,6 +123,7 @@ impl Names {
             member_stack: format!("{n}-opslake-member"),
             config: format!("{n}-opslake"),
             results_access_log_prefix: format!("{n}-athena-{acct}-{region}/"),
+            query_function: format!("{n}-opslake-query"),
         }
     }
 }
@@ -176,6 +182,71 @@ pub fn layout(spec: &Spec) -> LakeLayout {
             })
             .collect(),
     }
+}
+
+/// Days the functions' log groups keep their logs (an allowed CloudWatch Logs value).
+pub const FUNCTION_LOG_RETENTION_DAYS: u32 = 400;
+
+/// The `LakeLayout` handed to a function in its environment. Lambda allows 4 KB of
+/// environment in all; beyond that the account list is left out (the function then checks
+/// account ids by format only).
+pub fn function_layout_json(layout: &LakeLayout) -> String {
+    let full = serde_json::to_string(layout).unwrap_or_default();
+    if full.len() <= 3000 {
+        return full;
+    }
+    let mut slim = layout.clone();
+    slim.accounts.clear();
+    serde_json::to_string(&slim).unwrap_or_default()
+}
+
+fn query_function(spec: &Spec, layout: &LakeLayout, names: &Names) -> Value {
+    if !spec.enabled(crate::spec::model::Feature::Query) {
+        return Value::Null;
+    }
+    let prefix = join_prefix(&spec.lake.prefix);
+    let mut read_objects = vec![format!(
+        "arn:aws:s3:::{}/{prefix}AWSLogs/*",
+        spec.lake.bucket
+    )];
+    let mut read_buckets = vec![format!("arn:aws:s3:::{}", spec.lake.bucket)];
+    for a in &layout.alb {
+        read_objects.push(format!(
+            "arn:aws:s3:::{}/{}AWSLogs/*",
+            a.bucket,
+            join_prefix(&a.prefix)
+        ));
+        read_buckets.push(format!("arn:aws:s3:::{}", a.bucket));
+    }
+    json!({
+        "name": names.query_function,
+        "description": format!("opslake {}: named queries over the log lake (Function URL, IAM auth)", spec.name),
+        "layout": function_layout_json(layout),
+        "workgroup_arn": format!("arn:aws:athena:{}:{}:workgroup/{}", spec.home.region, spec.home.account, names.workgroup),
+        "glue": [
+            format!("arn:aws:glue:{}:{}:catalog", spec.home.region, spec.home.account),
+            format!("arn:aws:glue:{}:{}:database/{}", spec.home.region, spec.home.account, names.database),
+            format!("arn:aws:glue:{}:{}:table/{}/*", spec.home.region, spec.home.account, names.database),
+        ],
+        "read_objects": read_objects,
+        "read_buckets": read_buckets,
+        "log_group": format!("/aws/lambda/{}", names.query_function),
+        "log_retention_days": FUNCTION_LOG_RETENTION_DAYS,
+    })
+}
+
+fn central_parameters(spec: &Spec) -> std::collections::BTreeMap<String, ParamSource> {
+    let mut p = std::collections::BTreeMap::new();
+    if spec.enabled(crate::spec::model::Feature::Query) {
+        p.insert("ArtifactBucket".to_string(), ParamSource::AssetsBucket);
+        p.insert(
+            "QueryFunctionKey".to_string(),
+            ParamSource::Artifact {
+                bin: "query".into(),
+            },
+        );
+    }
+    p
 }
 
 /// `TableCloudtrail`, `TableAlbLogsApNortheast1`
@@ -302,6 +373,7 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
         "regions": spec.regions,
         "accounts": accounts,
         "tables": tables.iter().map(table_context).collect::<Vec<_>>(),
+        "query": query_function(spec, &layout, &names),
         "athena": {
             "cutoff_bytes": spec.athena.bytes_scanned_cutoff_mb * 1024 * 1024,
             "results_retention_days": spec.athena.results_retention_days,
@@ -319,7 +391,7 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
             account: spec.home.account.clone(),
             region: spec.home.region.clone(),
         },
-        parameters: Default::default(),
+        parameters: central_parameters(spec),
         context: central_ctx,
     }];
 

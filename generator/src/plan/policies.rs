@@ -175,6 +175,14 @@ pub fn key_policy(spec: &Spec, trail_accounts: &[String], accounts: &[String]) -
                 "Resource": "*"
             },
             {
+                "Sid": "CloudWatchLogsEncryptFunctionLogs",
+                "Effect": "Allow",
+                "Principal": {"Service": format!("logs.{}.amazonaws.com", spec.home.region)},
+                "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                "Resource": "*",
+                "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": format!("arn:aws:logs:{}:{}:log-group:*", spec.home.region, spec.home.account)}}
+            },
+            {
                 "Sid": "ConfigEncryptDeliveries",
                 "Effect": "Allow",
                 "Principal": {"Service": "config.amazonaws.com"},
