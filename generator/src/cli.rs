@@ -117,11 +117,7 @@ where
         Err(e) => {
             let code = if e.use_stderr() { BAD_INPUT } else { OK };
             let text = e.render().to_string();
-            let _ = if e.use_stderr() {
-                err.write_all(text.as_bytes())
-            } else {
-                out.write_all(text.as_bytes())
-            };
+            let _ = if e.use_stderr() { err.write_all(text.as_bytes()) } else { out.write_all(text.as_bytes()) };
             return code;
         }
     };
@@ -129,45 +125,31 @@ where
         Command::Init { dir, force } => init(dir.as_deref(), force, out, err),
         Command::Validate { spec, format } => validate(&spec, format, out, err),
         Command::Schema => {
-            let text =
-                serde_json::to_string_pretty(&spec::shape::json_schema()).unwrap_or_default();
+            let text = serde_json::to_string_pretty(&spec::shape::json_schema()).unwrap_or_default();
             writeln!(out, "{text}").map(|_| OK)
         }
-        Command::Generate {
-            spec,
-            out: dir,
-            check,
-            templates,
-            format,
-        } => generate(&spec, &dir, check, templates.as_deref(), format, out, err),
-        Command::Query {
-            name,
-            spec,
-            local,
-            athena,
-            profile,
-            region,
-            endpoint_url,
-            params,
-            format,
-            print_sql,
-        } => crate::query::run(
-            crate::query::Args {
-                name: name.as_deref(),
-                spec: &spec,
-                local: local.as_deref(),
-                athena: athena.then_some(opslake_runtime::engine::athena::Connection {
-                    profile,
-                    region,
-                    endpoint_url,
-                }),
-                params: &params,
-                format,
-                print_sql,
-            },
-            out,
-            err,
-        ),
+        Command::Generate { spec, out: dir, check, templates, format } => {
+            generate(&spec, &dir, check, templates.as_deref(), format, out, err)
+        }
+        Command::Query { name, spec, local, athena, profile, region, endpoint_url, params, format, print_sql } => {
+            crate::query::run(
+                crate::query::Args {
+                    name: name.as_deref(),
+                    spec: &spec,
+                    local: local.as_deref(),
+                    athena: athena.then_some(opslake_runtime::engine::athena::Connection {
+                        profile,
+                        region,
+                        endpoint_url,
+                    }),
+                    params: &params,
+                    format,
+                    print_sql,
+                },
+                out,
+                err,
+            )
+        }
     };
     match result {
         Ok(code) => code,
@@ -178,30 +160,16 @@ where
     }
 }
 
-fn init(
-    dir: Option<&Path>,
-    force: bool,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> std::io::Result<u8> {
+fn init(dir: Option<&Path>, force: bool, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<u8> {
     let dir = dir.unwrap_or(Path::new("."));
     let path = dir.join("opslake.yaml");
     if path.exists() && !force {
-        writeln!(
-            err,
-            "error: {} already exists\n  = help: pass --force to overwrite it",
-            path.display()
-        )?;
+        writeln!(err, "error: {} already exists\n  = help: pass --force to overwrite it", path.display())?;
         return Ok(BAD_INPUT);
     }
     std::fs::create_dir_all(dir)?;
     std::fs::write(&path, STARTER)?;
-    writeln!(
-        out,
-        "wrote {}\nnext: edit it, then `opslake validate {}`",
-        path.display(),
-        path.display()
-    )?;
+    writeln!(out, "wrote {}\nnext: edit it, then `opslake validate {}`", path.display(), path.display())?;
     Ok(OK)
 }
 
@@ -224,18 +192,12 @@ pub(crate) fn load_spec(
     let source = String::from_utf8_lossy(&bytes).into_owned();
     let file = path.display().to_string();
     if format == Format::Json {
-        let diags: Vec<_> = loaded
-            .diagnostics
-            .iter()
-            .map(|d| diag_json(&file, d))
-            .collect();
+        let diags: Vec<_> = loaded.diagnostics.iter().map(|d| diag_json(&file, d)).collect();
         writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(
-                &json!({"file": file, "valid": !loaded.has_errors(), "diagnostics": diags})
-            )
-            .unwrap_or_default()
+            serde_json::to_string_pretty(&json!({"file": file, "valid": !loaded.has_errors(), "diagnostics": diags}))
+                .unwrap_or_default()
         )?;
     } else {
         for d in &loaded.diagnostics {
@@ -243,11 +205,7 @@ pub(crate) fn load_spec(
         }
         let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
         if errors > 0 {
-            writeln!(
-                err,
-                "{file}: {errors} error{} found",
-                if errors == 1 { "" } else { "s" }
-            )?;
+            writeln!(err, "{file}: {errors} error{} found", if errors == 1 { "" } else { "s" })?;
         }
     }
     if loaded.has_errors() {
@@ -267,12 +225,7 @@ fn diag_json(file: &str, d: &Diagnostic) -> serde_json::Value {
     })
 }
 
-fn validate(
-    path: &Path,
-    format: Format,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> std::io::Result<u8> {
+fn validate(path: &Path, format: Format, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<u8> {
     match load_spec(path, format, out, err)? {
         Err(code) => Ok(code),
         Ok(_) => {
@@ -313,11 +266,7 @@ fn generate(
         Ok(f) => f,
         Err(e) => {
             writeln!(err, "error: {e}")?;
-            return Ok(if matches!(e, render::RenderError::Limit { .. }) {
-                BAD_INPUT
-            } else {
-                FAILURE
-            });
+            return Ok(if matches!(e, render::RenderError::Limit { .. }) { BAD_INPUT } else { FAILURE });
         }
     };
     if check {
@@ -327,11 +276,7 @@ fn generate(
         } else if drift.is_clean() {
             writeln!(out, "{}: up to date ({} files)", dir.display(), files.len())?;
         } else {
-            for (what, list) in [
-                ("stale", &drift.stale),
-                ("missing", &drift.missing),
-                ("extra", &drift.extra),
-            ] {
+            for (what, list) in [("stale", &drift.stale), ("missing", &drift.missing), ("extra", &drift.extra)] {
                 for f in list {
                     writeln!(err, "{what}: {}", dir.join(f).display())?;
                 }
@@ -348,31 +293,18 @@ fn generate(
     }
     let removed = output::write(dir, &files)?;
     if format == Format::Json {
-        let list: Vec<_> = files
-            .iter()
-            .map(|f| json!({"file": dir.join(&f.name), "bytes": f.bytes.len()}))
-            .collect();
+        let list: Vec<_> = files.iter().map(|f| json!({"file": dir.join(&f.name), "bytes": f.bytes.len()})).collect();
         writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(&json!({"written": list, "removed": removed}))
-                .unwrap_or_default()
+            serde_json::to_string_pretty(&json!({"written": list, "removed": removed})).unwrap_or_default()
         )?;
     } else {
         for f in &files {
-            writeln!(
-                out,
-                "wrote {} ({} bytes)",
-                dir.join(&f.name).display(),
-                f.bytes.len()
-            )?;
+            writeln!(out, "wrote {} ({} bytes)", dir.join(&f.name).display(), f.bytes.len())?;
         }
         for r in removed {
-            writeln!(
-                out,
-                "removed {} (no longer generated)",
-                dir.join(r).display()
-            )?;
+            writeln!(out, "removed {} (no longer generated)", dir.join(r).display())?;
         }
     }
     Ok(OK)

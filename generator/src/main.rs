@@ -3,10 +3,6 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let code = opslake::cli::run(
-        std::env::args_os(),
-        &mut std::io::stdout().lock(),
-        &mut std::io::stderr().lock(),
-    );
+    let code = opslake::cli::run(std::env::args_os(), &mut std::io::stdout().lock(), &mut std::io::stderr().lock());
     ExitCode::from(code)
 }

@@ -26,9 +26,7 @@ pub fn check(dir: &Path, files: &[OutputFile]) -> std::io::Result<Drift> {
         match std::fs::read(dir.join(&f.name)) {
             Ok(existing) if existing == f.bytes => {}
             Ok(_) => drift.stale.push(f.name.clone()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                drift.missing.push(f.name.clone())
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => drift.missing.push(f.name.clone()),
             Err(e) => return Err(e),
         }
     }
@@ -56,11 +54,7 @@ fn previous_files(dir: &Path) -> Vec<String> {
     };
     v["templates"]
         .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|t| t["file"].as_str().map(str::to_string))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|t| t["file"].as_str().map(str::to_string)).collect())
         .unwrap_or_default()
 }
 

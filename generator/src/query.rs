@@ -26,13 +26,7 @@ fn list(out: &mut dyn Write) -> std::io::Result<u8> {
     for q in QUERIES {
         writeln!(out, "{:<16} {}", q.name, q.description)?;
         for p in q.params {
-            writeln!(
-                out,
-                "    {:<14} {}{}",
-                p.name,
-                if p.required { "" } else { "(optional) " },
-                p.help
-            )?;
+            writeln!(out, "    {:<14} {}{}", p.name, if p.required { "" } else { "(optional) " }, p.help)?;
         }
     }
     Ok(OK)
@@ -45,11 +39,7 @@ pub fn run(a: Args, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result
         let hint = spec::diag::did_you_mean(name, names.iter().copied())
             .map(|m| format!(" (did you mean `{m}`?)"))
             .unwrap_or_default();
-        writeln!(
-            err,
-            "error: no query named `{name}`{hint}; the queries are: {}",
-            names.join(", ")
-        )?;
+        writeln!(err, "error: no query named `{name}`{hint}; the queries are: {}", names.join(", "))?;
         return Ok(BAD_INPUT);
     };
     let mut pairs = Vec::new();
@@ -98,20 +88,19 @@ pub fn run(a: Args, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result
             }
         };
         conn.region = conn.region.or_else(|| Some(spec.home.region.clone()));
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let result = rt.block_on(async {
             let engine = AthenaEngine::connect(&conn, &spec.workgroup(), &layout.database).await;
             engine.run(&sql).await
         });
         return match result {
             Ok(athena) => {
-                let answer = Answer {
-                    columns: athena.columns,
-                    rows: athena.rows,
-                    stats: Default::default(),
+                // A post-processed query (created-deleted) answers with its own columns.
+                let columns = match q.post {
+                    Some(_) => q.columns.iter().map(|c| c.to_string()).collect(),
+                    None => athena.columns,
                 };
+                let answer = Answer { columns, rows: query::finish(q, athena.rows), stats: Default::default() };
                 print_answer(&answer, a.format, out)?;
                 writeln!(
                     err,
@@ -170,30 +159,11 @@ fn csv_field(s: &str) -> String {
 
 pub fn print_answer(a: &Answer, format: TableFormat, out: &mut dyn Write) -> std::io::Result<()> {
     match format {
-        TableFormat::Json => writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&a.objects()).unwrap_or_default()
-        ),
+        TableFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&a.objects()).unwrap_or_default()),
         TableFormat::Csv => {
-            writeln!(
-                out,
-                "{}",
-                a.columns
-                    .iter()
-                    .map(|c| csv_field(c))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            )?;
+            writeln!(out, "{}", a.columns.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","))?;
             for r in &a.rows {
-                writeln!(
-                    out,
-                    "{}",
-                    r.iter()
-                        .map(|v| csv_field(&cell(v)))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                )?;
+                writeln!(out, "{}", r.iter().map(|v| csv_field(&cell(v))).collect::<Vec<_>>().join(","))?;
             }
             Ok(())
         }
@@ -232,24 +202,11 @@ pub fn print_answer(a: &Answer, format: TableFormat, out: &mut dyn Write) -> std
                     .to_string()
             };
             writeln!(out, "{}", line(&a.columns))?;
-            writeln!(
-                out,
-                "{}",
-                widths
-                    .iter()
-                    .map(|w| "-".repeat(*w))
-                    .collect::<Vec<_>>()
-                    .join("  ")
-            )?;
+            writeln!(out, "{}", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "))?;
             for r in &shown {
                 writeln!(out, "{}", line(r))?;
             }
-            writeln!(
-                out,
-                "({} row{})",
-                a.rows.len(),
-                if a.rows.len() == 1 { "" } else { "s" }
-            )
+            writeln!(out, "({} row{})", a.rows.len(), if a.rows.len() == 1 { "" } else { "s" })
         }
     }
 }
@@ -273,11 +230,7 @@ fn report_scan(a: &Answer, err: &mut dyn Write) -> std::io::Result<()> {
         s.records
     )?;
     if s.bad_records > 0 {
-        writeln!(
-            err,
-            "warning: {} records or lines could not be parsed and were skipped",
-            s.bad_records
-        )?;
+        writeln!(err, "warning: {} records or lines could not be parsed and were skipped", s.bad_records)?;
     }
     for p in &s.problems {
         writeln!(err, "warning: skipped {}: {}", p.key, p.reason)?;

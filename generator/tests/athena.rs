@@ -10,10 +10,7 @@ use support::*;
 fn query_runs_in_athena_with_seeded_results() {
     let moto = start_moto();
     test_credentials();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(&moto.url)
@@ -22,12 +19,7 @@ fn query_runs_in_athena_with_seeded_results() {
             .await;
         let admin = aws_sdk_athena::Client::new(&conf);
         // A deployed lake has this workgroup (the central template creates it).
-        admin
-            .create_work_group()
-            .name("acme-opslake")
-            .send()
-            .await
-            .unwrap();
+        admin.create_work_group().name("acme-opslake").send().await.unwrap();
     });
     let column = |name: &str, ty: &str| json!({"CatalogName": "hive", "SchemaName": "acme_opslake", "TableName": "config", "Name": name, "Label": name, "Type": ty, "Precision": 0, "Scale": 0, "Nullable": "UNKNOWN", "CaseSensitive": true});
     let seeded = json!({
@@ -45,10 +37,7 @@ fn query_runs_in_athena_with_seeded_results() {
             ]
         }]
     });
-    assert_eq!(
-        http_post(&moto.url, "/moto-api/static/athena/query-results", &seeded),
-        201
-    );
+    assert_eq!(http_post(&moto.url, "/moto-api/static/athena/query-results", &seeded), 201);
     let spec = workspace().join("examples/specs/full.yaml");
     let (code, out, err) = cli(&[
         "query",
@@ -71,10 +60,7 @@ fn query_runs_in_athena_with_seeded_results() {
     assert_eq!(rows[0]["recordcount"], json!(4));
     assert_eq!(rows[0]["year"], json!(2025));
     assert_eq!(rows[1]["resourcename"], Value::Null);
-    assert!(
-        err.contains("Athena query") && err.contains("estimated cost"),
-        "{err}"
-    );
+    assert!(err.contains("Athena query") && err.contains("estimated cost"), "{err}");
 }
 
 #[test]

@@ -19,15 +19,8 @@ fn init_writes_a_valid_starter_and_never_overwrites_silently() {
     std::fs::write(&path, "edited\n").unwrap();
     let (code, _, err) = cli(&["init", dir.to_str().unwrap()]);
     assert_eq!(code, 2);
-    assert!(
-        err.contains("already exists") && err.contains("--force"),
-        "{err}"
-    );
-    assert_eq!(
-        std::fs::read_to_string(&path).unwrap(),
-        "edited\n",
-        "init must not overwrite without --force"
-    );
+    assert!(err.contains("already exists") && err.contains("--force"), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "edited\n", "init must not overwrite without --force");
     let (code, _, _) = cli(&["init", dir.to_str().unwrap(), "--force"]);
     assert_eq!(code, 0);
 }
@@ -38,10 +31,7 @@ fn schema_defaults_match_the_model() {
     let (code, out, _) = cli(&["schema"]);
     assert_eq!(code, 0);
     let schema: Value = serde_json::from_str(&out).expect("schema is JSON");
-    assert_eq!(
-        schema["required"],
-        serde_json::json!(["name", "home", "regions", "lake"])
-    );
+    assert_eq!(schema["required"], serde_json::json!(["name", "home", "regions", "lake"]));
     assert_eq!(schema["additionalProperties"], Value::Bool(false));
 
     // A spec with every optional section present but empty, so each default applies.
@@ -68,8 +58,7 @@ fn compare(schema: &Value, value: &Value, path: &str, checked: &mut usize) {
                 // `features.failure_analysis.log_groups` etc. are set by the test spec itself.
                 let set_by_test = matches!(
                     p.as_str(),
-                    ".features.failure_analysis.log_groups"
-                        | ".features.failure_analysis.alarm_topics"
+                    ".features.failure_analysis.log_groups" | ".features.failure_analysis.alarm_topics"
                 );
                 if !set_by_test {
                     assert_eq!(v, default, "schema default of {p} differs from the model's");
@@ -86,17 +75,11 @@ fn templates_dir_overrides_an_embedded_template() {
     let tmp = tempfile::tempdir().unwrap();
     let over = tmp.path().join("tpl/cloudformation");
     std::fs::create_dir_all(&over).unwrap();
-    let original = opslake::render::EMBEDDED
-        .iter()
-        .find(|(n, _)| n.ends_with("member.yaml.tera"))
-        .unwrap()
-        .1;
+    let original = opslake::render::EMBEDDED.iter().find(|(n, _)| n.ends_with("member.yaml.tera")).unwrap().1;
     std::fs::write(
         over.join("member.yaml.tera"),
-        original.replace(
-            "Description: {{ text.member }}",
-            "Description: {{ text.member }}\nMetadata: {Team: {{ name }}}",
-        ),
+        original
+            .replace("Description: {{ text.member }}", "Description: {{ text.member }}\nMetadata: {Team: {{ name }}}"),
     )
     .unwrap();
     let spec = workspace().join("examples/specs/minimal.yaml");
@@ -126,10 +109,7 @@ fn templates_dir_overrides_an_embedded_template() {
         tpl.to_str().unwrap(),
     ]);
     assert_eq!(code, 1);
-    assert!(
-        err.contains("template error") && err.contains("member.yaml.tera"),
-        "{err}"
-    );
+    assert!(err.contains("template error") && err.contains("member.yaml.tera"), "{err}");
     assert!(!out2.exists());
 }
 
@@ -137,8 +117,5 @@ fn templates_dir_overrides_an_embedded_template() {
 fn unreadable_spec_is_bad_input() {
     let (code, _, err) = cli(&["validate", "/nonexistent/opslake.yaml"]);
     assert_eq!(code, 2);
-    assert!(
-        err.contains("cannot read /nonexistent/opslake.yaml"),
-        "{err}"
-    );
+    assert!(err.contains("cannot read /nonexistent/opslake.yaml"), "{err}");
 }

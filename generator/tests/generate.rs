@@ -15,10 +15,7 @@ fn variants() -> Vec<(&'static str, String)> {
     let minimal = example("minimal.yaml");
     let mut v: Vec<(&str, String)> = EXAMPLES.iter().map(|e| (*e, example(e))).collect();
     v.push(("existing-bucket", format!("{minimal}  existing: true\n")));
-    v.push((
-        "no-kms-prefix",
-        format!("{minimal}  kms: false\n  prefix: logs/central\n"),
-    ));
+    v.push(("no-kms-prefix", format!("{minimal}  kms: false\n  prefix: logs/central\n")));
     v.push(("existing-trail", format!("{minimal}sources:\n  cloudtrail: {{ trail: existing }}\n  config: {{ recorder: false, aggregator: false }}\n")));
     v.push((
         "account-trails-data-events",
@@ -31,9 +28,7 @@ fn variants() -> Vec<(&'static str, String)> {
 }
 
 fn golden_dir(example: &str) -> std::path::PathBuf {
-    workspace()
-        .join("generator/tests/golden")
-        .join(example.trim_end_matches(".yaml"))
+    workspace().join("generator/tests/golden").join(example.trim_end_matches(".yaml"))
 }
 
 /// Golden files: refresh with `OPSLAKE_BLESS=1 cargo test -p opslake --test generate`.
@@ -89,18 +84,9 @@ fn every_template_passes_cfn_lint_with_no_errors_or_warnings() {
     let cfn_lint = tool("tools", "cfn-lint");
     let tmp = tempfile::tempdir().unwrap();
     let paths = render_all_variants(tmp.path());
-    assert!(
-        paths.len() >= 10,
-        "expected central and member templates for every variant, got {paths:?}"
-    );
-    let (code, out, err) = run(std::process::Command::new(cfn_lint)
-        .arg("--format")
-        .arg("parseable")
-        .args(&paths));
-    assert!(
-        code == 0 && out.trim().is_empty(),
-        "cfn-lint reported (exit {code}):\n{out}\n{err}"
-    );
+    assert!(paths.len() >= 10, "expected central and member templates for every variant, got {paths:?}");
+    let (code, out, err) = run(std::process::Command::new(cfn_lint).arg("--format").arg("parseable").args(&paths));
+    assert!(code == 0 && out.trim().is_empty(), "cfn-lint reported (exit {code}):\n{out}\n{err}");
 }
 
 #[test]
@@ -111,14 +97,7 @@ fn every_template_passes_checkov_and_every_skip_has_a_reason() {
     let (code, out, err) = run(std::process::Command::new(checkov)
         .env("BC_SKIP_MAPPING", "TRUE")
         .env("BC_SKIP_DOWNLOAD", "TRUE")
-        .args([
-            "--framework",
-            "cloudformation",
-            "-o",
-            "json",
-            "--quiet",
-            "-d",
-        ])
+        .args(["--framework", "cloudformation", "-o", "json", "--quiet", "-d"])
         .arg(tmp.path()));
     let report: Value = serde_json::from_str(&out)
         .unwrap_or_else(|e| panic!("checkov output is not JSON ({e}), exit {code}:\n{out}\n{err}"));
@@ -128,31 +107,13 @@ fn every_template_passes_checkov_and_every_skip_has_a_reason() {
     };
     let mut passed = 0;
     for r in &reports {
-        let failed = r["results"]["failed_checks"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let names: Vec<String> = failed
-            .iter()
-            .map(|c| format!("{} {} {}", c["check_id"], c["resource"], c["file_path"]))
-            .collect();
-        assert!(
-            failed.is_empty(),
-            "checkov failed checks:\n{}",
-            names.join("\n")
-        );
-        for s in r["results"]["skipped_checks"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-        {
+        let failed = r["results"]["failed_checks"].as_array().cloned().unwrap_or_default();
+        let names: Vec<String> =
+            failed.iter().map(|c| format!("{} {} {}", c["check_id"], c["resource"], c["file_path"])).collect();
+        assert!(failed.is_empty(), "checkov failed checks:\n{}", names.join("\n"));
+        for s in r["results"]["skipped_checks"].as_array().cloned().unwrap_or_default() {
             let comment = s["check_result"]["suppress_comment"].as_str().unwrap_or("");
-            assert!(
-                comment.len() > 20,
-                "skip of {} on {} has no written reason",
-                s["check_id"],
-                s["resource"]
-            );
+            assert!(comment.len() > 20, "skip of {} on {} has no written reason", s["check_id"], s["resource"]);
         }
         passed += r["summary"]["passed"].as_u64().unwrap_or(0);
     }
@@ -183,12 +144,7 @@ fn hostile_values_cannot_change_template_structure() {
             .filter(|f| f.name.ends_with(".yaml"))
             .map(|f| {
                 let v = opslake::render::parse_back(&f.name, &f.bytes).unwrap();
-                let mut keys: Vec<String> = v["Resources"]
-                    .as_object()
-                    .unwrap()
-                    .keys()
-                    .cloned()
-                    .collect();
+                let mut keys: Vec<String> = v["Resources"].as_object().unwrap().keys().cloned().collect();
                 keys.extend(v.as_object().unwrap().keys().cloned());
                 (f.name.clone(), keys)
             })
@@ -203,21 +159,11 @@ fn hostile_values_cannot_change_template_structure() {
         spec.athena.workgroup = Some(hostile.to_string());
         spec.organization.as_mut().unwrap().member_ous = vec![hostile.to_string()];
         let files = generate(&spec);
-        assert_eq!(
-            structure(&files),
-            want,
-            "value {hostile:?} changed the template structure"
-        );
+        assert_eq!(structure(&files), want, "value {hostile:?} changed the template structure");
         // The value survives intact as data.
         let central = opslake::render::parse_back("central", &files[0].bytes).unwrap();
-        assert_eq!(
-            central["Resources"]["AthenaWorkGroup"]["Properties"]["Name"],
-            Value::String(hostile.to_string())
-        );
-        assert_eq!(
-            central["Outputs"]["LakeBucketName"]["Value"],
-            Value::String(hostile.to_string())
-        );
+        assert_eq!(central["Resources"]["AthenaWorkGroup"]["Properties"]["Name"], Value::String(hostile.to_string()));
+        assert_eq!(central["Outputs"]["LakeBucketName"]["Value"], Value::String(hostile.to_string()));
     }
 }
 
@@ -227,11 +173,7 @@ fn templates_never_concatenate_values() {
     for (name, text) in opslake::render::EMBEDDED {
         for (i, line) in text.lines().enumerate() {
             if let Some(start) = line.find("{{") {
-                assert!(
-                    !line[start..].contains('~'),
-                    "{name}:{}: concatenation inside {{{{ }}}}: {line}",
-                    i + 1
-                );
+                assert!(!line[start..].contains('~'), "{name}:{}: concatenation inside {{{{ }}}}: {line}", i + 1);
             }
         }
     }
@@ -250,21 +192,9 @@ fn check_detects_changed_missing_and_extra_files() {
 
     type Mutation = fn(&std::path::Path);
     let cases: [(&str, Mutation, &str); 3] = [
-        (
-            "changed",
-            |d| std::fs::write(d.join("central.yaml"), "changed\n").unwrap(),
-            "stale: ",
-        ),
-        (
-            "missing",
-            |d| std::fs::remove_file(d.join("member.yaml")).unwrap(),
-            "missing: ",
-        ),
-        (
-            "extra",
-            |d| std::fs::write(d.join("old.yaml"), "x\n").unwrap(),
-            "extra: ",
-        ),
+        ("changed", |d| std::fs::write(d.join("central.yaml"), "changed\n").unwrap(), "stale: "),
+        ("missing", |d| std::fs::remove_file(d.join("member.yaml")).unwrap(), "missing: "),
+        ("extra", |d| std::fs::write(d.join("old.yaml"), "x\n").unwrap(), "extra: "),
     ];
     for (what, mutate, expect) in cases {
         let (code, _, _) = cli(&["generate", spec, "--out", out_s]);
@@ -272,10 +202,7 @@ fn check_detects_changed_missing_and_extra_files() {
         mutate(&out);
         let (code, _, err) = cli(&["generate", spec, "--out", out_s, "--check"]);
         assert_eq!(code, 1, "{what}: --check must exit 1");
-        assert!(
-            err.contains(expect),
-            "{what}: stderr lacks {expect:?}:\n{err}"
-        );
+        assert!(err.contains(expect), "{what}: stderr lacks {expect:?}:\n{err}");
         let _ = std::fs::remove_file(out.join("old.yaml"));
     }
 }
@@ -286,18 +213,10 @@ fn generate_writes_nothing_for_an_invalid_spec() {
     let spec = tmp.path().join("bad.yaml");
     std::fs::write(&spec, "name: demo\nhome: { account: \"123\", region: us-east-1 }\nregions: [us-east-1]\nlake: { bucket: ok-bucket }\n").unwrap();
     let out = tmp.path().join("out");
-    let (code, _, err) = cli(&[
-        "generate",
-        spec.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (code, _, err) = cli(&["generate", spec.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("bad.yaml:2:"), "{err}");
-    assert!(
-        !out.exists(),
-        "an invalid spec must not create the output directory"
-    );
+    assert!(!out.exists(), "an invalid spec must not create the output directory");
 }
 
 #[test]
@@ -309,28 +228,16 @@ fn too_many_account_trails_are_refused_with_a_message() {
     }
     let spec = load_spec_text(&text);
     let err = opslake::plan::plan(&spec).unwrap_err();
-    assert!(
-        err.message.contains("bucket policy") && err.hint.contains("organization trail"),
-        "{err:?}"
-    );
+    assert!(err.message.contains("bucket policy") && err.hint.contains("organization trail"), "{err:?}");
 }
 
 #[test]
 fn manifest_describes_every_template() {
     let files = generate(&load_spec_text(&example("organization.yaml")));
-    let manifest: Value = serde_json::from_slice(
-        &files
-            .iter()
-            .find(|f| f.name == "manifest.json")
-            .unwrap()
-            .bytes,
-    )
-    .unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&files.iter().find(|f| f.name == "manifest.json").unwrap().bytes).unwrap();
     let templates = manifest["templates"].as_array().unwrap();
-    let by_name: BTreeMap<&str, &Value> = templates
-        .iter()
-        .map(|t| (t["name"].as_str().unwrap(), t))
-        .collect();
+    let by_name: BTreeMap<&str, &Value> = templates.iter().map(|t| (t["name"].as_str().unwrap(), t)).collect();
     let central = by_name["central"];
     assert_eq!(central["target"]["kind"], "stack");
     assert_eq!(central["target"]["region"], "eu-west-1");
@@ -342,24 +249,12 @@ fn manifest_describes_every_template() {
         serde_json::json!(["ou-root-workloads1", "ou-root-sandboxes"])
     );
     // StackSets never reach the management account: the manifest says so.
-    assert_eq!(
-        member["target"]["also_as_stacks_in"],
-        serde_json::json!(["210987654321"])
-    );
-    assert_eq!(
-        member["parameters"]["LakeKeyArn"]["stack_output"]["output"],
-        "LakeKeyArn"
-    );
+    assert_eq!(member["target"]["also_as_stacks_in"], serde_json::json!(["210987654321"]));
+    assert_eq!(member["parameters"]["LakeKeyArn"]["stack_output"]["output"], "LakeKeyArn");
     for t in templates {
-        let file = files
-            .iter()
-            .find(|f| f.name == t["file"].as_str().unwrap())
-            .unwrap();
+        let file = files.iter().find(|f| f.name == t["file"].as_str().unwrap()).unwrap();
         use sha2::Digest;
-        let hex: String = sha2::Sha256::digest(&file.bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hex: String = sha2::Sha256::digest(&file.bytes).iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(t["sha256"], hex);
         assert_eq!(t["bytes"], file.bytes.len());
     }
@@ -377,50 +272,28 @@ fn query_function_is_least_privilege_and_carries_the_layout() {
     let f = &r["QueryFunction"]["Properties"];
     assert_eq!(f["Architectures"], serde_json::json!(["arm64"]));
     assert_eq!(f["Runtime"], "provided.al2023");
-    let env = f["Environment"]["Variables"]["OPSLAKE_LAYOUT"]
-        .as_str()
-        .unwrap();
+    let env = f["Environment"]["Variables"]["OPSLAKE_LAYOUT"].as_str().unwrap();
     let layout: opslake_runtime::lake::LakeLayout = serde_json::from_str(env).unwrap();
     assert_eq!(layout, opslake::plan::layout(&spec));
-    let statements = r["QueryFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
-        ["Statement"]
-        .as_array()
-        .unwrap();
+    let statements =
+        r["QueryFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].as_array().unwrap();
     for s in statements {
-        assert_ne!(
-            s["Resource"], "*",
-            "statement {} grants on every resource",
-            s["Sid"]
-        );
-        let actions = s["Action"]
-            .as_array()
-            .cloned()
-            .unwrap_or_else(|| vec![s["Action"].clone()]);
-        assert!(
-            actions.iter().all(|a| !a.as_str().unwrap().ends_with('*')),
-            "wildcard action in {}",
-            s["Sid"]
-        );
+        assert_ne!(s["Resource"], "*", "statement {} grants on every resource", s["Sid"]);
+        let actions = s["Action"].as_array().cloned().unwrap_or_else(|| vec![s["Action"].clone()]);
+        assert!(actions.iter().all(|a| !a.as_str().unwrap().ends_with('*')), "wildcard action in {}", s["Sid"]);
     }
     // Without the feature, none of it.
     let minimal = generate(&load_spec_text(&example("minimal.yaml")));
     let central = opslake::render::parse_back("central.yaml", &minimal[0].bytes).unwrap();
-    assert!(
-        central["Resources"].get("QueryFunction").is_none() && central.get("Parameters").is_none()
-    );
+    assert!(central["Resources"].get("QueryFunction").is_none() && central.get("Parameters").is_none());
 }
 
 #[test]
 fn a_large_lake_keeps_the_function_environment_within_lambda_limits() {
     let mut text = example("organization.yaml");
     text = text.replace("accounts:\n", "accounts:\n  - { id: \"500000000000\" }\n");
-    let extra: String = (0..400)
-        .map(|i| format!("  - {{ id: \"{:012}\" }}\n", 600_000_000_000u64 + i))
-        .collect();
-    text = text.replace(
-        "  - { id: \"500000000000\" }\n",
-        &format!("  - {{ id: \"500000000000\" }}\n{extra}"),
-    );
+    let extra: String = (0..400).map(|i| format!("  - {{ id: \"{:012}\" }}\n", 600_000_000_000u64 + i)).collect();
+    text = text.replace("  - { id: \"500000000000\" }\n", &format!("  - {{ id: \"500000000000\" }}\n{extra}"));
     let spec = load_spec_text(&text);
     let layout = opslake::plan::layout(&spec);
     let env = opslake::plan::function_layout_json(&layout);

@@ -21,31 +21,19 @@ fn spec_text(org: bool, prefix: &str) -> String {
         "name: acme\nhome: {{ account: \"{A}\", region: us-east-1 }}\naccounts: [{{ id: \"{A}\" }}, {{ id: \"{B}\" }}]\nregions: [us-east-1, ap-northeast-1]\nlake:\n  bucket: acme-logs\n  prefix: \"{prefix}\"\n  projection: {{ start: 2024-01-01 }}\nsources:\n  alb: {{ buckets: {{ us-east-1: acme-alb }} }}\n"
     );
     if org {
-        s.push_str(&format!(
-            "organization: {{ id: {ORG}, member_ous: [ou-ab12-cdef3456] }}\n"
-        ));
+        s.push_str(&format!("organization: {{ id: {ORG}, member_ous: [ou-ab12-cdef3456] }}\n"));
     }
     s
 }
 
 /// (key, should the tables reach it?)
 fn objects(org: bool, prefix: &str) -> Vec<(String, bool)> {
-    let p = if prefix.is_empty() {
-        String::new()
-    } else {
-        format!("{prefix}/")
-    };
-    let ct_root = if org {
-        format!("acme-logs/{p}AWSLogs/{ORG}")
-    } else {
-        format!("acme-logs/{p}AWSLogs")
-    };
+    let p = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
+    let ct_root = if org { format!("acme-logs/{p}AWSLogs/{ORG}") } else { format!("acme-logs/{p}AWSLogs") };
     let mut v = Vec::new();
-    for (acct, region, y, m, d) in [
-        (A, "us-east-1", 2024, 2, 9),
-        (B, "ap-northeast-1", 2025, 11, 30),
-        (A, "ap-northeast-1", 2024, 1, 1),
-    ] {
+    for (acct, region, y, m, d) in
+        [(A, "us-east-1", 2024, 2, 9), (B, "ap-northeast-1", 2025, 11, 30), (A, "ap-northeast-1", 2024, 1, 1)]
+    {
         let ts = format!("{y}{m:02}{d:02}T0000Z");
         v.push((format!("{ct_root}/{acct}/CloudTrail/{region}/{y}/{m:02}/{d:02}/{acct}_CloudTrail_{region}_{ts}_AbCdEfGhIjKlMnOp.json.gz"), true));
         v.push((format!("{ct_root}/{acct}/CloudTrail-Digest/{region}/{y}/{m:02}/{d:02}/{acct}_CloudTrail-Digest_{region}_acme_{region}_{ts}.json.gz"), false));
@@ -65,13 +53,13 @@ fn objects(org: bool, prefix: &str) -> Vec<(String, bool)> {
     ] {
         let day = format!("acme-logs/{p}AWSLogs/{acct}/Config/{region}/{y}/{m}/{d}");
         let t = format!("{y}{m:02}{d:02}T000000Z");
-        v.push((format!("{day}/ConfigHistory/{acct}_Config_{region}_ConfigHistory_AWS::EC2::Instance_{t}_{t}_1.json.gz"), true));
+        v.push((
+            format!("{day}/ConfigHistory/{acct}_Config_{region}_ConfigHistory_AWS::EC2::Instance_{t}_{t}_1.json.gz"),
+            true,
+        ));
         v.push((format!("{day}/ConfigSnapshot/{acct}_Config_{region}_ConfigSnapshot_{t}_0e1f2a3b-4c5d-6e7f-8a9b-0c1d2e3f4a5b.json.gz"), false));
     }
-    v.push((
-        format!("acme-logs/{p}AWSLogs/{A}/Config/ConfigWritabilityCheckFile"),
-        false,
-    ));
+    v.push((format!("acme-logs/{p}AWSLogs/{A}/Config/ConfigWritabilityCheckFile"), false));
     // a padded Config day is not a layout Config writes: the projection must not invent it
     v.push((format!("acme-logs/{p}AWSLogs/{A}/Config/us-east-1/2024/09/07/ConfigHistory/{A}_Config_us-east-1_ConfigHistory_AWS::S3::Bucket_x_y_1.json.gz"), false));
     // ALB: zero-padded days, in the region's own bucket
@@ -85,10 +73,7 @@ fn reached(mirror: &Path, central: &serde_json::Value) -> BTreeSet<String> {
     let mut locations: HashSet<String> = HashSet::new();
     let resources = central["Resources"].as_object().unwrap();
     let mut tables = 0;
-    for r in resources
-        .values()
-        .filter(|r| r["Type"] == "AWS::Glue::Table")
-    {
+    for r in resources.values().filter(|r| r["Type"] == "AWS::Glue::Table") {
         tables += 1;
         let input = &r["Properties"]["TableInput"];
         let params: BTreeMap<String, String> =
@@ -100,8 +85,8 @@ fn reached(mirror: &Path, central: &serde_json::Value) -> BTreeSet<String> {
             .map(|k| k["Name"].as_str().unwrap().to_string())
             .collect();
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let projection = Projection::from_parameters(&keys, &params)
-            .unwrap_or_else(|e| panic!("{}: {e}", input["Name"]));
+        let projection =
+            Projection::from_parameters(&keys, &params).unwrap_or_else(|e| panic!("{}: {e}", input["Name"]));
         for p in projection.partitions(&BTreeMap::new(), today()).unwrap() {
             locations.insert(p.location.strip_prefix("s3://").unwrap().to_string());
         }
@@ -109,11 +94,7 @@ fn reached(mirror: &Path, central: &serde_json::Value) -> BTreeSet<String> {
     assert_eq!(tables, 3, "cloudtrail, config and one ALB table");
     let mut out = BTreeSet::new();
     for entry in walk(mirror) {
-        let key = entry
-            .strip_prefix(mirror)
-            .unwrap()
-            .to_string_lossy()
-            .replace('\\', "/");
+        let key = entry.strip_prefix(mirror).unwrap().to_string_lossy().replace('\\', "/");
         // Athena reads every object under a partition's location.
         let mut dir = key.as_str();
         while let Some(i) = dir.rfind('/') {
@@ -142,12 +123,7 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn rendered_tables_reach_exactly_the_data_objects() {
-    for (org, prefix) in [
-        (false, ""),
-        (true, ""),
-        (false, "lake/x"),
-        (true, "org-lake"),
-    ] {
+    for (org, prefix) in [(false, ""), (true, ""), (false, "lake/x"), (true, "org-lake")] {
         let tmp = tempfile::tempdir().unwrap();
         let objs = objects(org, prefix);
         for (key, _) in &objs {
@@ -158,11 +134,7 @@ fn rendered_tables_reach_exactly_the_data_objects() {
         let files = generate(&load_spec_text(&spec_text(org, prefix)));
         let central = opslake::render::parse_back("central.yaml", &files[0].bytes).unwrap();
         let got = reached(tmp.path(), &central);
-        let want: BTreeSet<String> = objs
-            .iter()
-            .filter(|(_, r)| *r)
-            .map(|(k, _)| k.clone())
-            .collect();
+        let want: BTreeSet<String> = objs.iter().filter(|(_, r)| *r).map(|(k, _)| k.clone()).collect();
         let missed: Vec<_> = want.difference(&got).collect();
         let wrongly: Vec<_> = got.difference(&want).collect();
         assert!(

@@ -896,11 +896,7 @@ fn render(diagnostics: &[Diagnostic]) -> String {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        let _ = write!(
-            s,
-            "    {}:{} {severity}: {}",
-            d.pos.line, d.pos.col, d.message
-        );
+        let _ = write!(s, "    {}:{} {severity}: {}", d.pos.line, d.pos.col, d.message);
         if let Some(h) = &d.hint {
             let _ = write!(s, " / hint: {h}");
         }
@@ -913,10 +909,7 @@ fn render(diagnostics: &[Diagnostic]) -> String {
 }
 
 fn numbered(yaml: &str) -> String {
-    yaml.lines()
-        .enumerate()
-        .map(|(i, l)| format!("    {:>3} | {l}\n", i + 1))
-        .collect()
+    yaml.lines().enumerate().map(|(i, l)| format!("    {:>3} | {l}\n", i + 1)).collect()
 }
 
 fn reported(loaded: &Loaded, (line, col, text): (usize, usize, &str)) -> bool {
@@ -940,16 +933,10 @@ fn every_fault_is_reported_where_it_is() {
     for case in CASES {
         assert!(!case.expect.is_empty(), "{}: no expectation", case.name);
         let started = Instant::now();
-        let loaded = match catch_unwind(AssertUnwindSafe(|| {
-            spec::load(case.yaml.as_bytes(), today())
-        })) {
+        let loaded = match catch_unwind(AssertUnwindSafe(|| spec::load(case.yaml.as_bytes(), today()))) {
             Ok(l) => l,
             Err(_) => {
-                failures.push(format!(
-                    "{}: spec::load panicked\n  input:\n{}",
-                    case.name,
-                    numbered(case.yaml)
-                ));
+                failures.push(format!("{}: spec::load panicked\n  input:\n{}", case.name, numbered(case.yaml)));
                 continue;
             }
         };
@@ -957,10 +944,8 @@ fn every_fault_is_reported_where_it_is() {
         let mut problems = Vec::new();
         for &expected in case.expect {
             if !reported(&loaded, expected) {
-                problems.push(format!(
-                    "  expected an error at {}:{} mentioning {:?}",
-                    expected.0, expected.1, expected.2
-                ));
+                problems
+                    .push(format!("  expected an error at {}:{} mentioning {:?}", expected.0, expected.1, expected.2));
             }
         }
         if loaded.spec.is_some() {
@@ -979,13 +964,7 @@ fn every_fault_is_reported_where_it_is() {
             ));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n\n{}",
-        failures.len(),
-        CASES.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} cases failed:\n\n{}", failures.len(), CASES.len(), failures.join("\n"));
 }
 
 /// A valid spec (examples/specs/minimal.yaml) that the byte-level cases start from.
@@ -1048,26 +1027,18 @@ fn byte_level_faults_fail_fast() {
     bomb.push_str("]\n");
     for i in 1..9 {
         let prev = format!("*x{}", i - 1);
-        bomb.push_str(&format!(
-            "x{i}: &x{i} [{}]\n",
-            vec![prev.as_str(); 100].join(", ")
-        ));
+        bomb.push_str(&format!("x{i}: &x{i} [{}]\n", vec![prev.as_str(); 100].join(", ")));
     }
     let loaded = load_fast(bomb.as_bytes());
     assert!(
-        loaded
-            .diagnostics
-            .iter()
-            .any(|d| d.is_error() && d.message.contains("expands to more than")),
+        loaded.diagnostics.iter().any(|d| d.is_error() && d.message.contains("expands to more than")),
         "{}",
         render(&loaded.diagnostics)
     );
 
     // Very deep nesting (far beyond the limit) is cut off, not recursed into.
-    let deep = MINIMAL.replace(
-        "[us-east-1, eu-west-1]",
-        &format!("{}us-east-1{}", "[".repeat(100_000), "]".repeat(100_000)),
-    );
+    let deep =
+        MINIMAL.replace("[us-east-1, eu-west-1]", &format!("{}us-east-1{}", "[".repeat(100_000), "]".repeat(100_000)));
     let loaded = load_fast(deep.as_bytes());
     // saphyr's scanner looks ahead along the line and may stop at its own recursion limit
     // before our depth check sees the 32nd bracket: either way, an error on that line.
@@ -1088,10 +1059,8 @@ fn crate_dir() -> &'static Path {
 fn cli_prints_file_line_col_caret_and_hint() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("opslake.yaml");
-    let faulty = MINIMAL.replace(
-        "  bucket: demo-log-archive-123456789012\n",
-        "  bucket: demo-log-archive-123456789012\n  kms: yes\n",
-    );
+    let faulty = MINIMAL
+        .replace("  bucket: demo-log-archive-123456789012\n", "  bucket: demo-log-archive-123456789012\n  kms: yes\n");
     std::fs::write(&path, &faulty).expect("write spec");
     let path_s = path.to_str().expect("UTF-8 temp path").to_string();
 
@@ -1107,28 +1076,15 @@ fn cli_prints_file_line_col_caret_and_hint() {
         .iter()
         .position(|l| l.ends_with("|   kms: yes"))
         .unwrap_or_else(|| panic!("no source line in:\n{stderr}"));
-    let caret = lines
-        .get(source_at + 1)
-        .unwrap_or_else(|| panic!("no caret line in:\n{stderr}"));
+    let caret = lines.get(source_at + 1).unwrap_or_else(|| panic!("no caret line in:\n{stderr}"));
     assert!(caret.contains('^'), "no caret in:\n{stderr}");
     // The caret sits under `yes`.
-    assert_eq!(
-        caret.find('^'),
-        lines[source_at].find("yes"),
-        "caret misplaced in:\n{stderr}"
-    );
-    assert!(
-        stderr.contains("  = help: ") && stderr.contains("write true or false"),
-        "no help line in:\n{stderr}"
-    );
+    assert_eq!(caret.find('^'), lines[source_at].find("yes"), "caret misplaced in:\n{stderr}");
+    assert!(stderr.contains("  = help: ") && stderr.contains("write true or false"), "no help line in:\n{stderr}");
 
     let full = crate_dir().join("../examples/specs/full.yaml");
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = opslake::cli::run(
-        [OsString::from("opslake"), "validate".into(), full.into()],
-        &mut out,
-        &mut err,
-    );
+    let code = opslake::cli::run([OsString::from("opslake"), "validate".into(), full.into()], &mut out, &mut err);
     assert_eq!(
         code,
         0,
@@ -1155,16 +1111,8 @@ fn examples_and_starter_are_valid() {
         let bytes = std::fs::read(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let loaded = spec::load(&bytes, today());
         if loaded.has_errors() || loaded.spec.is_none() {
-            failures.push(format!(
-                "{}:\n{}",
-                file.display(),
-                render(&loaded.diagnostics)
-            ));
+            failures.push(format!("{}:\n{}", file.display(), render(&loaded.diagnostics)));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "invalid examples:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "invalid examples:\n{}", failures.join("\n"));
 }

@@ -44,11 +44,7 @@ fn serve(handler: Box<Handler>) -> FakeAthena {
     FakeAthena { url, calls }
 }
 
-fn handle(
-    stream: TcpStream,
-    handler: &Handler,
-    calls: &Mutex<Vec<(String, Value)>>,
-) -> std::io::Result<()> {
+fn handle(stream: TcpStream, handler: &Handler, calls: &Mutex<Vec<(String, Value)>>) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
@@ -86,18 +82,18 @@ fn handle(
 
 async fn engine(url: &str) -> AthenaEngine {
     credentials();
-    let conn = Connection {
-        endpoint_url: Some(url.to_string()),
-        region: Some("us-east-1".into()),
-        profile: None,
-    };
+    let conn = Connection { endpoint_url: Some(url.to_string()), region: Some("us-east-1".into()), profile: None };
     let mut e = AthenaEngine::connect(&conn, "acme-opslake", "acme_opslake").await;
     e.poll = (Duration::from_millis(10), Duration::from_millis(50));
     e
 }
 
 fn sql() -> Sql {
-    Sql { text: "SELECT eventname, count(*) AS n FROM \"acme_opslake\".\"cloudtrail\" WHERE account = ? GROUP BY 1".into(), parameters: vec!["'111111111111'".into()] }
+    Sql {
+        text: "SELECT eventname, count(*) AS n FROM \"acme_opslake\".\"cloudtrail\" WHERE account = ? GROUP BY 1"
+            .into(),
+        parameters: vec!["'111111111111'".into()],
+    }
 }
 
 fn status(state: &str, extra: Value) -> Value {
@@ -135,10 +131,7 @@ async fn throttling_is_retried_and_results_are_paged_and_typed() {
             let mut n = s2.lock().unwrap();
             *n += 1;
             if *n <= 2 {
-                (
-                    400,
-                    json!({"__type": "TooManyRequestsException", "Message": "Rate exceeded"}),
-                )
+                (400, json!({"__type": "TooManyRequestsException", "Message": "Rate exceeded"}))
             } else {
                 (200, json!({"QueryExecutionId": "q-1"}))
             }
@@ -146,30 +139,14 @@ async fn throttling_is_retried_and_results_are_paged_and_typed() {
         "GetQueryExecution" => {
             let mut n = p2.lock().unwrap();
             *n += 1;
-            (
-                200,
-                status(if *n < 3 { "RUNNING" } else { "SUCCEEDED" }, json!({})),
-            )
+            (200, status(if *n < 3 { "RUNNING" } else { "SUCCEEDED" }, json!({})))
         }
         "GetQueryResults" => match body.get("NextToken").and_then(Value::as_str) {
-            None => (
-                200,
-                rows_page(
-                    &[("RunInstances", "3"), ("TerminateInstances", "2")],
-                    true,
-                    Some("page-2"),
-                ),
-            ),
+            None => (200, rows_page(&[("RunInstances", "3"), ("TerminateInstances", "2")], true, Some("page-2"))),
             Some("page-2") => (200, rows_page(&[("CreateBucket", "1")], false, None)),
-            Some(other) => (
-                400,
-                json!({"__type": "InvalidRequestException", "Message": format!("bad token {other}")}),
-            ),
+            Some(other) => (400, json!({"__type": "InvalidRequestException", "Message": format!("bad token {other}")})),
         },
-        other => (
-            400,
-            json!({"__type": "InvalidRequestException", "Message": format!("unexpected {other}")}),
-        ),
+        other => (400, json!({"__type": "InvalidRequestException", "Message": format!("unexpected {other}")})),
     }));
     let answer = engine(&fake.url).await.run(&sql()).await.unwrap();
     assert_eq!(answer.columns, vec!["eventname", "n"]);
@@ -183,30 +160,13 @@ async fn throttling_is_retried_and_results_are_paged_and_typed() {
     );
     assert_eq!(answer.bytes_scanned, 123456789);
     assert!((answer.estimated_cost_usd - 123456789.0 / 1e12 * 5.0).abs() < 1e-12);
-    assert_eq!(
-        *starts.lock().unwrap(),
-        3,
-        "two throttled attempts, then success"
-    );
+    assert_eq!(*starts.lock().unwrap(), 3, "two throttled attempts, then success");
     let calls = fake.calls.lock().unwrap();
-    let start = calls
-        .iter()
-        .rev()
-        .find(|(op, _)| op == "StartQueryExecution")
-        .unwrap();
+    let start = calls.iter().rev().find(|(op, _)| op == "StartQueryExecution").unwrap();
     assert_eq!(start.1["ExecutionParameters"], json!(["'111111111111'"]));
     assert_eq!(start.1["WorkGroup"], json!("acme-opslake"));
-    assert_eq!(
-        start.1["QueryExecutionContext"]["Database"],
-        json!("acme_opslake")
-    );
-    assert!(
-        !start.1["QueryString"]
-            .as_str()
-            .unwrap()
-            .contains("111111111111"),
-        "values travel as parameters only"
-    );
+    assert_eq!(start.1["QueryExecutionContext"]["Database"], json!("acme_opslake"));
+    assert!(!start.1["QueryString"].as_str().unwrap().contains("111111111111"), "values travel as parameters only");
 }
 
 #[tokio::test]
@@ -220,10 +180,7 @@ async fn a_failed_query_reports_athenas_reason() {
                 json!({"StateChangeReason": "TABLE_NOT_FOUND: line 1:45: Table 'acme_opslake.cloudtrail' does not exist", "AthenaError": {"ErrorCategory": 2, "ErrorType": 1301, "Retryable": false, "ErrorMessage": "TABLE_NOT_FOUND: line 1:45: Table 'acme_opslake.cloudtrail' does not exist"}}),
             ),
         ),
-        _ => (
-            400,
-            json!({"__type": "InvalidRequestException", "Message": "unexpected"}),
-        ),
+        _ => (400, json!({"__type": "InvalidRequestException", "Message": "unexpected"})),
     }));
     let err = engine(&fake.url).await.run(&sql()).await.unwrap_err();
     match err {
@@ -241,23 +198,13 @@ async fn a_query_past_the_deadline_is_cancelled() {
         "StartQueryExecution" => (200, json!({"QueryExecutionId": "q-1"})),
         "GetQueryExecution" => (200, status("RUNNING", json!({}))),
         "StopQueryExecution" => (200, json!({})),
-        _ => (
-            400,
-            json!({"__type": "InvalidRequestException", "Message": "unexpected"}),
-        ),
+        _ => (400, json!({"__type": "InvalidRequestException", "Message": "unexpected"})),
     }));
     let mut e = engine(&fake.url).await;
     e.deadline = Duration::from_millis(300);
     let err = e.run(&sql()).await.unwrap_err();
     assert!(matches!(err, AthenaError::Deadline { .. }), "{err:?}");
-    assert!(
-        fake.calls
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|(op, _)| op == "StopQueryExecution"),
-        "the query must be cancelled"
-    );
+    assert!(fake.calls.lock().unwrap().iter().any(|(op, _)| op == "StopQueryExecution"), "the query must be cancelled");
 }
 
 #[tokio::test]
@@ -286,14 +233,9 @@ use opslake_runtime::functions::query::QueryService;
 use opslake_runtime::lake::LakeLayout;
 
 fn event(body: &str, method: &str, base64: bool) -> LambdaFunctionUrlRequest {
-    let mut v: Value =
-        serde_json::from_str(include_str!("fixtures/function-url-post.json")).unwrap();
+    let mut v: Value = serde_json::from_str(include_str!("fixtures/function-url-post.json")).unwrap();
     v["requestContext"]["http"]["method"] = json!(method);
-    v["body"] = json!(if base64 {
-        base64::engine::general_purpose::STANDARD.encode(body)
-    } else {
-        body.to_string()
-    });
+    v["body"] = json!(if base64 { base64::engine::general_purpose::STANDARD.encode(body) } else { body.to_string() });
     v["isBase64Encoded"] = json!(base64);
     serde_json::from_value(v).unwrap()
 }
@@ -311,26 +253,15 @@ fn layout() -> LakeLayout {
 #[tokio::test]
 async fn the_query_function_answers_function_url_events() {
     let fake = serve(Box::new(|op, body| match op {
-        "StartQueryExecution"
-            if body["QueryString"]
-                .as_str()
-                .unwrap_or("")
-                .contains("FAIL_ME") =>
-        {
+        "StartQueryExecution" if body["QueryString"].as_str().unwrap_or("").contains("FAIL_ME") => {
             (200, json!({"QueryExecutionId": "q-f"}))
         }
         "StartQueryExecution" => (200, json!({"QueryExecutionId": "q-1"})),
         "GetQueryExecution" => (200, status("SUCCEEDED", json!({}))),
         "GetQueryResults" => (200, rows_page(&[("RunInstances", "3")], true, None)),
-        _ => (
-            400,
-            json!({"__type": "InvalidRequestException", "Message": "unexpected"}),
-        ),
+        _ => (400, json!({"__type": "InvalidRequestException", "Message": "unexpected"})),
     }));
-    let service = QueryService {
-        layout: layout(),
-        engine: engine(&fake.url).await,
-    };
+    let service = QueryService { layout: layout(), engine: engine(&fake.url).await };
     let fixture: LambdaFunctionUrlRequest =
         serde_json::from_str(include_str!("fixtures/function-url-post.json")).unwrap();
     let ok = service.handle_url(fixture).await;
@@ -339,42 +270,20 @@ async fn the_query_function_answers_function_url_events() {
     assert_eq!(body["status"], "SUCCEEDED");
     assert_eq!(body["rows"][0]["eventname"], "RunInstances");
     assert_eq!(body["query"]["bytes_scanned"], 123456789);
-    let start = fake
-        .calls
-        .lock()
-        .unwrap()
-        .iter()
-        .find(|(op, _)| op == "StartQueryExecution")
-        .cloned()
-        .unwrap();
-    assert_eq!(
-        start.1["ExecutionParameters"]
-            .as_array()
-            .unwrap()
-            .last()
-            .unwrap(),
-        "'111111111111'"
-    );
+    let start = fake.calls.lock().unwrap().iter().find(|(op, _)| op == "StartQueryExecution").cloned().unwrap();
+    assert_eq!(start.1["ExecutionParameters"].as_array().unwrap().last().unwrap(), "'111111111111'");
 
     let good = r#"{"name": "event-counts", "params": {"from": "2025-03-01", "to": "2025-03-31"}}"#;
     let cases: Vec<(LambdaFunctionUrlRequest, i64, &str)> = vec![
         (event(good, "POST", true), 200, "SUCCEEDED"),
         (event(good, "GET", false), 405, "use POST"),
         (
-            event(
-                r#"{"name": "config-changes", "params": {"year": "2025", "month": "13"}}"#,
-                "POST",
-                false,
-            ),
+            event(r#"{"name": "config-changes", "params": {"year": "2025", "month": "13"}}"#, "POST", false),
             400,
             "not a month",
         ),
         (
-            event(
-                r#"{"name": "config-changes", "params": {"year": 1999, "month": 1}}"#,
-                "POST",
-                false,
-            ),
+            event(r#"{"name": "config-changes", "params": {"year": 1999, "month": 1}}"#, "POST", false),
             400,
             "not a year",
         ),
@@ -388,29 +297,14 @@ async fn the_query_function_answers_function_url_events() {
             "contains `'`",
         ),
         (
-            event(
-                r#"{"name": "events", "params": {}, "sql": "DROP TABLE x"}"#,
-                "POST",
-                false,
-            ),
+            event(r#"{"name": "events", "params": {}, "sql": "DROP TABLE x"}"#, "POST", false),
             400,
             "unknown field `sql`",
         ),
-        (
-            event(r#"{"name": "nope"}"#, "POST", false),
-            400,
-            "no query named",
-        ),
+        (event(r#"{"name": "nope"}"#, "POST", false), 400, "no query named"),
         (event("not json", "POST", false), 400, "expected"),
         (
-            event(
-                &format!(
-                    r#"{{"name": "events", "params": {{"x": "{}"}}}}"#,
-                    "a".repeat(20000)
-                ),
-                "POST",
-                false,
-            ),
+            event(&format!(r#"{{"name": "events", "params": {{"x": "{}"}}}}"#, "a".repeat(20000)), "POST", false),
             400,
             "limit",
         ),
@@ -437,31 +331,13 @@ async fn the_query_function_answers_function_url_events() {
 async fn the_query_function_reports_athena_failures_as_502() {
     let fake = serve(Box::new(|op, _| match op {
         "StartQueryExecution" => (200, json!({"QueryExecutionId": "q-1"})),
-        "GetQueryExecution" => (
-            200,
-            status(
-                "FAILED",
-                json!({"StateChangeReason": "HIVE_BAD_DATA: malformed"}),
-            ),
-        ),
-        _ => (
-            400,
-            json!({"__type": "InvalidRequestException", "Message": "unexpected"}),
-        ),
+        "GetQueryExecution" => (200, status("FAILED", json!({"StateChangeReason": "HIVE_BAD_DATA: malformed"}))),
+        _ => (400, json!({"__type": "InvalidRequestException", "Message": "unexpected"})),
     }));
-    let service = QueryService {
-        layout: layout(),
-        engine: engine(&fake.url).await,
-    };
-    let (code, body) = service
-        .handle(
-            br#"{"name": "event-counts", "params": {"from": "2025-03-01", "to": "2025-03-31"}}"#,
-        )
-        .await;
+    let service = QueryService { layout: layout(), engine: engine(&fake.url).await };
+    let (code, body) =
+        service.handle(br#"{"name": "event-counts", "params": {"from": "2025-03-01", "to": "2025-03-31"}}"#).await;
     assert_eq!(code, 502);
     assert_eq!(body["status"], "FAILED");
-    assert!(
-        body["error"].as_str().unwrap().contains("HIVE_BAD_DATA"),
-        "{body}"
-    );
+    assert!(body["error"].as_str().unwrap().contains("HIVE_BAD_DATA"), "{body}");
 }

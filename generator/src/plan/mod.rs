@@ -30,11 +30,7 @@ pub struct PlanError {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Target {
     /// One stack in one account and region.
-    Stack {
-        stack_name: String,
-        account: String,
-        region: String,
-    },
+    Stack { stack_name: String, account: String, region: String },
     /// A StackSet administered from the home account.
     StackSet {
         stack_set_name: String,
@@ -155,18 +151,8 @@ pub fn layout(spec: &Spec) -> LakeLayout {
         },
         accounts: spec.account_ids(),
         regions: spec.regions.clone(),
-        start: spec
-            .lake
-            .projection
-            .start
-            .parse()
-            .unwrap_or(jiff::civil::Date::constant(2024, 1, 1)),
-        end: spec
-            .lake
-            .projection
-            .end
-            .as_deref()
-            .and_then(|e| e.parse().ok()),
+        start: spec.lake.projection.start.parse().unwrap_or(jiff::civil::Date::constant(2024, 1, 1)),
+        end: spec.lake.projection.end.as_deref().and_then(|e| e.parse().ok()),
         cloudtrail: true,
         config: true,
         alb: spec
@@ -205,17 +191,10 @@ fn query_function(spec: &Spec, layout: &LakeLayout, names: &Names) -> Value {
         return Value::Null;
     }
     let prefix = join_prefix(&spec.lake.prefix);
-    let mut read_objects = vec![format!(
-        "arn:aws:s3:::{}/{prefix}AWSLogs/*",
-        spec.lake.bucket
-    )];
+    let mut read_objects = vec![format!("arn:aws:s3:::{}/{prefix}AWSLogs/*", spec.lake.bucket)];
     let mut read_buckets = vec![format!("arn:aws:s3:::{}", spec.lake.bucket)];
     for a in &layout.alb {
-        read_objects.push(format!(
-            "arn:aws:s3:::{}/{}AWSLogs/*",
-            a.bucket,
-            join_prefix(&a.prefix)
-        ));
+        read_objects.push(format!("arn:aws:s3:::{}/{}AWSLogs/*", a.bucket, join_prefix(&a.prefix)));
         read_buckets.push(format!("arn:aws:s3:::{}", a.bucket));
     }
     json!({
@@ -239,12 +218,7 @@ fn central_parameters(spec: &Spec) -> std::collections::BTreeMap<String, ParamSo
     let mut p = std::collections::BTreeMap::new();
     if spec.enabled(crate::spec::model::Feature::Query) {
         p.insert("ArtifactBucket".to_string(), ParamSource::AssetsBucket);
-        p.insert(
-            "QueryFunctionKey".to_string(),
-            ParamSource::Artifact {
-                bin: "query".into(),
-            },
-        );
+        p.insert("QueryFunctionKey".to_string(), ParamSource::Artifact { bin: "query".into() });
     }
     p
 }
@@ -264,9 +238,7 @@ fn logical_id(table: &str) -> String {
 
 fn table_context(t: &TableDef) -> Value {
     let cols = |cs: &[opslake_runtime::lake::Column]| -> Value {
-        cs.iter()
-            .map(|c| json!({"Name": c.name, "Type": c.ty}))
-            .collect()
+        cs.iter().map(|c| json!({"Name": c.name, "Type": c.ty})).collect()
     };
     json!({
         "logical_id": logical_id(&t.name),
@@ -303,11 +275,7 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
     };
     let bucket_policy = policies::bucket_policy(spec, &names, trail, &trail_accounts, &accounts);
     let key_policy = policies::key_policy(spec, &trail_accounts, &accounts);
-    let size = |v: &Value| {
-        serde_json::to_string(v)
-            .map(|s| s.len())
-            .unwrap_or(usize::MAX)
-    };
+    let size = |v: &Value| serde_json::to_string(v).map(|s| s.len()).unwrap_or(usize::MAX);
     if creates_bucket && size(&bucket_policy) > MAX_BUCKET_POLICY_BYTES {
         return Err(PlanError {
             pointer: "/accounts".into(),
@@ -384,8 +352,7 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
         name: "central".into(),
         file: "central.yaml".into(),
         source: "cloudformation/central.yaml.tera".into(),
-        description:
-            "Log lake: bucket, key, trail, Config aggregator, Glue tables, Athena workgroup".into(),
+        description: "Log lake: bucket, key, trail, Config aggregator, Glue tables, Athena workgroup".into(),
         target: Target::Stack {
             stack_name: names.central_stack.clone(),
             account: spec.home.account.clone(),
@@ -437,28 +404,22 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
         if kms {
             parameters.insert(
                 "LakeKeyArn".to_string(),
-                ParamSource::StackOutput {
-                    template: "central".into(),
-                    output: "LakeKeyArn".into(),
-                },
+                ParamSource::StackOutput { template: "central".into(), output: "LakeKeyArn".into() },
             );
         }
         templates.push(PlannedTemplate {
             name: "member".into(),
             file: "member.yaml".into(),
             source: "cloudformation/member.yaml.tera".into(),
-            description: "Per account and region: Config recorder and delivery channel, account trail, aggregation authorization".into(),
+            description:
+                "Per account and region: Config recorder and delivery channel, account trail, aggregation authorization"
+                    .into(),
             target,
             parameters,
             context: member_ctx,
         });
     }
-    Ok(Plan {
-        name: spec.name.clone(),
-        layout,
-        tables,
-        templates,
-    })
+    Ok(Plan { name: spec.name.clone(), layout, tables, templates })
 }
 
 #[cfg(test)]
@@ -476,9 +437,7 @@ mod tests {
             "name: abcdefghijklmnopqrst\nhome: {{ account: \"123456789012\", region: {longest_region} }}\nregions: [{longest_region}]\nlake: {{ bucket: b-123456789012 }}\n"
         );
         let loaded = crate::spec::load(text.as_bytes(), jiff::civil::date(2026, 1, 1));
-        let spec = loaded
-            .spec
-            .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
+        let spec = loaded.spec.unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
         let n = Names::of(&spec);
         let limits: [(&str, &str, usize); 8] = [
             ("access logs bucket", &n.access_logs_bucket, 63),
@@ -491,11 +450,7 @@ mod tests {
             ("StackSet", &n.member_stack_set, 128),
         ];
         for (what, value, max) in limits {
-            assert!(
-                value.len() <= max,
-                "{what} `{value}` has {} characters; the limit is {max}",
-                value.len()
-            );
+            assert!(value.len() <= max, "{what} `{value}` has {} characters; the limit is {max}", value.len());
             if max == 63 {
                 assert!(
                     crate::spec::aws::bucket_name_problem(value).is_none(),

@@ -12,30 +12,16 @@ use crate::spec::model::{Spec, TrailMode};
 /// constrained by the source-account condition, to stay within the policy size limit.
 const PER_ACCOUNT_RESOURCES_MAX: usize = 20;
 
-fn trail_arns(
-    spec: &Spec,
-    names: &Names,
-    trail: TrailMode,
-    trail_accounts: &[String],
-) -> (bool, Vec<String>) {
+fn trail_arns(spec: &Spec, names: &Names, trail: TrailMode, trail_accounts: &[String]) -> (bool, Vec<String>) {
     match trail {
-        TrailMode::Existing => (
-            true,
-            trail_accounts
-                .iter()
-                .map(|a| format!("arn:aws:cloudtrail:*:{a}:trail/*"))
-                .collect(),
-        ),
+        TrailMode::Existing => {
+            (true, trail_accounts.iter().map(|a| format!("arn:aws:cloudtrail:*:{a}:trail/*")).collect())
+        }
         _ => (
             false,
             trail_accounts
                 .iter()
-                .map(|a| {
-                    format!(
-                        "arn:aws:cloudtrail:{}:{a}:trail/{}",
-                        spec.home.region, names.trail
-                    )
-                })
+                .map(|a| format!("arn:aws:cloudtrail:{}:{a}:trail/{}", spec.home.region, names.trail))
                 .collect(),
         ),
     }
@@ -89,10 +75,7 @@ pub fn bucket_policy(
         json!({"StringLike": {"aws:SourceAccount": "*"}})
     };
     let config_write: Vec<String> = if accounts.len() <= PER_ACCOUNT_RESOURCES_MAX {
-        accounts
-            .iter()
-            .map(|a| format!("{logs}/{a}/Config/*"))
-            .collect()
+        accounts.iter().map(|a| format!("{logs}/{a}/Config/*")).collect()
     } else {
         vec![format!("{logs}/*/Config/*")]
     };
@@ -145,10 +128,7 @@ pub fn bucket_policy(
 }
 
 pub fn key_policy(spec: &Spec, trail_accounts: &[String], accounts: &[String]) -> Value {
-    let trail_ctx: Vec<String> = trail_accounts
-        .iter()
-        .map(|a| format!("arn:aws:cloudtrail:*:{a}:trail/*"))
-        .collect();
+    let trail_ctx: Vec<String> = trail_accounts.iter().map(|a| format!("arn:aws:cloudtrail:*:{a}:trail/*")).collect();
     json!({
         "Version": "2012-10-17",
         "Statement": [

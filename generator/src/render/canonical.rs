@@ -18,15 +18,8 @@ const TOP_ORDER: &[&str] = &[
     "Outputs",
 ];
 
-const RESOURCE_ORDER: &[&str] = &[
-    "Type",
-    "Condition",
-    "DependsOn",
-    "DeletionPolicy",
-    "UpdateReplacePolicy",
-    "Metadata",
-    "Properties",
-];
+const RESOURCE_ORDER: &[&str] =
+    &["Type", "Condition", "DependsOn", "DeletionPolicy", "UpdateReplacePolicy", "Metadata", "Properties"];
 
 /// Writes a template in canonical form.
 pub fn to_yaml(v: &Value) -> String {
@@ -36,11 +29,7 @@ pub fn to_yaml(v: &Value) -> String {
             let keys = ordered(m, TOP_ORDER);
             for k in keys {
                 let child = &m[k];
-                let ctx = if k == "Resources" {
-                    Ctx::Resources
-                } else {
-                    Ctx::Plain
-                };
+                let ctx = if k == "Resources" { Ctx::Resources } else { Ctx::Plain };
                 entry(&mut out, 0, k, child, ctx);
             }
         }
@@ -78,17 +67,9 @@ fn block(out: &mut String, indent: usize, v: &Value, ctx: Ctx) {
     match v {
         Value::Object(m) if !m.is_empty() => {
             out.push('\n');
-            let order: &[&str] = if ctx == Ctx::Resource {
-                RESOURCE_ORDER
-            } else {
-                &[]
-            };
+            let order: &[&str] = if ctx == Ctx::Resource { RESOURCE_ORDER } else { &[] };
             for k in ordered(m, order) {
-                let child_ctx = if ctx == Ctx::Resources {
-                    Ctx::Resource
-                } else {
-                    Ctx::Plain
-                };
+                let child_ctx = if ctx == Ctx::Resources { Ctx::Resource } else { Ctx::Plain };
                 entry(out, indent + 2, k, &m[k], child_ctx);
             }
         }
@@ -153,16 +134,13 @@ fn scalar(v: &Value) -> String {
 }
 
 /// YAML 1.1 words that some readers (PyYAML, hence cfn-lint) take for booleans or null.
-const RESERVED: &[&str] = &[
-    "y", "n", "yes", "no", "on", "off", "true", "false", "null", "~",
-];
+const RESERVED: &[&str] = &["y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"];
 
 /// A string, plain when unambiguous, else JSON-quoted (a valid YAML double-quoted scalar).
 pub fn string(s: &str) -> String {
     let plain = !s.is_empty()
         && s.as_bytes()[0].is_ascii_alphabetic()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_./:@$*-".contains(&b))
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_./:@$*-".contains(&b))
         && !s.ends_with(':')
         && !RESERVED.contains(&s.to_ascii_lowercase().as_str());
     if plain {

@@ -24,14 +24,8 @@ pub const MAX_PARAMETERS: usize = 200;
 
 /// The templates shipped in the binary: (name, text). `--templates DIR` overrides by name.
 pub const EMBEDDED: &[(&str, &str)] = &[
-    (
-        "cloudformation/central.yaml.tera",
-        include_str!("../../../templates/cloudformation/central.yaml.tera"),
-    ),
-    (
-        "cloudformation/member.yaml.tera",
-        include_str!("../../../templates/cloudformation/member.yaml.tera"),
-    ),
+    ("cloudformation/central.yaml.tera", include_str!("../../../templates/cloudformation/central.yaml.tera")),
+    ("cloudformation/member.yaml.tera", include_str!("../../../templates/cloudformation/member.yaml.tera")),
 ];
 
 #[derive(Debug)]
@@ -48,10 +42,9 @@ impl std::fmt::Display for RenderError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RenderError::Template(m) => write!(f, "template error: {m}"),
-            RenderError::NotYaml { template, message } => write!(
-                f,
-                "{template}: the rendered template is not valid YAML: {message}"
-            ),
+            RenderError::NotYaml { template, message } => {
+                write!(f, "{template}: the rendered template is not valid YAML: {message}")
+            }
             RenderError::Limit { template, message } => write!(f, "{template}: {message}"),
         }
     }
@@ -79,10 +72,7 @@ fn tera_error(e: tera::Error) -> RenderError {
 /// Loads the embedded templates, then any same-named files from `overrides`.
 pub fn engine(overrides: Option<&Path>) -> Result<Tera, RenderError> {
     let mut tera = Tera::default();
-    let mut sources: Vec<(String, String)> = EMBEDDED
-        .iter()
-        .map(|(n, t)| (n.to_string(), t.to_string()))
-        .collect();
+    let mut sources: Vec<(String, String)> = EMBEDDED.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect();
     if let Some(dir) = overrides {
         for (name, text) in sources.iter_mut() {
             let path = dir.join(name.as_str());
@@ -140,10 +130,7 @@ pub fn render(plan: &Plan, tera: &Tera) -> Result<Vec<OutputFile>, RenderError> 
             "target": t.target,
             "parameters": t.parameters,
         }));
-        files.push(OutputFile {
-            name: t.file.clone(),
-            bytes: out.into_bytes(),
-        });
+        files.push(OutputFile { name: t.file.clone(), bytes: out.into_bytes() });
     }
     let tables: Vec<Value> = plan
         .tables
@@ -160,10 +147,7 @@ pub fn render(plan: &Plan, tera: &Tera) -> Result<Vec<OutputFile>, RenderError> 
     });
     let mut text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
     text.push('\n');
-    files.push(OutputFile {
-        name: "manifest.json".into(),
-        bytes: text.into_bytes(),
-    });
+    files.push(OutputFile { name: "manifest.json".into(), bytes: text.into_bytes() });
     Ok(files)
 }
 
@@ -171,38 +155,21 @@ pub fn render(plan: &Plan, tera: &Tera) -> Result<Vec<OutputFile>, RenderError> 
 pub fn parse_back(template: &str, bytes: &[u8]) -> Result<Value, RenderError> {
     let (root, diags) = yaml::parse_with_limits(bytes, MAX_TEMPLATE_BYTES_S3 * 4, 10_000_000);
     if let Some(d) = diags.iter().find(|d| d.is_error()) {
-        let line = String::from_utf8_lossy(bytes)
-            .lines()
-            .nth(d.pos.line.saturating_sub(1))
-            .unwrap_or("")
-            .to_string();
+        let line = String::from_utf8_lossy(bytes).lines().nth(d.pos.line.saturating_sub(1)).unwrap_or("").to_string();
         return Err(RenderError::NotYaml {
             template: template.into(),
-            message: format!(
-                "line {}:{}: {}: `{}`",
-                d.pos.line,
-                d.pos.col,
-                d.message,
-                line.trim()
-            ),
+            message: format!("line {}:{}: {}: `{}`", d.pos.line, d.pos.col, d.message, line.trim()),
         });
     }
     match root {
         Some(node) => Ok(yaml::to_json(&node)),
-        None => Err(RenderError::NotYaml {
-            template: template.into(),
-            message: "empty output".into(),
-        }),
+        None => Err(RenderError::NotYaml { template: template.into(), message: "empty output".into() }),
     }
 }
 
 fn check_limits(file: &str, v: &Value) -> Result<(), RenderError> {
     let count = |k: &str| v.get(k).and_then(Value::as_object).map_or(0, |m| m.len());
-    for (section, max) in [
-        ("Resources", MAX_RESOURCES),
-        ("Outputs", MAX_OUTPUTS),
-        ("Parameters", MAX_PARAMETERS),
-    ] {
+    for (section, max) in [("Resources", MAX_RESOURCES), ("Outputs", MAX_OUTPUTS), ("Parameters", MAX_PARAMETERS)] {
         let n = count(section);
         if n > max {
             return Err(RenderError::Limit {

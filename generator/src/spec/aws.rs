@@ -49,17 +49,10 @@ pub fn is_account_id(s: &str) -> bool {
 pub fn bucket_name_problem(name: &str) -> Option<String> {
     let len = name.len();
     if !(3..=63).contains(&len) {
-        return Some(format!(
-            "a bucket name has 3 to 63 characters; this one has {len}"
-        ));
+        return Some(format!("a bucket name has 3 to 63 characters; this one has {len}"));
     }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '.'))
-    {
-        return Some(format!(
-            "a bucket name may contain only lowercase letters, digits, `-` and `.` (found `{c}`)"
-        ));
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '.')) {
+        return Some(format!("a bucket name may contain only lowercase letters, digits, `-` and `.` (found `{c}`)"));
     }
     let first = name.as_bytes()[0];
     let last = name.as_bytes()[len - 1];
@@ -69,11 +62,7 @@ pub fn bucket_name_problem(name: &str) -> Option<String> {
     if name.contains("..") {
         return Some("a bucket name must not contain two adjacent periods".into());
     }
-    if name.split('.').count() == 4
-        && name
-            .split('.')
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-    {
+    if name.split('.').count() == 4 && name.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
         return Some("a bucket name must not look like an IP address".into());
     }
     for p in ["xn--", "sthree-", "amzn-s3-demo-"] {
@@ -90,14 +79,11 @@ pub fn bucket_name_problem(name: &str) -> Option<String> {
 }
 
 fn lower_alnum(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 pub fn is_org_id(s: &str) -> bool {
-    s.strip_prefix("o-")
-        .is_some_and(|r| (10..=32).contains(&r.len()) && lower_alnum(r))
+    s.strip_prefix("o-").is_some_and(|r| (10..=32).contains(&r.len()) && lower_alnum(r))
 }
 
 pub fn is_ou_or_root(s: &str) -> bool {
@@ -129,14 +115,10 @@ pub fn arn_parts(arn: &str) -> Option<(&str, &str, &str, &str)> {
 /// Why `arn` is not a Secrets Manager secret ARN, if it is not.
 pub fn secret_arn_problem(arn: &str) -> Option<String> {
     let Some((service, region, account, resource)) = arn_parts(arn) else {
-        return Some(
-            "not an ARN: expected arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-XXXXXX".into(),
-        );
+        return Some("not an ARN: expected arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-XXXXXX".into());
     };
     if service != "secretsmanager" {
-        return Some(format!(
-            "expected a Secrets Manager ARN, found a `{service}` ARN"
-        ));
+        return Some(format!("expected a Secrets Manager ARN, found a `{service}` ARN"));
     }
     if !REGIONS.contains(&region) {
         return Some(format!("`{region}` is not a known region"));
@@ -148,14 +130,11 @@ pub fn secret_arn_problem(arn: &str) -> Option<String> {
         return Some("the resource part must be secret:NAME-XXXXXX".into());
     };
     // Full secret ARNs end with a hyphen and six random characters.
-    let suffix_ok = name.rsplit_once('-').is_some_and(|(n, s)| {
-        !n.is_empty() && s.len() == 6 && s.bytes().all(|b| b.is_ascii_alphanumeric())
-    });
+    let suffix_ok = name
+        .rsplit_once('-')
+        .is_some_and(|(n, s)| !n.is_empty() && s.len() == 6 && s.bytes().all(|b| b.is_ascii_alphanumeric()));
     if !suffix_ok {
-        return Some(
-            "a full secret ARN ends with `-` and the 6 random characters Secrets Manager adds"
-                .into(),
-        );
+        return Some("a full secret ARN ends with `-` and the 6 random characters Secrets Manager adds".into());
     }
     None
 }
@@ -166,9 +145,7 @@ pub fn topic_arn_problem(arn: &str) -> Option<String> {
         return Some("not an ARN: expected arn:aws:sns:REGION:ACCOUNT:TOPIC".into());
     };
     if service != "sns" {
-        return Some(format!(
-            "expected an SNS topic ARN, found a `{service}` ARN"
-        ));
+        return Some(format!("expected an SNS topic ARN, found a `{service}` ARN"));
     }
     if !REGIONS.contains(&region) {
         return Some(format!("`{region}` is not a known region"));
@@ -177,10 +154,7 @@ pub fn topic_arn_problem(arn: &str) -> Option<String> {
         return Some(format!("`{account}` is not a 12-digit account id"));
     }
     let ok = (1..=256).contains(&name.len())
-        && name
-            .trim_end_matches(".fifo")
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && name.trim_end_matches(".fifo").bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !ok {
         return Some("a topic name has 1 to 256 letters, digits, `-` or `_`".into());
     }
@@ -192,13 +166,8 @@ pub fn log_group_problem(name: &str) -> Option<String> {
     if name.is_empty() || name.len() > 512 {
         return Some("a log group name has 1 to 512 characters".into());
     }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || "._-/#".contains(*c)))
-    {
-        return Some(format!(
-            "a log group name may contain letters, digits and `._-/#` only (found `{c}`)"
-        ));
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "._-/#".contains(*c))) {
+        return Some(format!("a log group name may contain letters, digits and `._-/#` only (found `{c}`)"));
     }
     if name.starts_with("aws/") {
         return Some("log group names starting with `aws/` are reserved".into());
@@ -211,7 +180,10 @@ pub fn schedule_problem(expr: &str) -> Option<String> {
     if let Some(body) = expr.strip_prefix("cron(").and_then(|r| r.strip_suffix(')')) {
         let fields: Vec<&str> = body.split_whitespace().collect();
         if fields.len() != 6 {
-            return Some(format!("cron() takes 6 fields (minutes hours day-of-month month day-of-week year); found {}", fields.len()));
+            return Some(format!(
+                "cron() takes 6 fields (minutes hours day-of-month month day-of-week year); found {}",
+                fields.len()
+            ));
         }
         if fields[2] != "?" && fields[4] != "?" {
             return Some("cron(): one of day-of-month and day-of-week must be `?`".into());
@@ -226,16 +198,9 @@ pub fn schedule_problem(expr: &str) -> Option<String> {
         let Ok(n) = n.parse::<u32>() else {
             return Some(format!("rate(): `{n}` is not a positive integer"));
         };
-        let units = if n == 1 {
-            ["minute", "hour", "day"]
-        } else {
-            ["minutes", "hours", "days"]
-        };
+        let units = if n == 1 { ["minute", "hour", "day"] } else { ["minutes", "hours", "days"] };
         if n == 0 || !units.contains(&unit) {
-            return Some(format!(
-                "rate(): with {n} the unit is one of {}",
-                units.join(", ")
-            ));
+            return Some(format!("rate(): with {n} the unit is one of {}", units.join(", ")));
         }
         return None;
     }
@@ -249,26 +214,24 @@ pub fn model_id_problem(provider: &str, id: &str) -> Option<String> {
             if id.starts_with("arn:aws:bedrock:") {
                 return None;
             }
-            let base = [
-                "us.", "eu.", "apac.", "jp.", "au.", "ca.", "us-gov.", "global.",
-            ]
-            .iter()
-            .find_map(|p| id.strip_prefix(p))
-            .unwrap_or(id);
+            let base = ["us.", "eu.", "apac.", "jp.", "au.", "ca.", "us-gov.", "global."]
+                .iter()
+                .find_map(|p| id.strip_prefix(p))
+                .unwrap_or(id);
             let Some((vendor, rest)) = base.split_once('.') else {
                 return Some("a Bedrock model id looks like `anthropic.claude-…-v1:0` (vendor.model), optionally with an inference-profile prefix such as `global.`".into());
             };
-            if vendor.is_empty()
-                || rest.is_empty()
-                || !vendor.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
-            {
+            if vendor.is_empty() || rest.is_empty() || !vendor.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') {
                 return Some("a Bedrock model id looks like `vendor.model-version`".into());
             }
             None
         }
         "anthropic" => {
             if id.contains('.') || id.contains(':') {
-                return Some("this looks like a Bedrock model id; the Anthropic API takes names such as `claude-sonnet-4-5`".into());
+                return Some(
+                    "this looks like a Bedrock model id; the Anthropic API takes names such as `claude-sonnet-4-5`"
+                        .into(),
+                );
             }
             if !id.starts_with("claude-") {
                 return Some("Anthropic model names start with `claude-`".into());

@@ -55,17 +55,11 @@ impl Checker<'_> {
         let hint = if region.starts_with("cn-") || region.starts_with("us-gov-") {
             Some("only the commercial `aws` partition is supported".to_string())
         } else {
-            did_you_mean(region, aws::REGIONS.iter().copied())
-                .map(|m| format!("did you mean `{m}`?"))
+            did_you_mean(region, aws::REGIONS.iter().copied()).map(|m| format!("did you mean `{m}`?"))
         };
-        let pos = if at_key {
-            self.locs.key(pointer)
-        } else {
-            self.locs.value(pointer)
-        };
+        let pos = if at_key { self.locs.key(pointer) } else { self.locs.value(pointer) };
         let hint = hint.unwrap_or_else(|| "see `aws ec2 describe-regions --all-regions`".into());
-        self.diags
-            .push(Diagnostic::error(pos, format!("`{region}` is not an AWS region")).hint(hint));
+        self.diags.push(Diagnostic::error(pos, format!("`{region}` is not an AWS region")).hint(hint));
         false
     }
 
@@ -73,11 +67,7 @@ impl Checker<'_> {
         match s.parse::<Date>() {
             Ok(d) if s.len() == 10 => Some(d),
             _ => {
-                self.error(
-                    pointer,
-                    format!("`{s}` is not a date"),
-                    Some("write YYYY-MM-DD, e.g. 2024-01-01".into()),
-                );
+                self.error(pointer, format!("`{s}` is not a date"), Some("write YYYY-MM-DD, e.g. 2024-01-01".into()));
                 None
             }
         }
@@ -86,18 +76,14 @@ impl Checker<'_> {
 
 /// Runs every semantic check. `today` is passed in so tests are independent of the clock.
 pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
-    let mut c = Checker {
-        locs,
-        diags: Vec::new(),
-    };
+    let mut c = Checker { locs, diags: Vec::new() };
 
     // name
     let n = &spec.name;
     let name_ok = n.len() >= 2
         && n.len() <= 20
         && n.as_bytes()[0].is_ascii_lowercase()
-        && n.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !n.ends_with('-')
         && !n.contains("--");
     if !name_ok {
@@ -118,10 +104,7 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
             c.error(
                 "/organization/id",
                 format!("`{}` is not an organization id", org.id),
-                Some(
-                    "it looks like o-a1b2c3d4e5 (o- and 10 to 32 lowercase letters or digits)"
-                        .into(),
-                ),
+                Some("it looks like o-a1b2c3d4e5 (o- and 10 to 32 lowercase letters or digits)".into()),
             );
         }
         for (i, ou) in org.member_ous.iter().enumerate() {
@@ -158,9 +141,7 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
         if let Some(name) = &a.name {
             let ok = !name.is_empty()
                 && name.len() <= 63
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+                && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
             if !ok {
                 c.error(
                     &format!("/accounts/{i}/name"),
@@ -173,7 +154,10 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
     if !spec.accounts.is_empty() && !spec.accounts.iter().any(|a| a.id == spec.home.account) {
         c.warn(
             "/accounts",
-            format!("the home account {} is not in `accounts`: its own activity will not be in the lake", spec.home.account),
+            format!(
+                "the home account {} is not in `accounts`: its own activity will not be in the lake",
+                spec.home.account
+            ),
             Some(format!("add - {{ id: \"{}\", name: logs }} if it should be", spec.home.account)),
         );
     }
@@ -183,10 +167,7 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
         c.error(
             "/regions",
             "`regions` is empty",
-            Some(format!(
-                "list at least the home region: regions: [{}]",
-                spec.home.region
-            )),
+            Some(format!("list at least the home region: regions: [{}]", spec.home.region)),
         );
     }
     let mut seen_r: HashMap<&str, usize> = HashMap::new();
@@ -210,14 +191,7 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
 
     // lake
     if let Some(problem) = aws::bucket_name_problem(&spec.lake.bucket) {
-        c.error(
-            "/lake/bucket",
-            format!(
-                "`{}` is not a valid bucket name: {problem}",
-                spec.lake.bucket
-            ),
-            None,
-        );
+        c.error("/lake/bucket", format!("`{}` is not a valid bucket name: {problem}", spec.lake.bucket), None);
     } else if spec.lake.bucket.contains('.') {
         c.warn(
             "/lake/bucket",
@@ -235,33 +209,19 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
     } else if prefix.len() > 200 {
         c.error(
             "/lake/prefix",
-            format!(
-                "the prefix has {} characters; CloudTrail accepts at most 200",
-                prefix.len()
-            ),
+            format!("the prefix has {} characters; CloudTrail accepts at most 200", prefix.len()),
             None,
         );
     } else if prefix.split('/').any(|s| s == "AWSLogs") {
-        c.error(
-            "/lake/prefix",
-            "the prefix must not contain `AWSLogs`: the services add it after the prefix",
-            None,
-        );
-    } else if let Some(ch) = prefix
-        .chars()
-        .find(|ch| !(ch.is_ascii_alphanumeric() || "!-_.*'()/".contains(*ch)))
-    {
+        c.error("/lake/prefix", "the prefix must not contain `AWSLogs`: the services add it after the prefix", None);
+    } else if let Some(ch) = prefix.chars().find(|ch| !(ch.is_ascii_alphanumeric() || "!-_.*'()/".contains(*ch))) {
         c.error(
             "/lake/prefix",
             format!("the prefix contains `{ch}`"),
             Some("use letters, digits and !-_.*'() (S3 safe characters) separated by `/`".into()),
         );
     } else if prefix.contains("//") {
-        c.error(
-            "/lake/prefix",
-            "the prefix contains an empty segment (`//`)",
-            None,
-        );
+        c.error("/lake/prefix", "the prefix contains an empty segment (`//`)", None);
     }
     if spec.lake.existing && spec.lake.kms && locs.has("/lake/kms") {
         c.warn(
@@ -280,11 +240,7 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
             );
         }
         if s < Date::constant(2013, 11, 1) {
-            c.error(
-                "/lake/projection/start",
-                "the projection starts before CloudTrail existed (2013-11)",
-                None,
-            );
+            c.error("/lake/projection/start", "the projection starts before CloudTrail existed (2013-11)", None);
         }
     }
     if let Some(end_s) = &spec.lake.projection.end {
@@ -318,11 +274,7 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
     let mut seen_de: Vec<&str> = Vec::new();
     for (i, de) in spec.sources.cloudtrail.data_events.iter().enumerate() {
         if seen_de.contains(&de.as_str()) {
-            c.error(
-                &format!("/sources/cloudtrail/data_events/{i}"),
-                format!("`{de}` is listed twice"),
-                None,
-            );
+            c.error(&format!("/sources/cloudtrail/data_events/{i}"), format!("`{de}` is listed twice"), None);
         }
         seen_de.push(de);
     }
@@ -331,29 +283,19 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
             c.error(
                 "/sources/alb/buckets",
                 "no ALB buckets listed",
-                Some(
-                    "map a region to its bucket: { ap-northeast-1: my-alb-logs }, or remove `alb`"
-                        .into(),
-                ),
+                Some("map a region to its bucket: { ap-northeast-1: my-alb-logs }, or remove `alb`".into()),
             );
         }
         for (region, bucket) in &alb.buckets {
             let p = format!("/sources/alb/buckets/{}", super::shape::escape(region));
             if c.region_at(&p, region, true) && !spec.regions.contains(region) {
                 c.diags.push(
-                    Diagnostic::error(
-                        c.locs.key(&p),
-                        format!("ALB region `{region}` is not in `regions`"),
-                    )
-                    .hint("add it to `regions` so the table projects its account partitions"),
+                    Diagnostic::error(c.locs.key(&p), format!("ALB region `{region}` is not in `regions`"))
+                        .hint("add it to `regions` so the table projects its account partitions"),
                 );
             }
             if let Some(problem) = aws::bucket_name_problem(bucket) {
-                c.error(
-                    &p,
-                    format!("`{bucket}` is not a valid bucket name: {problem}"),
-                    None,
-                );
+                c.error(&p, format!("`{bucket}` is not a valid bucket name: {problem}"), None);
             }
             if *bucket == spec.lake.bucket && spec.lake.kms {
                 c.error(
@@ -365,22 +307,25 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
         }
         let ap = &alb.prefix;
         if ap.starts_with('/') || ap.ends_with('/') || ap.contains("AWSLogs") {
-            c.error(
-                "/sources/alb/prefix",
-                format!("`{ap}` must not start or end with `/` or contain AWSLogs"),
-                None,
-            );
+            c.error("/sources/alb/prefix", format!("`{ap}` must not start or end with `/` or contain AWSLogs"), None);
         }
     }
 
     // model
     let m = &spec.model;
     match (m.provider, &m.id) {
-        (Provider::None, Some(_)) => c.error("/model/id", "model.id is set but the provider is none", Some("set provider: bedrock or anthropic, or remove id".into())),
+        (Provider::None, Some(_)) => c.error(
+            "/model/id",
+            "model.id is set but the provider is none",
+            Some("set provider: bedrock or anthropic, or remove id".into()),
+        ),
         (Provider::Bedrock | Provider::Anthropic, None) => c.error(
             "/model",
             "the model provider needs `model.id`",
-            Some("e.g. id: global.anthropic.claude-sonnet-4-5-20250929-v1:0 (bedrock) or claude-sonnet-4-5 (anthropic)".into()),
+            Some(
+                "e.g. id: global.anthropic.claude-sonnet-4-5-20250929-v1:0 (bedrock) or claude-sonnet-4-5 (anthropic)"
+                    .into(),
+            ),
         ),
         (p @ (Provider::Bedrock | Provider::Anthropic), Some(id)) => {
             let provider = if p == Provider::Bedrock { "bedrock" } else { "anthropic" };
@@ -392,11 +337,7 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
     }
     if let Some(secret) = &m.api_key_secret {
         if m.provider != Provider::Anthropic {
-            c.error(
-                "/model/api_key_secret",
-                "api_key_secret is only used with provider: anthropic",
-                None,
-            );
+            c.error("/model/api_key_secret", "api_key_secret is only used with provider: anthropic", None);
         } else if let Some(problem) = aws::secret_arn_problem(secret) {
             c.error("/model/api_key_secret", problem, None);
         }
@@ -428,11 +369,7 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
                     && !addr.contains(char::is_whitespace)
             });
             if !ok {
-                c.error(
-                    &format!("/features/leftovers/notify/{i}"),
-                    format!("`{addr}` is not an e-mail address"),
-                    None,
-                );
+                c.error(&format!("/features/leftovers/notify/{i}"), format!("`{addr}` is not an e-mail address"), None);
             }
         }
     }
@@ -447,10 +384,7 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
         if fa.log_groups.len() > 50 {
             c.error(
                 "/features/failure_analysis/log_groups",
-                format!(
-                    "{} log groups listed; Logs Insights searches at most 50 per query",
-                    fa.log_groups.len()
-                ),
+                format!("{} log groups listed; Logs Insights searches at most 50 per query", fa.log_groups.len()),
                 None,
             );
         }
@@ -458,11 +392,7 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
         for (i, lg) in fa.log_groups.iter().enumerate() {
             let p = format!("/features/failure_analysis/log_groups/{i}");
             if let Some(problem) = aws::log_group_problem(lg) {
-                c.error(
-                    &p,
-                    format!("`{lg}` is not a log group name: {problem}"),
-                    None,
-                );
+                c.error(&p, format!("`{lg}` is not a log group name: {problem}"), None);
             }
             if seen_lg.insert(lg.as_str(), i).is_some() {
                 c.error(&p, format!("log group `{lg}` is listed twice"), None);
@@ -470,32 +400,19 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
         }
         for (i, t) in fa.alarm_topics.iter().enumerate() {
             if let Some(problem) = aws::topic_arn_problem(t) {
-                c.error(
-                    &format!("/features/failure_analysis/alarm_topics/{i}"),
-                    problem,
-                    None,
-                );
+                c.error(&format!("/features/failure_analysis/alarm_topics/{i}"), problem, None);
             }
         }
         if let Some(s) = &fa.slack {
-            for (key, v) in [
-                ("signing_secret", &s.signing_secret),
-                ("bot_token", &s.bot_token),
-            ] {
+            for (key, v) in [("signing_secret", &s.signing_secret), ("bot_token", &s.bot_token)] {
                 if let Some(problem) = aws::secret_arn_problem(v) {
-                    c.error(
-                        &format!("/features/failure_analysis/slack/{key}"),
-                        problem,
-                        None,
-                    );
+                    c.error(&format!("/features/failure_analysis/slack/{key}"), problem, None);
                 }
             }
             let ch = &s.channel;
             let ok = ch.len() >= 9
                 && matches!(ch.as_bytes()[0], b'C' | b'G' | b'D')
-                && ch
-                    .bytes()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+                && ch.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
             if !ok {
                 c.error(
                     "/features/failure_analysis/slack/channel",

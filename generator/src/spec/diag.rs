@@ -32,23 +32,11 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(pos: Pos, message: impl Into<String>) -> Self {
-        Diagnostic {
-            severity: Severity::Error,
-            pos,
-            width: 1,
-            message: message.into(),
-            hint: None,
-        }
+        Diagnostic { severity: Severity::Error, pos, width: 1, message: message.into(), hint: None }
     }
 
     pub fn warning(pos: Pos, message: impl Into<String>) -> Self {
-        Diagnostic {
-            severity: Severity::Warning,
-            pos,
-            width: 1,
-            message: message.into(),
-            hint: None,
-        }
+        Diagnostic { severity: Severity::Warning, pos, width: 1, message: message.into(), hint: None }
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
@@ -71,15 +59,9 @@ impl Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        let mut out = format!(
-            "{file}:{}:{}: {level}: {}\n",
-            self.pos.line, self.pos.col, self.message
-        );
+        let mut out = format!("{file}:{}:{}: {level}: {}\n", self.pos.line, self.pos.col, self.message);
         if let Some(line) = source.lines().nth(self.pos.line.saturating_sub(1)) {
-            let line: String = line
-                .chars()
-                .map(|c| if c == '\t' { ' ' } else { c })
-                .collect();
+            let line: String = line.chars().map(|c| if c == '\t' { ' ' } else { c }).collect();
             let number = self.pos.line.to_string();
             let pad = " ".repeat(number.len());
             let visible = line.chars().count();
@@ -96,10 +78,7 @@ impl Diagnostic {
 }
 
 /// The closest candidate to `word`, if it is close enough to be a plausible typo.
-pub fn did_you_mean<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     // On a tie the earlier candidate wins (`us-east-l` → `us-east-1`, not `us-east-2`).
     let mut best: Option<(f64, &str)> = None;
     for c in candidates {

@@ -35,8 +35,7 @@ pub fn load(bytes: &[u8], today: jiff::civil::Date) -> Loaded {
     if let Some(root) = root {
         let structural_errors_before = diagnostics.iter().filter(|d| d.is_error()).count();
         let value = shape::check(&root, &shape::SPEC, "", &mut locations, &mut diagnostics);
-        let structural_ok =
-            diagnostics.iter().filter(|d| d.is_error()).count() == structural_errors_before;
+        let structural_ok = diagnostics.iter().filter(|d| d.is_error()).count() == structural_errors_before;
         if let (Some(value), true) = (value, structural_ok && structural_errors_before == 0) {
             match serde_json::from_value::<Spec>(value) {
                 Ok(s) => {
@@ -52,21 +51,11 @@ pub fn load(bytes: &[u8], today: jiff::civil::Date) -> Loaded {
         }
     }
     diagnostics.sort_by(|a, b| a.pos.cmp(&b.pos).then(a.severity.cmp(&b.severity)));
-    let spec = if diagnostics.iter().any(Diagnostic::is_error) {
-        None
-    } else {
-        spec
-    };
-    Loaded {
-        spec,
-        locations,
-        diagnostics,
-    }
+    let spec = if diagnostics.iter().any(Diagnostic::is_error) { None } else { spec };
+    Loaded { spec, locations, diagnostics }
 }
 
 /// Today's date in UTC.
 pub fn today_utc() -> jiff::civil::Date {
-    jiff::Timestamp::now()
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .date()
+    jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date()
 }

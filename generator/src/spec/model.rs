@@ -77,10 +77,7 @@ pub struct ProjectionRange {
 
 impl Default for ProjectionRange {
     fn default() -> Self {
-        ProjectionRange {
-            start: d_start(),
-            end: None,
-        }
+        ProjectionRange { start: d_start(), end: None }
     }
 }
 
@@ -126,11 +123,7 @@ pub struct ConfigSource {
 
 impl Default for ConfigSource {
     fn default() -> Self {
-        ConfigSource {
-            recorder: true,
-            aggregator: true,
-            delivery_frequency: d_frequency(),
-        }
+        ConfigSource { recorder: true, aggregator: true, delivery_frequency: d_frequency() }
     }
 }
 
@@ -155,11 +148,7 @@ pub struct Athena {
 
 impl Default for Athena {
     fn default() -> Self {
-        Athena {
-            workgroup: None,
-            bytes_scanned_cutoff_mb: d_cutoff(),
-            results_retention_days: d_results_days(),
-        }
+        Athena { workgroup: None, bytes_scanned_cutoff_mb: d_cutoff(), results_retention_days: d_results_days() }
     }
 }
 
@@ -306,21 +295,15 @@ impl Spec {
     }
 
     pub fn trail_mode(&self) -> TrailMode {
-        self.sources
-            .cloudtrail
-            .trail
-            .unwrap_or(if self.organization.is_some() {
-                TrailMode::Organization
-            } else {
-                TrailMode::Account
-            })
+        self.sources.cloudtrail.trail.unwrap_or(if self.organization.is_some() {
+            TrailMode::Organization
+        } else {
+            TrailMode::Account
+        })
     }
 
     pub fn workgroup(&self) -> String {
-        self.athena
-            .workgroup
-            .clone()
-            .unwrap_or_else(|| format!("{}-opslake", self.name))
+        self.athena.workgroup.clone().unwrap_or_else(|| format!("{}-opslake", self.name))
     }
 
     pub fn enabled(&self, feature: Feature) -> bool {

@@ -39,52 +39,21 @@ pub struct Field {
 }
 
 const fn f(name: &'static str, shape: &'static Shape, doc: &'static str) -> Field {
-    Field {
-        name,
-        shape,
-        required: false,
-        default: None,
-        doc,
-    }
+    Field { name, shape, required: false, default: None, doc }
 }
 const fn req(name: &'static str, shape: &'static Shape, doc: &'static str) -> Field {
-    Field {
-        name,
-        shape,
-        required: true,
-        default: None,
-        doc,
-    }
+    Field { name, shape, required: true, default: None, doc }
 }
-const fn def(
-    name: &'static str,
-    shape: &'static Shape,
-    default: &'static str,
-    doc: &'static str,
-) -> Field {
-    Field {
-        name,
-        shape,
-        required: false,
-        default: Some(default),
-        doc,
-    }
+const fn def(name: &'static str, shape: &'static Shape, default: &'static str, doc: &'static str) -> Field {
+    Field { name, shape, required: false, default: Some(default), doc }
 }
 
 const STR: Shape = Shape::Str { pattern: None };
 const BOOL: Shape = Shape::Bool;
-const ACCOUNT_ID: Shape = Shape::Str {
-    pattern: Some("^[0-9]{12}$"),
-};
-const REGION: Shape = Shape::Str {
-    pattern: Some("^[a-z]{2}(-[a-z]+)+-[0-9]+$"),
-};
-const DATE: Shape = Shape::Str {
-    pattern: Some("^[0-9]{4}-[0-9]{2}-[0-9]{2}$"),
-};
-const ARN: Shape = Shape::Str {
-    pattern: Some("^arn:aws:"),
-};
+const ACCOUNT_ID: Shape = Shape::Str { pattern: Some("^[0-9]{12}$") };
+const REGION: Shape = Shape::Str { pattern: Some("^[a-z]{2}(-[a-z]+)+-[0-9]+$") };
+const DATE: Shape = Shape::Str { pattern: Some("^[0-9]{4}-[0-9]{2}-[0-9]{2}$") };
+const ARN: Shape = Shape::Str { pattern: Some("^arn:aws:") };
 
 pub const SPEC: Shape = Shape::Object(&[
     req("name", &Shape::Str { pattern: Some("^[a-z][a-z0-9-]{1,19}$") }, "Short name that prefixes every generated resource name: [a-z][a-z0-9-]{1,19}."),
@@ -255,10 +224,7 @@ impl Locations {
 
     /// Position of the key of `pointer` (falls back to the value's position).
     pub fn key(&self, pointer: &str) -> Pos {
-        self.keys
-            .get(pointer)
-            .copied()
-            .unwrap_or_else(|| self.value(pointer))
+        self.keys.get(pointer).copied().unwrap_or_else(|| self.value(pointer))
     }
 
     pub fn has(&self, pointer: &str) -> bool {
@@ -281,11 +247,7 @@ pub fn check(
         _ => 1,
     };
     let mismatch = |expected: &str| {
-        let mut d = Diagnostic::error(
-            node.pos,
-            format!("expected {expected}, found {}", node.describe()),
-        )
-        .width(width);
+        let mut d = Diagnostic::error(node.pos, format!("expected {expected}, found {}", node.describe())).width(width);
         if expected == "a string" {
             if let Kind::Scalar { value, .. } = &node.kind {
                 if !value.is_empty() {
@@ -306,10 +268,7 @@ pub fn check(
         Shape::Int { min, max } => match node.scalar() {
             Some(Scalar::Int(n)) if n >= *min && n <= *max => Some(json!(n)),
             Some(Scalar::Int(_)) | Some(Scalar::BigInt(_)) => {
-                diags.push(
-                    Diagnostic::error(node.pos, format!("must be between {min} and {max}"))
-                        .width(width),
-                );
+                diags.push(Diagnostic::error(node.pos, format!("must be between {min} and {max}")).width(width));
                 None
             }
             _ => {
@@ -322,9 +281,7 @@ pub fn check(
             _ => {
                 let mut d = mismatch("a boolean (true or false)");
                 if let Some(Scalar::Str(s)) = node.scalar() {
-                    if ["yes", "no", "on", "off", "y", "n"]
-                        .contains(&s.to_ascii_lowercase().as_str())
-                    {
+                    if ["yes", "no", "on", "off", "y", "n"].contains(&s.to_ascii_lowercase().as_str()) {
                         d = d.hint("YAML 1.2 reads yes/no/on/off as text: write true or false");
                     }
                 }
@@ -335,11 +292,8 @@ pub fn check(
         Shape::Enum(allowed) => match node.scalar() {
             Some(Scalar::Str(s)) if allowed.contains(&s) => Some(Value::String(s.to_string())),
             Some(Scalar::Str(s)) => {
-                let mut d = Diagnostic::error(
-                    node.pos,
-                    format!("`{s}` is not one of: {}", allowed.join(", ")),
-                )
-                .width(width);
+                let mut d =
+                    Diagnostic::error(node.pos, format!("`{s}` is not one of: {}", allowed.join(", "))).width(width);
                 if let Some(m) = did_you_mean(s, allowed.iter().copied()) {
                     d = d.hint(format!("did you mean `{m}`?"));
                 }
@@ -355,10 +309,7 @@ pub fn check(
             Kind::Seq(items) => {
                 let mut out = Vec::new();
                 for (i, it) in items.iter().enumerate() {
-                    out.push(
-                        check(it, item, &format!("{pointer}/{i}"), locs, diags)
-                            .unwrap_or(Value::Null),
-                    );
+                    out.push(check(it, item, &format!("{pointer}/{i}"), locs, diags).unwrap_or(Value::Null));
                 }
                 Some(Value::Array(out))
             }
@@ -379,10 +330,7 @@ pub fn check(
                 for (k, v) in entries {
                     let p = format!("{pointer}/{}", escape(&k.name));
                     locs.keys.insert(p.clone(), k.pos);
-                    out.insert(
-                        k.name.clone(),
-                        check(v, values, &p, locs, diags).unwrap_or(Value::Null),
-                    );
+                    out.insert(k.name.clone(), check(v, values, &p, locs, diags).unwrap_or(Value::Null));
                 }
                 Some(Value::Object(out))
             }
@@ -404,9 +352,8 @@ pub fn check(
                             }
                         }
                         None => {
-                            let mut d =
-                                Diagnostic::error(k.pos, format!("unknown key `{}`", k.name))
-                                    .width(k.name.chars().count());
+                            let mut d = Diagnostic::error(k.pos, format!("unknown key `{}`", k.name))
+                                .width(k.name.chars().count());
                             d = match did_you_mean(&k.name, fields.iter().map(|f| f.name)) {
                                 Some(m) => d.hint(format!("did you mean `{m}`?")),
                                 None => d.hint(format!(
@@ -420,17 +367,11 @@ pub fn check(
                 }
                 for field in fields.iter().filter(|f| f.required) {
                     if !entries.iter().any(|(k, _)| k.name == field.name) {
-                        let where_ = if pointer.is_empty() {
-                            "the spec".to_string()
-                        } else {
-                            format!("`{}`", dotted(pointer))
-                        };
+                        let where_ =
+                            if pointer.is_empty() { "the spec".to_string() } else { format!("`{}`", dotted(pointer)) };
                         diags.push(
-                            Diagnostic::error(
-                                node.pos,
-                                format!("missing required key `{}` in {where_}", field.name),
-                            )
-                            .hint(format!("{}: {}", field.name, field.doc)),
+                            Diagnostic::error(node.pos, format!("missing required key `{}` in {where_}", field.name))
+                                .hint(format!("{}: {}", field.name, field.doc)),
                         );
                     }
                 }
@@ -451,27 +392,20 @@ pub fn escape(key: &str) -> String {
 
 /// `/lake/projection/start` → `lake.projection.start`
 pub fn dotted(pointer: &str) -> String {
-    pointer
-        .trim_start_matches('/')
-        .replace('/', ".")
-        .replace("~1", "/")
-        .replace("~0", "~")
+    pointer.trim_start_matches('/').replace('/', ".").replace("~1", "/").replace("~0", "~")
 }
 
 /// The JSON Schema (draft 2020-12) of the spec, for editors.
 pub fn json_schema() -> Value {
     let mut root = schema_of(&SPEC);
     if let Value::Object(m) = &mut root {
-        m.insert(
-            "$schema".into(),
-            json!("https://json-schema.org/draft/2020-12/schema"),
-        );
-        m.insert(
-            "$id".into(),
-            json!("https://opslake.dev/schema/opslake.schema.json"),
-        );
+        m.insert("$schema".into(), json!("https://json-schema.org/draft/2020-12/schema"));
+        m.insert("$id".into(), json!("https://opslake.dev/schema/opslake.schema.json"));
         m.insert("title".into(), json!("opslake spec"));
-        m.insert("description".into(), json!("One YAML spec for an AWS account-activity log lake and the AIOps functions that read it."));
+        m.insert(
+            "description".into(),
+            json!("One YAML spec for an AWS account-activity log lake and the AIOps functions that read it."),
+        );
     }
     root
 }
@@ -503,13 +437,8 @@ fn schema_of(shape: &Shape) -> Value {
                 }
                 props.insert(field.name.into(), s);
             }
-            let required: Vec<&str> = fields
-                .iter()
-                .filter(|f| f.required)
-                .map(|f| f.name)
-                .collect();
-            let mut o =
-                json!({"type": "object", "additionalProperties": false, "properties": props});
+            let required: Vec<&str> = fields.iter().filter(|f| f.required).map(|f| f.name).collect();
+            let mut o = json!({"type": "object", "additionalProperties": false, "properties": props});
             if !required.is_empty() {
                 o["required"] = json!(required);
             }

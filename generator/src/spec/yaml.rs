@@ -93,56 +93,33 @@ impl Node {
 fn is_int(v: &str) -> bool {
     let digits = v.strip_prefix(['-', '+']).unwrap_or(v);
     (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
-        || v.strip_prefix("0x")
-            .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
-        || v.strip_prefix("0o")
-            .is_some_and(|o| !o.is_empty() && o.bytes().all(|b| (b'0'..=b'7').contains(&b)))
+        || v.strip_prefix("0x").is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        || v.strip_prefix("0o").is_some_and(|o| !o.is_empty() && o.bytes().all(|b| (b'0'..=b'7').contains(&b)))
 }
 
 fn is_float(v: &str) -> bool {
-    matches!(
-        v,
-        ".inf" | ".Inf" | ".INF" | "-.inf" | "+.inf" | ".nan" | ".NaN" | ".NAN"
-    ) || (v.bytes().any(|b| b.is_ascii_digit())
-        && v.bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'))
-        && v.parse::<f64>().is_ok())
+    matches!(v, ".inf" | ".Inf" | ".INF" | "-.inf" | "+.inf" | ".nan" | ".NaN" | ".NAN")
+        || (v.bytes().any(|b| b.is_ascii_digit())
+            && v.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'))
+            && v.parse::<f64>().is_ok())
 }
 
 fn pos_of(m: &saphyr_parser::Marker) -> Pos {
-    Pos {
-        line: m.line(),
-        col: m.col() + 1,
-    }
+    Pos { line: m.line(), col: m.col() + 1 }
 }
 
 /// Line and column of a byte offset in `text` (for errors found before parsing).
 pub fn pos_at_byte(text: &[u8], offset: usize) -> Pos {
     let before = &text[..offset.min(text.len())];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let line_start = before
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |i| i + 1);
-    let col = String::from_utf8_lossy(&before[line_start..])
-        .chars()
-        .count()
-        + 1;
+    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let col = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
     Pos { line, col }
 }
 
 enum Frame {
-    Seq {
-        pos: Pos,
-        anchor: usize,
-        items: Vec<Node>,
-    },
-    Map {
-        pos: Pos,
-        anchor: usize,
-        entries: Vec<(Key, Node)>,
-        pending_key: Option<Key>,
-    },
+    Seq { pos: Pos, anchor: usize, items: Vec<Node> },
+    Map { pos: Pos, anchor: usize, entries: Vec<(Key, Node)>, pending_key: Option<Key> },
 }
 
 /// Parses one YAML document. Returns the root node (if the document could be read at all)
@@ -152,11 +129,7 @@ pub fn parse(bytes: &[u8]) -> (Option<Node>, Vec<Diagnostic>) {
 }
 
 /// [`parse`] with other size limits (the renderer reads back templates far larger than a spec).
-pub fn parse_with_limits(
-    bytes: &[u8],
-    max_bytes: usize,
-    max_nodes: usize,
-) -> (Option<Node>, Vec<Diagnostic>) {
+pub fn parse_with_limits(bytes: &[u8], max_bytes: usize, max_nodes: usize) -> (Option<Node>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     if bytes.len() > max_bytes {
         diags.push(
@@ -170,40 +143,27 @@ pub fn parse_with_limits(
         Ok(t) => t.strip_prefix('\u{feff}').unwrap_or(t),
         Err(e) => {
             diags.push(
-                Diagnostic::error(
-                    pos_at_byte(bytes, e.valid_up_to()),
-                    "the spec is not valid UTF-8",
-                )
-                .hint("save the file as UTF-8"),
+                Diagnostic::error(pos_at_byte(bytes, e.valid_up_to()), "the spec is not valid UTF-8")
+                    .hint("save the file as UTF-8"),
             );
             return (None, diags);
         }
     };
-    if text.trim().is_empty()
-        || text
-            .lines()
-            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
-    {
-        diags.push(
-            Diagnostic::error(Pos::START, "the spec is empty")
-                .hint("run `opslake init` for a commented starter; the minimum is name, home, regions and lake.bucket"),
-        );
+    if text.trim().is_empty() || text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+        diags
+            .push(Diagnostic::error(Pos::START, "the spec is empty").hint(
+                "run `opslake init` for a commented starter; the minimum is name, home, regions and lake.bucket",
+            ));
         return (None, diags);
     }
-    let mut builder = Builder {
-        anchors: HashMap::new(),
-        nodes: 0,
-        max_nodes,
-        diags: &mut diags,
-    };
+    let mut builder = Builder { anchors: HashMap::new(), nodes: 0, max_nodes, diags: &mut diags };
     let root = builder.run(text);
     if root.is_none() && diags.is_empty() {
         // e.g. a file holding only `...` or `---`: no document at all.
-        diags.push(
-            Diagnostic::error(Pos::START, "the spec has no content").hint(
+        diags
+            .push(Diagnostic::error(Pos::START, "the spec has no content").hint(
                 "run `opslake init` for a commented starter; the minimum is name, home, regions and lake.bucket",
-            ),
-        );
+            ));
     }
     (root, diags)
 }
@@ -251,20 +211,14 @@ impl Builder<'_> {
                         self.diags.push(
                             Diagnostic::error(
                                 pos,
-                                format!(
-                                    "YAML tags are not used in a spec (found `{}{}`)",
-                                    tag.handle, tag.suffix
-                                ),
+                                format!("YAML tags are not used in a spec (found `{}{}`)", tag.handle, tag.suffix),
                             )
                             .hint("remove the tag; write the value as plain text"),
                         );
                     }
                     let node = Node {
                         pos,
-                        kind: Kind::Scalar {
-                            value: value.into_owned(),
-                            plain: style == ScalarStyle::Plain,
-                        },
+                        kind: Kind::Scalar { value: value.into_owned(), plain: style == ScalarStyle::Plain },
                     };
                     if !self.count(pos, 1) {
                         return None;
@@ -282,21 +236,15 @@ impl Builder<'_> {
                         Some(Node { pos, ..node })
                     }
                     None => {
-                        self.diags
-                            .push(Diagnostic::error(pos, "alias to an unknown anchor"));
+                        self.diags.push(Diagnostic::error(pos, "alias to an unknown anchor"));
                         return None;
                     }
                 },
-                Event::SequenceStart(anchor, tag) | Event::MappingStart(anchor, tag)
-                    if stack.len() >= MAX_DEPTH =>
-                {
+                Event::SequenceStart(anchor, tag) | Event::MappingStart(anchor, tag) if stack.len() >= MAX_DEPTH => {
                     let _ = (anchor, tag);
                     self.diags.push(
-                        Diagnostic::error(
-                            pos,
-                            format!("the spec is nested deeper than {MAX_DEPTH} levels"),
-                        )
-                        .hint("a spec is at most a few levels deep: check for runaway brackets"),
+                        Diagnostic::error(pos, format!("the spec is nested deeper than {MAX_DEPTH} levels"))
+                            .hint("a spec is at most a few levels deep: check for runaway brackets"),
                     );
                     return None;
                 }
@@ -304,53 +252,26 @@ impl Builder<'_> {
                     self.diags.push(
                         Diagnostic::error(
                             pos,
-                            format!(
-                                "YAML tags are not used in a spec (found `{}{}`)",
-                                tag.handle, tag.suffix
-                            ),
+                            format!("YAML tags are not used in a spec (found `{}{}`)", tag.handle, tag.suffix),
                         )
                         .hint("remove the tag; write the value as plain YAML"),
                     );
                     return None;
                 }
                 Event::SequenceStart(anchor, None) => {
-                    stack.push(Frame::Seq {
-                        pos,
-                        anchor,
-                        items: Vec::new(),
-                    });
+                    stack.push(Frame::Seq { pos, anchor, items: Vec::new() });
                     None
                 }
                 Event::MappingStart(anchor, None) => {
-                    stack.push(Frame::Map {
-                        pos,
-                        anchor,
-                        entries: Vec::new(),
-                        pending_key: None,
-                    });
+                    stack.push(Frame::Map { pos, anchor, entries: Vec::new(), pending_key: None });
                     None
                 }
                 Event::SequenceEnd | Event::MappingEnd => {
                     let node = match stack.pop() {
-                        Some(Frame::Seq { pos, anchor, items }) => (
-                            anchor,
-                            Node {
-                                pos,
-                                kind: Kind::Seq(items),
-                            },
-                        ),
-                        Some(Frame::Map {
-                            pos,
-                            anchor,
-                            entries,
-                            ..
-                        }) => (
-                            anchor,
-                            Node {
-                                pos,
-                                kind: Kind::Map(entries),
-                            },
-                        ),
+                        Some(Frame::Seq { pos, anchor, items }) => (anchor, Node { pos, kind: Kind::Seq(items) }),
+                        Some(Frame::Map { pos, anchor, entries, .. }) => {
+                            (anchor, Node { pos, kind: Kind::Map(entries) })
+                        }
                         None => return None,
                     };
                     if !self.count(node.1.pos, 1) {
@@ -366,18 +287,9 @@ impl Builder<'_> {
             match stack.last_mut() {
                 None => root = Some(node),
                 Some(Frame::Seq { items, .. }) => items.push(node),
-                Some(Frame::Map {
-                    entries,
-                    pending_key,
-                    ..
-                }) => match pending_key.take() {
+                Some(Frame::Map { entries, pending_key, .. }) => match pending_key.take() {
                     None => match node.kind {
-                        Kind::Scalar { value, .. } => {
-                            *pending_key = Some(Key {
-                                name: value,
-                                pos: node.pos,
-                            })
-                        }
+                        Kind::Scalar { value, .. } => *pending_key = Some(Key { name: value, pos: node.pos }),
                         _ => {
                             self.diags.push(
                                 Diagnostic::error(node.pos, "a mapping key must be plain text")
@@ -391,10 +303,7 @@ impl Builder<'_> {
                             self.diags.push(
                                 Diagnostic::error(key.pos, format!("duplicate key `{}`", key.name))
                                     .width(key.name.chars().count())
-                                    .hint(format!(
-                                        "it is already set at line {}; keep one of them",
-                                        first.pos.line
-                                    )),
+                                    .hint(format!("it is already set at line {}; keep one of them", first.pos.line)),
                             );
                         } else {
                             entries.push((key, node));
@@ -410,11 +319,8 @@ impl Builder<'_> {
         self.nodes += n;
         if self.nodes > self.max_nodes {
             self.diags.push(
-                Diagnostic::error(
-                    pos,
-                    format!("the spec expands to more than {} values", self.max_nodes),
-                )
-                .hint("aliases (`*name`) multiply their anchor's content; expand fewer of them"),
+                Diagnostic::error(pos, format!("the spec expands to more than {} values", self.max_nodes))
+                    .hint("aliases (`*name`) multiply their anchor's content; expand fewer of them"),
             );
             return false;
         }
@@ -426,12 +332,7 @@ fn count_nodes(n: &Node) -> usize {
     match &n.kind {
         Kind::Scalar { .. } => 1,
         Kind::Seq(items) => 1 + items.iter().map(count_nodes).sum::<usize>(),
-        Kind::Map(entries) => {
-            1 + entries
-                .iter()
-                .map(|(_, v)| 1 + count_nodes(v))
-                .sum::<usize>()
-        }
+        Kind::Map(entries) => 1 + entries.iter().map(|(_, v)| 1 + count_nodes(v)).sum::<usize>(),
     }
 }
 
@@ -444,16 +345,9 @@ pub fn to_json(node: &Node) -> serde_json::Value {
             Some(Scalar::Bool(b)) => Value::Bool(b),
             Some(Scalar::Int(n)) => Value::from(n),
             Some(Scalar::BigInt(s)) | Some(Scalar::Str(s)) => Value::String(s.to_string()),
-            Some(Scalar::Float(f)) => {
-                serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
-            }
+            Some(Scalar::Float(f)) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
         },
         Kind::Seq(items) => Value::Array(items.iter().map(to_json).collect()),
-        Kind::Map(entries) => Value::Object(
-            entries
-                .iter()
-                .map(|(k, v)| (k.name.clone(), to_json(v)))
-                .collect(),
-        ),
+        Kind::Map(entries) => Value::Object(entries.iter().map(|(k, v)| (k.name.clone(), to_json(v))).collect()),
     }
 }

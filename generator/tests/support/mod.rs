@@ -8,10 +8,7 @@ use opslake::render::OutputFile;
 use opslake::spec::{self, Spec};
 
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
 
 /// The fixed "today" of the tests, so validation never depends on the clock.
@@ -21,12 +18,7 @@ pub fn today() -> jiff::civil::Date {
 
 pub fn load_spec_text(text: &str) -> Spec {
     let loaded = spec::load(text.as_bytes(), today());
-    let errors: Vec<_> = loaded
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| d.render("spec", text))
-        .collect();
+    let errors: Vec<_> = loaded.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.render("spec", text)).collect();
     assert!(errors.is_empty(), "spec has errors:\n{}", errors.join(""));
     loaded.spec.expect("spec")
 }
@@ -53,9 +45,7 @@ pub fn write_files(dir: &Path, files: &[OutputFile]) {
 /// A Python tool installed by `./scripts/test` into the project's virtualenvs. A missing
 /// tool fails the test with the command that installs it (never a silent skip).
 pub fn tool(venv: &str, name: &str) -> PathBuf {
-    let dir = std::env::var_os("OPSLAKE_VENV_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join(".venv"));
+    let dir = std::env::var_os("OPSLAKE_VENV_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join(".venv"));
     let path = dir.join(venv).join("bin").join(name);
     assert!(
         path.exists(),
@@ -67,9 +57,7 @@ pub fn tool(venv: &str, name: &str) -> PathBuf {
 }
 
 pub fn run(cmd: &mut Command) -> (i32, String, String) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -81,16 +69,8 @@ pub fn run(cmd: &mut Command) -> (i32, String, String) {
 pub fn cli(args: &[&str]) -> (u8, String, String) {
     let mut out = Vec::new();
     let mut err = Vec::new();
-    let code = opslake::cli::run(
-        std::iter::once("opslake").chain(args.iter().copied()),
-        &mut out,
-        &mut err,
-    );
-    (
-        code,
-        String::from_utf8_lossy(&out).into_owned(),
-        String::from_utf8_lossy(&err).into_owned(),
-    )
+    let code = opslake::cli::run(std::iter::once("opslake").chain(args.iter().copied()), &mut out, &mut err);
+    (code, String::from_utf8_lossy(&out).into_owned(), String::from_utf8_lossy(&err).into_owned())
 }
 
 /// A `moto_server` on a free loopback port, stopped when dropped.
@@ -107,11 +87,7 @@ impl Drop for Moto {
 }
 
 pub fn start_moto() -> Moto {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = Command::new(tool("tools", "moto_server"))
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(std::process::Stdio::null())
@@ -119,10 +95,7 @@ pub fn start_moto() -> Moto {
         .spawn()
         .expect("start moto_server");
     // Owned by the guard from here on: dropped (killed and waited for) on every path.
-    let moto = Moto {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
+    let moto = Moto { child, url: format!("http://127.0.0.1:{port}") };
     for _ in 0..300 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return moto;
@@ -150,8 +123,5 @@ pub fn http_post(url: &str, path: &str, body: &serde_json::Value) -> u16 {
     write!(s, "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}", text.len()).unwrap();
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
-    resp.split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
+    resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
 }

@@ -12,9 +12,9 @@ async fn main() -> Result<(), Error> {
     let service = QueryService { layout, engine };
     let service = &service;
     lambda_runtime::run(service_fn(
-        move |ev: LambdaEvent<
-            aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest,
-        >| async move { Ok::<_, Error>(service.handle_url(ev.payload).await) },
+        move |ev: LambdaEvent<aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest>| async move {
+            Ok::<_, Error>(service.handle_url(ev.payload).await)
+        },
     ))
     .await
 }

@@ -46,11 +46,7 @@ pub enum AthenaError {
     /// The API call failed (after retries): credentials, permissions, throttling, network.
     Api(String),
     /// Athena ran the query and it failed or was cancelled.
-    Query {
-        id: String,
-        state: String,
-        reason: String,
-    },
+    Query { id: String, state: String, reason: String },
     /// The query did not finish within the deadline; it was cancelled.
     Deadline { id: String, waited: Duration },
 }
@@ -62,11 +58,9 @@ impl std::fmt::Display for AthenaError {
             AthenaError::Query { id, state, reason } => {
                 write!(f, "Athena query {id} {state}: {reason}")
             }
-            AthenaError::Deadline { id, waited } => write!(
-                f,
-                "Athena query {id} did not finish within {}s; it was cancelled",
-                waited.as_secs()
-            ),
+            AthenaError::Deadline { id, waited } => {
+                write!(f, "Athena query {id} did not finish within {}s; it was cancelled", waited.as_secs())
+            }
         }
     }
 }
@@ -116,11 +110,7 @@ impl AthenaEngine {
         }
         let shared = loader.load().await;
         let config = aws_sdk_athena::config::Builder::from(&shared)
-            .retry_config(
-                RetryConfig::standard()
-                    .with_max_attempts(6)
-                    .with_initial_backoff(Duration::from_millis(200)),
-            )
+            .retry_config(RetryConfig::standard().with_max_attempts(6).with_initial_backoff(Duration::from_millis(200)))
             .build();
         AthenaEngine {
             client: Client::from_conf(config),
@@ -139,23 +129,14 @@ impl AthenaEngine {
             .start_query_execution()
             .query_string(&sql.text)
             .work_group(&self.workgroup)
-            .query_execution_context(
-                QueryExecutionContext::builder()
-                    .database(&self.database)
-                    .build(),
-            );
+            .query_execution_context(QueryExecutionContext::builder().database(&self.database).build());
         if !sql.parameters.is_empty() {
             req = req.set_execution_parameters(Some(sql.parameters.clone()));
         }
-        let start = req
-            .send()
-            .await
-            .map_err(|e| api_error("StartQueryExecution", &e))?;
+        let start = req.send().await.map_err(|e| api_error("StartQueryExecution", &e))?;
         let id = start.query_execution_id().unwrap_or_default().to_string();
         if id.is_empty() {
-            return Err(AthenaError::Api(
-                "StartQueryExecution returned no query execution id".into(),
-            ));
+            return Err(AthenaError::Api("StartQueryExecution returned no query execution id".into()));
         }
 
         let mut wait = self.poll.0;
@@ -171,41 +152,22 @@ impl AthenaEngine {
             let status = exec.and_then(|q| q.status());
             match status.and_then(|s| s.state()) {
                 Some(QueryExecutionState::Succeeded) => {
-                    break exec
-                        .and_then(|q| q.statistics())
-                        .and_then(|s| s.data_scanned_in_bytes())
-                        .unwrap_or(0)
-                        .max(0) as u64;
+                    break exec.and_then(|q| q.statistics()).and_then(|s| s.data_scanned_in_bytes()).unwrap_or(0).max(0)
+                        as u64;
                 }
                 Some(state @ (QueryExecutionState::Failed | QueryExecutionState::Cancelled)) => {
                     let reason = status
-                        .and_then(|s| {
-                            s.athena_error()
-                                .and_then(|a| a.error_message())
-                                .or(s.state_change_reason())
-                        })
+                        .and_then(|s| s.athena_error().and_then(|a| a.error_message()).or(s.state_change_reason()))
                         .unwrap_or("no reason given")
                         .to_string();
-                    return Err(AthenaError::Query {
-                        id,
-                        state: state.as_str().to_string(),
-                        reason,
-                    });
+                    return Err(AthenaError::Query { id, state: state.as_str().to_string(), reason });
                 }
                 _ => {}
             }
             if started.elapsed() + wait > self.deadline {
                 // Best effort: the query is abandoned either way.
-                let _ = self
-                    .client
-                    .stop_query_execution()
-                    .query_execution_id(&id)
-                    .send()
-                    .await;
-                return Err(AthenaError::Deadline {
-                    id,
-                    waited: started.elapsed(),
-                });
+                let _ = self.client.stop_query_execution().query_execution_id(&id).send().await;
+                return Err(AthenaError::Deadline { id, waited: started.elapsed() });
             }
             tokio::time::sleep(wait).await;
             wait = (wait * 3 / 2).min(self.poll.1);
@@ -214,12 +176,7 @@ impl AthenaEngine {
         let mut columns: Vec<String> = Vec::new();
         let mut types: Vec<String> = Vec::new();
         let mut rows = Vec::new();
-        let mut pages = self
-            .client
-            .get_query_results()
-            .query_execution_id(&id)
-            .into_paginator()
-            .send();
+        let mut pages = self.client.get_query_results().query_execution_id(&id).into_paginator().send();
         let mut first = true;
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| api_error("GetQueryResults", &e))?;
@@ -263,9 +220,9 @@ impl AthenaEngine {
 fn typed(v: Option<&str>, ty: Option<&str>) -> Value {
     let Some(v) = v else { return Value::Null };
     match ty.unwrap_or("varchar") {
-        "tinyint" | "smallint" | "integer" | "int" | "bigint" => v
-            .parse::<i64>()
-            .map_or_else(|_| Value::String(v.into()), Value::from),
+        "tinyint" | "smallint" | "integer" | "int" | "bigint" => {
+            v.parse::<i64>().map_or_else(|_| Value::String(v.into()), Value::from)
+        }
         "double" | "float" | "real" | "decimal" => v
             .parse::<f64>()
             .ok()

@@ -84,10 +84,7 @@ impl Mirror {
     }
 
     fn bucket_of(url: &str) -> &str {
-        url.trim_start_matches("s3://")
-            .split('/')
-            .next()
-            .unwrap_or("")
+        url.trim_start_matches("s3://").split('/').next().unwrap_or("")
     }
 
     /// The objects the constraints allow, in a stable order, and the scan's partition counts.
@@ -100,21 +97,14 @@ impl Mirror {
         let bucket = Self::bucket_of(&table.location).to_string();
         let bucket_dir = self.root.join(&bucket);
         if !bucket_dir.is_dir() {
-            return Err(EngineError::MissingBucket {
-                bucket,
-                path: bucket_dir,
-            });
+            return Err(EngineError::MissingBucket { bucket, path: bucket_dir });
         }
-        let projection = table
-            .projection()
-            .map_err(|e| EngineError::Projection(format!("table {}: {e}", table.name)))?;
+        let projection =
+            table.projection().map_err(|e| EngineError::Projection(format!("table {}: {e}", table.name)))?;
         let partitions = projection
             .partitions(constraints, today)
             .map_err(|e| EngineError::Projection(format!("table {}: {e}", table.name)))?;
-        let mut stats = ScanStats {
-            partitions_projected: partitions.len(),
-            ..ScanStats::default()
-        };
+        let mut stats = ScanStats { partitions_projected: partitions.len(), ..ScanStats::default() };
         let mut out = Vec::new();
         for p in partitions {
             let Some(dir) = self.path_of(&p.location) else {
@@ -131,17 +121,9 @@ impl Mirror {
             for (path, size) in files {
                 let key = format!(
                     "s3://{}",
-                    path.strip_prefix(&self.root)
-                        .unwrap_or(&path)
-                        .to_string_lossy()
-                        .replace('\\', "/")
+                    path.strip_prefix(&self.root).unwrap_or(&path).to_string_lossy().replace('\\', "/")
                 );
-                out.push(Object {
-                    path,
-                    key,
-                    size,
-                    partition: Arc::clone(&partition),
-                });
+                out.push(Object { path, key, size, partition: Arc::clone(&partition) });
             }
         }
         if let Some(root) = self.path_of(&table.location) {
@@ -155,14 +137,7 @@ impl Mirror {
 
     /// Scans the objects in parallel: `visit` sees every record with its partition; each
     /// worker folds into its own accumulator (`init`), and `merge` combines them.
-    pub fn scan<A, I, V, M>(
-        &self,
-        kind: TableKind,
-        objects: &[Object],
-        init: I,
-        visit: V,
-        merge: M,
-    ) -> (A, ScanStats)
+    pub fn scan<A, I, V, M>(&self, kind: TableKind, objects: &[Object], init: I, visit: V, merge: M) -> (A, ScanStats)
     where
         A: Send,
         I: Fn() -> A + Sync + Send,
@@ -220,10 +195,7 @@ fn read_object<A, V>(kind: TableKind, obj: &Object, acc: &mut A, visit: &V, stat
 where
     V: Fn(&mut A, Rec<'_, '_>, &Partition),
 {
-    let problem = |reason: String| Problem {
-        key: obj.key.clone(),
-        reason,
-    };
+    let problem = |reason: String| Problem { key: obj.key.clone(), reason };
     let bytes = match std::fs::read(&obj.path) {
         Ok(b) => b,
         Err(e) => {

@@ -6,9 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use aws_lambda_events::event::lambda_function_urls::{
-    LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
-};
+use aws_lambda_events::event::lambda_function_urls::{LambdaFunctionUrlRequest, LambdaFunctionUrlResponse};
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -46,26 +44,15 @@ impl QueryService {
     /// Handles a request body; returns the HTTP status and the JSON answer.
     pub async fn handle(&self, body: &[u8]) -> (u16, Value) {
         if body.len() > MAX_BODY {
-            return bad(format!(
-                "the request body is {} bytes; the limit is {MAX_BODY}",
-                body.len()
-            ));
+            return bad(format!("the request body is {} bytes; the limit is {MAX_BODY}", body.len()));
         }
         let req: Request = match serde_json::from_slice(body) {
             Ok(r) => r,
-            Err(e) => {
-                return bad(format!(
-                    "expected {{\"name\": QUERY, \"params\": {{...}}}}: {e}"
-                ))
-            }
+            Err(e) => return bad(format!("expected {{\"name\": QUERY, \"params\": {{...}}}}: {e}")),
         };
         let Some(q) = query::find(&req.name) else {
             let names: Vec<&str> = query::QUERIES.iter().map(|q| q.name).collect();
-            return bad(format!(
-                "no query named `{}`; the queries are: {}",
-                req.name,
-                names.join(", ")
-            ));
+            return bad(format!("no query named `{}`; the queries are: {}", req.name, names.join(", ")));
         };
         let mut pairs = Vec::new();
         for (k, v) in req.params {
@@ -73,11 +60,7 @@ impl QueryService {
                 Value::String(s) => s,
                 Value::Number(n) => n.to_string(),
                 Value::Bool(b) => b.to_string(),
-                other => {
-                    return bad(format!(
-                        "{k}: expected a string, number or boolean, found {other}"
-                    ))
-                }
+                other => return bad(format!("{k}: expected a string, number or boolean, found {other}")),
             };
             pairs.push((k, v));
         }
@@ -90,13 +73,14 @@ impl QueryService {
             Err(e) => return bad(e.0),
         };
         match self.engine.run(&sql).await {
-            Ok(a) => {
-                let rows: Vec<Value> = a
-                    .rows
+            Ok(mut a) => {
+                if q.post.is_some() {
+                    a.columns = q.columns.iter().map(|c| c.to_string()).collect();
+                }
+                let finished = query::finish(q, std::mem::take(&mut a.rows));
+                let rows: Vec<Value> = finished
                     .iter()
-                    .map(|r| {
-                        Value::Object(a.columns.iter().cloned().zip(r.iter().cloned()).collect())
-                    })
+                    .map(|r| Value::Object(a.columns.iter().cloned().zip(r.iter().cloned()).collect()))
                     .collect();
                 (
                     200,
@@ -116,10 +100,7 @@ impl QueryService {
     pub async fn handle_url(&self, req: LambdaFunctionUrlRequest) -> LambdaFunctionUrlResponse {
         let method = req.request_context.http.method.clone().unwrap_or_default();
         let (status, body) = if method != "POST" {
-            (
-                405,
-                json!({"status": "BAD_REQUEST", "error": format!("use POST, not {method}")}),
-            )
+            (405, json!({"status": "BAD_REQUEST", "error": format!("use POST, not {method}")}))
         } else {
             let raw = req.body.unwrap_or_default();
             let bytes = if req.is_base64_encoded {
@@ -143,10 +124,7 @@ impl QueryService {
 
 fn response(status: u16, body: &Value) -> LambdaFunctionUrlResponse {
     let mut headers = aws_lambda_events::http::HeaderMap::new();
-    headers.insert(
-        "content-type",
-        aws_lambda_events::http::HeaderValue::from_static("application/json"),
-    );
+    headers.insert("content-type", aws_lambda_events::http::HeaderValue::from_static("application/json"));
     let mut r = LambdaFunctionUrlResponse::default();
     r.status_code = i64::from(status);
     r.headers = headers;
@@ -158,9 +136,7 @@ fn response(status: u16, body: &Value) -> LambdaFunctionUrlResponse {
 /// The layout from the environment the generated template sets.
 pub fn layout_from_env() -> Result<(LakeLayout, String), String> {
     let raw = std::env::var(LAYOUT_ENV).map_err(|_| format!("{LAYOUT_ENV} is not set"))?;
-    let layout: LakeLayout =
-        serde_json::from_str(&raw).map_err(|e| format!("{LAYOUT_ENV}: {e}"))?;
-    let workgroup =
-        std::env::var(WORKGROUP_ENV).map_err(|_| format!("{WORKGROUP_ENV} is not set"))?;
+    let layout: LakeLayout = serde_json::from_str(&raw).map_err(|e| format!("{LAYOUT_ENV}: {e}"))?;
+    let workgroup = std::env::var(WORKGROUP_ENV).map_err(|_| format!("{WORKGROUP_ENV} is not set"))?;
     Ok((layout, workgroup))
 }

@@ -3,12 +3,7 @@
 use super::Column;
 
 fn cols(list: &[(&str, &str)]) -> Vec<Column> {
-    list.iter()
-        .map(|(n, t)| Column {
-            name: (*n).into(),
-            ty: (*t).into(),
-        })
-        .collect()
+    list.iter().map(|(n, t)| Column { name: (*n).into(), ty: (*t).into() }).collect()
 }
 
 /// CloudTrail: the current Athena column list. `requestparameters`, `responseelements`,
@@ -48,10 +43,7 @@ ec2roledelivery:string,webidfederationdata:struct<federatedprovider:string,attri
         ("vpcendpointid", "string"),
         ("vpcendpointaccountid", "string"),
         ("eventcategory", "string"),
-        (
-            "addendum",
-            "struct<reason:string,updatedfields:string,originalrequestid:string,originaleventid:string>",
-        ),
+        ("addendum", "struct<reason:string,updatedfields:string,originalrequestid:string,originaleventid:string>"),
         ("sessioncredentialfromconsole", "string"),
         ("edgedevicedetails", "string"),
         ("tlsdetails", "struct<tlsversion:string,ciphersuite:string,clientprovidedhostheader:string>"),

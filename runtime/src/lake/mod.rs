@@ -13,9 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use projection::{
-    ColumnProjection, Constraint, DateBound, PartitionValue, Projection, ProjectionError,
-};
+pub use projection::{ColumnProjection, Constraint, DateBound, PartitionValue, Projection, ProjectionError};
 
 /// Everything about the lake's S3 layout that the table definitions depend on.
 ///
@@ -95,11 +93,7 @@ pub struct TableDef {
 impl TableDef {
     /// Parses this table's projection back out of its parameters, exactly as Athena would.
     pub fn projection(&self) -> Result<Projection, ProjectionError> {
-        let keys: Vec<&str> = self
-            .partition_keys
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect();
+        let keys: Vec<&str> = self.partition_keys.iter().map(|c| c.name.as_str()).collect();
         Projection::from_parameters(&keys, &self.parameters)
     }
 }
@@ -164,10 +158,7 @@ impl LakeLayout {
         params.insert("projection.timestamp.format".into(), "yyyy/MM/dd".into());
         params.insert("projection.timestamp.interval".into(), "1".into());
         params.insert("projection.timestamp.interval.unit".into(), "DAYS".into());
-        params.insert(
-            "projection.timestamp.range".into(),
-            self.date_range(|d| d.strftime("%Y/%m/%d").to_string()),
-        );
+        params.insert("projection.timestamp.range".into(), self.date_range(|d| d.strftime("%Y/%m/%d").to_string()));
         params.insert(
             "storage.location.template".into(),
             format!("{root}${{account}}/CloudTrail/${{region}}/${{timestamp}}"),
@@ -178,11 +169,7 @@ impl LakeLayout {
             region: None,
             description: "CloudTrail management and data events delivered by the trail".into(),
             columns: columns::cloudtrail(),
-            partition_keys: partition(&[
-                ("account", "string"),
-                ("region", "string"),
-                ("timestamp", "string"),
-            ]),
+            partition_keys: partition(&[("account", "string"), ("region", "string"), ("timestamp", "string")]),
             location: root,
             input_format: "com.amazon.emr.cloudtrail.CloudTrailInputFormat".into(),
             output_format: HIVE_TEXT_OUTPUT.into(),
@@ -202,19 +189,14 @@ impl LakeLayout {
         // AWS Config does not pad month and day (`2016/9/7`): integers without `digits`.
         let end_year = self.end.map(|d| d.year()).unwrap_or(CONFIG_YEAR_MAX);
         params.insert("projection.year.type".into(), "integer".into());
-        params.insert(
-            "projection.year.range".into(),
-            format!("{},{}", self.start.year(), end_year),
-        );
+        params.insert("projection.year.range".into(), format!("{},{}", self.start.year(), end_year));
         params.insert("projection.month.type".into(), "integer".into());
         params.insert("projection.month.range".into(), "1,12".into());
         params.insert("projection.day.type".into(), "integer".into());
         params.insert("projection.day.range".into(), "1,31".into());
         params.insert(
             "storage.location.template".into(),
-            format!(
-                "{root}${{account}}/Config/${{region}}/${{year}}/${{month}}/${{day}}/ConfigHistory"
-            ),
+            format!("{root}${{account}}/Config/${{region}}/${{year}}/${{month}}/${{day}}/ConfigHistory"),
         );
         let mut serde_parameters = BTreeMap::new();
         serde_parameters.insert("ignore.malformed.json".into(), "true".into());
@@ -222,9 +204,7 @@ impl LakeLayout {
             name: "config".into(),
             kind: TableKind::ConfigHistory,
             region: None,
-            description:
-                "AWS Config configuration history (ConfigHistory files only; snapshots excluded)"
-                    .into(),
+            description: "AWS Config configuration history (ConfigHistory files only; snapshots excluded)".into(),
             columns: columns::config(),
             partition_keys: partition(&[
                 ("account", "string"),
@@ -254,16 +234,10 @@ impl LakeLayout {
         params.insert("projection.day.format".into(), "yyyy/MM/dd".into());
         params.insert("projection.day.interval".into(), "1".into());
         params.insert("projection.day.interval.unit".into(), "DAYS".into());
-        params.insert(
-            "projection.day.range".into(),
-            self.date_range(|d| d.strftime("%Y/%m/%d").to_string()),
-        );
+        params.insert("projection.day.range".into(), self.date_range(|d| d.strftime("%Y/%m/%d").to_string()));
         params.insert(
             "storage.location.template".into(),
-            format!(
-                "{root}${{account}}/elasticloadbalancing/{}/${{day}}",
-                alb.region
-            ),
+            format!("{root}${{account}}/elasticloadbalancing/{}/${{day}}", alb.region),
         );
         let mut serde_parameters = BTreeMap::new();
         serde_parameters.insert("input.regex".into(), columns::ALB_REGEX.into());
@@ -292,12 +266,7 @@ impl LakeLayout {
 pub const CONFIG_YEAR_MAX: i16 = 2099;
 
 fn partition(keys: &[(&str, &str)]) -> Vec<Column> {
-    keys.iter()
-        .map(|(n, t)| Column {
-            name: (*n).into(),
-            ty: (*t).into(),
-        })
-        .collect()
+    keys.iter().map(|(n, t)| Column { name: (*n).into(), ty: (*t).into() }).collect()
 }
 
 #[cfg(test)]

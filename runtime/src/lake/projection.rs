@@ -34,16 +34,8 @@ fn err<T>(msg: impl Into<String>) -> Result<T, ProjectionError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ColumnProjection {
     Enum(Vec<String>),
-    Integer {
-        min: i64,
-        max: i64,
-        digits: Option<usize>,
-    },
-    Date {
-        format: String,
-        start: DateBound,
-        end: DateBound,
-    },
+    Integer { min: i64, max: i64, digits: Option<usize> },
+    Date { format: String, start: DateBound, end: DateBound },
     Injected,
 }
 
@@ -58,13 +50,9 @@ impl DateBound {
     fn resolve(self, today: Date) -> Result<Date, ProjectionError> {
         match self {
             DateBound::Fixed(d) => Ok(d),
-            DateBound::Now {
-                years,
-                months,
-                days,
-            } => today
-                .checked_add(years.years().months(months).days(days))
-                .or_else(|_| err("NOW offset out of range")),
+            DateBound::Now { years, months, days } => {
+                today.checked_add(years.years().months(months).days(days)).or_else(|_| err("NOW offset out of range"))
+            }
         }
     }
 }
@@ -96,10 +84,7 @@ pub struct PartitionValue {
 
 impl Projection {
     /// Reads the projection of a table with partition columns `keys` from its parameters.
-    pub fn from_parameters(
-        keys: &[&str],
-        params: &BTreeMap<String, String>,
-    ) -> Result<Self, ProjectionError> {
+    pub fn from_parameters(keys: &[&str], params: &BTreeMap<String, String>) -> Result<Self, ProjectionError> {
         if params.get("projection.enabled").map(String::as_str) != Some("true") {
             return err("projection.enabled is not \"true\"");
         }
@@ -111,69 +96,52 @@ impl Projection {
         for key in keys {
             let get = |suffix: &str| params.get(&format!("projection.{key}.{suffix}"));
             if !template.contains(&format!("${{{key}}}")) {
-                return err(format!(
-                    "storage.location.template has no ${{{key}}} for partition column {key}"
-                ));
+                return err(format!("storage.location.template has no ${{{key}}} for partition column {key}"));
             }
             let kind = match get("type").map(String::as_str) {
                 Some("enum") => {
-                    let values = get("values").ok_or_else(|| {
-                        ProjectionError(format!("projection.{key}.values missing"))
-                    })?;
-                    ColumnProjection::Enum(
-                        values.split(',').map(|v| v.trim().to_string()).collect(),
-                    )
+                    let values =
+                        get("values").ok_or_else(|| ProjectionError(format!("projection.{key}.values missing")))?;
+                    ColumnProjection::Enum(values.split(',').map(|v| v.trim().to_string()).collect())
                 }
                 Some("integer") => {
-                    let range = get("range").ok_or_else(|| {
-                        ProjectionError(format!("projection.{key}.range missing"))
-                    })?;
-                    let (a, b) = range.split_once(',').ok_or_else(|| {
-                        ProjectionError(format!("projection.{key}.range must be MIN,MAX"))
-                    })?;
+                    let range =
+                        get("range").ok_or_else(|| ProjectionError(format!("projection.{key}.range missing")))?;
+                    let (a, b) = range
+                        .split_once(',')
+                        .ok_or_else(|| ProjectionError(format!("projection.{key}.range must be MIN,MAX")))?;
                     let parse = |s: &str| {
-                        s.trim().parse::<i64>().map_err(|_| {
-                            ProjectionError(format!(
-                                "projection.{key}.range: {s:?} is not an integer"
-                            ))
-                        })
+                        s.trim()
+                            .parse::<i64>()
+                            .map_err(|_| ProjectionError(format!("projection.{key}.range: {s:?} is not an integer")))
                     };
                     let digits = match get("digits") {
-                        Some(d) => Some(d.parse::<usize>().map_err(|_| {
-                            ProjectionError(format!("projection.{key}.digits: {d:?}"))
-                        })?),
+                        Some(d) => Some(
+                            d.parse::<usize>()
+                                .map_err(|_| ProjectionError(format!("projection.{key}.digits: {d:?}")))?,
+                        ),
                         None => None,
                     };
-                    ColumnProjection::Integer {
-                        min: parse(a)?,
-                        max: parse(b)?,
-                        digits,
-                    }
+                    ColumnProjection::Integer { min: parse(a)?, max: parse(b)?, digits }
                 }
                 Some("date") => {
-                    let format = get("format").ok_or_else(|| {
-                        ProjectionError(format!("projection.{key}.format missing"))
-                    })?;
-                    let range = get("range").ok_or_else(|| {
-                        ProjectionError(format!("projection.{key}.range missing"))
-                    })?;
+                    let format =
+                        get("format").ok_or_else(|| ProjectionError(format!("projection.{key}.format missing")))?;
+                    let range =
+                        get("range").ok_or_else(|| ProjectionError(format!("projection.{key}.range missing")))?;
                     if let Some(i) = get("interval") {
                         if i != "1" {
-                            return err(format!(
-                                "projection.{key}.interval {i} is not supported (only 1)"
-                            ));
+                            return err(format!("projection.{key}.interval {i} is not supported (only 1)"));
                         }
                     }
                     if let Some(u) = get("interval.unit") {
                         if u != "DAYS" {
-                            return err(format!(
-                                "projection.{key}.interval.unit {u} is not supported (only DAYS)"
-                            ));
+                            return err(format!("projection.{key}.interval.unit {u} is not supported (only DAYS)"));
                         }
                     }
-                    let (a, b) = range.split_once(',').ok_or_else(|| {
-                        ProjectionError(format!("projection.{key}.range must be START,END"))
-                    })?;
+                    let (a, b) = range
+                        .split_once(',')
+                        .ok_or_else(|| ProjectionError(format!("projection.{key}.range must be START,END")))?;
                     ColumnProjection::Date {
                         start: parse_bound(a.trim(), format)?,
                         end: parse_bound(b.trim(), format)?,
@@ -181,9 +149,7 @@ impl Projection {
                     }
                 }
                 Some("injected") => ColumnProjection::Injected,
-                Some(other) => {
-                    return err(format!("projection.{key}.type {other:?} is not supported"))
-                }
+                Some(other) => return err(format!("projection.{key}.type {other:?} is not supported")),
                 None => return err(format!("projection.{key}.type missing")),
             };
             columns.push((key.to_string(), kind));
@@ -202,24 +168,18 @@ impl Projection {
         match kind {
             ColumnProjection::Enum(all) => Ok(match constraint {
                 None => all.clone(),
-                Some(Constraint::Values(v)) => {
-                    all.iter().filter(|a| v.contains(a)).cloned().collect()
-                }
+                Some(Constraint::Values(v)) => all.iter().filter(|a| v.contains(a)).cloned().collect(),
                 Some(c) => return err(format!("{name}: {c:?} does not apply to an enum column")),
             }),
             ColumnProjection::Injected => match constraint {
                 Some(Constraint::Values(v)) => Ok(v.clone()),
                 // Athena: CONSTRAINT_VIOLATION without an equality predicate on an injected column.
-                _ => err(format!(
-                    "{name} is an injected partition column: the query must constrain it with ="
-                )),
+                _ => err(format!("{name} is an injected partition column: the query must constrain it with =")),
             },
             ColumnProjection::Integer { min, max, digits } => {
                 let (lo, hi) = match constraint {
                     None => (*min, *max),
-                    Some(Constraint::IntRange { min: a, max: b }) => {
-                        ((*min).max(*a), (*max).min(*b))
-                    }
+                    Some(Constraint::IntRange { min: a, max: b }) => ((*min).max(*a), (*max).min(*b)),
                     Some(Constraint::Values(v)) => {
                         let mut out = Vec::new();
                         for s in v {
@@ -231,9 +191,7 @@ impl Projection {
                         }
                         return Ok(out);
                     }
-                    Some(c) => {
-                        return err(format!("{name}: {c:?} does not apply to an integer column"))
-                    }
+                    Some(c) => return err(format!("{name}: {c:?} does not apply to an integer column")),
                 };
                 if hi.saturating_sub(lo) >= MAX_PARTITIONS as i64 {
                     return err(format!("{name}: more than {MAX_PARTITIONS} values"));
@@ -259,9 +217,7 @@ impl Projection {
                         }
                         return Ok(out);
                     }
-                    Some(c) => {
-                        return err(format!("{name}: {c:?} does not apply to a date column"))
-                    }
+                    Some(c) => return err(format!("{name}: {c:?} does not apply to a date column")),
                 }
                 let mut out = Vec::new();
                 let mut d = lo;
@@ -293,7 +249,9 @@ impl Projection {
             let values = self.values(kind, name, constraints.get(name), today)?;
             total = total.saturating_mul(values.len());
             if total > MAX_PARTITIONS {
-                return err(format!("the query would project more than {MAX_PARTITIONS} partitions; constrain it further"));
+                return err(format!(
+                    "the query would project more than {MAX_PARTITIONS} partitions; constrain it further"
+                ));
             }
             per_column.push((name.as_str(), values));
         }
@@ -431,11 +389,7 @@ fn tokens(pattern: &str) -> Vec<Tok> {
 fn parse_bound(s: &str, format: &str) -> Result<DateBound, ProjectionError> {
     if let Some(rest) = s.strip_prefix("NOW") {
         if rest.is_empty() {
-            return Ok(DateBound::Now {
-                years: 0,
-                months: 0,
-                days: 0,
-            });
+            return Ok(DateBound::Now { years: 0, months: 0, days: 0 });
         }
         let (sign, body) = match rest.as_bytes()[0] {
             b'-' => (-1, &rest[1..]),
@@ -443,32 +397,14 @@ fn parse_bound(s: &str, format: &str) -> Result<DateBound, ProjectionError> {
             _ => return err(format!("bad date bound {s:?}")),
         };
         let digits: String = body.chars().take_while(char::is_ascii_digit).collect();
-        let n: i32 = digits
-            .parse()
-            .map_err(|_| ProjectionError(format!("bad date bound {s:?}")))?;
+        let n: i32 = digits.parse().map_err(|_| ProjectionError(format!("bad date bound {s:?}")))?;
         let unit = &body[digits.len()..];
         let n = sign * n;
         return match unit {
-            "YEARS" | "YEAR" => Ok(DateBound::Now {
-                years: n,
-                months: 0,
-                days: 0,
-            }),
-            "MONTHS" | "MONTH" => Ok(DateBound::Now {
-                years: 0,
-                months: n,
-                days: 0,
-            }),
-            "WEEKS" | "WEEK" => Ok(DateBound::Now {
-                years: 0,
-                months: 0,
-                days: 7 * n,
-            }),
-            "DAYS" | "DAY" => Ok(DateBound::Now {
-                years: 0,
-                months: 0,
-                days: n,
-            }),
+            "YEARS" | "YEAR" => Ok(DateBound::Now { years: n, months: 0, days: 0 }),
+            "MONTHS" | "MONTH" => Ok(DateBound::Now { years: 0, months: n, days: 0 }),
+            "WEEKS" | "WEEK" => Ok(DateBound::Now { years: 0, months: 0, days: 7 * n }),
+            "DAYS" | "DAY" => Ok(DateBound::Now { years: 0, months: 0, days: n }),
             _ => err(format!("unsupported unit in date bound {s:?}")),
         };
     }

@@ -16,17 +16,12 @@ fn layout(org: Option<&str>, prefix: &str) -> LakeLayout {
         end: None,
         cloudtrail: true,
         config: true,
-        alb: vec![AlbSource {
-            region: "ap-northeast-1".into(),
-            bucket: "acme-alb".into(),
-            prefix: String::new(),
-        }],
+        alb: vec![AlbSource { region: "ap-northeast-1".into(), bucket: "acme-alb".into(), prefix: String::new() }],
     }
 }
 
 fn locations(t: &TableDef, c: &[(&str, Constraint)]) -> Vec<String> {
-    let constraints: BTreeMap<String, Constraint> =
-        c.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    let constraints: BTreeMap<String, Constraint> = c.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
     t.projection()
         .unwrap()
         .partitions(&constraints, date(2024, 3, 1))
@@ -39,21 +34,9 @@ fn locations(t: &TableDef, c: &[(&str, Constraint)]) -> Vec<String> {
 #[test]
 fn cloudtrail_locations_follow_account_and_org_layouts() {
     let cases = [
-        (
-            None,
-            "",
-            "s3://acme-logs/AWSLogs/111111111111/CloudTrail/us-east-1/2024/02/09/",
-        ),
-        (
-            Some("o-a1b2c3d4e5"),
-            "",
-            "s3://acme-logs/AWSLogs/o-a1b2c3d4e5/111111111111/CloudTrail/us-east-1/2024/02/09/",
-        ),
-        (
-            None,
-            "lake/x",
-            "s3://acme-logs/lake/x/AWSLogs/111111111111/CloudTrail/us-east-1/2024/02/09/",
-        ),
+        (None, "", "s3://acme-logs/AWSLogs/111111111111/CloudTrail/us-east-1/2024/02/09/"),
+        (Some("o-a1b2c3d4e5"), "", "s3://acme-logs/AWSLogs/o-a1b2c3d4e5/111111111111/CloudTrail/us-east-1/2024/02/09/"),
+        (None, "lake/x", "s3://acme-logs/lake/x/AWSLogs/111111111111/CloudTrail/us-east-1/2024/02/09/"),
     ];
     for (org, prefix, want) in cases {
         let t = &layout(org, prefix).tables()[0];
@@ -62,13 +45,7 @@ fn cloudtrail_locations_follow_account_and_org_layouts() {
             &[
                 ("account", Constraint::Values(vec!["111111111111".into()])),
                 ("region", Constraint::Values(vec!["us-east-1".into()])),
-                (
-                    "timestamp",
-                    Constraint::DateRange {
-                        from: date(2024, 2, 9),
-                        to: date(2024, 2, 9),
-                    },
-                ),
+                ("timestamp", Constraint::DateRange { from: date(2024, 2, 9), to: date(2024, 2, 9) }),
             ],
         );
         assert_eq!(got, vec![want.to_string()], "org={org:?} prefix={prefix:?}");
@@ -105,29 +82,17 @@ fn date_projection_clips_to_range_and_now() {
         t,
         &[
             ("account", Constraint::Values(vec!["111111111111".into()])),
-            (
-                "day",
-                Constraint::DateRange {
-                    from: date(2024, 2, 28),
-                    to: date(2024, 3, 5),
-                },
-            ),
+            ("day", Constraint::DateRange { from: date(2024, 2, 28), to: date(2024, 3, 5) }),
         ],
     );
     assert_eq!(got.len(), 3, "{got:?}");
-    assert!(
-        got[0].ends_with("/elasticloadbalancing/ap-northeast-1/2024/02/28/"),
-        "{got:?}"
-    );
+    assert!(got[0].ends_with("/elasticloadbalancing/ap-northeast-1/2024/02/28/"), "{got:?}");
 }
 
 #[test]
 fn out_of_enum_values_project_nothing() {
     let t = &layout(None, "").tables()[0];
-    let got = locations(
-        t,
-        &[("account", Constraint::Values(vec!["999999999999".into()]))],
-    );
+    let got = locations(t, &[("account", Constraint::Values(vec!["999999999999".into()]))]);
     assert!(got.is_empty());
 }
 
@@ -158,11 +123,7 @@ fn date_format_round_trips() {
         ("yyyy-MM-dd", date(2016, 9, 27), "2016-09-27"),
     ] {
         assert_eq!(projection::format_date(d, pattern), s);
-        assert_eq!(
-            projection::parse_date(s, pattern).unwrap(),
-            d,
-            "{pattern} {s}"
-        );
+        assert_eq!(projection::parse_date(s, pattern).unwrap(), d, "{pattern} {s}");
     }
     assert!(projection::parse_date("2024/1/5", "yyyy/MM/dd").is_err());
 }
@@ -170,10 +131,7 @@ fn date_format_round_trips() {
 #[test]
 fn bad_parameters_are_reported() {
     let mut t = layout(None, "").tables()[0].clone();
-    t.parameters.insert(
-        "storage.location.template".into(),
-        "s3://b/AWSLogs/${account}/CloudTrail/${timestamp}".into(),
-    );
+    t.parameters.insert("storage.location.template".into(), "s3://b/AWSLogs/${account}/CloudTrail/${timestamp}".into());
     let e = t.projection().unwrap_err();
     assert!(e.0.contains("${region}"), "{e}");
 }

@@ -12,7 +12,7 @@ use super::{Answer, Params, QueryDef, QueryError};
 use crate::engine::local::{Mirror, Rec};
 use crate::engine::ScanStats;
 use crate::lake::{Constraint, LakeLayout, TableDef};
-use crate::records::cloudtrail::{extract_scalar, Record};
+use crate::records::cloudtrail::{extract_scalar, raw_text, Record};
 use crate::records::Text;
 
 fn s(v: Option<&Text>) -> Value {
@@ -29,17 +29,14 @@ fn cmp_value(a: &Value, b: &Value) -> Ordering {
         (Value::Null, Value::Null) => Ordering::Equal,
         (Value::Null, _) => Ordering::Greater,
         (_, Value::Null) => Ordering::Less,
-        (Value::Number(x), Value::Number(y)) => x
-            .as_f64()
-            .unwrap_or(0.0)
-            .total_cmp(&y.as_f64().unwrap_or(0.0)),
+        (Value::Number(x), Value::Number(y)) => x.as_f64().unwrap_or(0.0).total_cmp(&y.as_f64().unwrap_or(0.0)),
         (Value::String(x), Value::String(y)) => x.cmp(y),
         _ => a.to_string().cmp(&b.to_string()),
     }
 }
 
 /// Sorts rows by columns `keys`: (index, descending).
-fn sort_rows(rows: &mut [Vec<Value>], keys: &[(usize, bool)]) {
+pub(super) fn sort_rows(rows: &mut [Vec<Value>], keys: &[(usize, bool)]) {
     rows.sort_by(|a, b| {
         for &(i, desc) in keys {
             let o = cmp_value(&a[i], &b[i]);
@@ -102,22 +99,11 @@ pub fn run(
     if let Some(c) = values(params.str("region")) {
         constraints.insert("region".into(), c);
     }
-    let mut scanner = Scanner {
-        mirror,
-        today,
-        stats: ScanStats::default(),
-    };
+    let mut scanner = Scanner { mirror, today, stats: ScanStats::default() };
     let rows = match q.name {
         "events" | "switch-roles" => {
             constraints.insert("timestamp".into(), w.days.clone());
-            events(
-                q.name == "switch-roles",
-                params,
-                &w,
-                &mut scanner,
-                &tables[0],
-                &constraints,
-            )?
+            events(q.name == "switch-roles", params, &w, &mut scanner, &tables[0], &constraints)?
         }
         "event-counts" => {
             constraints.insert("timestamp".into(), w.days.clone());
@@ -130,9 +116,7 @@ pub fn run(
                 |acc, rec, _| {
                     let Rec::Trail(r) = rec else { return };
                     if in_window(r.event_time.as_ref().map(Text::as_str), &w) {
-                        let e = acc
-                            .entry((owned(r.event_source.as_ref()), owned(r.event_name.as_ref())))
-                            .or_default();
+                        let e = acc.entry((owned(r.event_source.as_ref()), owned(r.event_name.as_ref()))).or_default();
                         e.0 += 1;
                         e.1 += i64::from(r.error_code.is_some());
                     }
@@ -142,30 +126,45 @@ pub fn run(
             let mut rows: Vec<Vec<Value>> = counts
                 .into_iter()
                 .map(|((src, name), (n, e))| {
-                    vec![
-                        opt(src.as_deref()),
-                        opt(name.as_deref()),
-                        Value::from(n),
-                        Value::from(e),
-                    ]
+                    vec![opt(src.as_deref()), opt(name.as_deref()), Value::from(n), Value::from(e)]
                 })
                 .collect();
             sort_rows(&mut rows, &[(2, true), (0, false), (1, false)]);
             rows
         }
+        "created-deleted" => {
+            constraints.insert("timestamp".into(), w.days.clone());
+            let keys: std::collections::HashSet<String> = crate::catalogue::event_keys().into_iter().collect();
+            let visit = |acc: &mut Vec<Vec<Value>>, rec: Rec<'_, '_>, part: &BTreeMap<String, String>| {
+                let Rec::Trail(r) = rec else { return };
+                if !in_window(r.event_time.as_ref().map(Text::as_str), &w) {
+                    return;
+                }
+                let (Some(src), Some(name)) = (r.event_source.as_ref(), r.event_name.as_ref()) else { return };
+                if !keys.contains(&format!("{}:{}", src.as_str(), name.as_str())) {
+                    return;
+                }
+                acc.push(vec![
+                    s(r.event_time.as_ref()),
+                    s(r.event_source.as_ref()),
+                    s(r.event_name.as_ref()),
+                    opt(part.get("account").map(String::as_str)),
+                    s(r.aws_region.as_ref()),
+                    s(r.event_id.as_ref()),
+                    opt(r.arn()),
+                    opt(r.invoked_by()),
+                    s(r.error_code.as_ref()),
+                    opt(raw_text(r.request_parameters).as_deref()),
+                    opt(raw_text(r.response_elements).as_deref()),
+                ]);
+            };
+            super::finish(q, scanner.rows(&tables[0], &constraints, &visit)?)
+        }
         "config-changes" => {
-            let (year, month) = (
-                params.int("year").unwrap_or(0),
-                params.int("month").unwrap_or(0),
-            );
+            let (year, month) = (params.int("year").unwrap_or(0), params.int("month").unwrap_or(0));
             constraints.insert("year".into(), Constraint::Values(vec![year.to_string()]));
             constraints.insert("month".into(), Constraint::Values(vec![month.to_string()]));
-            type Key = (
-                Option<String>,
-                Option<String>,
-                Option<String>,
-                Option<String>,
-            );
+            type Key = (Option<String>, Option<String>, Option<String>, Option<String>);
             let counts: Counts<Key> = scanner.run(
                 &tables[0],
                 &constraints,
@@ -196,10 +195,7 @@ pub fn run(
                     ]
                 })
                 .collect();
-            sort_rows(
-                &mut rows,
-                &[(6, true), (0, false), (1, false), (2, false), (3, false)],
-            );
+            sort_rows(&mut rows, &[(6, true), (0, false), (1, false), (2, false), (3, false)]);
             rows
         }
         "alb-errors" => {
@@ -208,9 +204,7 @@ pub fn run(
             let mut rows = Vec::new();
             for t in &tables {
                 let region = t.region.clone();
-                let visit = |acc: &mut Vec<Vec<Value>>,
-                             rec: Rec<'_, '_>,
-                             part: &BTreeMap<String, String>| {
+                let visit = |acc: &mut Vec<Vec<Value>>, rec: Rec<'_, '_>, part: &BTreeMap<String, String>| {
                     let Rec::Alb(l) = rec else { return };
                     let status = l.int("elb_status_code");
                     if status.is_none_or(|s| s < 400) || !in_window(l.get("time"), &w) {
@@ -233,17 +227,9 @@ pub fn run(
             sort_rows(&mut rows, &(0..9).map(|i| (i, false)).collect::<Vec<_>>());
             rows
         }
-        other => {
-            return Err(QueryError::Param(super::ParamError(format!(
-                "{other}: no local evaluation"
-            ))))
-        }
+        other => return Err(QueryError::Param(super::ParamError(format!("{other}: no local evaluation")))),
     };
-    Ok(Answer {
-        columns: q.columns.iter().map(|c| c.to_string()).collect(),
-        rows,
-        stats: scanner.stats,
-    })
+    Ok(Answer { columns: q.columns.iter().map(|c| c.to_string()).collect(), rows, stats: scanner.stats })
 }
 
 /// `events` and `switch-roles`: matching records as rows, in the SQL's order.
@@ -266,9 +252,7 @@ fn events(
         }
         let account = opt(part.get("account").map(String::as_str));
         if switch {
-            if eq(r.event_source.as_ref(), "signin.amazonaws.com")
-                && eq(r.event_name.as_ref(), "SwitchRole")
-            {
+            if eq(r.event_source.as_ref(), "signin.amazonaws.com") && eq(r.event_name.as_ref(), "SwitchRole") {
                 acc.push(vec![
                     s(r.event_time.as_ref()),
                     opt(r.arn()),
@@ -303,17 +287,7 @@ fn events(
     let mut rows = scanner.rows(table, constraints, &visit)?;
     if switch {
         // eventtime, eventid, then every output column: a total order, as in the SQL
-        sort_rows(
-            &mut rows,
-            &[
-                (0, false),
-                (5, false),
-                (1, false),
-                (2, false),
-                (3, false),
-                (4, false),
-            ],
-        );
+        sort_rows(&mut rows, &[(0, false), (5, false), (1, false), (2, false), (3, false), (4, false)]);
         for r in &mut rows {
             r.truncate(5); // the event id only orders the rows
         }
@@ -364,10 +338,7 @@ impl Scanner<'_> {
         V: Fn(&mut A, Rec<'_, '_>, &BTreeMap<String, String>) + Sync + Send,
         M: Fn(A, A) -> A + Sync + Send,
     {
-        let (objects, s0) = self
-            .mirror
-            .objects(table, constraints, self.today)
-            .map_err(QueryError::Engine)?;
+        let (objects, s0) = self.mirror.objects(table, constraints, self.today).map_err(QueryError::Engine)?;
         let (acc, s1) = self.mirror.scan(table.kind, &objects, init, visit, merge);
         self.stats.partitions_projected += s0.partitions_projected;
         self.stats.partitions_present += s0.partitions_present;

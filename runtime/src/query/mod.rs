@@ -19,6 +19,9 @@ use crate::engine::local::{EngineError, Mirror};
 use crate::engine::ScanStats;
 use crate::lake::{LakeLayout, TableDef, TableKind};
 
+/// Rows as the SQL returns them → rows of the answer.
+pub type PostProcess = fn(Vec<Vec<Value>>) -> Vec<Vec<Value>>;
+
 /// The kind of a parameter: how it is validated and typed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -51,36 +54,19 @@ pub struct QueryDef {
     pub columns: &'static [&'static str],
     #[serde(skip)]
     sql: &'static str,
+    /// Turns the SQL's rows into the answer's (same code for every engine); `None`: as is.
+    #[serde(skip)]
+    pub post: Option<PostProcess>,
 }
 
 const fn p(name: &'static str, kind: ParamKind, required: bool, help: &'static str) -> ParamDef {
-    ParamDef {
-        name,
-        kind,
-        required,
-        help,
-    }
+    ParamDef { name, kind, required, help }
 }
 
 const FROM: ParamDef = p("from", ParamKind::Date, true, "first day, YYYY-MM-DD (UTC)");
-const TO: ParamDef = p(
-    "to",
-    ParamKind::Date,
-    true,
-    "last day, YYYY-MM-DD (UTC), inclusive",
-);
-const ACCOUNT: ParamDef = p(
-    "account",
-    ParamKind::Account,
-    false,
-    "only this account (12 digits)",
-);
-const REGION: ParamDef = p(
-    "region",
-    ParamKind::Region,
-    false,
-    "only this region (one of the spec's)",
-);
+const TO: ParamDef = p("to", ParamKind::Date, true, "last day, YYYY-MM-DD (UTC), inclusive");
+const ACCOUNT: ParamDef = p("account", ParamKind::Account, false, "only this account (12 digits)");
+const REGION: ParamDef = p("region", ParamKind::Region, false, "only this region (one of the spec's)");
 
 /// The catalogue.
 pub const QUERIES: &[QueryDef] = &[
@@ -96,6 +82,7 @@ pub const QUERIES: &[QueryDef] = &[
         ],
         columns: &["resourcetype", "resourcename", "awsaccountid", "awsregion", "year", "month", "recordcount"],
         sql: include_str!("../../../templates/sql/config-changes.sql.tera"),
+        post: None,
     },
     QueryDef {
         name: "switch-roles",
@@ -104,6 +91,7 @@ pub const QUERIES: &[QueryDef] = &[
         params: &[FROM, TO, ACCOUNT],
         columns: &["eventtime", "arn", "switchfrom", "result", "account"],
         sql: include_str!("../../../templates/sql/switch-roles.sql.tera"),
+        post: None,
     },
     QueryDef {
         name: "events",
@@ -119,8 +107,19 @@ pub const QUERIES: &[QueryDef] = &[
             REGION,
             p("errors_only", ParamKind::Bool, false, "true: only calls that returned an error"),
         ],
-        columns: &["eventtime", "eventsource", "eventname", "arn", "sourceipaddress", "errorcode", "awsregion", "account", "eventid"],
+        columns: &[
+            "eventtime",
+            "eventsource",
+            "eventname",
+            "arn",
+            "sourceipaddress",
+            "errorcode",
+            "awsregion",
+            "account",
+            "eventid",
+        ],
         sql: include_str!("../../../templates/sql/events.sql.tera"),
+        post: None,
     },
     QueryDef {
         name: "event-counts",
@@ -129,16 +128,95 @@ pub const QUERIES: &[QueryDef] = &[
         params: &[FROM, TO, ACCOUNT, REGION],
         columns: &["eventsource", "eventname", "calls", "errors"],
         sql: include_str!("../../../templates/sql/event-counts.sql.tera"),
+        post: None,
+    },
+    QueryDef {
+        name: "created-deleted",
+        description: "Events that create or delete a catalogued resource, one row per resource id",
+        table: TableKind::CloudTrail,
+        params: &[FROM, TO, ACCOUNT, REGION],
+        columns: &[
+            "eventtime",
+            "action",
+            "resourcetype",
+            "resourceid",
+            "resourcename",
+            "eventsource",
+            "eventname",
+            "account",
+            "awsregion",
+            "eventid",
+            "arn",
+            "invokedby",
+            "errorcode",
+        ],
+        sql: include_str!("../../../templates/sql/created-deleted.sql.tera"),
+        post: Some(created_deleted_rows),
     },
     QueryDef {
         name: "alb-errors",
         description: "ALB requests answered with status 400 or above",
         table: TableKind::AlbAccessLogs,
         params: &[FROM, TO, REGION],
-        columns: &["time", "elb", "client_ip", "request_verb", "request_url", "elb_status_code", "target_status_code", "region", "account"],
+        columns: &[
+            "time",
+            "elb",
+            "client_ip",
+            "request_verb",
+            "request_url",
+            "elb_status_code",
+            "target_status_code",
+            "region",
+            "account",
+        ],
         sql: include_str!("../../../templates/sql/alb-errors.sql.tera"),
+        post: None,
     },
 ];
+
+/// Applies a query's post-processing to the rows its SQL returned.
+pub fn finish(q: &QueryDef, rows: Vec<Vec<Value>>) -> Vec<Vec<Value>> {
+    match q.post {
+        Some(f) => f(rows),
+        None => rows,
+    }
+}
+
+/// `created-deleted`: SQL rows (eventtime, eventsource, eventname, account, awsregion,
+/// eventid, arn, invokedby, errorcode, requestparameters, responseelements) → one row per
+/// resource the event creates or deletes, ids extracted by the catalogue.
+fn created_deleted_rows(rows: Vec<Vec<Value>>) -> Vec<Vec<Value>> {
+    let parse = |v: &Value| v.as_str().and_then(|s| serde_json::from_str::<Value>(s).ok());
+    let mut out = Vec::new();
+    for r in rows {
+        if r.len() < 11 {
+            continue;
+        }
+        let (source, event) = (r[1].as_str().unwrap_or(""), r[2].as_str().unwrap_or(""));
+        let (req, resp) = (parse(&r[9]), parse(&r[10]));
+        for t in crate::catalogue::touches(source, event, req.as_ref(), resp.as_ref()) {
+            let opt = |s: Option<String>| s.map_or(Value::Null, Value::String);
+            out.push(vec![
+                r[0].clone(),
+                Value::String(t.action.as_str().into()),
+                Value::String(t.resource_type.into()),
+                opt(t.id),
+                opt(t.name),
+                r[1].clone(),
+                r[2].clone(),
+                r[3].clone(),
+                r[4].clone(),
+                r[5].clone(),
+                r[6].clone(),
+                r[7].clone(),
+                r[8].clone(),
+            ]);
+        }
+    }
+    let keys: Vec<(usize, bool)> = [0, 9, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12].iter().map(|&i| (i, false)).collect();
+    local::sort_rows(&mut out, &keys);
+    out
+}
 
 pub fn find(name: &str) -> Option<&'static QueryDef> {
     QUERIES.iter().find(|q| q.name == name)
@@ -193,17 +271,9 @@ impl Params {
     }
 }
 
-fn charset(
-    name: &str,
-    v: &str,
-    what: &str,
-    max: usize,
-    ok: impl Fn(char) -> bool,
-) -> Result<String, ParamError> {
+fn charset(name: &str, v: &str, what: &str, max: usize, ok: impl Fn(char) -> bool) -> Result<String, ParamError> {
     if let Some(c) = v.chars().find(|c| matches!(c, '\'' | '"' | ';' | '\\')) {
-        return Err(ParamError(format!(
-            "{name}: `{v}` contains `{c}`, which is never part of {what}"
-        )));
+        return Err(ParamError(format!("{name}: `{v}` contains `{c}`, which is never part of {what}")));
     }
     if v.is_empty() || v.len() > max || !v.chars().all(ok) {
         return Err(ParamError(format!("{name}: `{v}` is not {what}")));
@@ -230,9 +300,7 @@ fn parse_value(def: &ParamDef, raw: &str, layout: &LakeLayout) -> Result<ParamVa
         ParamKind::Account => {
             let a = charset(n, v, "an account id", 12, |c| c.is_ascii_digit())?;
             if a.len() != 12 {
-                return Err(ParamError(format!(
-                    "{n}: `{v}` is not an account id (12 digits)"
-                )));
+                return Err(ParamError(format!("{n}: `{v}` is not an account id (12 digits)")));
             }
             // An empty list means "not known here" (a function too small to carry it).
             if !layout.accounts.is_empty() && !layout.accounts.contains(&a) {
@@ -244,9 +312,7 @@ fn parse_value(def: &ParamDef, raw: &str, layout: &LakeLayout) -> Result<ParamVa
             Ok(ParamValue::Str(a))
         }
         ParamKind::Region => {
-            let r = charset(n, v, "a region", 32, |c| {
-                c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
-            })?;
+            let r = charset(n, v, "a region", 32, |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')?;
             if !layout.regions.contains(&r) {
                 return Err(ParamError(format!(
                     "{n}: region {r} is not in the spec's regions ({})",
@@ -255,23 +321,15 @@ fn parse_value(def: &ParamDef, raw: &str, layout: &LakeLayout) -> Result<ParamVa
             }
             Ok(ParamValue::Str(r))
         }
-        ParamKind::EventName => Ok(ParamValue::Str(charset(n, v, "an API name", 128, |c| {
-            c.is_ascii_alphanumeric()
+        ParamKind::EventName => Ok(ParamValue::Str(charset(n, v, "an API name", 128, |c| c.is_ascii_alphanumeric())?)),
+        ParamKind::EventSource => {
+            Ok(ParamValue::Str(charset(n, v, "an event source (e.g. ec2.amazonaws.com)", 128, |c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-'
+            })?))
+        }
+        ParamKind::User => Ok(ParamValue::Str(charset(n, v, "an IAM user or role name", 128, |c| {
+            c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)
         })?)),
-        ParamKind::EventSource => Ok(ParamValue::Str(charset(
-            n,
-            v,
-            "an event source (e.g. ec2.amazonaws.com)",
-            128,
-            |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-',
-        )?)),
-        ParamKind::User => Ok(ParamValue::Str(charset(
-            n,
-            v,
-            "an IAM user or role name",
-            128,
-            |c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c),
-        )?)),
         ParamKind::Bool => match v {
             "true" => Ok(ParamValue::Bool(true)),
             "false" => Ok(ParamValue::Bool(false)),
@@ -281,20 +339,12 @@ fn parse_value(def: &ParamDef, raw: &str, layout: &LakeLayout) -> Result<ParamVa
 }
 
 /// Validates `k=v` pairs against a query's parameters.
-pub fn validate(
-    q: &QueryDef,
-    raw: &[(String, String)],
-    layout: &LakeLayout,
-) -> Result<Params, ParamError> {
+pub fn validate(q: &QueryDef, raw: &[(String, String)], layout: &LakeLayout) -> Result<Params, ParamError> {
     let mut out = Params::default();
     for (k, v) in raw {
         let Some(def) = q.params.iter().find(|p| p.name == k) else {
             let known: Vec<&str> = q.params.iter().map(|p| p.name).collect();
-            return Err(ParamError(format!(
-                "{}: unknown parameter `{k}`; it takes {}",
-                q.name,
-                known.join(", ")
-            )));
+            return Err(ParamError(format!("{}: unknown parameter `{k}`; it takes {}", q.name, known.join(", "))));
         };
         if out.0.contains_key(k) {
             return Err(ParamError(format!("{k} is given twice")));
@@ -337,9 +387,7 @@ impl Sql {
                     in_string = !in_string;
                     out.push(c);
                 }
-                '?' if !in_string => {
-                    out.push_str(params.next().map(String::as_str).unwrap_or("NULL"))
-                }
+                '?' if !in_string => out.push_str(params.next().map(String::as_str).unwrap_or("NULL")),
                 _ => out.push(c),
             }
         }
@@ -374,14 +422,8 @@ fn derived(params: &Params) -> BTreeMap<String, ParamValue> {
         let after = to.tomorrow().unwrap_or(to);
         d.insert("from_day".into(), ParamValue::Str(day_str(from)));
         d.insert("to_day".into(), ParamValue::Str(day_str(after)));
-        d.insert(
-            "from_ts".into(),
-            ParamValue::Str(format!("{from}T00:00:00Z")),
-        );
-        d.insert(
-            "to_ts".into(),
-            ParamValue::Str(format!("{after}T00:00:00Z")),
-        );
+        d.insert("from_ts".into(), ParamValue::Str(format!("{from}T00:00:00Z")));
+        d.insert("to_ts".into(), ParamValue::Str(format!("{after}T00:00:00Z")));
     }
     d
 }
@@ -390,21 +432,10 @@ fn sql_escape(s: &str) -> String {
     sql_literal(s)
 }
 
-fn ident_filter(
-    v: &tera::Value,
-    _: &std::collections::HashMap<String, tera::Value>,
-) -> tera::Result<tera::Value> {
-    let s = v
-        .as_str()
-        .ok_or_else(|| tera::Error::msg("ident: not a string"))?;
-    if s.is_empty()
-        || !s
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-    {
-        return Err(tera::Error::msg(format!(
-            "ident: `{s}` is not a valid Glue identifier"
-        )));
+fn ident_filter(v: &tera::Value, _: &std::collections::HashMap<String, tera::Value>) -> tera::Result<tera::Value> {
+    let s = v.as_str().ok_or_else(|| tera::Error::msg("ident: not a string"))?;
+    if s.is_empty() || !s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        return Err(tera::Error::msg(format!("ident: `{s}` is not a valid Glue identifier")));
     }
     Ok(tera::Value::String(format!("\"{s}\"")))
 }
@@ -426,35 +457,27 @@ pub fn tables_for(q: &QueryDef, params: &Params, layout: &LakeLayout) -> Vec<Tab
 pub fn render_sql(q: &QueryDef, params: &Params, layout: &LakeLayout) -> Result<Sql, ParamError> {
     let tables = tables_for(q, params, layout);
     if tables.is_empty() {
-        return Err(ParamError(format!(
-            "{}: the spec has no table of this kind (for ALB, add sources.alb)",
-            q.name
-        )));
+        return Err(ParamError(format!("{}: the spec has no table of this kind (for ALB, add sources.alb)", q.name)));
     }
     let mut tera = tera::Tera::default();
     tera.register_filter("ident", ident_filter);
     tera.autoescape_on(vec![".sql.tera"]);
     tera.set_escape_fn(sql_escape);
     let name = format!("{}.sql.tera", q.name);
-    tera.add_raw_template(&name, q.sql)
-        .map_err(|e| ParamError(format!("template {name}: {e}")))?;
+    tera.add_raw_template(&name, q.sql).map_err(|e| ParamError(format!("template {name}: {e}")))?;
     let mut ctx = tera::Context::new();
     ctx.insert("db", &layout.database);
     ctx.insert("table", &tables[0].name);
-    let alb: Vec<Value> = tables
-        .iter()
-        .map(|t| json!({"name": t.name, "region": t.region}))
-        .collect();
+    let alb: Vec<Value> = tables.iter().map(|t| json!({"name": t.name, "region": t.region})).collect();
     ctx.insert("tables", &alb);
+    ctx.insert("event_keys", &crate::catalogue::event_keys());
     for def in q.params {
         // Presence flags only: values never enter the template.
-        let present = params.0.contains_key(def.name)
-            && !matches!(params.0.get(def.name), Some(ParamValue::Bool(false)));
+        let present =
+            params.0.contains_key(def.name) && !matches!(params.0.get(def.name), Some(ParamValue::Bool(false)));
         ctx.insert(def.name, &present);
     }
-    let text = tera
-        .render(&name, &ctx)
-        .map_err(|e| ParamError(format!("template {name}: {e:?}")))?;
+    let text = tera.render(&name, &ctx).map_err(|e| ParamError(format!("template {name}: {e:?}")))?;
     let mut values: BTreeMap<String, ParamValue> = params.0.clone();
     values.extend(derived(params));
     placeholders(&text, &values)
@@ -478,11 +501,9 @@ fn placeholders(text: &str, values: &BTreeMap<String, ParamValue>) -> Result<Sql
                 j += 1;
             }
             let name: String = chars[i + 1..j].iter().collect();
-            let v = values.get(&name).ok_or_else(|| {
-                ParamError(format!(
-                    "internal: the SQL uses :{name}, which has no value"
-                ))
-            })?;
+            let v = values
+                .get(&name)
+                .ok_or_else(|| ParamError(format!("internal: the SQL uses :{name}, which has no value")))?;
             parameters.push(literal(v));
             out.push('?');
             i = j;
@@ -491,10 +512,7 @@ fn placeholders(text: &str, values: &BTreeMap<String, ParamValue>) -> Result<Sql
         out.push(c);
         i += 1;
     }
-    Ok(Sql {
-        text: out.trim().to_string(),
-        parameters,
-    })
+    Ok(Sql { text: out.trim().to_string(), parameters })
 }
 
 /// A query's answer: column names, rows, and what was scanned.
@@ -508,18 +526,7 @@ pub struct Answer {
 impl Answer {
     /// Rows as objects keyed by column name (the `--format json` shape).
     pub fn objects(&self) -> Vec<Value> {
-        self.rows
-            .iter()
-            .map(|r| {
-                Value::Object(
-                    self.columns
-                        .iter()
-                        .cloned()
-                        .zip(r.iter().cloned())
-                        .collect(),
-                )
-            })
-            .collect()
+        self.rows.iter().map(|r| Value::Object(self.columns.iter().cloned().zip(r.iter().cloned()).collect())).collect()
     }
 }
 

@@ -24,104 +24,36 @@ fn layout() -> LakeLayout {
 }
 
 fn kv(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 #[test]
 fn bad_parameters_are_refused_with_a_reason() {
     type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
     let cases: &[Case] = &[
-        (
-            "config-changes",
-            &[("year", "2025"), ("month", "13")],
-            "not a month",
-        ),
-        (
-            "config-changes",
-            &[("year", "1999"), ("month", "1")],
-            "not a year",
-        ),
-        (
-            "config-changes",
-            &[("year", "2025")],
-            "missing parameter month",
-        ),
-        (
-            "config-changes",
-            &[("year", "2025"), ("month", "1"), ("colour", "red")],
-            "unknown parameter `colour`",
-        ),
+        ("config-changes", &[("year", "2025"), ("month", "13")], "not a month"),
+        ("config-changes", &[("year", "1999"), ("month", "1")], "not a year"),
+        ("config-changes", &[("year", "2025")], "missing parameter month"),
+        ("config-changes", &[("year", "2025"), ("month", "1"), ("colour", "red")], "unknown parameter `colour`"),
+        ("events", &[("from", "2025-02-01"), ("to", "2025-01-01")], "is after to"),
+        ("events", &[("from", "2025-01-01"), ("to", "2025-01-02"), ("user", "bob'; DROP TABLE x; --")], "contains `'`"),
+        ("events", &[("from", "2025-01-01"), ("to", "2025-01-02"), ("event_name", "Run;Instances")], "contains `;`"),
         (
             "events",
-            &[("from", "2025-02-01"), ("to", "2025-01-01")],
-            "is after to",
-        ),
-        (
-            "events",
-            &[
-                ("from", "2025-01-01"),
-                ("to", "2025-01-02"),
-                ("user", "bob'; DROP TABLE x; --"),
-            ],
-            "contains `'`",
-        ),
-        (
-            "events",
-            &[
-                ("from", "2025-01-01"),
-                ("to", "2025-01-02"),
-                ("event_name", "Run;Instances"),
-            ],
-            "contains `;`",
-        ),
-        (
-            "events",
-            &[
-                ("from", "2025-01-01"),
-                ("to", "2025-01-02"),
-                ("account", "333333333333"),
-            ],
+            &[("from", "2025-01-01"), ("to", "2025-01-02"), ("account", "333333333333")],
             "not in the spec's accounts",
         ),
         (
             "events",
-            &[
-                ("from", "2025-01-01"),
-                ("to", "2025-01-02"),
-                ("region", "eu-west-1"),
-            ],
+            &[("from", "2025-01-01"), ("to", "2025-01-02"), ("region", "eu-west-1")],
             "not in the spec's regions",
         ),
-        (
-            "events",
-            &[("from", "2025-1-1"), ("to", "2025-01-02")],
-            "not a date",
-        ),
-        (
-            "events",
-            &[
-                ("from", "2025-01-01"),
-                ("to", "2025-01-02"),
-                ("errors_only", "yes"),
-            ],
-            "not true or false",
-        ),
-        (
-            "switch-roles",
-            &[
-                ("from", "2025-01-01"),
-                ("to", "2025-01-02"),
-                ("from", "2025-01-01"),
-            ],
-            "given twice",
-        ),
+        ("events", &[("from", "2025-1-1"), ("to", "2025-01-02")], "not a date"),
+        ("events", &[("from", "2025-01-01"), ("to", "2025-01-02"), ("errors_only", "yes")], "not true or false"),
+        ("switch-roles", &[("from", "2025-01-01"), ("to", "2025-01-02"), ("from", "2025-01-01")], "given twice"),
     ];
     for (q, params, expect) in cases {
-        let err = validate(find(q).unwrap(), &kv(params), &layout())
-            .expect_err(&format!("{q} {params:?}"));
+        let err = validate(find(q).unwrap(), &kv(params), &layout()).expect_err(&format!("{q} {params:?}"));
         assert!(err.0.contains(expect), "{q} {params:?}: {err}");
     }
 }
@@ -142,11 +74,7 @@ fn values_reach_sql_only_as_parameters() {
     )
     .unwrap();
     let sql = render_sql(q, &params, &layout()).unwrap();
-    assert!(
-        !sql.text.contains("alice") && !sql.text.contains("111111111111"),
-        "{}",
-        sql.text
-    );
+    assert!(!sql.text.contains("alice") && !sql.text.contains("111111111111"), "{}", sql.text);
     assert_eq!(sql.text.matches('?').count(), sql.parameters.len());
     assert_eq!(
         sql.parameters,
@@ -160,49 +88,25 @@ fn values_reach_sql_only_as_parameters() {
             "'111111111111'"
         ]
     );
-    assert!(
-        sql.text.contains("FROM \"acme_opslake\".\"cloudtrail\""),
-        "{}",
-        sql.text
-    );
+    assert!(sql.text.contains("FROM \"acme_opslake\".\"cloudtrail\""), "{}", sql.text);
     assert!(sql.text.contains("errorcode IS NOT NULL"));
     let inlined = sql.inlined();
-    assert!(
-        !inlined.contains('?') && inlined.contains("useridentity.username = 'alice'"),
-        "{inlined}"
-    );
+    assert!(!inlined.contains('?') && inlined.contains("useridentity.username = 'alice'"), "{inlined}");
 }
 
 #[test]
 fn alb_errors_read_one_table_per_region() {
     let q = find("alb-errors").unwrap();
-    let params = validate(
-        q,
-        &kv(&[("from", "2025-01-01"), ("to", "2025-12-31")]),
-        &layout(),
-    )
-    .unwrap();
+    let params = validate(q, &kv(&[("from", "2025-01-01"), ("to", "2025-12-31")]), &layout()).unwrap();
     let sql = render_sql(q, &params, &layout()).unwrap();
     assert!(
-        sql.text.contains("\"alb_logs_ap_northeast_1\"")
-            && sql.text.contains("'ap-northeast-1' AS region"),
+        sql.text.contains("\"alb_logs_ap_northeast_1\"") && sql.text.contains("'ap-northeast-1' AS region"),
         "{}",
         sql.text
     );
-    let params = validate(
-        q,
-        &kv(&[
-            ("from", "2025-01-01"),
-            ("to", "2025-12-31"),
-            ("region", "us-east-1"),
-        ]),
-        &layout(),
-    )
-    .unwrap();
-    assert!(render_sql(q, &params, &layout())
-        .unwrap_err()
-        .0
-        .contains("no table"));
+    let params =
+        validate(q, &kv(&[("from", "2025-01-01"), ("to", "2025-12-31"), ("region", "us-east-1")]), &layout()).unwrap();
+    assert!(render_sql(q, &params, &layout()).unwrap_err().0.contains("no table"));
 }
 
 fn examples() -> Mirror {
@@ -215,12 +119,7 @@ fn pruning_reads_only_the_partitions_a_query_needs() {
     let l = layout();
     let one_day = validate(
         q,
-        &kv(&[
-            ("from", "2025-03-04"),
-            ("to", "2025-03-04"),
-            ("account", "111111111111"),
-            ("region", "us-east-1"),
-        ]),
+        &kv(&[("from", "2025-03-04"), ("to", "2025-03-04"), ("account", "111111111111"), ("region", "us-east-1")]),
         &l,
     )
     .unwrap();
@@ -229,12 +128,7 @@ fn pruning_reads_only_the_partitions_a_query_needs() {
     let b = run_local(q, &year, &l, &examples(), date(2026, 11, 27)).unwrap();
     // one account x one region x two days (the day after `to` holds late deliveries)
     assert_eq!(a.stats.partitions_projected, 2);
-    assert!(
-        a.stats.objects_scanned < b.stats.objects_scanned,
-        "{:?} vs {:?}",
-        a.stats,
-        b.stats
-    );
+    assert!(a.stats.objects_scanned < b.stats.objects_scanned, "{:?} vs {:?}", a.stats, b.stats);
     assert_eq!(b.stats.objects_total, a.stats.objects_total);
     assert!(b.rows.len() > 1000, "{}", b.rows.len());
     assert!(b.stats.problems.is_empty(), "{:?}", b.stats.problems);
@@ -248,13 +142,7 @@ fn config_changes_counts_items_per_resource() {
     let a = run_local(q, &params, &l, &examples(), date(2026, 11, 27)).unwrap();
     assert!(!a.rows.is_empty());
     let total: i64 = a.rows.iter().map(|r| r[6].as_i64().unwrap()).sum();
-    assert_eq!(
-        total as u64, a.stats.records,
-        "every item of the month is counted once"
-    );
+    assert_eq!(total as u64, a.stats.records, "every item of the month is counted once");
     let counts: Vec<i64> = a.rows.iter().map(|r| r[6].as_i64().unwrap()).collect();
-    assert!(
-        counts.windows(2).all(|w| w[0] >= w[1]),
-        "sorted by count: {counts:?}"
-    );
+    assert!(counts.windows(2).all(|w| w[0] >= w[1]), "sorted by count: {counts:?}");
 }

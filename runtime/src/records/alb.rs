@@ -55,10 +55,7 @@ fn tokens(line: &str) -> Option<Vec<(&str, bool, &str)>> {
             out.push((&line[start..j], true, &line[start - 1..=j]));
             i = j + 1;
         } else {
-            let end = b[i..]
-                .iter()
-                .position(|&c| c == b' ')
-                .map_or(b.len(), |k| i + k);
+            let end = b[i..].iter().position(|&c| c == b' ').map_or(b.len(), |k| i + k);
             out.push((&line[i..end], false, &line[i..end]));
             i = end;
         }
@@ -131,28 +128,20 @@ pub fn parse(line: &str) -> Option<Line<'_>> {
     if verb.contains(' ') {
         return None;
     }
-    let (url, proto) = if let Some(u) = rest.strip_suffix(" - ") {
-        (u, "- ")
-    } else {
-        rest.rsplit_once(' ')?
-    };
+    let (url, proto) = if let Some(u) = rest.strip_suffix(" - ") { (u, "- ") } else { rest.rsplit_once(' ')? };
     f[14] = Some(verb);
     f[15] = Some(url);
     f[16] = Some(proto);
     f[17] = Some(quoted(13)?);
     let cipher = plain(14)?;
     if cipher.is_empty()
-        || !all(cipher, |c| {
-            c.is_ascii_uppercase() || c.is_ascii_digit() || (b'9'..=b'_').contains(&c) || c == b'-'
-        })
+        || !all(cipher, |c| c.is_ascii_uppercase() || c.is_ascii_digit() || (b'9'..=b'_').contains(&c) || c == b'-')
     {
         return None;
     }
     f[18] = Some(cipher);
     let proto_tls = plain(15)?;
-    if !all(proto_tls, |c| {
-        c.is_ascii_alphanumeric() || c == b'.' || c == b'-'
-    }) {
+    if !all(proto_tls, |c| c.is_ascii_alphanumeric() || c == b'.' || c == b'-') {
         return None;
     }
     f[19] = Some(proto_tls);
@@ -165,8 +154,7 @@ pub fn parse(line: &str) -> Option<Line<'_>> {
             Some([
                 quoted(next)?,
                 quoted(next + 1)?,
-                plain(next + 2)
-                    .filter(|v| all(v, |c| c == b'-' || c == b'.' || c.is_ascii_digit()))?,
+                plain(next + 2).filter(|v| all(v, |c| c == b'-' || c == b'.' || c.is_ascii_digit()))?,
                 plain(next + 3)?,
                 quoted(next + 4)?,
                 quoted(next + 5)?,
@@ -178,8 +166,7 @@ pub fn parse(line: &str) -> Option<Line<'_>> {
                 f[22 + k] = Some(v);
             }
             next += 7;
-            let list =
-                |i: usize| quoted(i).filter(|v| !v.is_empty() && !v.contains(char::is_whitespace));
+            let list = |i: usize| quoted(i).filter(|v| !v.is_empty() && !v.contains(char::is_whitespace));
             if t.len() >= next + 2 {
                 if let (Some(a), Some(b)) = (list(next), list(next + 1)) {
                     f[29] = Some(a);

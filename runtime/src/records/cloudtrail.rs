@@ -142,23 +142,12 @@ impl Record<'_> {
         let ui = self.user_identity.as_ref()?;
         ui.user_name
             .as_ref()
-            .or_else(|| {
-                ui.session_context
-                    .as_ref()?
-                    .session_issuer
-                    .as_ref()?
-                    .user_name
-                    .as_ref()
-            })
+            .or_else(|| ui.session_context.as_ref()?.session_issuer.as_ref()?.user_name.as_ref())
             .map(Text::as_str)
     }
 
     pub fn invoked_by(&self) -> Option<&str> {
-        self.user_identity
-            .as_ref()?
-            .invoked_by
-            .as_ref()
-            .map(Text::as_str)
+        self.user_identity.as_ref()?.invoked_by.as_ref().map(Text::as_str)
     }
 }
 
@@ -203,19 +192,13 @@ struct File<'a> {
 pub fn split(bytes: &[u8]) -> Result<Vec<&RawValue>, FileProblem> {
     let file: File = match serde_json::from_slice(bytes) {
         Ok(f) => f,
-        Err(e) if e.is_data() => {
-            return Err(FileProblem(format!("not a CloudTrail log file: {e}")))
-        }
+        Err(e) if e.is_data() => return Err(FileProblem(format!("not a CloudTrail log file: {e}"))),
         Err(e) => return Err(FileProblem(format!("invalid JSON: {e}"))),
     };
     match (file.records, file.digest_start_time) {
         (Some(r), _) => Ok(r),
-        (None, Some(_)) => Err(FileProblem(
-            "a CloudTrail digest file, not a log file".into(),
-        )),
-        (None, None) => Err(FileProblem(
-            "not a CloudTrail log file: no \"Records\" array".into(),
-        )),
+        (None, Some(_)) => Err(FileProblem("a CloudTrail digest file, not a log file".into())),
+        (None, None) => Err(FileProblem("not a CloudTrail log file: no \"Records\" array".into())),
     }
 }
 

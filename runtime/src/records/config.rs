@@ -67,9 +67,7 @@ pub fn split(bytes: &[u8]) -> Result<Vec<&RawValue>, FileProblem> {
     match file.configuration_items {
         Some(items) => Ok(items),
         None if file.file_version.is_some() => Ok(Vec::new()),
-        None => Err(FileProblem(
-            "not an AWS Config file: no \"configurationItems\" array".into(),
-        )),
+        None => Err(FileProblem("not an AWS Config file: no \"configurationItems\" array".into())),
     }
 }
 

@@ -63,13 +63,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
                 Ok(Text(Cow::Owned(v.to_string())))
             }
             fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                let v: serde_json::Value =
-                    Deserialize::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                let v: serde_json::Value = Deserialize::deserialize(de::value::MapAccessDeserializer::new(map))?;
                 Ok(Text(Cow::Owned(v.to_string())))
             }
             fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-                let v: serde_json::Value =
-                    Deserialize::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                let v: serde_json::Value = Deserialize::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
                 Ok(Text(Cow::Owned(v.to_string())))
             }
         }
@@ -98,9 +96,7 @@ pub fn decompress(bytes: &[u8]) -> Result<Cow<'_, [u8]>, FileProblem> {
         return Ok(Cow::Borrowed(bytes));
     }
     if bytes.len() < 18 {
-        return Err(FileProblem(
-            "truncated gzip (shorter than a gzip header and trailer)".into(),
-        ));
+        return Err(FileProblem("truncated gzip (shorter than a gzip header and trailer)".into()));
     }
     let isize_ = u32::from_le_bytes([
         bytes[bytes.len() - 4],

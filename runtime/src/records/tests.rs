@@ -11,10 +11,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d)
-            .unwrap_or_else(|e| panic!("{}: {e}", d.display()))
-            .flatten()
-        {
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())).flatten() {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
@@ -33,20 +30,13 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 fn real_cloudtrail_files_parse_completely() {
     let dir = shared().join("grycap_cloudtrail_tracker");
     let (mut files, mut records) = (0, 0);
-    for path in files_under(&dir)
-        .into_iter()
-        .filter(|p| p.to_string_lossy().ends_with(".json.gz"))
-    {
+    for path in files_under(&dir).into_iter().filter(|p| p.to_string_lossy().ends_with(".json.gz")) {
         let bytes = std::fs::read(&path).unwrap();
         let body = decompress(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let raw = cloudtrail::split(&body).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         for r in raw {
             let rec = cloudtrail::parse(r).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            assert!(
-                rec.event_name.is_some() && rec.event_time.is_some(),
-                "{}",
-                path.display()
-            );
+            assert!(rec.event_name.is_some() && rec.event_time.is_some(), "{}", path.display());
             records += 1;
         }
         files += 1;
@@ -71,10 +61,7 @@ fn every_shared_json_file_is_read_or_reported() {
         };
         let kind = match (cloudtrail::split(&body), config::split(&body)) {
             (Ok(records), _) => {
-                let bad = records
-                    .iter()
-                    .filter(|r| cloudtrail::parse(r).is_err())
-                    .count();
+                let bad = records.iter().filter(|r| cloudtrail::parse(r).is_err()).count();
                 assert_eq!(bad, 0, "{name}: {bad} records failed to parse");
                 "cloudtrail"
             }
@@ -91,10 +78,7 @@ fn every_shared_json_file_is_read_or_reported() {
         };
         *kinds.entry(kind).or_default() += 1;
     }
-    assert!(
-        kinds.get("cloudtrail").copied().unwrap_or(0) > 1000,
-        "{kinds:?}"
-    );
+    assert!(kinds.get("cloudtrail").copied().unwrap_or(0) > 1000, "{kinds:?}");
     assert!(kinds.get("config").copied().unwrap_or(0) >= 3, "{kinds:?}");
 }
 
@@ -104,23 +88,11 @@ fn config_items_tolerate_real_key_variants() {
         {"configurationStateID": 7, "availibilityZone": "us-east-1a", "resourceType": "AWS::EC2::Instance", "configuration": "{\"a\":1}"},
         {"configurationStateId": "8", "availabilityZone": "Not Applicable", "resourceType": "AWS::S3::Bucket", "configuration": {"a": 2}, "ARN": "arn:aws:s3:::b"}
     ]}"#;
-    let items: Vec<config::Item> = config::split(body)
-        .unwrap()
-        .into_iter()
-        .map(|r| config::parse(r).unwrap())
-        .collect();
-    assert_eq!(
-        items[0].configuration_state_id.as_ref().unwrap().as_str(),
-        "7"
-    );
-    assert_eq!(
-        items[0].availability_zone.as_ref().unwrap().as_str(),
-        "us-east-1a"
-    );
-    assert_eq!(
-        items[1].configuration_state_id.as_ref().unwrap().as_str(),
-        "8"
-    );
+    let items: Vec<config::Item> =
+        config::split(body).unwrap().into_iter().map(|r| config::parse(r).unwrap()).collect();
+    assert_eq!(items[0].configuration_state_id.as_ref().unwrap().as_str(), "7");
+    assert_eq!(items[0].availability_zone.as_ref().unwrap().as_str(), "us-east-1a");
+    assert_eq!(items[1].configuration_state_id.as_ref().unwrap().as_str(), "8");
     assert_eq!(items[1].arn.as_ref().unwrap().as_str(), "arn:aws:s3:::b");
 }
 
@@ -138,22 +110,10 @@ fn corrupt_input_is_reported_with_a_reason() {
         ("truncated gzip", gz[..gz.len() / 2].to_vec(), "gzip"),
         ("tiny gzip", vec![0x1f, 0x8b, 8], "truncated gzip"),
         ("invalid JSON", b"{\"Records\":[{".to_vec(), "invalid JSON"),
-        (
-            "wrong top-level shape",
-            b"[1,2,3]".to_vec(),
-            "not a CloudTrail log file",
-        ),
+        ("wrong top-level shape", b"[1,2,3]".to_vec(), "not a CloudTrail log file"),
         ("empty object", b"{}".to_vec(), "no \"Records\""),
-        (
-            "digest file",
-            br#"{"awsAccountId":"1","digestStartTime":"x","logFiles":[]}"#.to_vec(),
-            "digest",
-        ),
-        (
-            "Records not a list",
-            br#"{"Records":{"a":1}}"#.to_vec(),
-            "not a CloudTrail log file",
-        ),
+        ("digest file", br#"{"awsAccountId":"1","digestStartTime":"x","logFiles":[]}"#.to_vec(), "digest"),
+        ("Records not a list", br#"{"Records":{"a":1}}"#.to_vec(), "not a CloudTrail log file"),
     ];
     for (what, bytes, expect) in cases {
         let problem = match decompress(&bytes) {
@@ -162,22 +122,14 @@ fn corrupt_input_is_reported_with_a_reason() {
         };
         assert!(problem.0.contains(expect), "{what}: {problem}");
     }
-    assert_eq!(
-        cloudtrail::split(&decompress(&gz).unwrap()).unwrap().len(),
-        1
-    );
+    assert_eq!(cloudtrail::split(&decompress(&gz).unwrap()).unwrap().len(), 1);
 }
 
 fn example_alb_lines() -> Vec<String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/logs/acme-alb-logs-apne1");
     let mut lines = Vec::new();
-    for p in files_under(&root)
-        .into_iter()
-        .filter(|p| p.to_string_lossy().ends_with(".log.gz"))
-    {
-        let body = decompress(&std::fs::read(&p).unwrap())
-            .unwrap()
-            .into_owned();
+    for p in files_under(&root).into_iter().filter(|p| p.to_string_lossy().ends_with(".log.gz")) {
+        let body = decompress(&std::fs::read(&p).unwrap()).unwrap().into_owned();
         lines.extend(String::from_utf8(body).unwrap().lines().map(str::to_string));
     }
     lines
@@ -196,11 +148,8 @@ fn alb_tokenizer_agrees_with_the_table_regex() {
     lines.push("not an alb line".into());
     lines.push("https 2024-01-01T00:00:00Z app/x/1 1.2.3.4:5 - -1 -1 -1 460 - 100 0 \"GET https://x:443/ HTTP/1.1\" \"curl/8\" ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 - \"Root=1-x\" \"x\" \"-\" 0 2024-01-01T00:00:00Z \"forward\" \"-\" \"-\" \"-\" \"-\" \"-\" \"-\" TID_1".into());
     for line in &lines {
-        let want: Option<Vec<Option<&str>>> = re.captures(line).map(|c| {
-            (1..=alb::FIELDS)
-                .map(|i| c.get(i).map(|m| m.as_str()))
-                .collect()
-        });
+        let want: Option<Vec<Option<&str>>> =
+            re.captures(line).map(|c| (1..=alb::FIELDS).map(|i| c.get(i).map(|m| m.as_str())).collect());
         let got: Option<Vec<Option<&str>>> = alb::parse(line).map(|l| l.fields.to_vec());
         assert_eq!(got, want, "line: {line}");
     }
