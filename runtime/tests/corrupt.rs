@@ -1,0 +1,130 @@
+//! Robustness: deliberately corrupted copies of real objects are reported with their key
+//! and reason, and everything else in the mirror is still read.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use opslake_runtime::engine::local::Mirror;
+use opslake_runtime::lake::{AlbSource, LakeLayout};
+use opslake_runtime::query;
+
+fn copy_tree(from: &Path, to: &Path) {
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let dest = to.join(e.file_name());
+        if e.path().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+            copy_tree(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.path().is_dir() {
+            files(&e.path(), out);
+        } else {
+            out.push(e.path());
+        }
+    }
+}
+
+fn gz(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+fn layout() -> LakeLayout {
+    LakeLayout {
+        database: "acme_opslake".into(),
+        bucket: "acme-log-archive-111111111111".into(),
+        prefix: String::new(),
+        organization_trail: Some("o-a1b2c3d4e5".into()),
+        accounts: vec!["111111111111".into(), "222222222222".into()],
+        regions: vec!["ap-northeast-1".into(), "us-east-1".into()],
+        start: jiff::civil::date(2024, 1, 1),
+        end: None,
+        cloudtrail: true,
+        config: true,
+        alb: vec![AlbSource {
+            region: "ap-northeast-1".into(),
+            bucket: "acme-alb-logs-apne1".into(),
+            prefix: String::new(),
+        }],
+    }
+}
+
+fn run(root: &Path, name: &str, params: &[(&str, &str)]) -> query::Answer {
+    let q = query::find(name).unwrap();
+    let pairs: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let p = query::validate(q, &pairs, &layout()).unwrap();
+    query::run_local(q, &p, &layout(), &Mirror::new(root), jiff::civil::date(2026, 11, 27)).unwrap()
+}
+
+#[test]
+fn corrupted_objects_are_reported_and_the_rest_is_read() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/logs");
+    let tmp = tempfile::tempdir().unwrap();
+    for b in ["acme-log-archive-111111111111", "acme-alb-logs-apne1"] {
+        std::fs::create_dir_all(tmp.path().join(b)).unwrap();
+        copy_tree(&examples.join(b), &tmp.path().join(b));
+    }
+    let range = [("from", "2024-10-01"), ("to", "2025-11-30")];
+    let clean = run(tmp.path(), "event-counts", &range);
+    assert!(clean.stats.problems.is_empty());
+
+    let mut trail = Vec::new();
+    files(&tmp.path().join("acme-log-archive-111111111111/AWSLogs/o-a1b2c3d4e5"), &mut trail);
+    trail.retain(|p| p.to_string_lossy().contains("/CloudTrail/"));
+    trail.sort();
+    let damage: Vec<(&PathBuf, Vec<u8>, &str)> = vec![
+        (
+            &trail[0],
+            {
+                let b = std::fs::read(&trail[0]).unwrap();
+                b[..b.len() / 2].to_vec()
+            },
+            "gzip",
+        ),
+        (&trail[1], b"this is not json".to_vec(), "invalid JSON"),
+        (&trail[2], gz(b"{}"), "no \"Records\""),
+        (&trail[3], gz(b"[{\"eventName\": \"X\"}]"), "not a CloudTrail log file"),
+        (&trail[4], Vec::new(), "invalid JSON"),
+    ];
+    let mut lost = 0u64;
+    for (path, bytes, _) in &damage {
+        let key = format!("s3://{}", path.strip_prefix(tmp.path()).unwrap().display());
+        let before = run(tmp.path(), "event-counts", &range).stats.records;
+        std::fs::write(path, bytes).unwrap();
+        let after = run(tmp.path(), "event-counts", &range).stats.records;
+        lost += before - after;
+        assert!(before > after, "{key}: records should drop");
+    }
+    let broken = run(tmp.path(), "event-counts", &range);
+    assert_eq!(broken.stats.records, clean.stats.records - lost);
+    let reported: BTreeMap<String, String> =
+        broken.stats.problems.iter().map(|p| (p.key.clone(), p.reason.clone())).collect();
+    assert_eq!(reported.len(), damage.len(), "{reported:#?}");
+    for (path, _, reason) in &damage {
+        let key = format!("s3://{}", path.strip_prefix(tmp.path()).unwrap().display());
+        let got = reported.get(&key).unwrap_or_else(|| panic!("{key} not reported: {reported:#?}"));
+        assert!(got.contains(reason), "{key}: {got}");
+    }
+
+    // A corrupt ALB object and a bad line among good ones.
+    let mut alb = Vec::new();
+    files(&tmp.path().join("acme-alb-logs-apne1"), &mut alb);
+    alb.retain(|p| p.to_string_lossy().ends_with(".log.gz"));
+    alb.sort();
+    let mut good = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&std::fs::read(&alb[0]).unwrap()[..]), &mut good)
+        .unwrap();
+    std::fs::write(&alb[0], gz(format!("garbage line\n{good}").as_bytes())).unwrap();
+    std::fs::write(&alb[1], &std::fs::read(&alb[1]).unwrap()[..10]).unwrap();
+    let a = run(tmp.path(), "alb-errors", &range);
+    assert_eq!(a.stats.bad_records, 1);
+    assert_eq!(a.stats.problems.len(), 1, "{:?}", a.stats.problems);
+}
