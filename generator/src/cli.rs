@@ -74,6 +74,44 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+    /// Resources created but never deleted (from CloudTrail), grouped by type, with console links
+    Leftovers {
+        #[arg(long, default_value = "opslake.yaml")]
+        spec: PathBuf,
+        /// Mirror root of the log buckets
+        #[arg(long, conflicts_with = "athena")]
+        local: Option<PathBuf>,
+        /// Read through Athena (organisation-wide, beyond 90 days)
+        #[arg(long)]
+        athena: bool,
+        #[arg(long)]
+        profile: Option<String>,
+        /// AWS region of the Athena workgroup (default: the spec's home region)
+        #[arg(long = "aws-region")]
+        aws_region: Option<String>,
+        #[arg(long)]
+        endpoint_url: Option<String>,
+        /// How far back to look, e.g. 30d (default: features.leftovers.lookback_days, else 30)
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        since: Option<String>,
+        /// First day (YYYY-MM-DD), with --to
+        #[arg(long, requires = "to")]
+        from: Option<String>,
+        /// Last day (YYYY-MM-DD), with --from
+        #[arg(long, requires = "from")]
+        to: Option<String>,
+        /// Only resources this IAM user or role session created
+        #[arg(long)]
+        user: Option<String>,
+        /// Only these regions (repeatable)
+        #[arg(long = "region")]
+        regions: Vec<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Exit 1 when anything is found (for CI)
+        #[arg(long)]
+        fail_if_found: bool,
+    },
     /// Run a named query over a local mirror of the log buckets (no NAME: list the queries)
     Query {
         name: Option<String>,
@@ -131,6 +169,40 @@ where
         Command::Generate { spec, out: dir, check, templates, format } => {
             generate(&spec, &dir, check, templates.as_deref(), format, out, err)
         }
+        Command::Leftovers {
+            spec,
+            local,
+            athena,
+            profile,
+            aws_region,
+            endpoint_url,
+            since,
+            from,
+            to,
+            user,
+            regions,
+            format,
+            fail_if_found,
+        } => crate::leftovers::run(
+            crate::leftovers::Args {
+                spec: &spec,
+                local: local.as_deref(),
+                athena: athena.then_some(opslake_runtime::engine::athena::Connection {
+                    profile,
+                    region: aws_region,
+                    endpoint_url,
+                }),
+                since: since.as_deref(),
+                from: from.as_deref(),
+                to: to.as_deref(),
+                user: user.as_deref(),
+                regions: &regions,
+                format,
+                fail_if_found,
+            },
+            out,
+            err,
+        ),
         Command::Query { name, spec, local, athena, profile, region, endpoint_url, params, format, print_sql } => {
             crate::query::run(
                 crate::query::Args {

@@ -4,6 +4,7 @@
 //! `output` (files, `--check`). `cli` wires them to the command line.
 
 pub mod cli;
+pub mod leftovers;
 pub mod output;
 pub mod plan;
 pub mod query;

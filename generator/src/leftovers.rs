@@ -1,0 +1,162 @@
+//! `opslake leftovers`: resources created but never deleted, from the `created-deleted`
+//! query over the local mirror or Athena, paired by `opslake_runtime::analysis::leftovers`.
+
+use std::io::Write;
+use std::path::Path;
+
+use jiff::civil::Date;
+use jiff::ToSpan;
+use opslake_runtime::analysis::leftovers::{pair, Leftover};
+use opslake_runtime::engine::athena::{AthenaEngine, Connection};
+use opslake_runtime::engine::local::Mirror;
+use opslake_runtime::query::{self, QueryError};
+
+use crate::cli::{load_spec, Format, BAD_INPUT, FAILURE, OK};
+use crate::{plan, spec};
+
+pub struct Args<'a> {
+    pub spec: &'a Path,
+    pub local: Option<&'a Path>,
+    pub athena: Option<Connection>,
+    pub since: Option<&'a str>,
+    pub from: Option<&'a str>,
+    pub to: Option<&'a str>,
+    pub user: Option<&'a str>,
+    pub regions: &'a [String],
+    pub format: Format,
+    pub fail_if_found: bool,
+}
+
+/// `30d` → 30.
+fn days(s: &str) -> Option<i64> {
+    s.strip_suffix('d').unwrap_or(s).parse::<i64>().ok().filter(|d| (1..=3650).contains(d))
+}
+
+pub fn run(a: Args, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<u8> {
+    let (loaded, _) = match load_spec(a.spec, Format::Text, out, err)? {
+        Ok(x) => x,
+        Err(code) => return Ok(code),
+    };
+    let Some(spec) = loaded.spec.as_ref() else { return Ok(BAD_INPUT) };
+    let layout = plan::layout(spec);
+    let today = spec::today_utc();
+    let default_days = spec.features.leftovers.as_ref().map_or(30, |l| i64::from(l.lookback_days));
+    let (from, to) = match (a.from, a.to, a.since) {
+        (Some(f), Some(t), None) => (f.to_string(), t.to_string()),
+        (None, None, since) => {
+            let Some(n) = days(since.unwrap_or(&format!("{default_days}d"))) else {
+                writeln!(err, "error: --since {}: expected a number of days, e.g. 30d (1-3650)", since.unwrap_or(""))?;
+                return Ok(BAD_INPUT);
+            };
+            let from: Date = today.checked_sub(n.days()).unwrap_or(today);
+            (from.to_string(), today.to_string())
+        }
+        _ => {
+            writeln!(err, "error: give either --since N[d], or both --from and --to")?;
+            return Ok(BAD_INPUT);
+        }
+    };
+    let q = query::find("created-deleted").expect("catalogued query");
+    let pairs = vec![("from".to_string(), from.clone()), ("to".to_string(), to.clone())];
+    let params = match query::validate(q, &pairs, &layout) {
+        Ok(p) => p,
+        Err(e) => {
+            writeln!(err, "error: {e}")?;
+            return Ok(BAD_INPUT);
+        }
+    };
+    for r in a.regions {
+        if !layout.regions.contains(r) {
+            writeln!(err, "error: --region {r} is not in the spec's regions ({})", layout.regions.join(", "))?;
+            return Ok(BAD_INPUT);
+        }
+    }
+    let (columns, rows) = if let Some(mut conn) = a.athena {
+        let sql = match query::render_sql(q, &params, &layout) {
+            Ok(s) => s,
+            Err(e) => {
+                writeln!(err, "error: {e}")?;
+                return Ok(BAD_INPUT);
+            }
+        };
+        conn.region = conn.region.or_else(|| Some(spec.home.region.clone()));
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let result = rt.block_on(async {
+            AthenaEngine::connect(&conn, &spec.workgroup(), &layout.database).await.run(&sql).await
+        });
+        match result {
+            Ok(ans) => {
+                writeln!(err, "Athena query {}: scanned {} bytes", ans.query_id, ans.bytes_scanned)?;
+                (q.columns.iter().map(|c| c.to_string()).collect::<Vec<_>>(), query::finish(q, ans.rows))
+            }
+            Err(e) => {
+                writeln!(err, "error: {e}")?;
+                return Ok(FAILURE);
+            }
+        }
+    } else if let Some(dir) = a.local {
+        if !dir.is_dir() {
+            writeln!(err, "error: --local {}: not a directory", dir.display())?;
+            return Ok(BAD_INPUT);
+        }
+        match query::run_local(q, &params, &layout, &Mirror::new(dir), today) {
+            Ok(ans) => {
+                for p in &ans.stats.problems {
+                    writeln!(err, "warning: skipped {}: {}", p.key, p.reason)?;
+                }
+                (ans.columns, ans.rows)
+            }
+            Err(QueryError::Param(e)) => {
+                writeln!(err, "error: {e}")?;
+                return Ok(BAD_INPUT);
+            }
+            Err(QueryError::Engine(e)) => {
+                writeln!(err, "error: {e}")?;
+                return Ok(FAILURE);
+            }
+        }
+    } else {
+        writeln!(err, "error: say where to read: --local DIR (a mirror of the log buckets) or --athena")?;
+        return Ok(BAD_INPUT);
+    };
+    let mut found = pair(&columns, &rows, jiff::Timestamp::now());
+    if let Some(u) = a.user {
+        found.retain(|l| l.created_by_user.as_deref() == Some(u));
+    }
+    if !a.regions.is_empty() {
+        found.retain(|l| a.regions.contains(&l.region));
+    }
+    match a.format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&found).unwrap_or_default())?,
+        Format::Text => report(&found, &from, &to, out)?,
+    }
+    Ok(if a.fail_if_found && !found.is_empty() { FAILURE } else { OK })
+}
+
+/// The table: grouped by resource type, people's resources first, then those a service made.
+fn report(found: &[Leftover], from: &str, to: &str, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(out, "Resources created between {from} and {to} and not deleted since: {}", found.len())?;
+    for (title, by_service) in [("created by people", false), ("created by AWS services on someone's behalf", true)] {
+        let group: Vec<&Leftover> = found.iter().filter(|l| l.created_by_service.is_some() == by_service).collect();
+        if group.is_empty() {
+            continue;
+        }
+        writeln!(out, "\n== {title} ==")?;
+        let mut current = "";
+        for l in group {
+            if l.resource_type != current {
+                current = &l.resource_type;
+                let cost = &l.cost_hint;
+                writeln!(out, "\n{current}  ({cost})")?;
+            }
+            let who = l.created_by_service.clone().or_else(|| l.created_by_user.clone()).unwrap_or_else(|| "?".into());
+            let name = l.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+            writeln!(
+                out,
+                "  {}{name}  {} {}  created {} by {who}  ({} days)\n    {}",
+                l.id, l.account, l.region, l.created_at, l.age_days, l.console_url
+            )?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,3 @@
+//! Analyses over the lake's rows, independent of the engine that produced them.
+
+pub mod leftovers;
