@@ -144,13 +144,33 @@ impl Mirror {
         V: Fn(&mut A, Rec<'_, '_>, &Partition) + Sync + Send,
         M: Fn(A, A) -> A + Sync + Send,
     {
+        self.scan_filtered(kind, objects, None, init, visit, merge)
+    }
+
+    /// [`Mirror::scan`] for a query that wants only records with one of `needles`' event
+    /// names: objects and records whose `"eventName"` values are all elsewhere are not parsed.
+    pub fn scan_filtered<A, I, V, M>(
+        &self,
+        kind: TableKind,
+        objects: &[Object],
+        needles: Option<&EventNames>,
+        init: I,
+        visit: V,
+        merge: M,
+    ) -> (A, ScanStats)
+    where
+        A: Send,
+        I: Fn() -> A + Sync + Send,
+        V: Fn(&mut A, Rec<'_, '_>, &Partition) + Sync + Send,
+        M: Fn(A, A) -> A + Sync + Send,
+    {
         let (acc, stats) = objects
             .par_iter()
             .with_max_len(1)
             .fold(
                 || (init(), ScanStats::default()),
                 |(mut acc, mut stats), obj| {
-                    read_object(kind, obj, &mut acc, &visit, &mut stats);
+                    read_object(kind, obj, needles, &mut acc, &visit, &mut stats);
                     (acc, stats)
                 },
             )
@@ -164,6 +184,44 @@ impl Mirror {
         let mut stats = stats;
         stats.problems.sort_by(|a, b| a.key.cmp(&b.key));
         (acc, stats)
+    }
+}
+
+/// A set of CloudTrail event names, checked on raw bytes without parsing: every value of an
+/// `"eventName"` key is looked up. It errs only towards parsing (an escaped value, a nested
+/// key of the same name), never towards skipping a wanted record.
+pub struct EventNames {
+    names: std::collections::HashSet<Vec<u8>>,
+    key: memchr::memmem::Finder<'static>,
+}
+
+impl EventNames {
+    pub fn new<S: AsRef<str>>(names: &[S]) -> Self {
+        EventNames {
+            names: names.iter().map(|n| n.as_ref().as_bytes().to_vec()).collect(),
+            key: memchr::memmem::Finder::new(b"\"eventName\"").into_owned(),
+        }
+    }
+
+    /// Whether any `"eventName": "…"` in `bytes` has a value in the set (or cannot be read
+    /// without parsing).
+    pub fn may_match(&self, bytes: &[u8]) -> bool {
+        for at in self.key.find_iter(bytes) {
+            let mut i = at + b"\"eventName\"".len();
+            while i < bytes.len() && matches!(bytes[i], b' ' | b'\t' | b'\n' | b'\r' | b':') {
+                i += 1;
+            }
+            if bytes.get(i) != Some(&b'"') {
+                continue;
+            }
+            let start = i + 1;
+            let Some(len) = memchr::memchr(b'"', &bytes[start..]) else { return true };
+            let value = &bytes[start..start + len];
+            if value.contains(&b'\\') || self.names.contains(value) {
+                return true;
+            }
+        }
+        false
     }
 }
 
@@ -191,8 +249,14 @@ fn walk(dir: &Path, out: &mut Vec<(PathBuf, u64)>) {
     }
 }
 
-fn read_object<A, V>(kind: TableKind, obj: &Object, acc: &mut A, visit: &V, stats: &mut ScanStats)
-where
+fn read_object<A, V>(
+    kind: TableKind,
+    obj: &Object,
+    needles: Option<&EventNames>,
+    acc: &mut A,
+    visit: &V,
+    stats: &mut ScanStats,
+) where
     V: Fn(&mut A, Rec<'_, '_>, &Partition),
 {
     let problem = |reason: String| Problem { key: obj.key.clone(), reason };
@@ -213,20 +277,37 @@ where
         }
     };
     stats.bytes_decompressed += body.len() as u64;
+    if needles.is_some_and(|n| !n.may_match(&body[..])) {
+        return; // nothing the query wants can be in this object
+    }
     match kind {
-        TableKind::CloudTrail => match cloudtrail::split(&body) {
+        // With needles: split the file into raw records (a fast structural scan) and parse
+        // only those whose text holds a needle.
+        TableKind::CloudTrail if needles.is_some() => match cloudtrail::split(&body) {
             Ok(raws) => {
+                let needles = needles.expect("checked");
                 for raw in raws {
+                    stats.records += 1;
+                    if !needles.may_match(raw.get().as_bytes()) {
+                        continue;
+                    }
                     match cloudtrail::parse(raw) {
-                        Ok(r) => {
-                            stats.records += 1;
-                            visit(acc, Rec::Trail(&r), &obj.partition);
-                        }
+                        Ok(r) => visit(acc, Rec::Trail(&r), &obj.partition),
                         Err(_) => stats.bad_records += 1,
                     }
                 }
             }
             Err(e) => stats.problems.push(problem(e.0)),
+        },
+        TableKind::CloudTrail => match cloudtrail::parse_file(&body) {
+            // the common case: one pass over the file
+            Some(records) => {
+                for r in &records {
+                    stats.records += 1;
+                    visit(acc, Rec::Trail(r), &obj.partition);
+                }
+            }
+            None => read_trail_records(&body, acc, visit, stats, obj, &problem),
         },
         TableKind::ConfigHistory => match config::split(&body) {
             Ok(raws) => {
@@ -256,5 +337,55 @@ where
             }
             Err(e) => stats.problems.push(problem(format!("not text: {e}"))),
         },
+    }
+}
+
+/// Record-by-record reading of a CloudTrail file that did not parse in one pass.
+fn read_trail_records<A, V>(
+    body: &[u8],
+    acc: &mut A,
+    visit: &V,
+    stats: &mut ScanStats,
+    obj: &Object,
+    problem: &dyn Fn(String) -> Problem,
+) where
+    V: Fn(&mut A, Rec<'_, '_>, &Partition),
+{
+    match cloudtrail::split(body) {
+        Ok(raws) => {
+            for raw in raws {
+                match cloudtrail::parse(raw) {
+                    Ok(r) => {
+                        stats.records += 1;
+                        visit(acc, Rec::Trail(&r), &obj.partition);
+                    }
+                    Err(_) => stats.bad_records += 1,
+                }
+            }
+        }
+        Err(e) => stats.problems.push(problem(e.0)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EventNames;
+
+    #[test]
+    fn event_name_filter_never_skips_a_wanted_record() {
+        let f = EventNames::new(&["RunInstances", "DeleteVolume"]);
+        let cases: &[(&str, bool)] = &[
+            (r#"{"eventName":"RunInstances","x":1}"#, true),
+            (r#"{"eventName" : "DeleteVolume"}"#, true),
+            ("{\n  \"eventName\":\n    \"RunInstances\"\n}", true),
+            (r#"{"eventName":"DescribeInstances"}"#, false),
+            (r#"{"eventName":"Describe","requestParameters":{"eventName":"RunInstances"}}"#, true),
+            (r#"{"eventName":"Run\u0049nstances"}"#, true),
+            (r#"{"name":"RunInstances"}"#, false),
+            (r#"{"eventName":"RunInstancesX"}"#, false),
+        ];
+        for (text, want) in cases {
+            assert_eq!(f.may_match(text.as_bytes()), *want, "{text}");
+        }
     }
 }

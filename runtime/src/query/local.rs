@@ -9,10 +9,10 @@ use jiff::civil::Date;
 use serde_json::Value;
 
 use super::{Answer, Params, QueryDef, QueryError};
-use crate::engine::local::{Mirror, Rec};
+use crate::engine::local::{EventNames, Mirror, Rec};
 use crate::engine::ScanStats;
 use crate::lake::{Constraint, LakeLayout, TableDef};
-use crate::records::cloudtrail::{extract_scalar, raw_text, Record};
+use crate::records::cloudtrail::{extract_scalar, Record};
 use crate::records::Text;
 
 fn s(v: Option<&Text>) -> Value {
@@ -99,7 +99,23 @@ pub fn run(
     if let Some(c) = values(params.str("region")) {
         constraints.insert("region".into(), c);
     }
-    let mut scanner = Scanner { mirror, today, stats: ScanStats::default() };
+    let needles: Vec<String> = match q.name {
+        "created-deleted" => {
+            let mut names: Vec<String> = crate::catalogue::event_keys()
+                .iter()
+                .filter_map(|k| k.split_once(':'))
+                .map(|(_, e)| e.to_string())
+                .collect();
+            names.sort();
+            names.dedup();
+            names
+        }
+        "switch-roles" => vec!["SwitchRole".to_string()],
+        "events" => params.str("event_name").map(|n| vec![n.to_string()]).unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let needles = (!needles.is_empty()).then(|| EventNames::new(&needles));
+    let mut scanner = Scanner { mirror, today, stats: ScanStats::default(), needles };
     let rows = match q.name {
         "events" | "switch-roles" => {
             constraints.insert("timestamp".into(), w.days.clone());
@@ -135,6 +151,7 @@ pub fn run(
         "created-deleted" => {
             constraints.insert("timestamp".into(), w.days.clone());
             let keys: std::collections::HashSet<String> = crate::catalogue::event_keys().into_iter().collect();
+            // Ids are extracted in the workers, by the same function the SQL path uses.
             let visit = |acc: &mut Vec<Vec<Value>>, rec: Rec<'_, '_>, part: &BTreeMap<String, String>| {
                 let Rec::Trail(r) = rec else { return };
                 if !in_window(r.event_time.as_ref().map(Text::as_str), &w) {
@@ -144,7 +161,7 @@ pub fn run(
                 if !keys.contains(&format!("{}:{}", src.as_str(), name.as_str())) {
                     return;
                 }
-                acc.push(vec![
+                let base = [
                     s(r.event_time.as_ref()),
                     s(r.event_source.as_ref()),
                     s(r.event_name.as_ref()),
@@ -154,11 +171,16 @@ pub fn run(
                     opt(r.arn()),
                     opt(r.invoked_by()),
                     s(r.error_code.as_ref()),
-                    opt(raw_text(r.request_parameters).as_deref()),
-                    opt(raw_text(r.response_elements).as_deref()),
-                ]);
+                ];
+                let json = |raw: Option<&serde_json::value::RawValue>| {
+                    raw.and_then(|v| serde_json::from_str::<Value>(v.get()).ok())
+                };
+                let (req, resp) = (json(r.request_parameters), json(r.response_elements));
+                acc.extend(super::touch_rows(&base, req.as_ref(), resp.as_ref()));
             };
-            super::finish(q, scanner.rows(&tables[0], &constraints, &visit)?)
+            let mut rows = scanner.rows(&tables[0], &constraints, &visit)?;
+            super::sort_created_deleted(&mut rows);
+            rows
         }
         "config-changes" => {
             let (year, month) = (params.int("year").unwrap_or(0), params.int("month").unwrap_or(0));
@@ -321,6 +343,9 @@ struct Scanner<'m> {
     mirror: &'m Mirror,
     today: Date,
     stats: ScanStats,
+    /// Literal strings every wanted record contains (event names): objects and records
+    /// holding none are not parsed.
+    needles: Option<EventNames>,
 }
 
 impl Scanner<'_> {
@@ -339,7 +364,7 @@ impl Scanner<'_> {
         M: Fn(A, A) -> A + Sync + Send,
     {
         let (objects, s0) = self.mirror.objects(table, constraints, self.today).map_err(QueryError::Engine)?;
-        let (acc, s1) = self.mirror.scan(table.kind, &objects, init, visit, merge);
+        let (acc, s1) = self.mirror.scan_filtered(table.kind, &objects, self.needles.as_ref(), init, visit, merge);
         self.stats.partitions_projected += s0.partitions_projected;
         self.stats.partitions_present += s0.partitions_present;
         self.stats.objects_total += s0.objects_total;

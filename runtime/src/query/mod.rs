@@ -192,30 +192,38 @@ fn created_deleted_rows(rows: Vec<Vec<Value>>) -> Vec<Vec<Value>> {
         if r.len() < 11 {
             continue;
         }
-        let (source, event) = (r[1].as_str().unwrap_or(""), r[2].as_str().unwrap_or(""));
         let (req, resp) = (parse(&r[9]), parse(&r[10]));
-        for t in crate::catalogue::touches(source, event, req.as_ref(), resp.as_ref()) {
-            let opt = |s: Option<String>| s.map_or(Value::Null, Value::String);
-            out.push(vec![
-                r[0].clone(),
+        out.extend(touch_rows(&r[..9], req.as_ref(), resp.as_ref()));
+    }
+    sort_created_deleted(&mut out);
+    out
+}
+
+/// The `created-deleted` rows of one event: `base` is (eventtime, eventsource, eventname,
+/// account, awsregion, eventid, arn, invokedby, errorcode); one row per resource touched.
+pub(crate) fn touch_rows(base: &[Value], request: Option<&Value>, response: Option<&Value>) -> Vec<Vec<Value>> {
+    let (source, event) = (base[1].as_str().unwrap_or(""), base[2].as_str().unwrap_or(""));
+    let opt = |s: Option<String>| s.map_or(Value::Null, Value::String);
+    crate::catalogue::touches(source, event, request, response)
+        .into_iter()
+        .map(|t| {
+            let mut row = vec![
+                base[0].clone(),
                 Value::String(t.action.as_str().into()),
                 Value::String(t.resource_type.into()),
                 opt(t.id),
                 opt(t.name),
-                r[1].clone(),
-                r[2].clone(),
-                r[3].clone(),
-                r[4].clone(),
-                r[5].clone(),
-                r[6].clone(),
-                r[7].clone(),
-                r[8].clone(),
-            ]);
-        }
-    }
+            ];
+            row.extend_from_slice(&base[1..9]);
+            row
+        })
+        .collect()
+}
+
+/// The order of `created-deleted` rows: by time and event, then every column.
+pub(crate) fn sort_created_deleted(rows: &mut [Vec<Value>]) {
     let keys: Vec<(usize, bool)> = [0, 9, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12].iter().map(|&i| (i, false)).collect();
-    local::sort_rows(&mut out, &keys);
-    out
+    local::sort_rows(rows, &keys);
 }
 
 pub fn find(name: &str) -> Option<&'static QueryDef> {

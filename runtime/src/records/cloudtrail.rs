@@ -202,6 +202,19 @@ pub fn split(bytes: &[u8]) -> Result<Vec<&RawValue>, FileProblem> {
     }
 }
 
+#[derive(Deserialize)]
+struct TypedFile<'a> {
+    #[serde(borrow, rename = "Records")]
+    records: Vec<Record<'a>>,
+}
+
+/// Parses a whole file in one pass. `None` when any record (or the file) does not fit the
+/// model: the caller then falls back to [`split`] and [`parse`], record by record, to keep
+/// the good ones and count the bad.
+pub fn parse_file(bytes: &[u8]) -> Option<Vec<Record<'_>>> {
+    serde_json::from_slice::<TypedFile>(bytes).ok().map(|f| f.records)
+}
+
 /// Parses one raw record.
 pub fn parse(raw: &RawValue) -> Result<Record<'_>, String> {
     serde_json::from_str(raw.get()).map_err(|e| e.to_string())
