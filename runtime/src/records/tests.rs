@@ -3,8 +3,18 @@ use std::path::{Path, PathBuf};
 use super::*;
 use crate::lake::ALB_REGEX;
 
+/// The shared real-data set, beside the repository (`../shared`), or `OPSLAKE_SHARED_DIR`.
 fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/real")
+    let dir = std::env::var_os("OPSLAKE_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
+        .join("data/real");
+    assert!(
+        dir.is_dir(),
+        "{} is missing: these tests read the shared real log files (set OPSLAKE_SHARED_DIR to the shared/ folder)",
+        dir.display()
+    );
+    dir
 }
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
