@@ -82,8 +82,11 @@ pub enum Command {
         #[arg(long, conflicts_with = "athena")]
         local: Option<PathBuf>,
         /// Read through Athena (organisation-wide, beyond 90 days)
-        #[arg(long)]
+        #[arg(long, conflicts_with = "lookup_events")]
         athena: bool,
+        /// Read CloudTrail event history (LookupEvents; this account, the last 90 days, no trail needed)
+        #[arg(long, conflicts_with = "local")]
+        lookup_events: bool,
         #[arg(long)]
         profile: Option<String>,
         /// AWS region of the Athena workgroup (default: the spec's home region)
@@ -173,6 +176,7 @@ where
             spec,
             local,
             athena,
+            lookup_events,
             profile,
             aws_region,
             endpoint_url,
@@ -187,11 +191,14 @@ where
             crate::leftovers::Args {
                 spec: &spec,
                 local: local.as_deref(),
-                athena: athena.then_some(opslake_runtime::engine::athena::Connection {
-                    profile,
-                    region: aws_region,
-                    endpoint_url,
-                }),
+                source: if athena {
+                    crate::leftovers::Source::Athena
+                } else if lookup_events {
+                    crate::leftovers::Source::LookupEvents
+                } else {
+                    crate::leftovers::Source::Local
+                },
+                conn: opslake_runtime::engine::athena::Connection { profile, region: aws_region, endpoint_url },
                 since: since.as_deref(),
                 from: from.as_deref(),
                 to: to.as_deref(),

@@ -14,10 +14,19 @@ use opslake_runtime::query::{self, QueryError};
 use crate::cli::{load_spec, Format, BAD_INPUT, FAILURE, OK};
 use crate::{plan, spec};
 
+/// Where the create and delete events come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Local,
+    Athena,
+    LookupEvents,
+}
+
 pub struct Args<'a> {
     pub spec: &'a Path,
     pub local: Option<&'a Path>,
-    pub athena: Option<Connection>,
+    pub source: Source,
+    pub conn: Connection,
     pub since: Option<&'a str>,
     pub from: Option<&'a str>,
     pub to: Option<&'a str>,
@@ -71,7 +80,38 @@ pub fn run(a: Args, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result
             return Ok(BAD_INPUT);
         }
     }
-    let (columns, rows) = if let Some(mut conn) = a.athena {
+    let (columns, rows) = if a.source == Source::LookupEvents {
+        let (f, t) = (params.date("from").unwrap_or(today), params.date("to").unwrap_or(today));
+        let oldest = today.checked_sub(opslake_runtime::engine::lookup::MAX_DAYS.days()).unwrap_or(today);
+        if f < oldest {
+            writeln!(err, "error: event history (LookupEvents) covers the last {} days (from {oldest}); use --local or --athena for older events", opslake_runtime::engine::lookup::MAX_DAYS)?;
+            return Ok(BAD_INPUT);
+        }
+        let regions: Vec<String> = if a.regions.is_empty() { layout.regions.clone() } else { a.regions.to_vec() };
+        let names: std::collections::BTreeSet<String> = opslake_runtime::catalogue::event_keys()
+            .iter()
+            .filter_map(|k| k.split_once(':'))
+            .map(|(_, e)| e.to_string())
+            .collect();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        match rt.block_on(opslake_runtime::engine::lookup::created_deleted(&a.conn, &regions, &names, f, t)) {
+            Ok((rows, stats)) => {
+                writeln!(
+                    err,
+                    "LookupEvents: {} calls, {} events in {} regions",
+                    stats.calls,
+                    stats.events,
+                    regions.len()
+                )?;
+                (q.columns.iter().map(|c| c.to_string()).collect::<Vec<_>>(), rows)
+            }
+            Err(e) => {
+                writeln!(err, "error: {e}")?;
+                return Ok(FAILURE);
+            }
+        }
+    } else if a.source == Source::Athena {
+        let mut conn = a.conn.clone();
         let sql = match query::render_sql(q, &params, &layout) {
             Ok(s) => s,
             Err(e) => {
@@ -116,7 +156,10 @@ pub fn run(a: Args, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result
             }
         }
     } else {
-        writeln!(err, "error: say where to read: --local DIR (a mirror of the log buckets) or --athena")?;
+        writeln!(
+            err,
+            "error: say where to read: --local DIR (a mirror of the log buckets), --athena or --lookup-events"
+        )?;
         return Ok(BAD_INPUT);
     };
     let mut found = pair(&columns, &rows, jiff::Timestamp::now());

@@ -81,6 +81,19 @@ fn filters_formats_and_exit_codes() {
         leftovers(&["--from", "2024-01-01", "--to", "2024-01-31", "--fail-if-found", "--format", "json"]);
     assert_eq!((code, out.trim()), (0, "[]"));
 
+    let spec = workspace().join("examples/specs/full.yaml");
+    let (code, _, err) = cli(&[
+        "leftovers",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--lookup-events",
+        "--from",
+        "2024-01-01",
+        "--to",
+        "2024-01-31",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("last 90 days"), "{err}");
     for (args, expect) in [
         (vec!["--since", "0d"], "expected a number of days"),
         (vec!["--from", "2025-02-01", "--to", "2025-01-01"], "after"),

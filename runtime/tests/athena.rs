@@ -2,14 +2,15 @@
 //! scripted behaviour: FAILED queries, throttling, pagination, a deadline, access denied.
 //! (The happy path against `moto_server` runs through the CLI: generator/tests/athena.rs.)
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use opslake_runtime::engine::athena::{AthenaEngine, AthenaError, Connection};
 use opslake_runtime::query::Sql;
 use serde_json::{json, Value};
+
+mod common;
+use common::serve;
 
 fn credentials() {
     // The engine uses the standard credential chain; tests give it static test keys.
@@ -19,65 +20,6 @@ fn credentials() {
     std::env::set_var("AWS_CONFIG_FILE", "/nonexistent/opslake-test");
     std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/opslake-test");
     std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
-}
-
-type Handler = dyn Fn(&str, &Value) -> (u16, Value) + Send + Sync;
-
-/// A one-thread HTTP server on loopback that answers Athena JSON-1.1 calls with `handler`,
-/// recording every (operation, body). Stops when the test ends (the listener is dropped with
-/// the process; each test uses its own port).
-struct FakeAthena {
-    url: String,
-    calls: Arc<Mutex<Vec<(String, Value)>>>,
-}
-
-fn serve(handler: Box<Handler>) -> FakeAthena {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let calls = Arc::new(Mutex::new(Vec::new()));
-    let rec = Arc::clone(&calls);
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let _ = handle(stream, &*handler, &rec);
-        }
-    });
-    FakeAthena { url, calls }
-}
-
-fn handle(stream: TcpStream, handler: &Handler, calls: &Mutex<Vec<(String, Value)>>) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let (mut target, mut len) = (String::new(), 0usize);
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h)?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        let (k, v) = h.split_once(':').unwrap_or((h, ""));
-        match k.to_ascii_lowercase().as_str() {
-            "x-amz-target" => target = v.trim().to_string(),
-            "content-length" => len = v.trim().parse().unwrap_or(0),
-            _ => {}
-        }
-    }
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body)?;
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let op = target.trim_start_matches("AmazonAthena.").to_string();
-    calls.lock().unwrap().push((op.clone(), body.clone()));
-    let (status, reply) = handler(&op, &body);
-    let text = reply.to_string();
-    let mut out = stream;
-    write!(
-        out,
-        "HTTP/1.1 {status} X\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-        text.len()
-    )?;
-    out.flush()
 }
 
 async fn engine(url: &str) -> AthenaEngine {

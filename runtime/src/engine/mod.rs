@@ -3,6 +3,7 @@
 
 pub mod athena;
 pub mod local;
+pub mod lookup;
 
 use serde::Serialize;
 

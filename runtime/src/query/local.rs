@@ -161,22 +161,7 @@ pub fn run(
                 if !keys.contains(&format!("{}:{}", src.as_str(), name.as_str())) {
                     return;
                 }
-                let base = [
-                    s(r.event_time.as_ref()),
-                    s(r.event_source.as_ref()),
-                    s(r.event_name.as_ref()),
-                    opt(part.get("account").map(String::as_str)),
-                    s(r.aws_region.as_ref()),
-                    s(r.event_id.as_ref()),
-                    opt(r.arn()),
-                    opt(r.invoked_by()),
-                    s(r.error_code.as_ref()),
-                ];
-                let json = |raw: Option<&serde_json::value::RawValue>| {
-                    raw.and_then(|v| serde_json::from_str::<Value>(v.get()).ok())
-                };
-                let (req, resp) = (json(r.request_parameters), json(r.response_elements));
-                acc.extend(super::touch_rows(&base, req.as_ref(), resp.as_ref()));
+                acc.extend(event_touch_rows(r, opt(part.get("account").map(String::as_str))));
             };
             let mut rows = scanner.rows(&tables[0], &constraints, &visit)?;
             super::sort_created_deleted(&mut rows);
@@ -399,6 +384,26 @@ fn merge_counts<K: std::hash::Hash + Eq>(mut a: Counts<K>, b: Counts<K>) -> Coun
         x.1 += e;
     }
     a
+}
+
+/// The `created-deleted` rows of one parsed record (`account` from its partition, or from
+/// the record when it comes from event history).
+pub fn event_touch_rows(r: &Record, account: Value) -> Vec<Vec<Value>> {
+    let base = [
+        s(r.event_time.as_ref()),
+        s(r.event_source.as_ref()),
+        s(r.event_name.as_ref()),
+        account,
+        s(r.aws_region.as_ref()),
+        s(r.event_id.as_ref()),
+        opt(r.arn()),
+        opt(r.invoked_by()),
+        s(r.error_code.as_ref()),
+    ];
+    let json =
+        |raw: Option<&serde_json::value::RawValue>| raw.and_then(|v| serde_json::from_str::<Value>(v.get()).ok());
+    let (req, resp) = (json(r.request_parameters), json(r.response_elements));
+    super::touch_rows(&base, req.as_ref(), resp.as_ref())
 }
 
 fn eq(v: Option<&Text>, want: &str) -> bool {

@@ -9,6 +9,8 @@
 
 mod local;
 
+pub use local::event_touch_rows;
+
 use std::collections::BTreeMap;
 
 use jiff::civil::Date;
@@ -221,7 +223,7 @@ pub(crate) fn touch_rows(base: &[Value], request: Option<&Value>, response: Opti
 }
 
 /// The order of `created-deleted` rows: by time and event, then every column.
-pub(crate) fn sort_created_deleted(rows: &mut [Vec<Value>]) {
+pub fn sort_created_deleted(rows: &mut [Vec<Value>]) {
     let keys: Vec<(usize, bool)> = [0, 9, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12].iter().map(|&i| (i, false)).collect();
     local::sort_rows(rows, &keys);
 }

@@ -1,0 +1,81 @@
+//! A small HTTP server on loopback that speaks the AWS JSON-1.1 protocol with a scripted
+//! handler, recording every call: the stand-in for APIs moto lacks or for failure paths.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The handler gets (operation, body, region from the SigV4 scope) and answers (status, body).
+pub type Handler = dyn Fn(&str, &Value) -> (u16, Value) + Send + Sync;
+
+pub struct FakeAws {
+    pub url: String,
+    /// (operation, body, region)
+    pub calls: Arc<Mutex<Vec<(String, Value)>>>,
+    pub regions: Arc<Mutex<Vec<String>>>,
+}
+
+pub fn serve(handler: Box<Handler>) -> FakeAws {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let regions = Arc::new(Mutex::new(Vec::new()));
+    let (rec, reg) = (Arc::clone(&calls), Arc::clone(&regions));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let _ = handle(stream, &*handler, &rec, &reg);
+        }
+    });
+    FakeAws { url, calls, regions }
+}
+
+fn handle(
+    stream: TcpStream,
+    handler: &Handler,
+    calls: &Mutex<Vec<(String, Value)>>,
+    regions: &Mutex<Vec<String>>,
+) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let (mut target, mut len, mut region) = (String::new(), 0usize, String::new());
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h)?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        let (k, v) = h.split_once(':').unwrap_or((h, ""));
+        match k.to_ascii_lowercase().as_str() {
+            "x-amz-target" => target = v.trim().to_string(),
+            "content-length" => len = v.trim().parse().unwrap_or(0),
+            // SigV4: Credential=KEY/DATE/REGION/SERVICE/aws4_request
+            "authorization" => {
+                if let Some(scope) = v.split("Credential=").nth(1) {
+                    region = scope.split('/').nth(2).unwrap_or("").to_string();
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body)?;
+    let mut body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let op = target.rsplit('.').next().unwrap_or("").to_string();
+    if let Value::Object(m) = &mut body {
+        m.insert("__region".into(), Value::String(region.clone()));
+    }
+    calls.lock().unwrap().push((op.clone(), body.clone()));
+    regions.lock().unwrap().push(region);
+    let (status, reply) = handler(&op, &body);
+    let text = reply.to_string();
+    let mut out = stream;
+    write!(out, "HTTP/1.1 {status} X\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}", text.len())?;
+    out.flush()
+}

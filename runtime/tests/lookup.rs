@@ -1,0 +1,195 @@
+//! LookupEvents as a leftovers source, against a local server that speaks the documented
+//! API (one lookup attribute per call, pages of 50 with NextToken, ThrottlingException and
+//! 500s), fed with the example mirror's events: its rows must equal the local engine's.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::serve;
+use opslake_runtime::engine::athena::Connection;
+use opslake_runtime::engine::local::Mirror;
+use opslake_runtime::engine::lookup;
+use opslake_runtime::lake::LakeLayout;
+use opslake_runtime::query;
+use serde_json::{json, Value};
+
+const ACCOUNT: &str = "222222222222";
+
+fn credentials() {
+    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+    std::env::set_var("AWS_CONFIG_FILE", "/nonexistent/opslake-test");
+    std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/opslake-test");
+    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+}
+
+/// Every record of the account's trail files in the mirror, by region folder.
+fn history() -> BTreeMap<String, Vec<Value>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../examples/logs/acme-log-archive-111111111111/AWSLogs/o-a1b2c3d4e5/{ACCOUNT}/CloudTrail"));
+    let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut stack = vec![root.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let region =
+                p.strip_prefix(&root).unwrap().components().next().unwrap().as_os_str().to_string_lossy().to_string();
+            let body = opslake_runtime::records::decompress(&std::fs::read(&p).unwrap()).unwrap().into_owned();
+            let doc: Value = serde_json::from_slice(&body).unwrap();
+            for mut r in doc["Records"].as_array().cloned().unwrap_or_default() {
+                // Event history always carries the account.
+                r["recipientAccountId"] = json!(ACCOUNT);
+                out.entry(region.clone()).or_default().push(r);
+            }
+        }
+    }
+    out
+}
+
+fn epoch(t: &str) -> f64 {
+    t.parse::<jiff::Timestamp>().map(|t| t.as_second() as f64).unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookup_events_agrees_with_the_trail_files() {
+    credentials();
+    let history = Arc::new(history());
+    let calls = Arc::new(Mutex::new(0u64));
+    let stamps: Arc<Mutex<BTreeMap<String, Vec<Instant>>>> = Arc::new(Mutex::new(BTreeMap::new()));
+    let (h, c, st) = (Arc::clone(&history), Arc::clone(&calls), Arc::clone(&stamps));
+    let fake = serve(Box::new(move |op, body| {
+        if op != "LookupEvents" {
+            return (400, json!({"__type": "UnsupportedOperationException", "Message": op}));
+        }
+        let region = body["__region"].as_str().unwrap_or("").to_string();
+        st.lock().unwrap().entry(region.clone()).or_default().push(Instant::now());
+        let n = {
+            let mut n = c.lock().unwrap();
+            *n += 1;
+            *n
+        };
+        if n % 7 == 0 {
+            return (400, json!({"__type": "ThrottlingException", "Message": "Rate exceeded"}));
+        }
+        if n % 11 == 0 {
+            return (500, json!({"__type": "InternalServerError", "Message": "try again"}));
+        }
+        let attrs = body["LookupAttributes"].as_array().cloned().unwrap_or_default();
+        if attrs.len() != 1 {
+            return (
+                400,
+                json!({"__type": "InvalidLookupAttributesException", "Message": "You can only specify one lookup attribute"}),
+            );
+        }
+        if body["MaxResults"].as_i64().unwrap_or(50) > 50 {
+            return (400, json!({"__type": "InvalidMaxResultsException", "Message": "MaxResults must be 1-50"}));
+        }
+        let name = attrs[0]["AttributeValue"].as_str().unwrap_or("");
+        let (start, end) = (body["StartTime"].as_f64().unwrap_or(0.0), body["EndTime"].as_f64().unwrap_or(f64::MAX));
+        let matching: Vec<&Value> = h
+            .get(&region)
+            .map(|v| {
+                v.iter()
+                    .filter(|r| r["eventName"] == name)
+                    .filter(|r| {
+                        let t = epoch(r["eventTime"].as_str().unwrap_or(""));
+                        t >= start && t < end
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let offset: usize = body["NextToken"].as_str().and_then(|t| t.parse().ok()).unwrap_or(0);
+        let page: Vec<Value> = matching
+            .iter()
+            .skip(offset)
+            .take(50)
+            .map(|r| {
+                json!({
+                    "EventId": r["eventID"], "EventName": r["eventName"], "EventSource": r["eventSource"],
+                    "EventTime": epoch(r["eventTime"].as_str().unwrap_or("")), "ReadOnly": "false",
+                    "Resources": [{"ResourceType": null, "ResourceName": "x"}],
+                    "CloudTrailEvent": r.to_string()
+                })
+            })
+            .collect();
+        let mut reply = json!({"Events": page});
+        if offset + 50 < matching.len() {
+            reply["NextToken"] = json!((offset + 50).to_string());
+        }
+        (200, reply)
+    }));
+
+    let regions = vec!["ap-northeast-1".to_string(), "us-east-1".to_string()];
+    let names: BTreeSet<String> = opslake_runtime::catalogue::event_keys()
+        .iter()
+        .filter_map(|k| k.split_once(':'))
+        .map(|(_, e)| e.to_string())
+        .collect();
+    let (from, to) = (jiff::civil::date(2024, 10, 1), jiff::civil::date(2025, 11, 30));
+    let conn = Connection { endpoint_url: Some(fake.url.clone()), region: None, profile: None };
+    let interval = Duration::from_millis(5);
+    let (rows, stats) = lookup::created_deleted_paced(&conn, &regions, &names, from, to, interval).await.unwrap();
+
+    // the same events through the local engine, this account only
+    let layout: LakeLayout = serde_json::from_value(json!({
+        "database": "acme_opslake", "bucket": "acme-log-archive-111111111111", "prefix": "",
+        "organization_trail": "o-a1b2c3d4e5", "accounts": ["111111111111", ACCOUNT],
+        "regions": regions, "start": "2024-01-01", "end": null, "cloudtrail": true, "config": true, "alb": []
+    }))
+    .unwrap();
+    let q = query::find("created-deleted").unwrap();
+    let params = query::validate(
+        q,
+        &[("from".into(), from.to_string()), ("to".into(), to.to_string()), ("account".into(), ACCOUNT.into())],
+        &layout,
+    )
+    .unwrap();
+    let mirror = Mirror::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/logs"));
+    let local = query::run_local(q, &params, &layout, &mirror, jiff::civil::date(2026, 11, 27)).unwrap();
+    assert!(!local.rows.is_empty());
+    assert_eq!(rows, local.rows, "LookupEvents and the trail files disagree");
+
+    // one series per event name and region, at least; retries on throttling and 500s
+    assert!(stats.calls >= (names.len() * regions.len()) as u64, "{stats:?}");
+    let total = *calls.lock().unwrap();
+    assert!(total > stats.calls, "throttled and failed calls were retried ({total} sent, {} answered)", stats.calls);
+    for (region, times) in stamps.lock().unwrap().iter() {
+        let min_gap = times.windows(2).map(|w| w[1] - w[0]).min().unwrap();
+        assert!(min_gap >= interval - Duration::from_millis(1), "{region}: calls {min_gap:?} apart");
+    }
+}
+
+#[tokio::test]
+async fn lookup_errors_name_the_region_and_event() {
+    credentials();
+    let fake = serve(Box::new(|_, _| {
+        (
+            400,
+            json!({"__type": "AccessDeniedException", "Message": "not authorized to perform cloudtrail:LookupEvents"}),
+        )
+    }));
+    let conn = Connection { endpoint_url: Some(fake.url.clone()), region: None, profile: None };
+    let names: BTreeSet<String> = ["RunInstances".to_string()].into();
+    let err = lookup::created_deleted_paced(
+        &conn,
+        &["eu-west-1".into()],
+        &names,
+        jiff::civil::date(2025, 1, 1),
+        jiff::civil::date(2025, 1, 2),
+        Duration::from_millis(1),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.contains("eu-west-1") && err.contains("RunInstances") && err.contains("AccessDeniedException"),
+        "{err}"
+    );
+}
