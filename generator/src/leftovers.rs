@@ -6,7 +6,7 @@ use std::path::Path;
 
 use jiff::civil::Date;
 use jiff::ToSpan;
-use opslake_runtime::analysis::leftovers::{pair, Leftover};
+use opslake_runtime::analysis::leftovers::{pair, report};
 use opslake_runtime::engine::athena::{AthenaEngine, Connection};
 use opslake_runtime::engine::local::Mirror;
 use opslake_runtime::query::{self, QueryError};
@@ -171,35 +171,7 @@ pub fn run(a: Args, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result
     }
     match a.format {
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&found).unwrap_or_default())?,
-        Format::Text => report(&found, &from, &to, out)?,
+        Format::Text => write!(out, "{}", report(&found, &from, &to))?,
     }
     Ok(if a.fail_if_found && !found.is_empty() { FAILURE } else { OK })
-}
-
-/// The table: grouped by resource type, people's resources first, then those a service made.
-fn report(found: &[Leftover], from: &str, to: &str, out: &mut dyn Write) -> std::io::Result<()> {
-    writeln!(out, "Resources created between {from} and {to} and not deleted since: {}", found.len())?;
-    for (title, by_service) in [("created by people", false), ("created by AWS services on someone's behalf", true)] {
-        let group: Vec<&Leftover> = found.iter().filter(|l| l.created_by_service.is_some() == by_service).collect();
-        if group.is_empty() {
-            continue;
-        }
-        writeln!(out, "\n== {title} ==")?;
-        let mut current = "";
-        for l in group {
-            if l.resource_type != current {
-                current = &l.resource_type;
-                let cost = &l.cost_hint;
-                writeln!(out, "\n{current}  ({cost})")?;
-            }
-            let who = l.created_by_service.clone().or_else(|| l.created_by_user.clone()).unwrap_or_else(|| "?".into());
-            let name = l.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
-            writeln!(
-                out,
-                "  {}{name}  {} {}  created {} by {who}  ({} days)\n    {}",
-                l.id, l.account, l.region, l.created_at, l.age_days, l.console_url
-            )?;
-        }
-    }
-    Ok(())
 }

@@ -85,3 +85,63 @@ fn athena_errors_exit_1_with_the_reason() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("error: Athena"), "{err}");
 }
+
+/// The scheduled `leftovers` function: Athena (seeded in moto) → pairing → the report
+/// published to the SNS topic, received here through an SQS subscription.
+#[test]
+fn leftovers_function_publishes_the_report_to_sns() {
+    let moto = start_moto();
+    test_credentials();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&moto.url)
+            .region(aws_config::Region::new("ap-northeast-1"))
+            .load()
+            .await;
+        aws_sdk_athena::Client::new(&conf).create_work_group().name("acme-opslake").send().await.unwrap();
+        let sns = aws_sdk_sns::Client::new(&conf);
+        let topic = sns.create_topic().name("acme-opslake-leftovers").send().await.unwrap().topic_arn().unwrap().to_string();
+        let sqs = aws_sdk_sqs::Client::new(&conf);
+        let queue = sqs.create_queue().queue_name("inbox").send().await.unwrap().queue_url().unwrap().to_string();
+        let queue_arn = "arn:aws:sqs:ap-northeast-1:123456789012:inbox";
+        sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(queue_arn).send().await.unwrap();
+
+        let cols = ["eventtime", "eventsource", "eventname", "account", "awsregion", "eventid", "arn", "invokedby", "errorcode", "requestparameters", "responseelements"];
+        let column = |n: &str| json!({"CatalogName": "hive", "SchemaName": "acme_opslake", "TableName": "cloudtrail", "Name": n, "Label": n, "Type": "varchar", "Precision": 0, "Scale": 0, "Nullable": "UNKNOWN", "CaseSensitive": true});
+        let row = |v: [&str; 11]| json!({"Data": v.iter().map(|x| if x.is_empty() { json!({}) } else { json!({"VarCharValue": x}) }).collect::<Vec<_>>()});
+        let seeded = json!({
+            "account_id": "123456789012", "region": "ap-northeast-1",
+            "results": [{
+                "rows": [
+                    row(cols),
+                    row(["2025-11-01T10:00:00Z", "ec2.amazonaws.com", "RunInstances", "111111111111", "ap-northeast-1", "e1", "arn:aws:iam::111111111111:user/alice", "", "", "{}", r#"{"instancesSet":{"items":[{"instanceId":"i-abc"}]}}"#]),
+                    row(["2025-11-02T10:00:00Z", "ec2.amazonaws.com", "CreateVolume", "111111111111", "ap-northeast-1", "e2", "arn:aws:iam::111111111111:user/alice", "", "", "{}", r#"{"volumeId":"vol-1"}"#]),
+                    row(["2025-11-03T10:00:00Z", "ec2.amazonaws.com", "DeleteVolume", "111111111111", "ap-northeast-1", "e3", "arn:aws:iam::111111111111:user/alice", "", "", r#"{"volumeId":"vol-1"}"#, ""])
+                ],
+                "column_info": cols.iter().map(|c| column(c)).collect::<Vec<_>>()
+            }]
+        });
+        assert_eq!(http_post(&moto.url, "/moto-api/static/athena/query-results", &seeded), 201);
+
+        let spec = load_spec_text(&example("full.yaml"));
+        let layout = opslake::plan::layout(&spec);
+        let conn = opslake_runtime::engine::athena::Connection { endpoint_url: Some(moto.url.clone()), region: Some("ap-northeast-1".into()), profile: None };
+        let athena = opslake_runtime::engine::athena::AthenaEngine::connect(&conn, "acme-opslake", &layout.database).await;
+        let service = opslake_runtime::functions::leftovers::LeftoversService {
+            layout,
+            source: opslake_runtime::functions::leftovers::Source::Athena,
+            athena: Some(athena),
+            lookup: conn.clone(),
+            sns,
+            topic_arn: topic,
+            lookback_days: 30,
+        };
+        let summary = service.run(jiff::civil::date(2025, 11, 30)).await.unwrap();
+        assert_eq!(summary["leftovers"], json!(1), "{summary}");
+        let got = sqs.receive_message().queue_url(&queue).max_number_of_messages(10).send().await.unwrap();
+        let body = got.messages().first().and_then(|m| m.body()).unwrap_or_default().to_string();
+        assert!(body.contains("i-abc") && body.contains("InstanceDetails:instanceId=i-abc") && !body.contains("vol-1"), "{body}");
+        assert!(body.contains("opslake: 1 leftover resource"), "the subject names the count: {body}");
+    });
+}

@@ -275,9 +275,18 @@ fn query_function_is_least_privilege_and_carries_the_layout() {
     let env = f["Environment"]["Variables"]["OPSLAKE_LAYOUT"].as_str().unwrap();
     let layout: opslake_runtime::lake::LakeLayout = serde_json::from_str(env).unwrap();
     assert_eq!(layout, opslake::plan::layout(&spec));
-    let statements =
-        r["QueryFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].as_array().unwrap();
-    for s in statements {
+    let policy = |res: &str, path: &[&str]| -> Vec<Value> {
+        let mut v = &r[res]["Properties"];
+        for p in path {
+            v = if let Ok(i) = p.parse::<usize>() { &v[i] } else { &v[*p] };
+        }
+        v["Statement"].as_array().cloned().unwrap_or_default()
+    };
+    let mut statements = policy("QueryFunctionRole", &["Policies", "0", "PolicyDocument"]);
+    statements.extend(policy("LakeReaderPolicy", &["PolicyDocument"]));
+    statements.extend(policy("LeftoversFunctionRole", &["Policies", "0", "PolicyDocument"]));
+    assert!(statements.len() >= 9, "{statements:#?}");
+    for s in &statements {
         assert_ne!(s["Resource"], "*", "statement {} grants on every resource", s["Sid"]);
         let actions = s["Action"].as_array().cloned().unwrap_or_else(|| vec![s["Action"].clone()]);
         assert!(actions.iter().all(|a| !a.as_str().unwrap().ends_with('*')), "wildcard action in {}", s["Sid"]);
@@ -286,6 +295,32 @@ fn query_function_is_least_privilege_and_carries_the_layout() {
     let minimal = generate(&load_spec_text(&example("minimal.yaml")));
     let central = opslake::render::parse_back("central.yaml", &minimal[0].bytes).unwrap();
     assert!(central["Resources"].get("QueryFunction").is_none() && central.get("Parameters").is_none());
+    assert!(
+        central["Resources"].get("LeftoversFunction").is_none()
+            && central["Resources"].get("LakeReaderPolicy").is_none()
+    );
+}
+
+/// With `features.leftovers`: the function on the spec's schedule, its report topic
+/// (encrypted) and one e-mail subscription per address.
+#[test]
+fn leftovers_function_runs_on_the_schedule_and_reports_to_a_topic() {
+    let spec = load_spec_text(&example("organization.yaml"));
+    let files = generate(&spec);
+    let central = opslake::render::parse_back("central.yaml", &files[0].bytes).unwrap();
+    let r = &central["Resources"];
+    assert_eq!(r["LeftoversSchedule"]["Properties"]["ScheduleExpression"], "rate(1 day)");
+    assert_eq!(r["LeftoversSubscription1"]["Properties"]["Endpoint"], "platform-team@example.com");
+    assert!(r["LeftoversTopic"]["Properties"].get("KmsMasterKeyId").is_some());
+    let env = &r["LeftoversFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(env["OPSLAKE_LOOKBACK_DAYS"], "45");
+    assert_eq!(env["OPSLAKE_TOPIC_ARN"], serde_json::json!({"Ref": "LeftoversTopic"}));
+    let manifest: Value =
+        serde_json::from_slice(&files.iter().find(|f| f.name == "manifest.json").unwrap().bytes).unwrap();
+    assert_eq!(
+        manifest["templates"][0]["parameters"]["LeftoversFunctionKey"],
+        serde_json::json!({"artifact": {"bin": "leftovers"}})
+    );
 }
 
 #[test]

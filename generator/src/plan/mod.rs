@@ -101,6 +101,8 @@ pub struct Names {
     pub config: String,
     pub results_access_log_prefix: String,
     pub query_function: String,
+    pub leftovers_function: String,
+    pub leftovers_topic: String,
 }
 
 impl Names {
@@ -120,6 +122,8 @@ impl Names {
             config: format!("{n}-opslake"),
             results_access_log_prefix: format!("{n}-athena-{acct}-{region}/"),
             query_function: format!("{n}-opslake-query"),
+            leftovers_function: format!("{n}-opslake-leftovers"),
+            leftovers_topic: format!("{n}-opslake-leftovers"),
         }
     }
 }
@@ -186,8 +190,10 @@ pub fn function_layout_json(layout: &LakeLayout) -> String {
     serde_json::to_string(&slim).unwrap_or_default()
 }
 
-fn query_function(spec: &Spec, layout: &LakeLayout, names: &Names) -> Value {
-    if !spec.enabled(crate::spec::model::Feature::Query) {
+/// What every function that reads the lake may touch (one managed policy they share).
+fn reader(spec: &Spec, layout: &LakeLayout, names: &Names) -> Value {
+    use crate::spec::model::Feature;
+    if !(spec.enabled(Feature::Query) || spec.enabled(Feature::Leftovers)) {
         return Value::Null;
     }
     let prefix = join_prefix(&spec.lake.prefix);
@@ -198,8 +204,6 @@ fn query_function(spec: &Spec, layout: &LakeLayout, names: &Names) -> Value {
         read_buckets.push(format!("arn:aws:s3:::{}", a.bucket));
     }
     json!({
-        "name": names.query_function,
-        "description": format!("opslake {}: named queries over the log lake (Function URL, IAM auth)", spec.name),
         "layout": function_layout_json(layout),
         "workgroup_arn": format!("arn:aws:athena:{}:{}:workgroup/{}", spec.home.region, spec.home.account, names.workgroup),
         "glue": [
@@ -209,16 +213,53 @@ fn query_function(spec: &Spec, layout: &LakeLayout, names: &Names) -> Value {
         ],
         "read_objects": read_objects,
         "read_buckets": read_buckets,
+    })
+}
+
+fn query_function(spec: &Spec, names: &Names) -> Value {
+    if !spec.enabled(crate::spec::model::Feature::Query) {
+        return Value::Null;
+    }
+    json!({
+        "name": names.query_function,
+        "description": format!("opslake {}: named queries over the log lake (Function URL, IAM auth)", spec.name),
         "log_group": format!("/aws/lambda/{}", names.query_function),
         "log_retention_days": FUNCTION_LOG_RETENTION_DAYS,
     })
 }
 
+fn leftovers_function(spec: &Spec, names: &Names) -> Value {
+    let Some(l) = spec.features.leftovers.as_ref().filter(|l| l.enabled) else { return Value::Null };
+    let emails: Vec<Value> = l
+        .notify
+        .iter()
+        .enumerate()
+        .map(|(i, e)| json!({"logical_id": format!("LeftoversSubscription{}", i + 1), "email": e}))
+        .collect();
+    json!({
+        "name": names.leftovers_function,
+        "description": format!("opslake {}: resources created but never deleted, reported to SNS on a schedule", spec.name),
+        "log_group": format!("/aws/lambda/{}", names.leftovers_function),
+        "log_retention_days": FUNCTION_LOG_RETENTION_DAYS,
+        "topic": names.leftovers_topic,
+        "schedule_name": names.leftovers_function,
+        "schedule": l.schedule,
+        "lookback_days": l.lookback_days.to_string(),
+        "emails": emails,
+    })
+}
+
 fn central_parameters(spec: &Spec) -> std::collections::BTreeMap<String, ParamSource> {
+    use crate::spec::model::Feature;
     let mut p = std::collections::BTreeMap::new();
-    if spec.enabled(crate::spec::model::Feature::Query) {
+    if spec.enabled(Feature::Query) || spec.enabled(Feature::Leftovers) {
         p.insert("ArtifactBucket".to_string(), ParamSource::AssetsBucket);
+    }
+    if spec.enabled(Feature::Query) {
         p.insert("QueryFunctionKey".to_string(), ParamSource::Artifact { bin: "query".into() });
+    }
+    if spec.enabled(Feature::Leftovers) {
+        p.insert("LeftoversFunctionKey".to_string(), ParamSource::Artifact { bin: "leftovers".into() });
     }
     p
 }
@@ -341,7 +382,9 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
         "regions": spec.regions,
         "accounts": accounts,
         "tables": tables.iter().map(table_context).collect::<Vec<_>>(),
-        "query": query_function(spec, &layout, &names),
+        "reader": reader(spec, &layout, &names),
+        "query": query_function(spec, &names),
+        "leftovers": leftovers_function(spec, &names),
         "athena": {
             "cutoff_bytes": spec.athena.bytes_scanned_cutoff_mb * 1024 * 1024,
             "results_retention_days": spec.athena.results_retention_days,
