@@ -114,6 +114,9 @@ pub enum Command {
         /// Exit 1 when anything is found (for CI)
         #[arg(long)]
         fail_if_found: bool,
+        /// Check with the Cloud Control API that each one still exists (drops those gone)
+        #[arg(long)]
+        confirm: bool,
     },
     /// Run a named query over a local mirror of the log buckets (no NAME: list the queries)
     Query {
@@ -187,6 +190,7 @@ where
             regions,
             format,
             fail_if_found,
+            confirm,
         } => crate::leftovers::run(
             crate::leftovers::Args {
                 spec: &spec,
@@ -206,6 +210,7 @@ where
                 regions: &regions,
                 format,
                 fail_if_found,
+                confirm,
             },
             out,
             err,

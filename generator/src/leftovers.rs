@@ -34,6 +34,7 @@ pub struct Args<'a> {
     pub regions: &'a [String],
     pub format: Format,
     pub fail_if_found: bool,
+    pub confirm: bool,
 }
 
 /// `30d` → 30.
@@ -168,6 +169,16 @@ pub fn run(a: Args, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result
     }
     if !a.regions.is_empty() {
         found.retain(|l| a.regions.contains(&l.region));
+    }
+    if a.confirm && !found.is_empty() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let (kept, stats) = rt.block_on(opslake_runtime::engine::confirm::confirm(&a.conn, found));
+        writeln!(
+            err,
+            "confirmed with Cloud Control: {} still exist, {} gone, {} unconfirmed",
+            stats.still_there, stats.gone, stats.unconfirmed
+        )?;
+        found = kept;
     }
     match a.format {
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&found).unwrap_or_default())?,

@@ -193,3 +193,60 @@ async fn lookup_errors_name_the_region_and_event() {
         "{err}"
     );
 }
+
+fn leftover(rtype: &str, id: &str) -> opslake_runtime::analysis::leftovers::Leftover {
+    opslake_runtime::analysis::leftovers::Leftover {
+        resource_type: rtype.into(),
+        id: id.into(),
+        name: None,
+        account: ACCOUNT.into(),
+        region: "eu-west-1".into(),
+        created_at: "2025-01-01T00:00:00Z".into(),
+        created_by: None,
+        created_by_user: None,
+        created_by_service: None,
+        create_event_id: None,
+        age_days: 1,
+        cost_hint: String::new(),
+        console_url: String::new(),
+        still_exists: None,
+        note: None,
+    }
+}
+
+#[tokio::test]
+async fn confirm_drops_what_cloud_control_no_longer_finds() {
+    credentials();
+    let fake = serve(Box::new(|op, body| {
+        if op != "GetResource" {
+            return (400, json!({"__type": "UnsupportedActionException", "Message": op}));
+        }
+        match (body["TypeName"].as_str().unwrap_or(""), body["Identifier"].as_str().unwrap_or("")) {
+            ("AWS::EC2::Instance", "i-here") => (
+                200,
+                json!({"TypeName": "AWS::EC2::Instance", "ResourceDescription": {"Identifier": "i-here", "Properties": "{}"}}),
+            ),
+            ("AWS::EC2::Instance", _) => (400, json!({"__type": "ResourceNotFoundException", "Message": "not found"})),
+            _ => (
+                400,
+                json!({"__type": "AccessDeniedException", "Message": "not authorized to perform ec2:DescribeSecurityGroups"}),
+            ),
+        }
+    }));
+    let conn = Connection { endpoint_url: Some(fake.url.clone()), region: None, profile: None };
+    let found = vec![
+        leftover("EC2 instance", "i-here"),
+        leftover("EC2 instance", "i-gone"),
+        leftover("Security group", "sg-1"),
+        leftover("EBS snapshot", "snap-1"),
+    ];
+    let (kept, stats) = opslake_runtime::engine::confirm::confirm(&conn, found).await;
+    let ids: Vec<(&str, Option<bool>)> = kept.iter().map(|l| (l.id.as_str(), l.still_exists)).collect();
+    assert_eq!(ids, vec![("i-here", Some(true)), ("sg-1", None), ("snap-1", None)]);
+    assert_eq!((stats.still_there, stats.gone, stats.unconfirmed), (1, 1, 2));
+    assert!(kept[1].note.as_deref().unwrap().contains("AccessDeniedException"));
+    assert!(kept[2].note.as_deref().unwrap().contains("not checked"));
+    let types: Vec<String> =
+        fake.calls.lock().unwrap().iter().map(|(_, b)| b["TypeName"].as_str().unwrap_or("").to_string()).collect();
+    assert!(!types.iter().any(|t| t.contains("Snapshot")), "no call for a type Cloud Control cannot identify");
+}

@@ -34,6 +34,11 @@ pub struct Leftover {
     pub age_days: i64,
     pub cost_hint: String,
     pub console_url: String,
+    /// `--confirm`: `Some(true)` when Cloud Control found it; `None` when not checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub still_exists: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Callers that are a person at the console, not a service acting on its own.
@@ -125,6 +130,8 @@ pub fn pair(columns: &[String], rows: &[Vec<Value>], now: jiff::Timestamp) -> Ve
                 region,
                 created_at,
                 age_days,
+                still_exists: None,
+                note: None,
             }
         })
         .collect();

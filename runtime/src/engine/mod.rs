@@ -2,6 +2,7 @@
 //! Athena engine (AWS) runs the same named queries' SQL. Both report what they scanned.
 
 pub mod athena;
+pub mod confirm;
 pub mod local;
 pub mod lookup;
 

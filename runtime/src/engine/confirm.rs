@@ -1,0 +1,71 @@
+//! `--confirm`: asks the Cloud Control API whether each leftover still exists. Resources can
+//! vanish without a delete event (spot interruptions, scale-in); the live check is the final
+//! word. `ResourceNotFoundException` drops a leftover; any other answer keeps it, marked as
+//! unconfirmed with the reason.
+
+use std::time::Duration;
+
+use aws_sdk_cloudcontrol::config::retry::RetryConfig;
+use aws_sdk_cloudcontrol::error::ProvideErrorMetadata;
+
+use super::athena::Connection;
+use crate::analysis::leftovers::Leftover;
+use crate::catalogue::cloud_control_type;
+
+/// What the check did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Confirmed {
+    pub still_there: usize,
+    pub gone: usize,
+    pub unconfirmed: usize,
+}
+
+async fn client(conn: &Connection, region: &str) -> aws_sdk_cloudcontrol::Client {
+    let mut loader =
+        aws_config::defaults(aws_config::BehaviorVersion::latest()).region(aws_config::Region::new(region.to_string()));
+    if let Some(p) = &conn.profile {
+        loader = loader.profile_name(p);
+    }
+    if let Some(url) = &conn.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let shared = loader.load().await;
+    let config = aws_sdk_cloudcontrol::config::Builder::from(&shared)
+        .retry_config(RetryConfig::standard().with_max_attempts(5).with_initial_backoff(Duration::from_millis(200)))
+        .build();
+    aws_sdk_cloudcontrol::Client::from_conf(config)
+}
+
+/// Keeps the leftovers that still exist (or could not be checked) and records the outcome
+/// in each one's `still_exists` and `note`.
+pub async fn confirm(conn: &Connection, found: Vec<Leftover>) -> (Vec<Leftover>, Confirmed) {
+    let mut clients = std::collections::BTreeMap::new();
+    let mut out = Vec::new();
+    let mut stats = Confirmed::default();
+    for mut l in found {
+        let Some(type_name) = cloud_control_type(&l.resource_type) else {
+            l.note = Some("not checked: Cloud Control has no identifier for this type that the events give".into());
+            stats.unconfirmed += 1;
+            out.push(l);
+            continue;
+        };
+        if !clients.contains_key(&l.region) {
+            clients.insert(l.region.clone(), client(conn, &l.region).await);
+        }
+        let c = &clients[&l.region];
+        match c.get_resource().type_name(type_name).identifier(&l.id).send().await {
+            Ok(_) => {
+                l.still_exists = Some(true);
+                stats.still_there += 1;
+                out.push(l);
+            }
+            Err(e) if e.code() == Some("ResourceNotFoundException") => stats.gone += 1,
+            Err(e) => {
+                l.note = Some(format!("not confirmed: {}: {}", e.code().unwrap_or("error"), e.message().unwrap_or("")));
+                stats.unconfirmed += 1;
+                out.push(l);
+            }
+        }
+    }
+    (out, stats)
+}
