@@ -237,6 +237,38 @@ pub fn touches(source: &str, event: &str, request: Option<&Value>, response: Opt
     out
 }
 
+/// Cloud Control resource type for a catalogue type whose catalogue id is the resource's
+/// primary identifier there (`--confirm` checks existence with `GetResource`).
+pub const CLOUD_CONTROL: &[(&str, &str)] = &[
+    ("EC2 instance", "AWS::EC2::Instance"),
+    ("EBS volume", "AWS::EC2::Volume"),
+    ("Security group", "AWS::EC2::SecurityGroup"),
+    ("VPC", "AWS::EC2::VPC"),
+    ("Subnet", "AWS::EC2::Subnet"),
+    ("NAT gateway", "AWS::EC2::NatGateway"),
+    ("VPC endpoint", "AWS::EC2::VPCEndpoint"),
+    ("Load balancer (v2)", "AWS::ElasticLoadBalancingV2::LoadBalancer"),
+    ("RDS instance", "AWS::RDS::DBInstance"),
+    ("RDS cluster", "AWS::RDS::DBCluster"),
+    ("EKS cluster", "AWS::EKS::Cluster"),
+    ("OpenSearch domain", "AWS::OpenSearchService::Domain"),
+    ("ElastiCache replication group", "AWS::ElastiCache::ReplicationGroup"),
+    ("EFS file system", "AWS::EFS::FileSystem"),
+    ("DynamoDB table", "AWS::DynamoDB::Table"),
+    ("Kinesis stream", "AWS::Kinesis::Stream"),
+    ("SSM parameter", "AWS::SSM::Parameter"),
+    ("IAM user", "AWS::IAM::User"),
+    ("IAM role", "AWS::IAM::Role"),
+    ("Lambda function", "AWS::Lambda::Function"),
+    ("Log group", "AWS::Logs::LogGroup"),
+    ("S3 bucket", "AWS::S3::Bucket"),
+    ("KMS key", "AWS::KMS::Key"),
+];
+
+pub fn cloud_control_type(resource_type: &str) -> Option<&'static str> {
+    CLOUD_CONTROL.iter().find(|(t, _)| *t == resource_type).map(|(_, c)| *c)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,36 +380,4 @@ mod tests {
             }
         }
     }
-}
-
-/// Cloud Control resource type for a catalogue type whose catalogue id is the resource's
-/// primary identifier there (`--confirm` checks existence with `GetResource`).
-pub const CLOUD_CONTROL: &[(&str, &str)] = &[
-    ("EC2 instance", "AWS::EC2::Instance"),
-    ("EBS volume", "AWS::EC2::Volume"),
-    ("Security group", "AWS::EC2::SecurityGroup"),
-    ("VPC", "AWS::EC2::VPC"),
-    ("Subnet", "AWS::EC2::Subnet"),
-    ("NAT gateway", "AWS::EC2::NatGateway"),
-    ("VPC endpoint", "AWS::EC2::VPCEndpoint"),
-    ("Load balancer (v2)", "AWS::ElasticLoadBalancingV2::LoadBalancer"),
-    ("RDS instance", "AWS::RDS::DBInstance"),
-    ("RDS cluster", "AWS::RDS::DBCluster"),
-    ("EKS cluster", "AWS::EKS::Cluster"),
-    ("OpenSearch domain", "AWS::OpenSearchService::Domain"),
-    ("ElastiCache replication group", "AWS::ElastiCache::ReplicationGroup"),
-    ("EFS file system", "AWS::EFS::FileSystem"),
-    ("DynamoDB table", "AWS::DynamoDB::Table"),
-    ("Kinesis stream", "AWS::Kinesis::Stream"),
-    ("SSM parameter", "AWS::SSM::Parameter"),
-    ("IAM user", "AWS::IAM::User"),
-    ("IAM role", "AWS::IAM::Role"),
-    ("Lambda function", "AWS::Lambda::Function"),
-    ("Log group", "AWS::Logs::LogGroup"),
-    ("S3 bucket", "AWS::S3::Bucket"),
-    ("KMS key", "AWS::KMS::Key"),
-];
-
-pub fn cloud_control_type(resource_type: &str) -> Option<&'static str> {
-    CLOUD_CONTROL.iter().find(|(t, _)| *t == resource_type).map(|(_, c)| *c)
 }
