@@ -380,4 +380,46 @@ mod tests {
             }
         }
     }
+
+    /// Builds a document holding `value` at `path` (lists get EC2's `items` wrapper).
+    fn doc_at(path: &str, value: &str) -> Value {
+        let segs: Vec<&str> = path.split('.').collect();
+        let mut v = json!(value);
+        for seg in segs.iter().rev() {
+            v = match seg.strip_suffix("[]") {
+                Some(k) => json!({ k: {"items": [v]} }),
+                None => json!({ *seg: v }),
+            };
+        }
+        v
+    }
+
+    /// Every entry, every event, every id path: the id put where the catalogue says is found.
+    #[test]
+    fn every_catalogue_entry_extracts_its_ids() {
+        let mut checked = 0;
+        for t in CATALOGUE {
+            for (action, ops) in [(Action::Create, t.creates), (Action::Delete, t.deletes)] {
+                for op in ops {
+                    for path in op.id {
+                        let (side, p) = path.split_once(':').unwrap();
+                        let doc = doc_at(p, "Id-123");
+                        let (req, resp) = if side == "req" { (Some(&doc), None) } else { (None, Some(&doc)) };
+                        let got = touches(t.source, op.event, req, resp);
+                        let want = normalise(t.norm, "Id-123");
+                        assert!(
+                            got.iter().any(|g| g.resource_type == t.name
+                                && g.action == action
+                                && g.id.as_deref() == Some(want.as_str())),
+                            "{} {} {path}: {got:?}",
+                            t.name,
+                            op.event
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked >= 76, "{checked}");
+    }
 }
