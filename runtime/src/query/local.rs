@@ -167,6 +167,30 @@ pub fn run(
             super::sort_created_deleted(&mut rows);
             rows
         }
+        "config-lifecycle" => {
+            let (year, month) = (params.int("year").unwrap_or(0), params.int("month").unwrap_or(0));
+            constraints.insert("year".into(), Constraint::Values(vec![year.to_string()]));
+            constraints.insert("month".into(), Constraint::Values(vec![month.to_string()]));
+            let visit = |acc: &mut Vec<Vec<Value>>, rec: Rec<'_, '_>, _: &BTreeMap<String, String>| {
+                let Rec::Config(i) = rec else { return };
+                let status = i.configuration_item_status.as_ref().map(Text::as_str);
+                if !matches!(status, Some("ResourceDiscovered" | "ResourceDeleted" | "ResourceDeletedNotRecorded")) {
+                    return;
+                }
+                acc.push(vec![
+                    s(i.resource_type.as_ref()),
+                    s(i.resource_id.as_ref()),
+                    s(i.resource_name.as_ref()),
+                    s(i.aws_account_id.as_ref()),
+                    s(i.aws_region.as_ref()),
+                    s(i.configuration_item_status.as_ref()),
+                    s(i.configuration_item_capture_time.as_ref()),
+                ]);
+            };
+            let mut rows = scanner.rows(&tables[0], &constraints, &visit)?;
+            sort_rows(&mut rows, &[(6, false), (0, false), (1, false), (2, false), (3, false), (4, false), (5, false)]);
+            rows
+        }
         "config-changes" => {
             let (year, month) = (params.int("year").unwrap_or(0), params.int("month").unwrap_or(0));
             constraints.insert("year".into(), Constraint::Values(vec![year.to_string()]));

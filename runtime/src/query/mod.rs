@@ -87,6 +87,20 @@ pub const QUERIES: &[QueryDef] = &[
         post: None,
     },
     QueryDef {
+        name: "config-lifecycle",
+        description: "Resources AWS Config saw created (ResourceDiscovered) or deleted in one month",
+        table: TableKind::ConfigHistory,
+        params: &[
+            p("year", ParamKind::Year, true, "year, e.g. 2025"),
+            p("month", ParamKind::Month, true, "month, 1-12"),
+            ACCOUNT,
+            REGION,
+        ],
+        columns: &["resourcetype", "resourceid", "resourcename", "awsaccountid", "awsregion", "status", "capturetime"],
+        sql: include_str!("../../../templates/sql/config-lifecycle.sql.tera"),
+        post: None,
+    },
+    QueryDef {
         name: "switch-roles",
         description: "Console SwitchRole sign-ins: who switched from where into which role",
         table: TableKind::CloudTrail,
