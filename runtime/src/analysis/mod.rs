@@ -1,3 +1,4 @@
 //! Analyses over the lake's rows, independent of the engine that produced them.
 
+pub mod change_summary;
 pub mod leftovers;
