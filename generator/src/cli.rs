@@ -74,6 +74,38 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+    /// What changed in a month of AWS Config history, and what is unusual (exact facts, then a report)
+    Summarize {
+        /// The month, YYYY-MM
+        #[arg(long)]
+        month: String,
+        #[arg(long, default_value = "opslake.yaml")]
+        spec: PathBuf,
+        #[arg(long, conflicts_with = "athena")]
+        local: Option<PathBuf>,
+        #[arg(long)]
+        athena: bool,
+        #[arg(long)]
+        profile: Option<String>,
+        #[arg(long = "aws-region")]
+        aws_region: Option<String>,
+        #[arg(long)]
+        endpoint_url: Option<String>,
+        /// Only this account
+        #[arg(long)]
+        account: Option<String>,
+        /// Only this region
+        #[arg(long)]
+        region: Option<String>,
+        /// none: the deterministic report (the only provider in this version)
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Print the prompt the model would get, and exit
+        #[arg(long)]
+        print_prompt: bool,
+    },
     /// Resources created but never deleted (from CloudTrail), grouped by type, with console links
     Leftovers {
         #[arg(long, default_value = "opslake.yaml")]
@@ -175,6 +207,38 @@ where
         Command::Generate { spec, out: dir, check, templates, format } => {
             generate(&spec, &dir, check, templates.as_deref(), format, out, err)
         }
+        Command::Summarize {
+            month,
+            spec,
+            local,
+            athena,
+            profile,
+            aws_region,
+            endpoint_url,
+            account,
+            region,
+            model,
+            format,
+            print_prompt,
+        } => crate::summarize::run(
+            crate::summarize::Args {
+                spec: &spec,
+                month: &month,
+                local: local.as_deref(),
+                athena: athena.then_some(opslake_runtime::engine::athena::Connection {
+                    profile,
+                    region: aws_region,
+                    endpoint_url,
+                }),
+                account: account.as_deref(),
+                region: region.as_deref(),
+                model: model.as_deref(),
+                format,
+                print_prompt,
+            },
+            out,
+            err,
+        ),
         Command::Leftovers {
             spec,
             local,

@@ -10,3 +10,4 @@ pub mod plan;
 pub mod query;
 pub mod render;
 pub mod spec;
+pub mod summarize;

@@ -1,0 +1,105 @@
+//! `opslake summarize` on the example mirror: the facts equal an independent count made
+//! straight from the Config history files.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use support::*;
+
+fn summarize(args: &[&str]) -> (u8, String, String) {
+    let spec = workspace().join("examples/specs/full.yaml");
+    let logs = workspace().join("examples/logs");
+    let mut all = vec!["summarize", "--spec", spec.to_str().unwrap(), "--local", logs.to_str().unwrap()];
+    all.extend_from_slice(args);
+    cli(&all)
+}
+
+/// Items per resource type in one month, read directly from the files (no engine, no SQL).
+fn independent_counts(year: i32, month: i32) -> BTreeMap<String, i64> {
+    let mut counts = BTreeMap::new();
+    let root = workspace().join("examples/logs/acme-log-archive-111111111111/AWSLogs");
+    let mut stack = vec![root];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let s = p.to_string_lossy();
+            if !s.contains("/Config/") || !s.contains(&format!("/{year}/{month}/")) || !s.contains("/ConfigHistory/") {
+                continue;
+            }
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut flate2_reader(&p), &mut text).unwrap();
+            let doc: Value = serde_json::from_str(&text).unwrap();
+            for item in doc["configurationItems"].as_array().unwrap() {
+                *counts.entry(item["resourceType"].as_str().unwrap().to_string()).or_default() += 1;
+            }
+        }
+    }
+    counts
+}
+
+fn flate2_reader(p: &std::path::Path) -> impl std::io::Read {
+    let bytes = std::fs::read(p).unwrap();
+    let body = opslake_runtime::records::decompress(&bytes).unwrap().into_owned();
+    std::io::Cursor::new(body)
+}
+
+#[test]
+fn facts_equal_an_independent_count() {
+    for (month, y, m) in [("2025-06", 2025, 6), ("2024-10", 2024, 10), ("2025-08", 2025, 8)] {
+        let (code, out, err) = summarize(&["--month", month, "--format", "json"]);
+        assert_eq!(code, 0, "{err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let facts = &v["facts"];
+        let want = independent_counts(y, m);
+        let total: i64 = want.values().sum();
+        assert_eq!(facts["total_changes"], total, "{month}");
+        let mut got: BTreeMap<String, i64> = BTreeMap::new();
+        for c in facts["by_type"]["items"].as_array().unwrap() {
+            got.insert(c["key"].as_str().unwrap().to_string(), c["count"].as_i64().unwrap());
+        }
+        let shown: i64 = got.values().sum();
+        assert_eq!(shown + facts["by_type"]["others_count"].as_i64().unwrap(), total);
+        for (k, n) in &got {
+            assert_eq!(want.get(k), Some(n), "{month} {k}");
+        }
+        assert_eq!(v["status"], "SUCCEEDED");
+        assert!(v["summary"].as_str().unwrap().contains(&total.to_string()));
+    }
+}
+
+#[test]
+fn the_busy_month_is_flagged_and_new_types_are_named() {
+    let (_, out, _) = summarize(&["--month", "2025-06", "--format", "json"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let anomalies = v["facts"]["anomalies"].as_array().unwrap();
+    assert!(anomalies.iter().any(|a| a["dimension"] == "account"), "{anomalies:#?}");
+    assert!(v["facts"]["new_types"].as_array().unwrap().iter().any(|t| t == "AWS::SNS::Topic"));
+}
+
+#[test]
+fn bad_input_and_empty_months() {
+    for (args, expect) in [
+        (vec!["--month", "2025-13"], "expected YYYY-MM"),
+        (
+            vec!["--month", "2025-06", "--model", "bedrock:global.anthropic.claude-sonnet-4-5-20250929-v1:0"],
+            "only `none`",
+        ),
+        (vec!["--month", "2025-06", "--account", "333333333333"], "not in the spec's accounts"),
+    ] {
+        let (code, _, err) = summarize(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(expect), "{args:?}: {err}");
+    }
+    let (code, out, _) = summarize(&["--month", "2024-01"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("変更記録はありません"), "{out}");
+    let (code, out, err) = summarize(&["--month", "2025-06", "--print-prompt"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("--- system ---") && out.contains("FACTS") && err.contains("tokens"), "{out}");
+}
