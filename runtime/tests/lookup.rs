@@ -135,7 +135,7 @@ async fn lookup_events_agrees_with_the_trail_files() {
         .collect();
     let (from, to) = (jiff::civil::date(2024, 10, 1), jiff::civil::date(2025, 11, 30));
     let conn = Connection { endpoint_url: Some(fake.url.clone()), region: None, profile: None };
-    let interval = Duration::from_millis(5);
+    let interval = Duration::from_millis(20);
     let (rows, stats) = lookup::created_deleted_paced(&conn, &regions, &names, from, to, interval).await.unwrap();
 
     // the same events through the local engine, this account only
@@ -161,9 +161,13 @@ async fn lookup_events_agrees_with_the_trail_files() {
     assert!(stats.calls >= (names.len() * regions.len()) as u64, "{stats:?}");
     let total = *calls.lock().unwrap();
     assert!(total > stats.calls, "throttled and failed calls were retried ({total} sent, {} answered)", stats.calls);
+    // Arrival times at this one-thread server jitter by a few milliseconds, so the pace is
+    // checked on average, and no two calls may arrive closer than half the interval.
     for (region, times) in stamps.lock().unwrap().iter() {
         let min_gap = times.windows(2).map(|w| w[1] - w[0]).min().unwrap();
-        assert!(min_gap >= interval - Duration::from_millis(1), "{region}: calls {min_gap:?} apart");
+        let span = *times.last().unwrap() - times[0];
+        assert!(span * 10 >= interval * 9 * (times.len() as u32 - 1), "{region}: {} calls in {span:?}", times.len());
+        assert!(min_gap >= interval / 2, "{region}: calls {min_gap:?} apart");
     }
 }
 
