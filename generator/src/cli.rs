@@ -97,7 +97,7 @@ pub enum Command {
         /// Only this region
         #[arg(long)]
         region: Option<String>,
-        /// none: the deterministic report (the only provider in this version)
+        /// none (the deterministic report, the default), bedrock:MODEL_ID or anthropic:MODEL (key from ANTHROPIC_API_KEY)
         #[arg(long)]
         model: Option<String>,
         #[arg(long, value_enum, default_value = "text")]
@@ -225,6 +225,7 @@ where
                 spec: &spec,
                 month: &month,
                 local: local.as_deref(),
+                athena_endpoint: endpoint_url.clone(),
                 athena: athena.then_some(opslake_runtime::engine::athena::Connection {
                     profile,
                     region: aws_region,

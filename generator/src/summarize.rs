@@ -26,6 +26,8 @@ pub struct Args<'a> {
     pub account: Option<&'a str>,
     pub region: Option<&'a str>,
     pub model: Option<&'a str>,
+    /// `--endpoint-url`, for every AWS client (Athena, Bedrock).
+    pub athena_endpoint: Option<String>,
     pub format: Format,
     pub print_prompt: bool,
 }
@@ -80,15 +82,22 @@ pub fn run(a: Args, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result
         Err(code) => return Ok(code),
     };
     let Some(spec) = loaded.spec.as_ref() else { return Ok(BAD_INPUT) };
-    match a.model.unwrap_or("none") {
-        "none" => {}
-        other => {
-            writeln!(
-                err,
-                "error: --model {other}: only `none` (the deterministic report) is available in this version; the Bedrock and Anthropic providers are not built yet"
-            )?;
+    // The CLI calls a model only when asked (`--model`): offline and free by default.
+    let model_spec = a.model.unwrap_or("none").to_string();
+    let (provider, model_id) = match opslake_runtime::llm::parse_model(&model_spec) {
+        Ok(x) => x,
+        Err(e) => {
+            writeln!(err, "error: --model {e}")?;
             return Ok(BAD_INPUT);
         }
+    };
+    let anthropic_key = std::env::var("ANTHROPIC_API_KEY").ok();
+    if provider == "anthropic" && anthropic_key.is_none() && !a.print_prompt {
+        writeln!(
+            err,
+            "error: --model {model_spec}: set ANTHROPIC_API_KEY (in Lambda the key comes from Secrets Manager)"
+        )?;
+        return Ok(BAD_INPUT);
     }
     let layout = plan::layout(spec);
     let engine = if let Some(mut conn) = a.athena {
@@ -160,21 +169,72 @@ pub fn run(a: Args, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result
             }
         }
     }
-    let summary = change_summary::report(&facts, language);
+    let deterministic = change_summary::report(&facts, language);
+    let empty = facts.total_changes == 0 && facts.created.count == 0 && facts.deleted.count == 0;
+    // An empty month makes no model call; a failing model leaves the deterministic report.
+    let (status, summary, model_error, usage) = if provider == "none" || empty {
+        ("SUCCEEDED", deterministic.clone(), None, None)
+    } else {
+        let (system, user) = match change_summary::prompt(&facts, language) {
+            Ok(p) => p,
+            Err(e) => {
+                writeln!(err, "error: prompt template: {e}")?;
+                return Ok(FAILURE);
+            }
+        };
+        let req = opslake_runtime::llm::Request { system, user, max_tokens: spec.model.max_tokens };
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let id = model_id.unwrap_or_default().to_string();
+        let endpoint = a.athena_endpoint.clone();
+        let home = spec.home.region.clone();
+        let key = anthropic_key.clone().unwrap_or_default();
+        let result = rt.block_on(async move {
+            use opslake_runtime::llm::{Anthropic, Backoff, Bedrock, Model};
+            let model: Box<dyn Model> = if provider == "bedrock" {
+                Box::new(Bedrock::connect(&id, Some(&home), endpoint.as_deref(), Backoff::default()).await)
+            } else {
+                let base = std::env::var("ANTHROPIC_BASE_URL").unwrap_or_else(|_| "https://api.anthropic.com".into());
+                Box::new(Anthropic { api_key: key, model: id, base_url: base, backoff: Backoff::default() })
+            };
+            model.complete(&req).await
+        });
+        match result {
+            Some(Ok(c)) => (
+                "SUCCEEDED",
+                c.text.clone(),
+                None,
+                Some(
+                    json!({"input_tokens": c.input_tokens, "output_tokens": c.output_tokens, "stop_reason": c.stop_reason}),
+                ),
+            ),
+            Some(Err(e)) => {
+                writeln!(err, "warning: the model failed ({e}); answering with the deterministic report")?;
+                ("FALLBACK", deterministic.clone(), Some(e.0), None)
+            }
+            None => ("SUCCEEDED", deterministic.clone(), None, None),
+        }
+    };
     match a.format {
         Format::Json => writeln!(
             out,
             "{}",
             serde_json::to_string_pretty(&json!({
-                "status": "SUCCEEDED",
+                "status": status,
                 "summary": summary,
-                "model": "none",
+                "model": model_spec,
+                "model_error": model_error,
+                "usage": usage,
                 "facts": facts,
                 "query": {"bytes_scanned": bytes},
             }))
             .unwrap_or_default()
         )?,
-        Format::Text => write!(out, "{summary}")?,
+        Format::Text => {
+            write!(out, "{summary}")?;
+            if let Some(e) = &model_error {
+                writeln!(out, "\n(model unavailable: {e})")?;
+            }
+        }
     }
     Ok(OK)
 }

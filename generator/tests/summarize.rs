@@ -86,10 +86,7 @@ fn the_busy_month_is_flagged_and_new_types_are_named() {
 fn bad_input_and_empty_months() {
     for (args, expect) in [
         (vec!["--month", "2025-13"], "expected YYYY-MM"),
-        (
-            vec!["--month", "2025-06", "--model", "bedrock:global.anthropic.claude-sonnet-4-5-20250929-v1:0"],
-            "only `none`",
-        ),
+        (vec!["--month", "2025-06", "--model", "gpt:4"], "expected none, bedrock:MODEL_ID or anthropic:MODEL"),
         (vec!["--month", "2025-06", "--account", "333333333333"], "not in the spec's accounts"),
     ] {
         let (code, _, err) = summarize(&args);
@@ -102,4 +99,23 @@ fn bad_input_and_empty_months() {
     let (code, out, err) = summarize(&["--month", "2025-06", "--print-prompt"]);
     assert_eq!(code, 0);
     assert!(out.contains("--- system ---") && out.contains("FACTS") && err.contains("tokens"), "{out}");
+}
+
+/// A model that cannot be reached: the answer is the deterministic report plus the error.
+#[test]
+fn an_unreachable_model_falls_back_to_the_deterministic_report() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port(); // closed again
+    std::env::set_var("ANTHROPIC_API_KEY", "sk-test");
+    std::env::set_var("ANTHROPIC_BASE_URL", format!("http://127.0.0.1:{port}"));
+    let (code, out, err) =
+        summarize(&["--month", "2025-06", "--model", "anthropic:claude-sonnet-4-5", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["status"], "FALLBACK");
+    assert!(v["model_error"].as_str().unwrap().contains("Anthropic"), "{v}");
+    assert!(v["summary"].as_str().unwrap().contains("48"), "the deterministic report: {}", v["summary"]);
+    // an empty month makes no model call at all
+    let (_, out, _) = summarize(&["--month", "2024-01", "--model", "anthropic:claude-sonnet-4-5", "--format", "json"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((v["status"].as_str(), v["model_error"].is_null()), (Some("SUCCEEDED"), true));
 }

@@ -6,5 +6,6 @@ pub mod catalogue;
 pub mod engine;
 pub mod functions;
 pub mod lake;
+pub mod llm;
 pub mod query;
 pub mod records;

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-/// The handler gets (operation, body, region from the SigV4 scope) and answers (status, body).
+/// The handler gets (operation — the X-Amz-Target operation, else the request path — and the
+/// JSON body with `__region` from the SigV4 scope, `__api_key` and `__version` added) and
+/// answers (status, body).
 pub type Handler = dyn Fn(&str, &Value) -> (u16, Value) + Send + Sync;
 
 pub struct FakeAws {
@@ -43,7 +45,9 @@ fn handle(
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
     reader.read_line(&mut line)?;
+    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
     let (mut target, mut len, mut region) = (String::new(), 0usize, String::new());
+    let (mut api_key, mut version) = (String::new(), String::new());
     loop {
         let mut h = String::new();
         reader.read_line(&mut h)?;
@@ -55,6 +59,8 @@ fn handle(
         match k.to_ascii_lowercase().as_str() {
             "x-amz-target" => target = v.trim().to_string(),
             "content-length" => len = v.trim().parse().unwrap_or(0),
+            "x-api-key" => api_key = v.trim().to_string(),
+            "anthropic-version" => version = v.trim().to_string(),
             // SigV4: Credential=KEY/DATE/REGION/SERVICE/aws4_request
             "authorization" => {
                 if let Some(scope) = v.split("Credential=").nth(1) {
@@ -67,9 +73,12 @@ fn handle(
     let mut body = vec![0; len];
     reader.read_exact(&mut body)?;
     let mut body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let op = target.rsplit('.').next().unwrap_or("").to_string();
+    // JSON-1.1 APIs name the operation in X-Amz-Target; REST APIs by the path.
+    let op = if target.is_empty() { path.clone() } else { target.rsplit('.').next().unwrap_or("").to_string() };
     if let Value::Object(m) = &mut body {
         m.insert("__region".into(), Value::String(region.clone()));
+        m.insert("__api_key".into(), Value::String(api_key));
+        m.insert("__version".into(), Value::String(version));
     }
     calls.lock().unwrap().push((op.clone(), body.clone()));
     regions.lock().unwrap().push(region);
