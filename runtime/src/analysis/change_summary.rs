@@ -246,6 +246,26 @@ pub fn facts(target: &Month, baseline: &[Month]) -> Facts {
     }
 }
 
+/// The months a summary reads: the target and up to `baseline` before it, not before the
+/// projection starts (`start` is (year, month)).
+pub fn months_to_read(start: (i32, i32), year: i32, month: i32, baseline: i32) -> Vec<(i32, i32)> {
+    let mut months = Vec::new();
+    let (mut y, mut m) = (year, month);
+    for i in 0..=baseline {
+        if i > 0 && (y, m) < start {
+            break;
+        }
+        months.push((y, m));
+        (y, m) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
+    }
+    months
+}
+
+/// True when the month has nothing to narrate (no model call is made).
+pub fn is_empty(f: &Facts) -> bool {
+    f.total_changes == 0 && f.created.count == 0 && f.deleted.count == 0
+}
+
 /// The deterministic report (`--model none`, and the fallback when the model fails).
 pub fn report(f: &Facts, language: &str) -> String {
     use std::fmt::Write as _;

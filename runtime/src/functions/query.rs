@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 
 use aws_lambda_events::event::lambda_function_urls::{LambdaFunctionUrlRequest, LambdaFunctionUrlResponse};
-use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -98,39 +97,14 @@ impl QueryService {
 
     /// Adapts a Function URL event (POST only).
     pub async fn handle_url(&self, req: LambdaFunctionUrlRequest) -> LambdaFunctionUrlResponse {
-        let method = req.request_context.http.method.clone().unwrap_or_default();
-        let (status, body) = if method != "POST" {
-            (405, json!({"status": "BAD_REQUEST", "error": format!("use POST, not {method}")}))
-        } else {
-            let raw = req.body.unwrap_or_default();
-            let bytes = if req.is_base64_encoded {
-                match base64::engine::general_purpose::STANDARD.decode(raw.as_bytes()) {
-                    Ok(b) => b,
-                    Err(e) => {
-                        return response(
-                            400,
-                            &json!({"status": "BAD_REQUEST", "error": format!("body is not base64: {e}")}),
-                        )
-                    }
-                }
-            } else {
-                raw.into_bytes()
-            };
-            self.handle(&bytes).await
-        };
-        response(status, &body)
+        match super::request_body(req) {
+            Ok(body) => {
+                let (status, v) = self.handle(&body).await;
+                super::response(status, &v)
+            }
+            Err(resp) => resp,
+        }
     }
-}
-
-fn response(status: u16, body: &Value) -> LambdaFunctionUrlResponse {
-    let mut headers = aws_lambda_events::http::HeaderMap::new();
-    headers.insert("content-type", aws_lambda_events::http::HeaderValue::from_static("application/json"));
-    let mut r = LambdaFunctionUrlResponse::default();
-    r.status_code = i64::from(status);
-    r.headers = headers;
-    r.body = Some(body.to_string());
-    r.is_base64_encoded = false;
-    r
 }
 
 /// The layout from the environment the generated template sets.
