@@ -60,7 +60,7 @@ impl ChangeSummaryService {
                 let (status, v) = self.handle(&body).await;
                 super::response(status, &v)
             }
-            Err(resp) => resp,
+            Err((status, v)) => super::response(status, &v),
         }
     }
 

@@ -9,18 +9,18 @@ use aws_lambda_events::event::lambda_function_urls::{LambdaFunctionUrlRequest, L
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-/// The body of a Function URL request, or the response to send when it is not a POST or
-/// not decodable.
-pub fn request_body(req: LambdaFunctionUrlRequest) -> Result<Vec<u8>, LambdaFunctionUrlResponse> {
+/// The body of a Function URL request, or the (status, answer) to send when it is not a POST
+/// or not decodable.
+pub fn request_body(req: LambdaFunctionUrlRequest) -> Result<Vec<u8>, (u16, Value)> {
     let method = req.request_context.http.method.clone().unwrap_or_default();
     if method != "POST" {
-        return Err(response(405, &json!({"status": "BAD_REQUEST", "error": format!("use POST, not {method}")})));
+        return Err((405, json!({"status": "BAD_REQUEST", "error": format!("use POST, not {method}")})));
     }
     let raw = req.body.unwrap_or_default();
     if req.is_base64_encoded {
         base64::engine::general_purpose::STANDARD
             .decode(raw.as_bytes())
-            .map_err(|e| response(400, &json!({"status": "BAD_REQUEST", "error": format!("body is not base64: {e}")})))
+            .map_err(|e| (400, json!({"status": "BAD_REQUEST", "error": format!("body is not base64: {e}")})))
     } else {
         Ok(raw.into_bytes())
     }

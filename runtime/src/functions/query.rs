@@ -102,7 +102,7 @@ impl QueryService {
                 let (status, v) = self.handle(&body).await;
                 super::response(status, &v)
             }
-            Err(resp) => resp,
+            Err((status, v)) => super::response(status, &v),
         }
     }
 }
