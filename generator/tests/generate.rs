@@ -285,7 +285,23 @@ fn query_function_is_least_privilege_and_carries_the_layout() {
     let mut statements = policy("QueryFunctionRole", &["Policies", "0", "PolicyDocument"]);
     statements.extend(policy("LakeReaderPolicy", &["PolicyDocument"]));
     statements.extend(policy("LeftoversFunctionRole", &["Policies", "0", "PolicyDocument"]));
-    assert!(statements.len() >= 9, "{statements:#?}");
+    statements.extend(policy("ChangeSummaryFunctionRole", &["Policies", "0", "PolicyDocument"]));
+    let bedrock =
+        statements.iter().find(|s| s["Sid"] == "InvokeTheModel").expect("bedrock:InvokeModel on the spec's model");
+    assert!(
+        bedrock["Resource"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r.as_str().unwrap().contains("claude-sonnet-4-5-20250929-v1:0")),
+        "{bedrock}"
+    );
+    assert_eq!(r["ChangeSummaryFunctionUrl"]["Properties"]["AuthType"], "AWS_IAM");
+    assert_eq!(
+        r["ChangeSummaryFunction"]["Properties"]["Environment"]["Variables"]["OPSLAKE_MODEL"],
+        "bedrock:global.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    );
+    assert!(statements.len() >= 11, "{statements:#?}");
     for s in &statements {
         assert_ne!(s["Resource"], "*", "statement {} grants on every resource", s["Sid"]);
         let actions = s["Action"].as_array().cloned().unwrap_or_else(|| vec![s["Action"].clone()]);

@@ -103,6 +103,7 @@ pub struct Names {
     pub query_function: String,
     pub leftovers_function: String,
     pub leftovers_topic: String,
+    pub change_summary_function: String,
 }
 
 impl Names {
@@ -124,6 +125,7 @@ impl Names {
             query_function: format!("{n}-opslake-query"),
             leftovers_function: format!("{n}-opslake-leftovers"),
             leftovers_topic: format!("{n}-opslake-leftovers"),
+            change_summary_function: format!("{n}-opslake-change-summary"),
         }
     }
 }
@@ -193,7 +195,7 @@ pub fn function_layout_json(layout: &LakeLayout) -> String {
 /// What every function that reads the lake may touch (one managed policy they share).
 fn reader(spec: &Spec, layout: &LakeLayout, names: &Names) -> Value {
     use crate::spec::model::Feature;
-    if !(spec.enabled(Feature::Query) || spec.enabled(Feature::Leftovers)) {
+    if !(spec.enabled(Feature::Query) || spec.enabled(Feature::Leftovers) || spec.enabled(Feature::ChangeSummary)) {
         return Value::Null;
     }
     let prefix = join_prefix(&spec.lake.prefix);
@@ -249,11 +251,60 @@ fn leftovers_function(spec: &Spec, names: &Names) -> Value {
     })
 }
 
+/// The Bedrock resources `bedrock:InvokeModel` is allowed on: the model, or an inference
+/// profile and the foundation model it routes to in any region.
+fn bedrock_resources(spec: &Spec, id: &str) -> Vec<String> {
+    if id.starts_with("arn:") {
+        return vec![id.to_string()];
+    }
+    let (region, account) = (&spec.home.region, &spec.home.account);
+    let prefixes = ["us.", "eu.", "apac.", "jp.", "au.", "ca.", "us-gov.", "global."];
+    match prefixes.iter().find_map(|p| id.strip_prefix(p)) {
+        Some(base) => vec![
+            format!("arn:aws:bedrock:{region}:{account}:inference-profile/{id}"),
+            format!("arn:aws:bedrock:*::foundation-model/{base}"),
+            format!("arn:aws:bedrock:::foundation-model/{base}"),
+        ],
+        None => vec![format!("arn:aws:bedrock:{region}::foundation-model/{id}")],
+    }
+}
+
+fn change_summary_function(spec: &Spec, names: &Names) -> Value {
+    use crate::spec::model::Provider;
+    if !spec.enabled(crate::spec::model::Feature::ChangeSummary) {
+        return Value::Null;
+    }
+    let m = &spec.model;
+    let model = match (m.provider, &m.id) {
+        (Provider::Bedrock, Some(id)) => format!("bedrock:{id}"),
+        (Provider::Anthropic, Some(id)) => format!("anthropic:{id}"),
+        _ => "none".to_string(),
+    };
+    let bedrock: Vec<String> = match (m.provider, &m.id) {
+        (Provider::Bedrock, Some(id)) => bedrock_resources(spec, id),
+        _ => Vec::new(),
+    };
+    json!({
+        "name": names.change_summary_function,
+        "description": format!("opslake {}: what changed in a month of AWS Config history (Function URL, IAM auth)", spec.name),
+        "log_group": format!("/aws/lambda/{}", names.change_summary_function),
+        "log_retention_days": FUNCTION_LOG_RETENTION_DAYS,
+        "model": model,
+        "language": m.language,
+        "max_tokens": m.max_tokens.to_string(),
+        "bedrock_resources": if bedrock.is_empty() { Value::Null } else { json!(bedrock) },
+        "anthropic_secret": m.api_key_secret,
+    })
+}
+
 fn central_parameters(spec: &Spec) -> std::collections::BTreeMap<String, ParamSource> {
     use crate::spec::model::Feature;
     let mut p = std::collections::BTreeMap::new();
-    if spec.enabled(Feature::Query) || spec.enabled(Feature::Leftovers) {
+    if spec.enabled(Feature::Query) || spec.enabled(Feature::Leftovers) || spec.enabled(Feature::ChangeSummary) {
         p.insert("ArtifactBucket".to_string(), ParamSource::AssetsBucket);
+    }
+    if spec.enabled(Feature::ChangeSummary) {
+        p.insert("ChangeSummaryFunctionKey".to_string(), ParamSource::Artifact { bin: "change-summary".into() });
     }
     if spec.enabled(Feature::Query) {
         p.insert("QueryFunctionKey".to_string(), ParamSource::Artifact { bin: "query".into() });
@@ -385,6 +436,7 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
         "reader": reader(spec, &layout, &names),
         "query": query_function(spec, &names),
         "leftovers": leftovers_function(spec, &names),
+        "change_summary": change_summary_function(spec, &names),
         "athena": {
             "cutoff_bytes": spec.athena.bytes_scanned_cutoff_mb * 1024 * 1024,
             "results_retention_days": spec.athena.results_retention_days,
