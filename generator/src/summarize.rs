@@ -118,15 +118,7 @@ pub fn run(a: Args, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result
 
     // The month and up to six before it, not before the projection starts.
     let start = (i32::from(layout.start.year()), i32::from(layout.start.month()));
-    let mut months = Vec::new();
-    let (mut y, mut m) = (year, month);
-    for i in 0..=BASELINE_MONTHS {
-        if i > 0 && (y, m) < start {
-            break;
-        }
-        months.push((y, m));
-        (y, m) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
-    }
+    let months = change_summary::months_to_read(start, year, month, BASELINE_MONTHS);
     let mut bytes = 0u64;
     let mut data = Vec::new();
     for (y, m) in &months {

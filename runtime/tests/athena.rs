@@ -10,17 +10,7 @@ use opslake_runtime::query::Sql;
 use serde_json::{json, Value};
 
 mod common;
-use common::serve;
-
-fn credentials() {
-    // The engine uses the standard credential chain; tests give it static test keys.
-    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
-    std::env::set_var("AWS_REGION", "us-east-1");
-    std::env::set_var("AWS_CONFIG_FILE", "/nonexistent/opslake-test");
-    std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/opslake-test");
-    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
-}
+use common::{credentials, serve};
 
 async fn engine(url: &str) -> AthenaEngine {
     credentials();

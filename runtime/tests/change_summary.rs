@@ -7,20 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
-use common::serve;
+use common::{credentials, serve};
 use opslake_runtime::engine::athena::{AthenaEngine, Connection};
 use opslake_runtime::functions::change_summary::ChangeSummaryService;
 use opslake_runtime::lake::LakeLayout;
 use opslake_runtime::llm::{Backoff, Bedrock, NoModel};
 use serde_json::{json, Value};
-
-fn credentials() {
-    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
-    std::env::set_var("AWS_CONFIG_FILE", "/nonexistent/opslake-test");
-    std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/opslake-test");
-    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
-}
 
 fn layout() -> LakeLayout {
     serde_json::from_value(json!({

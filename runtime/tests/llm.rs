@@ -7,17 +7,9 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::serve;
+use common::{credentials, serve};
 use opslake_runtime::llm::{Anthropic, Backoff, Bedrock, Model, NoModel, Request};
 use serde_json::{json, Value};
-
-fn credentials() {
-    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
-    std::env::set_var("AWS_CONFIG_FILE", "/nonexistent/opslake-test");
-    std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/opslake-test");
-    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
-}
 
 fn req() -> Request {
     Request { system: "You summarise.".into(), user: "FACTS: {\"total_changes\": 3}".into(), max_tokens: 200 }

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::serve;
+use common::{credentials, serve};
 use opslake_runtime::engine::athena::Connection;
 use opslake_runtime::engine::local::Mirror;
 use opslake_runtime::engine::lookup;
@@ -18,14 +18,6 @@ use opslake_runtime::query;
 use serde_json::{json, Value};
 
 const ACCOUNT: &str = "222222222222";
-
-fn credentials() {
-    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
-    std::env::set_var("AWS_CONFIG_FILE", "/nonexistent/opslake-test");
-    std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/opslake-test");
-    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
-}
 
 /// Every record of the account's trail files in the mirror, by region folder.
 fn history() -> BTreeMap<String, Vec<Value>> {

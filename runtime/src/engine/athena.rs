@@ -30,6 +30,24 @@ pub struct Connection {
     pub endpoint_url: Option<String>,
 }
 
+impl Connection {
+    /// The shared SDK configuration: standard credential chain, with this connection's
+    /// profile, endpoint URL and `region` (else the connection's, else the chain's).
+    pub async fn sdk_config(&self, region: Option<&str>) -> aws_config::SdkConfig {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(p) = &self.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(r) = region.or(self.region.as_deref()) {
+            loader = loader.region(aws_config::Region::new(r.to_string()));
+        }
+        if let Some(url) = &self.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        loader.load().await
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct AthenaEngine {
     client: Client,
@@ -98,17 +116,7 @@ impl AthenaEngine {
     /// Builds a client from the standard credential chain (and `profile`, `region`,
     /// `endpoint_url` when given).
     pub async fn connect(conn: &Connection, workgroup: &str, database: &str) -> AthenaEngine {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(p) = &conn.profile {
-            loader = loader.profile_name(p);
-        }
-        if let Some(r) = &conn.region {
-            loader = loader.region(aws_config::Region::new(r.clone()));
-        }
-        if let Some(url) = &conn.endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        let shared = loader.load().await;
+        let shared = conn.sdk_config(conn.region.as_deref()).await;
         let config = aws_sdk_athena::config::Builder::from(&shared)
             .retry_config(RetryConfig::standard().with_max_attempts(6).with_initial_backoff(Duration::from_millis(200)))
             .build();

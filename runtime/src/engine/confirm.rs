@@ -21,15 +21,7 @@ pub struct Confirmed {
 }
 
 async fn client(conn: &Connection, region: &str) -> aws_sdk_cloudcontrol::Client {
-    let mut loader =
-        aws_config::defaults(aws_config::BehaviorVersion::latest()).region(aws_config::Region::new(region.to_string()));
-    if let Some(p) = &conn.profile {
-        loader = loader.profile_name(p);
-    }
-    if let Some(url) = &conn.endpoint_url {
-        loader = loader.endpoint_url(url);
-    }
-    let shared = loader.load().await;
+    let shared = conn.sdk_config(Some(region)).await;
     let config = aws_sdk_cloudcontrol::config::Builder::from(&shared)
         .retry_config(RetryConfig::standard().with_max_attempts(5).with_initial_backoff(Duration::from_millis(200)))
         .build();

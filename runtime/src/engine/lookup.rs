@@ -79,15 +79,7 @@ fn day_start(d: jiff::civil::Date) -> Result<DateTime, String> {
 }
 
 async fn client(conn: &Connection, region: &str) -> Client {
-    let mut loader =
-        aws_config::defaults(aws_config::BehaviorVersion::latest()).region(aws_config::Region::new(region.to_string()));
-    if let Some(p) = &conn.profile {
-        loader = loader.profile_name(p);
-    }
-    if let Some(url) = &conn.endpoint_url {
-        loader = loader.endpoint_url(url);
-    }
-    let shared = loader.load().await;
+    let shared = conn.sdk_config(Some(region)).await;
     let config = aws_sdk_cloudtrail::config::Builder::from(&shared)
         // Retries are ours (below), so that they too keep to the per-region pace.
         .retry_config(RetryConfig::disabled())

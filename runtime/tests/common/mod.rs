@@ -88,3 +88,12 @@ fn handle(
     write!(out, "HTTP/1.1 {status} X\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}", text.len())?;
     out.flush()
 }
+
+/// Static test credentials for the standard AWS credential chain; no shared config files.
+pub fn credentials() {
+    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+    std::env::set_var("AWS_CONFIG_FILE", "/nonexistent/opslake-test");
+    std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/opslake-test");
+    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+}
