@@ -31,6 +31,8 @@ pub struct Cli {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
+    /// Human-readable (`table` is accepted too)
+    #[value(alias = "table")]
     Text,
     Json,
 }
