@@ -104,3 +104,110 @@ fn filters_formats_and_exit_codes() {
         assert!(err.contains(expect), "{args:?}: {err}");
     }
 }
+
+/// Real trail files as delivered (one account, one region), with expectations checked by
+/// hand: three instances launched one by one and terminated by one call that names all
+/// three; security groups created and then deleted by their *name*; a delete that failed.
+#[test]
+fn real_sequences_close_as_they_should() {
+    let shared = std::env::var_os("OPSLAKE_SHARED_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace().join("../shared"))
+        .join("data/real/grycap_cloudtrail_tracker");
+    assert!(shared.is_dir(), "{} is missing (set OPSLAKE_SHARED_DIR to the shared/ folder)", shared.display());
+    let files = [
+        "974349055189_CloudTrail_us-east-1_20140926T1135Z_lDgzv42MdNbD3Utg.json.gz",
+        "974349055189_CloudTrail_us-east-1_20140927T1030Z_VbZmZ0Xmk84QRoV2.json.gz",
+        "974349055189_CloudTrail_us-east-1_20140927T1840Z_JQiO7vyBxgOBrEQb.json.gz",
+        "974349055189_CloudTrail_us-east-1_20140927T1855Z_UJxnKwd00HwwPsA4.json.gz",
+        "974349055189_CloudTrail_us-east-1_20140927T1910Z_uXLV10zRWW0JxxI5.json.gz",
+        "974349055189_CloudTrail_us-east-1_20170601T0825Z_DXsrYb7Uul6bgTI1.json.gz",
+        "974349055189_CloudTrail_us-east-1_20170601T0825Z_okawcdsiuxgjup5h.json.gz",
+        "974349055189_CloudTrail_us-east-1_20170601T0830Z_GpQwzeJMxFhSBfSc.json.gz",
+        "974349055189_CloudTrail_us-east-1_20170601T0845Z_06yEBVR8MMsu50BA.json.gz",
+        "974349055189_CloudTrail_us-east-1_20170601T0850Z_BXecTpoqSRbm6HnO.json.gz",
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let find = |name: &str| -> std::path::PathBuf {
+        let mut stack = vec![shared.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                if e.path().is_dir() {
+                    stack.push(e.path());
+                } else if e.file_name() == name {
+                    return e.path();
+                }
+            }
+        }
+        panic!("{name} is not in the shared data");
+    };
+    for f in files {
+        // the key's date is the delivery time in the name
+        let stamp = f.split('_').nth(3).unwrap();
+        let day = format!("{}/{}/{}", &stamp[0..4], &stamp[4..6], &stamp[6..8]);
+        let dir = tmp.path().join(format!("grycap-trail/AWSLogs/974349055189/CloudTrail/us-east-1/{day}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(find(f), dir.join(f)).unwrap();
+    }
+    let spec = tmp.path().join("spec.yaml");
+    std::fs::write(&spec, "name: grycap\nhome: { account: \"974349055189\", region: us-east-1 }\nregions: [us-east-1]\nlake: { bucket: grycap-trail, projection: { start: 2014-01-01 } }\n").unwrap();
+    let (spec_s, local) = (spec.to_str().unwrap(), tmp.path().to_str().unwrap());
+
+    // The events are there (the expectations below are not vacuous) ...
+    let (code, out, err) = cli(&[
+        "query",
+        "created-deleted",
+        "--spec",
+        spec_s,
+        "--local",
+        local,
+        "--param",
+        "from=2014-09-26",
+        "--param",
+        "to=2017-06-02",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<Value> = serde_json::from_str(&out).unwrap();
+    let terminate: Vec<&str> = rows
+        .iter()
+        .filter(|r| r["eventtime"] == "2014-09-27T19:04:05Z")
+        .map(|r| r["resourceid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        terminate,
+        vec!["i-47c644a9", "i-48c954a5", "i-d577fa3b"],
+        "one TerminateInstances names three instances"
+    );
+    let by_name: Vec<&Value> =
+        rows.iter().filter(|r| r["eventname"] == "DeleteSecurityGroup" && r["resourceid"].is_null()).collect();
+    assert!(
+        by_name.iter().any(|r| r["resourcename"] == "im-166ccf76-46a3-11e7-9c6b-f079596e599b-public"),
+        "{by_name:#?}"
+    );
+    assert!(rows.iter().any(|r| r["errorcode"] == "Client.InvalidGroup.InUse"));
+    for created in ["i-47c644a9", "i-48c954a5", "i-d577fa3b", "sg-2fc6d2b8", "sg-b2c6d225", "sg-90c7d307"] {
+        assert!(rows.iter().any(|r| r["action"] == "create" && r["resourceid"] == created), "no create of {created}");
+    }
+
+    // ... and they close what they should.
+    let (code, out, err) = cli(&[
+        "leftovers",
+        "--spec",
+        spec_s,
+        "--local",
+        local,
+        "--from",
+        "2014-09-26",
+        "--to",
+        "2017-06-02",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let found = ids(&out);
+    for gone in ["i-47c644a9", "i-48c954a5", "i-d577fa3b", "sg-2fc6d2b8", "sg-b2c6d225", "sg-90c7d307"] {
+        assert!(!found.iter().any(|(_, id, _)| id == gone), "{gone} was deleted: {found:#?}");
+    }
+}
