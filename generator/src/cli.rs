@@ -37,6 +37,30 @@ pub enum Format {
     Json,
 }
 
+/// How the commands that reach AWS do so: the standard credential chain, refined here.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct AwsArgs {
+    /// AWS profile
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// AWS region of the Athena workgroup and the model (default: the spec's home region)
+    #[arg(long = "aws-region")]
+    pub aws_region: Option<String>,
+    /// Endpoint URL for every AWS client (tests, private endpoints)
+    #[arg(long)]
+    pub endpoint_url: Option<String>,
+}
+
+impl AwsArgs {
+    pub fn connection(self) -> opslake_runtime::engine::athena::Connection {
+        opslake_runtime::engine::athena::Connection {
+            profile: self.profile,
+            region: self.aws_region,
+            endpoint_url: self.endpoint_url,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum TableFormat {
     Table,
@@ -87,12 +111,8 @@ pub enum Command {
         local: Option<PathBuf>,
         #[arg(long)]
         athena: bool,
-        #[arg(long)]
-        profile: Option<String>,
-        #[arg(long = "aws-region")]
-        aws_region: Option<String>,
-        #[arg(long)]
-        endpoint_url: Option<String>,
+        #[command(flatten)]
+        aws: AwsArgs,
         /// Only this account
         #[arg(long)]
         account: Option<String>,
@@ -121,13 +141,8 @@ pub enum Command {
         /// Read CloudTrail event history (LookupEvents; this account, the last 90 days, no trail needed)
         #[arg(long, conflicts_with = "local")]
         lookup_events: bool,
-        #[arg(long)]
-        profile: Option<String>,
-        /// AWS region of the Athena workgroup (default: the spec's home region)
-        #[arg(long = "aws-region")]
-        aws_region: Option<String>,
-        #[arg(long)]
-        endpoint_url: Option<String>,
+        #[command(flatten)]
+        aws: AwsArgs,
         /// How far back to look, e.g. 30d (default: features.leftovers.lookback_days, else 30)
         #[arg(long, conflicts_with_all = ["from", "to"])]
         since: Option<String>,
@@ -164,15 +179,8 @@ pub enum Command {
         /// Run in Athena (the spec's workgroup and database), with the standard AWS credentials
         #[arg(long)]
         athena: bool,
-        /// AWS profile (with --athena)
-        #[arg(long)]
-        profile: Option<String>,
-        /// AWS region (with --athena; default: the spec's home region)
-        #[arg(long)]
-        region: Option<String>,
-        /// Endpoint URL for every AWS client (tests, private endpoints)
-        #[arg(long)]
-        endpoint_url: Option<String>,
+        #[command(flatten)]
+        aws: AwsArgs,
         /// A parameter, KEY=VALUE (repeatable)
         #[arg(long = "param", value_name = "KEY=VALUE")]
         params: Vec<String>,
@@ -209,47 +217,30 @@ where
         Command::Generate { spec, out: dir, check, templates, format } => {
             generate(&spec, &dir, check, templates.as_deref(), format, out, err)
         }
-        Command::Summarize {
-            month,
-            spec,
-            local,
-            athena,
-            profile,
-            aws_region,
-            endpoint_url,
-            account,
-            region,
-            model,
-            format,
-            print_prompt,
-        } => crate::summarize::run(
-            crate::summarize::Args {
-                spec: &spec,
-                month: &month,
-                local: local.as_deref(),
-                athena_endpoint: endpoint_url.clone(),
-                athena: athena.then_some(opslake_runtime::engine::athena::Connection {
-                    profile,
-                    region: aws_region,
-                    endpoint_url,
-                }),
-                account: account.as_deref(),
-                region: region.as_deref(),
-                model: model.as_deref(),
-                format,
-                print_prompt,
-            },
-            out,
-            err,
-        ),
+        Command::Summarize { month, spec, local, athena, aws, account, region, model, format, print_prompt } => {
+            crate::summarize::run(
+                crate::summarize::Args {
+                    spec: &spec,
+                    month: &month,
+                    local: local.as_deref(),
+                    athena,
+                    conn: aws.connection(),
+                    account: account.as_deref(),
+                    region: region.as_deref(),
+                    model: model.as_deref(),
+                    format,
+                    print_prompt,
+                },
+                out,
+                err,
+            )
+        }
         Command::Leftovers {
             spec,
             local,
             athena,
             lookup_events,
-            profile,
-            aws_region,
-            endpoint_url,
+            aws,
             since,
             from,
             to,
@@ -269,7 +260,7 @@ where
                 } else {
                     crate::leftovers::Source::Local
                 },
-                conn: opslake_runtime::engine::athena::Connection { profile, region: aws_region, endpoint_url },
+                conn: aws.connection(),
                 since: since.as_deref(),
                 from: from.as_deref(),
                 to: to.as_deref(),
@@ -282,25 +273,19 @@ where
             out,
             err,
         ),
-        Command::Query { name, spec, local, athena, profile, region, endpoint_url, params, format, print_sql } => {
-            crate::query::run(
-                crate::query::Args {
-                    name: name.as_deref(),
-                    spec: &spec,
-                    local: local.as_deref(),
-                    athena: athena.then_some(opslake_runtime::engine::athena::Connection {
-                        profile,
-                        region,
-                        endpoint_url,
-                    }),
-                    params: &params,
-                    format,
-                    print_sql,
-                },
-                out,
-                err,
-            )
-        }
+        Command::Query { name, spec, local, athena, aws, params, format, print_sql } => crate::query::run(
+            crate::query::Args {
+                name: name.as_deref(),
+                spec: &spec,
+                local: local.as_deref(),
+                athena: athena.then(|| aws.connection()),
+                params: &params,
+                format,
+                print_sql,
+            },
+            out,
+            err,
+        ),
     };
     match result {
         Ok(code) => code,

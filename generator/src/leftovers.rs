@@ -7,7 +7,7 @@ use std::path::Path;
 use jiff::civil::Date;
 use jiff::ToSpan;
 use opslake_runtime::analysis::leftovers::{pair, report};
-use opslake_runtime::engine::athena::{AthenaEngine, Connection};
+use opslake_runtime::engine::athena::Connection;
 use opslake_runtime::engine::local::Mirror;
 use opslake_runtime::query::{self, QueryError};
 
@@ -112,28 +112,9 @@ pub fn run(a: Args, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result
             }
         }
     } else if a.source == Source::Athena {
-        let mut conn = a.conn.clone();
-        let sql = match query::render_sql(q, &params, &layout) {
-            Ok(s) => s,
-            Err(e) => {
-                writeln!(err, "error: {e}")?;
-                return Ok(BAD_INPUT);
-            }
-        };
-        conn.region = conn.region.or_else(|| Some(spec.home.region.clone()));
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let result = rt.block_on(async {
-            AthenaEngine::connect(&conn, &spec.workgroup(), &layout.database).await.run(&sql).await
-        });
-        match result {
-            Ok(ans) => {
-                writeln!(err, "Athena query {}: scanned {} bytes", ans.query_id, ans.bytes_scanned)?;
-                (q.columns.iter().map(|c| c.to_string()).collect::<Vec<_>>(), query::finish(q, ans.rows))
-            }
-            Err(e) => {
-                writeln!(err, "error: {e}")?;
-                return Ok(FAILURE);
-            }
+        match crate::query::in_athena(q, &params, &layout, spec, a.conn.clone(), err)? {
+            Ok(answer) => (answer.columns, answer.rows),
+            Err(code) => return Ok(code),
         }
     } else if let Some(dir) = a.local {
         if !dir.is_dir() {

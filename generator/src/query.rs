@@ -5,10 +5,12 @@ use std::path::Path;
 
 use opslake_runtime::engine::athena::{AthenaEngine, Connection};
 use opslake_runtime::engine::local::Mirror;
-use opslake_runtime::query::{self, Answer, QueryError, QUERIES};
+use opslake_runtime::lake::LakeLayout;
+use opslake_runtime::query::{self, Answer, Params, QueryDef, QueryError, QUERIES};
 use serde_json::Value;
 
 use crate::cli::{load_spec, Format, TableFormat, BAD_INPUT, FAILURE, OK};
+use crate::spec::Spec;
 use crate::{plan, spec};
 
 pub struct Args<'a> {
@@ -79,43 +81,14 @@ pub fn run(a: Args, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result
             }
         }
     }
-    if let Some(mut conn) = a.athena {
-        let sql = match query::render_sql(q, &params, &layout) {
-            Ok(sql) => sql,
-            Err(e) => {
-                writeln!(err, "error: {e}")?;
-                return Ok(BAD_INPUT);
-            }
-        };
-        conn.region = conn.region.or_else(|| Some(spec.home.region.clone()));
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let result = rt.block_on(async {
-            let engine = AthenaEngine::connect(&conn, &spec.workgroup(), &layout.database).await;
-            engine.run(&sql).await
-        });
-        return match result {
-            Ok(athena) => {
-                // A post-processed query (created-deleted) answers with its own columns.
-                let columns = match q.post {
-                    Some(_) => q.columns.iter().map(|c| c.to_string()).collect(),
-                    None => athena.columns,
-                };
-                let answer = Answer { columns, rows: query::finish(q, athena.rows), stats: Default::default() };
+    if let Some(conn) = a.athena {
+        return Ok(match in_athena(q, &params, &layout, spec, conn, err)? {
+            Ok(answer) => {
                 print_answer(&answer, a.format, out)?;
-                writeln!(
-                    err,
-                    "Athena query {}: scanned {} (estimated cost ${:.4})",
-                    athena.query_id,
-                    mb(athena.bytes_scanned),
-                    athena.estimated_cost_usd
-                )?;
-                Ok(OK)
+                OK
             }
-            Err(e) => {
-                writeln!(err, "error: {e}")?;
-                Ok(FAILURE)
-            }
-        };
+            Err(code) => code,
+        });
     }
     let Some(dir) = a.local else {
         writeln!(err, "error: say where to read: --local DIR (a mirror of the log buckets) or --athena, or --print-sql for the Athena SQL")?;
@@ -139,6 +112,51 @@ pub fn run(a: Args, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result
     print_answer(&answer, a.format, out)?;
     report_scan(&answer, err)?;
     Ok(OK)
+}
+
+/// Runs a named query in Athena (the spec's workgroup and database, the home region unless
+/// the connection names another) and finishes its rows. On failure the reason is written to
+/// `err` and the exit code returned.
+pub(crate) fn in_athena(
+    q: &QueryDef,
+    params: &Params,
+    layout: &LakeLayout,
+    spec: &Spec,
+    mut conn: Connection,
+    err: &mut dyn Write,
+) -> std::io::Result<Result<Answer, u8>> {
+    let sql = match query::render_sql(q, params, layout) {
+        Ok(sql) => sql,
+        Err(e) => {
+            writeln!(err, "error: {e}")?;
+            return Ok(Err(BAD_INPUT));
+        }
+    };
+    conn.region = conn.region.or_else(|| Some(spec.home.region.clone()));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let result =
+        rt.block_on(async { AthenaEngine::connect(&conn, &spec.workgroup(), &layout.database).await.run(&sql).await });
+    match result {
+        Ok(athena) => {
+            writeln!(
+                err,
+                "Athena query {}: scanned {} (estimated cost ${:.4})",
+                athena.query_id,
+                mb(athena.bytes_scanned),
+                athena.estimated_cost_usd
+            )?;
+            // A post-processed query (created-deleted) answers with its own columns.
+            let columns = match q.post {
+                Some(_) => q.columns.iter().map(|c| c.to_string()).collect(),
+                None => athena.columns,
+            };
+            Ok(Ok(Answer { columns, rows: query::finish(q, athena.rows), stats: Default::default() }))
+        }
+        Err(e) => {
+            writeln!(err, "error: {e}")?;
+            Ok(Err(FAILURE))
+        }
+    }
 }
 
 fn cell(v: &Value) -> String {

@@ -22,12 +22,12 @@ pub struct Args<'a> {
     pub spec: &'a Path,
     pub month: &'a str,
     pub local: Option<&'a Path>,
-    pub athena: Option<Connection>,
+    pub athena: bool,
+    /// Every AWS client's connection (Athena with --athena, Bedrock with a bedrock model).
+    pub conn: Connection,
     pub account: Option<&'a str>,
     pub region: Option<&'a str>,
     pub model: Option<&'a str>,
-    /// `--endpoint-url`, for every AWS client (Athena, Bedrock).
-    pub athena_endpoint: Option<String>,
     pub format: Format,
     pub print_prompt: bool,
 }
@@ -100,8 +100,9 @@ pub fn run(a: Args, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result
         return Ok(BAD_INPUT);
     }
     let layout = plan::layout(spec);
-    let engine = if let Some(mut conn) = a.athena {
-        conn.region = conn.region.or_else(|| Some(spec.home.region.clone()));
+    let mut conn = a.conn.clone();
+    conn.region = conn.region.or_else(|| Some(spec.home.region.clone()));
+    let engine = if a.athena {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let engine = rt.block_on(AthenaEngine::connect(&conn, &spec.workgroup(), &layout.database));
         Engine::Athena(rt, engine)
@@ -177,8 +178,8 @@ pub fn run(a: Args, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result
         let req = opslake_runtime::llm::Request { system, user, max_tokens: spec.model.max_tokens };
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let id = model_id.unwrap_or_default().to_string();
-        let endpoint = a.athena_endpoint.clone();
-        let home = spec.home.region.clone();
+        let endpoint = conn.endpoint_url.clone();
+        let home = conn.region.clone().unwrap_or_else(|| spec.home.region.clone());
         let key = anthropic_key.clone().unwrap_or_default();
         let result = rt.block_on(async move {
             use opslake_runtime::llm::{Anthropic, Backoff, Bedrock, Model};

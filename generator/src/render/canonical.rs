@@ -106,19 +106,8 @@ fn item_block(out: &mut String, indent: usize, v: &Value) {
                 }
             }
         }
-        Value::Array(a) if !a.is_empty() => {
-            out.push('\n');
-            for item in a {
-                out.push_str(&" ".repeat(indent + 2));
-                out.push('-');
-                item_block(out, indent + 2, item);
-            }
-        }
-        other => {
-            out.push(' ');
-            out.push_str(&scalar(other));
-            out.push('\n');
-        }
+        // lists and scalars follow the dash as they follow a key
+        other => block(out, indent, other, Ctx::Plain),
     }
 }
 

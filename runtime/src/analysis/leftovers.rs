@@ -175,24 +175,7 @@ mod tests {
     use serde_json::json;
 
     fn cols() -> Vec<String> {
-        [
-            "eventtime",
-            "action",
-            "resourcetype",
-            "resourceid",
-            "resourcename",
-            "eventsource",
-            "eventname",
-            "account",
-            "awsregion",
-            "eventid",
-            "arn",
-            "invokedby",
-            "errorcode",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+        crate::query::find("created-deleted").unwrap().columns.iter().map(|s| s.to_string()).collect()
     }
 
     fn row(

@@ -63,11 +63,30 @@ impl std::error::Error for EngineError {}
 #[derive(Debug, Clone)]
 pub struct Mirror {
     pub root: PathBuf,
+    /// Objects and bytes under each table location, counted once (a summary runs a dozen
+    /// queries over the same tables).
+    totals: Arc<std::sync::Mutex<BTreeMap<String, (u64, u64)>>>,
 }
 
 impl Mirror {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Mirror { root: root.into() }
+        Mirror { root: root.into(), totals: Arc::default() }
+    }
+
+    /// (objects, bytes) under `location`.
+    fn total(&self, location: &str) -> (u64, u64) {
+        if let Some(t) = self.totals.lock().ok().and_then(|m| m.get(location).copied()) {
+            return t;
+        }
+        let mut all = Vec::new();
+        if let Some(root) = self.path_of(location) {
+            walk(&root, &mut all);
+        }
+        let t = (all.len() as u64, all.iter().map(|(_, s)| s).sum());
+        if let Ok(mut m) = self.totals.lock() {
+            m.insert(location.to_string(), t);
+        }
+        t
     }
 
     /// `s3://bucket/key` → `ROOT/bucket/key`.
@@ -126,12 +145,7 @@ impl Mirror {
                 out.push(Object { path, key, size, partition: Arc::clone(&partition) });
             }
         }
-        if let Some(root) = self.path_of(&table.location) {
-            let mut all = Vec::new();
-            walk(&root, &mut all);
-            stats.objects_total = all.len() as u64;
-            stats.bytes_total = all.iter().map(|(_, s)| s).sum();
-        }
+        (stats.objects_total, stats.bytes_total) = self.total(&table.location);
         Ok((out, stats))
     }
 
