@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use projection::{ColumnProjection, Constraint, DateBound, PartitionValue, Projection, ProjectionError};
+pub use projection::{closest_misses, not_data};
+pub use projection::{ColumnProjection, Constraint, DateBound, PartitionValue, Projection, ProjectionError, Reach};
 
 /// Everything about the lake's S3 layout that the table definitions depend on.
 ///

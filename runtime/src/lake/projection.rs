@@ -410,3 +410,447 @@ fn parse_bound(s: &str, format: &str) -> Result<DateBound, ProjectionError> {
     }
     parse_date(s, format).map(DateBound::Fixed)
 }
+
+/// Where an S3 prefix or object stands against a table's location template (see
+/// [`Projection::locate`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// A prefix above the partitions that may still lead to projected ones: descend into it.
+    Viable,
+    /// Inside a projected partition (every template segment matched), with its values.
+    Reached { values: BTreeMap<String, String> },
+    /// The projection never reaches it. `at` is the URL up to and including the offending
+    /// segment; `expected` marks a known non-data sibling of the data (digests, snapshots, …).
+    Missed { at: String, reason: String, expected: bool },
+}
+
+/// Objects and prefixes the services write beside the data, which no table reads, with what
+/// they are (FACTS §1).
+pub const NOT_DATA: &[(&str, &str)] = &[
+    ("CloudTrail-Digest", "CloudTrail digest files (log file integrity validation), not events"),
+    ("CloudTrail-Insight", "CloudTrail Insights events, not the trail's events"),
+    ("ConfigSnapshot", "AWS Config snapshots (the table reads ConfigHistory only)"),
+    ("ConfigWritabilityCheckFile", "the empty object AWS Config writes to check that it can deliver"),
+    ("ELBAccessLogTestFile", "the test object Elastic Load Balancing writes when access logging is turned on"),
+];
+
+/// What a known non-data key segment is, if it is one.
+pub fn not_data(segment: &str) -> Option<&'static str> {
+    NOT_DATA.iter().find(|(name, _)| *name == segment).map(|(_, what)| *what)
+}
+
+/// One piece of a location template segment (the text between two `/`).
+#[derive(Debug, Clone)]
+enum Piece {
+    Lit(String),
+    /// A whole enum, integer or injected column value.
+    Col(usize),
+    /// The part of a date column's format that lies in this segment (formats such as
+    /// `yyyy/MM/dd` span several segments).
+    Date {
+        col: usize,
+        toks: Vec<Tok>,
+        pattern: String,
+    },
+}
+
+/// What a date column has matched so far, across segments.
+#[derive(Debug, Default)]
+struct DateSoFar {
+    found: Vec<String>,
+    pattern: Vec<String>,
+    canonical: Vec<String>,
+    year: Option<i64>,
+    month: Option<i64>,
+    day: Option<i64>,
+    pieces_seen: usize,
+}
+
+impl Projection {
+    /// The location template as segments of pieces, `s3://` and the bucket first.
+    fn segments(&self) -> Result<Vec<Vec<Piece>>, ProjectionError> {
+        let Some(body) = self.template.strip_prefix("s3://") else {
+            return err(format!("storage.location.template {:?} does not start with s3://", self.template));
+        };
+        let mut segs: Vec<Vec<Piece>> = vec![Vec::new()];
+        fn push_lit(segs: &mut Vec<Vec<Piece>>, text: &str) {
+            for (i, part) in text.split('/').enumerate() {
+                if i > 0 {
+                    segs.push(Vec::new());
+                }
+                if part.is_empty() {
+                    continue;
+                }
+                if let Some(seg) = segs.last_mut() {
+                    match seg.last_mut() {
+                        Some(Piece::Lit(s)) => s.push_str(part),
+                        _ => seg.push(Piece::Lit(part.to_string())),
+                    }
+                }
+            }
+        }
+        let mut rest = body;
+        while let Some(i) = rest.find("${") {
+            push_lit(&mut segs, &rest[..i]);
+            let after = &rest[i + 2..];
+            let Some(j) = after.find('}') else {
+                return err(format!("storage.location.template has an unclosed ${{ in {:?}", self.template));
+            };
+            let name = &after[..j];
+            let Some(col) = self.columns.iter().position(|(n, _)| n == name) else {
+                return err(format!("storage.location.template names ${{{name}}}, which is not a partition column"));
+            };
+            match &self.columns[col].1 {
+                ColumnProjection::Date { format, .. } => {
+                    for (k, part) in format.split('/').enumerate() {
+                        if k > 0 {
+                            segs.push(Vec::new());
+                        }
+                        if !part.is_empty() {
+                            if let Some(seg) = segs.last_mut() {
+                                seg.push(Piece::Date { col, toks: tokens(part), pattern: part.to_string() });
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    if let Some(seg) = segs.last_mut() {
+                        seg.push(Piece::Col(col));
+                    }
+                }
+            }
+            rest = &after[j + 1..];
+        }
+        push_lit(&mut segs, rest);
+        // A template ending in `/` leaves an empty last segment.
+        if segs.len() > 1 && segs.last().is_some_and(Vec::is_empty) {
+            segs.pop();
+        }
+        Ok(segs)
+    }
+
+    /// Classifies an S3 URL against the location template, segment by segment, the way
+    /// partition projection would see it: a "directory" prefix ending in `/` or an object key.
+    ///
+    /// A prefix above the partition level is [`Reach::Viable`] while every segment could still
+    /// be part of a projected location (values in the enum, integers in range and written as
+    /// Athena writes them, date parts with the right digits and inside the range); a prefix or
+    /// object at or under a full partition location is [`Reach::Reached`]; anything else is
+    /// [`Reach::Missed`] with the first segment that no projected location has, and why.
+    /// `today` resolves `NOW` in date ranges.
+    pub fn locate(&self, url: &str, today: Date) -> Reach {
+        let miss = |at: &str, reason: String| Reach::Missed { at: at.to_string(), reason, expected: false };
+        let segs = match self.segments() {
+            Ok(s) => s,
+            Err(e) => return miss(url, e.0),
+        };
+        let Some(body) = url.strip_prefix("s3://") else {
+            return miss(url, format!("`{url}` is not an s3:// URL"));
+        };
+        let (parts, object): (Vec<&str>, bool) = match body.strip_suffix('/') {
+            Some(dir) => (dir.split('/').collect(), false),
+            None if !body.contains('/') => (vec![body], false),
+            None => (body.split('/').collect(), true),
+        };
+        let dirs = if object { parts.len() - 1 } else { parts.len() };
+        let mut dates: BTreeMap<usize, DateSoFar> = BTreeMap::new();
+        let mut values = BTreeMap::new();
+        for (i, part) in parts.iter().enumerate() {
+            if i >= segs.len() {
+                break; // under a full partition location
+            }
+            let is_name = object && i + 1 == parts.len();
+            let at = {
+                let mut s = format!("s3://{}", parts[..=i].join("/"));
+                if !is_name {
+                    s.push('/');
+                }
+                s
+            };
+            let outcome = if is_name {
+                Err(format!(
+                    "an object where the projection expects a `{}/` prefix: Athena reads only objects inside a partition",
+                    describe(&segs[i], &self.columns)
+                ))
+            } else {
+                self.match_segment(i, &segs, part, &mut dates, &mut values, today)
+            };
+            if let Err(reason) = outcome {
+                return match not_data(part) {
+                    Some(what) => Reach::Missed { at, reason: format!("`{part}`: {what}"), expected: true },
+                    None => miss(&at, reason),
+                };
+            }
+        }
+        if dirs >= segs.len() {
+            Reach::Reached { values }
+        } else {
+            Reach::Viable
+        }
+    }
+
+    fn match_segment(
+        &self,
+        index: usize,
+        segs: &[Vec<Piece>],
+        text: &str,
+        dates: &mut BTreeMap<usize, DateSoFar>,
+        values: &mut BTreeMap<String, String>,
+        today: Date,
+    ) -> Result<(), String> {
+        let pieces = &segs[index];
+        let want = describe(pieces, &self.columns);
+        if text.is_empty() {
+            return Err(format!("an empty segment (`//` in the key) where the projection expects `{want}`"));
+        }
+        if let [Piece::Lit(lit)] = pieces.as_slice() {
+            if text == lit {
+                return Ok(());
+            }
+            let what = if index == 0 { "bucket " } else { "" };
+            return Err(format!("expected {what}`{lit}`, found `{text}`"));
+        }
+        if pieces.is_empty() {
+            return Err(format!("expected an empty segment, found `{text}`"));
+        }
+        let no_match = || format!("`{text}` does not match `{want}`");
+        let mut pos = 0;
+        for (k, piece) in pieces.iter().enumerate() {
+            match piece {
+                Piece::Lit(lit) => {
+                    if !text[pos..].starts_with(lit.as_str()) {
+                        return Err(no_match());
+                    }
+                    pos += lit.len();
+                }
+                Piece::Col(_) | Piece::Date { .. } => {
+                    let end = match pieces.get(k + 1) {
+                        Some(Piece::Lit(next)) => text[pos..].find(next.as_str()).map_or(text.len(), |j| pos + j),
+                        _ => text.len(),
+                    };
+                    let value = &text[pos..end];
+                    pos = end;
+                    match piece {
+                        Piece::Col(col) => {
+                            let (name, kind) = &self.columns[*col];
+                            check_value(name, kind, value)?;
+                            values.insert(name.clone(), value.to_string());
+                        }
+                        Piece::Date { col, toks, pattern } => {
+                            let total = segs
+                                .iter()
+                                .flatten()
+                                .filter(|p| matches!(p, Piece::Date { col: c, .. } if c == col))
+                                .count();
+                            let so_far = dates.entry(*col).or_default();
+                            let (name, kind) = &self.columns[*col];
+                            if let Some(full) = check_date_part(kind, so_far, toks, pattern, value, total, today)? {
+                                values.insert(name.clone(), full);
+                            }
+                        }
+                        Piece::Lit(_) => {}
+                    }
+                }
+            }
+        }
+        if pos != text.len() {
+            return Err(no_match());
+        }
+        Ok(())
+    }
+}
+
+/// A segment as the template writes it: literals, `${column}`, date format parts.
+fn describe(pieces: &[Piece], columns: &[(String, ColumnProjection)]) -> String {
+    pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Lit(s) => s.clone(),
+            Piece::Col(c) => format!("${{{}}}", columns[*c].0),
+            Piece::Date { pattern, .. } => pattern.clone(),
+        })
+        .collect()
+}
+
+/// Checks one enum, integer or injected value as Athena would project it.
+fn check_value(name: &str, kind: &ColumnProjection, value: &str) -> Result<(), String> {
+    match kind {
+        ColumnProjection::Enum(all) => {
+            if all.iter().any(|v| v == value) {
+                return Ok(());
+            }
+            let listed = if all.len() <= 6 { format!(" ({})", all.join(", ")) } else { String::new() };
+            Err(format!("{name} `{value}` is not in projection.{name}.values{listed}"))
+        }
+        ColumnProjection::Injected => Ok(()),
+        ColumnProjection::Integer { min, max, digits } => {
+            let n = match value.parse::<i64>() {
+                Ok(n) if value.bytes().all(|b| b.is_ascii_digit() || b == b'-') => n,
+                _ => return Err(format!("{name} `{value}` is not an integer (projection.{name}.type is integer)")),
+            };
+            let canonical = fmt_int(n, *digits);
+            if canonical != value {
+                return Err(match digits {
+                    None if value.starts_with('0') || value.starts_with("-0") => format!(
+                        "{name} `{value}` is zero-padded, but projection.{name} has no digits (Athena would look for `{canonical}`)"
+                    ),
+                    None => format!("{name} `{value}` is not how Athena writes {n} (it would look for `{canonical}`)"),
+                    Some(w) => format!(
+                        "{name} `{value}` is not written with projection.{name}.digits {w} (Athena would look for `{canonical}`)"
+                    ),
+                });
+            }
+            if n < *min || n > *max {
+                return Err(format!("{name} {n} is outside projection.{name}.range {min},{max}"));
+            }
+            Ok(())
+        }
+        ColumnProjection::Date { .. } => Ok(()),
+    }
+}
+
+/// Checks the part of a date column's value in one segment; `Some(value)` once the whole date
+/// has been matched.
+fn check_date_part(
+    kind: &ColumnProjection,
+    so_far: &mut DateSoFar,
+    toks: &[Tok],
+    pattern: &str,
+    value: &str,
+    total_pieces: usize,
+    today: Date,
+) -> Result<Option<String>, String> {
+    let ColumnProjection::Date { format, start, end } = kind else {
+        return Ok(None);
+    };
+    so_far.found.push(value.to_string());
+    so_far.pattern.push(pattern.to_string());
+    so_far.pieces_seen += 1;
+    let shown = |s: &DateSoFar| (s.found.join("/"), s.pattern.join("/"));
+    let no_match = |s: &DateSoFar| {
+        let (found, pattern) = shown(s);
+        format!("`{found}` does not match `{pattern}`")
+    };
+    let bytes = value.as_bytes();
+    let mut pos = 0;
+    let mut canonical = String::new();
+    for tok in toks {
+        match tok {
+            Tok::Lit(c) => {
+                if !value[pos..].starts_with(*c) {
+                    return Err(no_match(so_far));
+                }
+                pos += c.len_utf8();
+                canonical.push(*c);
+            }
+            Tok::Year | Tok::Month(_) | Tok::Day(_) => {
+                let begin = pos;
+                while pos < bytes.len() && bytes[pos].is_ascii_digit() {
+                    pos += 1;
+                }
+                let digits = &value[begin..pos];
+                let n = match digits.parse::<i64>() {
+                    Ok(n) if digits.len() <= 9 => n,
+                    _ => return Err(no_match(so_far)),
+                };
+                match tok {
+                    Tok::Year => {
+                        canonical.push_str(&format!("{n:04}"));
+                        so_far.year = Some(n);
+                    }
+                    Tok::Month(w) => {
+                        canonical.push_str(&if *w == 2 { format!("{n:02}") } else { n.to_string() });
+                        so_far.month = Some(n);
+                    }
+                    Tok::Day(w) => {
+                        canonical.push_str(&if *w == 2 { format!("{n:02}") } else { n.to_string() });
+                        so_far.day = Some(n);
+                    }
+                    Tok::Lit(_) => {}
+                }
+            }
+        }
+    }
+    if pos != value.len() {
+        return Err(no_match(so_far));
+    }
+    so_far.canonical.push(canonical);
+    let (found, pattern) = shown(so_far);
+    let canonical = so_far.canonical.join("/");
+    if canonical != found {
+        return Err(format!("`{found}` does not match `{pattern}` (Athena would look for `{canonical}`)"));
+    }
+    if so_far.month.is_some_and(|m| !(1..=12).contains(&m)) || so_far.day.is_some_and(|d| !(1..=31).contains(&d)) {
+        return Err(format!("`{found}` is not a date (`{pattern}`)"));
+    }
+    let lo = start.resolve(today).ok();
+    let hi = end.resolve(today).ok();
+    let end_text = |hi: Date| match end {
+        DateBound::Fixed(_) => format_date(hi, format),
+        DateBound::Now { .. } => format!("NOW ({})", format_date(hi, format)),
+    };
+    let before = |what: &str| {
+        format!(
+            "{what} {found} is before the projection range start {}",
+            lo.map(|d| format_date(d, format)).unwrap_or_default()
+        )
+    };
+    let complete = so_far.pieces_seen >= total_pieces;
+    if !complete {
+        // A partial date (`2019/`, `2019/12/`): out of range when every day it covers is.
+        let key = |d: Date| (i64::from(d.year()), i64::from(d.month()));
+        match (so_far.year, so_far.month, so_far.day) {
+            (Some(y), None, None) => {
+                if lo.is_some_and(|lo| y < i64::from(lo.year())) {
+                    return Err(before("year"));
+                }
+                if let Some(hi) = hi.filter(|hi| y > i64::from(hi.year())) {
+                    return Err(format!("year {found} is after the projection range end {}", end_text(hi)));
+                }
+            }
+            (Some(y), Some(m), None) => {
+                if lo.is_some_and(|lo| (y, m) < key(lo)) {
+                    return Err(before("month"));
+                }
+                if let Some(hi) = hi.filter(|hi| (y, m) > key(*hi)) {
+                    return Err(format!("month {found} is after the projection range end {}", end_text(hi)));
+                }
+            }
+            _ => {}
+        }
+        return Ok(None);
+    }
+    let Some(y) = so_far.year else {
+        return Ok(Some(found));
+    };
+    let date = match (i16::try_from(y), i8::try_from(so_far.month.unwrap_or(1)), i8::try_from(so_far.day.unwrap_or(1)))
+    {
+        (Ok(y), Ok(m), Ok(d)) => Date::new(y, m, d).ok(),
+        _ => None,
+    };
+    let Some(date) = date else {
+        return Err(format!("`{found}` is not a date (`{pattern}`)"));
+    };
+    if lo.is_some_and(|lo| date < lo) {
+        return Err(before("day"));
+    }
+    if let Some(hi) = hi.filter(|hi| date > *hi) {
+        return Err(format!("day {found} is after the projection range end {}", end_text(hi)));
+    }
+    Ok(Some(format_date(date, format)))
+}
+
+/// Of one URL's [`Reach`] against several tables (on the same bucket), the indices of the
+/// misses that got furthest down their template (the longest `at`): the tables the URL was
+/// most likely meant for. Empty when any table reaches the URL or finds it viable.
+pub fn closest_misses(reaches: &[Reach]) -> Vec<usize> {
+    if reaches.iter().any(|r| !matches!(r, Reach::Missed { .. })) {
+        return Vec::new();
+    }
+    let depth = |r: &Reach| match r {
+        Reach::Missed { at, .. } => at.trim_end_matches('/').matches('/').count(),
+        _ => 0,
+    };
+    let deepest = reaches.iter().map(depth).max().unwrap_or(0);
+    (0..reaches.len()).filter(|&i| depth(&reaches[i]) == deepest).collect()
+}
