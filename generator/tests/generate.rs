@@ -161,7 +161,11 @@ fn hostile_values_cannot_change_template_structure() {
         let files = generate(&spec);
         assert_eq!(structure(&files), want, "value {hostile:?} changed the template structure");
         // The value survives intact as data.
-        let central = opslake::render::parse_back("central", &files[0].bytes).unwrap();
+        let central = opslake::render::parse_back(
+            "central",
+            &files.iter().find(|f| f.name == "central.yaml").expect("central.yaml").bytes,
+        )
+        .unwrap();
         assert_eq!(central["Resources"]["AthenaWorkGroup"]["Properties"]["Name"], Value::String(hostile.to_string()));
         assert_eq!(central["Outputs"]["LakeBucketName"]["Value"], Value::String(hostile.to_string()));
     }
@@ -266,11 +270,21 @@ fn manifest_describes_every_template() {
 fn query_function_is_least_privilege_and_carries_the_layout() {
     let spec = load_spec_text(&example("full.yaml"));
     let files = generate(&spec);
-    let central = opslake::render::parse_back("central.yaml", &files[0].bytes).unwrap();
+    let central = opslake::render::parse_back(
+        "central.yaml",
+        &files.iter().find(|f| f.name == "central.yaml").expect("central.yaml").bytes,
+    )
+    .unwrap();
     let r = &central["Resources"];
     assert_eq!(r["QueryFunctionUrl"]["Properties"]["AuthType"], "AWS_IAM");
     let f = &r["QueryFunction"]["Properties"];
-    assert_eq!(f["Architectures"], serde_json::json!(["arm64"]));
+    // arm64 unless `deploy --x86-64` passes x86_64.
+    assert_eq!(f["Architectures"], serde_json::json!([{"Ref": "FunctionArchitecture"}]));
+    let arch = &central["Parameters"]["FunctionArchitecture"];
+    assert_eq!(
+        (&arch["Default"], &arch["AllowedValues"]),
+        (&serde_json::json!("arm64"), &serde_json::json!(["arm64", "x86_64"]))
+    );
     assert_eq!(f["Runtime"], "provided.al2023");
     let env = f["Environment"]["Variables"]["OPSLAKE_LAYOUT"].as_str().unwrap();
     let layout: opslake_runtime::lake::LakeLayout = serde_json::from_str(env).unwrap();
@@ -323,7 +337,11 @@ fn query_function_is_least_privilege_and_carries_the_layout() {
 fn leftovers_function_runs_on_the_schedule_and_reports_to_a_topic() {
     let spec = load_spec_text(&example("organization.yaml"));
     let files = generate(&spec);
-    let central = opslake::render::parse_back("central.yaml", &files[0].bytes).unwrap();
+    let central = opslake::render::parse_back(
+        "central.yaml",
+        &files.iter().find(|f| f.name == "central.yaml").expect("central.yaml").bytes,
+    )
+    .unwrap();
     let r = &central["Resources"];
     assert_eq!(r["LeftoversSchedule"]["Properties"]["ScheduleExpression"], "rate(1 day)");
     assert_eq!(r["LeftoversSubscription1"]["Properties"]["Endpoint"], "platform-team@example.com");
@@ -334,7 +352,7 @@ fn leftovers_function_runs_on_the_schedule_and_reports_to_a_topic() {
     let manifest: Value =
         serde_json::from_slice(&files.iter().find(|f| f.name == "manifest.json").unwrap().bytes).unwrap();
     assert_eq!(
-        manifest["templates"][0]["parameters"]["LeftoversFunctionKey"],
+        manifest["templates"][1]["parameters"]["LeftoversFunctionKey"],
         serde_json::json!({"artifact": {"bin": "leftovers"}})
     );
 }

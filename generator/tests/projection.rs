@@ -132,7 +132,11 @@ fn rendered_tables_reach_exactly_the_data_objects() {
             std::fs::write(&path, b"{}").unwrap();
         }
         let files = generate(&load_spec_text(&spec_text(org, prefix)));
-        let central = opslake::render::parse_back("central.yaml", &files[0].bytes).unwrap();
+        let central = opslake::render::parse_back(
+            "central.yaml",
+            &files.iter().find(|f| f.name == "central.yaml").expect("central.yaml").bytes,
+        )
+        .unwrap();
         let got = reached(tmp.path(), &central);
         let want: BTreeSet<String> = objs.iter().filter(|(_, r)| *r).map(|(k, _)| k.clone()).collect();
         let missed: Vec<_> = want.difference(&got).collect();

@@ -57,6 +57,8 @@ pub enum ParamSource {
     AssetsBucket,
     /// The S3 key of the zip of a runtime binary (named by its content hash).
     Artifact { bin: String },
+    /// The functions' instruction set: `arm64` (default) or `x86_64` (`deploy --x86-64`).
+    Architecture,
 }
 
 /// One template to render.
@@ -85,6 +87,15 @@ pub struct Plan {
     pub templates: Vec<PlannedTemplate>,
 }
 
+/// Name of the bootstrap stack in every account and region.
+pub const BOOTSTRAP_STACK: &str = "opslake-bootstrap";
+
+/// The bootstrap stack's assets bucket in an account and region (a fixed name, so a deploy
+/// finds it without reading stack outputs).
+pub fn assets_bucket(account: &str, region: &str) -> String {
+    format!("opslake-assets-{account}-{region}")
+}
+
 /// Names of everything the generator creates, derived from the spec's `name`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Names {
@@ -104,6 +115,10 @@ pub struct Names {
     pub leftovers_function: String,
     pub leftovers_topic: String,
     pub change_summary_function: String,
+    /// The bootstrap stack, one per account and region, shared by every lake there.
+    pub bootstrap_stack: String,
+    /// Its assets bucket: the functions' zips and large templates.
+    pub assets_bucket: String,
 }
 
 impl Names {
@@ -126,6 +141,8 @@ impl Names {
             leftovers_function: format!("{n}-opslake-leftovers"),
             leftovers_topic: format!("{n}-opslake-leftovers"),
             change_summary_function: format!("{n}-opslake-change-summary"),
+            bootstrap_stack: BOOTSTRAP_STACK.to_string(),
+            assets_bucket: assets_bucket(acct, region),
         }
     }
 }
@@ -302,6 +319,7 @@ fn central_parameters(spec: &Spec) -> std::collections::BTreeMap<String, ParamSo
     let mut p = std::collections::BTreeMap::new();
     if spec.enabled(Feature::Query) || spec.enabled(Feature::Leftovers) || spec.enabled(Feature::ChangeSummary) {
         p.insert("ArtifactBucket".to_string(), ParamSource::AssetsBucket);
+        p.insert("FunctionArchitecture".to_string(), ParamSource::Architecture);
     }
     if spec.enabled(Feature::ChangeSummary) {
         p.insert("ChangeSummaryFunctionKey".to_string(), ParamSource::Artifact { bin: "change-summary".into() });
@@ -409,6 +427,7 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
         "database": format!("opslake {n}: tables over the log lake (partition projection)"),
         "workgroup": format!("opslake {n}: queries over the log lake"),
         "member": format!("opslake {n}: per-account and per-region delivery into the log lake"),
+        "bootstrap": "opslake bootstrap: assets bucket for deploys (function zips, large templates)",
     });
     let central_ctx = json!({
         "name": spec.name,
@@ -443,19 +462,35 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
         },
     });
 
-    let mut templates = vec![PlannedTemplate {
-        name: "central".into(),
-        file: "central.yaml".into(),
-        source: "cloudformation/central.yaml.tera".into(),
-        description: "Log lake: bucket, key, trail, Config aggregator, Glue tables, Athena workgroup".into(),
+    let bootstrap = PlannedTemplate {
+        name: "bootstrap".into(),
+        file: "bootstrap.yaml".into(),
+        source: "cloudformation/bootstrap.yaml.tera".into(),
+        description: "Per account and region: the assets bucket deploys upload to".into(),
         target: Target::Stack {
-            stack_name: names.central_stack.clone(),
+            stack_name: names.bootstrap_stack.clone(),
             account: spec.home.account.clone(),
             region: spec.home.region.clone(),
         },
-        parameters: central_parameters(spec),
-        context: central_ctx,
-    }];
+        parameters: Default::default(),
+        context: json!({"text": text, "names": names}),
+    };
+    let mut templates = vec![
+        bootstrap,
+        PlannedTemplate {
+            name: "central".into(),
+            file: "central.yaml".into(),
+            source: "cloudformation/central.yaml.tera".into(),
+            description: "Log lake: bucket, key, trail, Config aggregator, Glue tables, Athena workgroup".into(),
+            target: Target::Stack {
+                stack_name: names.central_stack.clone(),
+                account: spec.home.account.clone(),
+                region: spec.home.region.clone(),
+            },
+            parameters: central_parameters(spec),
+            context: central_ctx,
+        },
+    ];
 
     let member_trail = trail == TrailMode::Account;
     let authorization = config.aggregator && spec.organization.is_none();

@@ -24,6 +24,7 @@ pub const MAX_PARAMETERS: usize = 200;
 
 /// The templates shipped in the binary: (name, text). `--templates DIR` overrides by name.
 pub const EMBEDDED: &[(&str, &str)] = &[
+    ("cloudformation/bootstrap.yaml.tera", include_str!("../../../templates/cloudformation/bootstrap.yaml.tera")),
     ("cloudformation/central.yaml.tera", include_str!("../../../templates/cloudformation/central.yaml.tera")),
     ("cloudformation/member.yaml.tera", include_str!("../../../templates/cloudformation/member.yaml.tera")),
 ];
