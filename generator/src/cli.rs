@@ -61,6 +61,31 @@ impl AwsArgs {
     }
 }
 
+/// How `deploy` and `doctor` reach the lake's home account: the standard credential chain,
+/// refined here. `--region` defaults to the spec's home region.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct HomeArgs {
+    /// AWS profile
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// AWS region of the central stack (default: the spec's home region)
+    #[arg(long, alias = "aws-region")]
+    pub region: Option<String>,
+    /// Endpoint URL for every AWS client (tests, private endpoints)
+    #[arg(long)]
+    pub endpoint_url: Option<String>,
+}
+
+impl HomeArgs {
+    pub fn connection(self) -> opslake_runtime::engine::athena::Connection {
+        opslake_runtime::engine::athena::Connection {
+            profile: self.profile,
+            region: self.region,
+            endpoint_url: self.endpoint_url,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum TableFormat {
     Table,
@@ -85,6 +110,33 @@ pub enum Command {
     },
     /// Print the JSON Schema of the spec (for editor completion)
     Schema,
+    /// Deploy the spec: bootstrap stack, the functions' zips, a change set per stack (diff, then
+    /// execute on confirmation), the member StackSet and its instances
+    Deploy {
+        spec: PathBuf,
+        #[command(flatten)]
+        aws: HomeArgs,
+        /// Execute without asking (required when stdin is not a terminal)
+        #[arg(long)]
+        yes: bool,
+        /// Create the change sets and print them, change nothing (for review in CI)
+        #[arg(long, conflicts_with = "yes")]
+        change_set_only: bool,
+        /// Use prebuilt zips from DIR (DIR/BIN/bootstrap.zip as cargo-lambda writes them, or DIR/BIN.zip)
+        #[arg(long, value_name = "DIR")]
+        artifacts: Option<PathBuf>,
+        /// Build and run the functions on x86_64 instead of arm64
+        #[arg(long = "x86-64")]
+        x86_64: bool,
+        /// Read templates from DIR first (same layout as templates/)
+        #[arg(long, value_name = "DIR")]
+        templates: Option<PathBuf>,
+        /// Minutes one stack or StackSet operation may take
+        #[arg(long, default_value_t = 60, value_name = "MINUTES")]
+        timeout: u64,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
     /// Generate CloudFormation templates and manifest.json into DIR
     Generate {
         spec: PathBuf,
@@ -190,6 +242,18 @@ pub enum Command {
         #[arg(long)]
         print_sql: bool,
     },
+    /// Check the deployed lake against the spec: Glue tables (drift field by field), the S3
+    /// prefixes the projection misses, the trail and the Config recorders
+    Doctor {
+        spec: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// S3 list calls per table for the prefix sample (breadth-first)
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        sample: u32,
+        #[command(flatten)]
+        aws: HomeArgs,
+    },
 }
 
 /// Runs the CLI with `args` (including the program name); returns the exit code.
@@ -217,6 +281,22 @@ where
         Command::Generate { spec, out: dir, check, templates, format } => {
             generate(&spec, &dir, check, templates.as_deref(), format, out, err)
         }
+        Command::Deploy { spec, aws, yes, change_set_only, artifacts, x86_64, templates, timeout, format } => deploy(
+            &spec,
+            aws,
+            crate::deploy::Options {
+                yes,
+                change_set_only,
+                artifacts,
+                arch: if x86_64 { crate::deploy::Arch::X86_64 } else { crate::deploy::Arch::Arm64 },
+                json: format == Format::Json,
+                timeout: std::time::Duration::from_secs(timeout.saturating_mul(60)),
+                poll: (std::time::Duration::from_millis(500), std::time::Duration::from_secs(5)),
+            },
+            templates.as_deref(),
+            out,
+            err,
+        ),
         Command::Summarize { month, spec, local, athena, aws, account, region, model, format, print_prompt } => {
             crate::summarize::run(
                 crate::summarize::Args {
@@ -283,6 +363,11 @@ where
                 format,
                 print_sql,
             },
+            out,
+            err,
+        ),
+        Command::Doctor { spec, format, sample, aws } => crate::doctor::run(
+            crate::doctor::Args { spec: &spec, conn: aws.connection(), format, sample: sample as usize },
             out,
             err,
         ),
@@ -373,6 +458,82 @@ fn validate(path: &Path, format: Format, out: &mut dyn Write, err: &mut dyn Writ
     }
 }
 
+/// A loaded spec, its plan and the rendered files.
+pub(crate) type Prepared = (spec::model::Spec, plan::Plan, Vec<render::OutputFile>);
+
+/// Loads a spec, plans and renders it (what `generate` writes and `deploy` deploys).
+/// Diagnostics go to stderr even with --format json: stdout carries the command's summary.
+pub(crate) fn prepare(
+    path: &Path,
+    templates: Option<&Path>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> std::io::Result<Result<Prepared, u8>> {
+    let (loaded, source) = match load_spec(path, Format::Text, out, err)? {
+        Err(code) => return Ok(Err(code)),
+        Ok(x) => x,
+    };
+    let Some(spec) = loaded.spec else {
+        return Ok(Err(BAD_INPUT));
+    };
+    let plan = match plan::plan(&spec) {
+        Ok(p) => p,
+        Err(e) => {
+            let d = Diagnostic::error(loaded.locations.key(&e.pointer), e.message).hint(e.hint);
+            write!(err, "{}", d.render(&path.display().to_string(), &source))?;
+            return Ok(Err(BAD_INPUT));
+        }
+    };
+    let files = match render::engine(templates).and_then(|tera| render::render(&plan, &tera)) {
+        Ok(f) => f,
+        Err(e) => {
+            writeln!(err, "error: {e}")?;
+            return Ok(Err(if matches!(e, render::RenderError::Limit { .. }) { BAD_INPUT } else { FAILURE }));
+        }
+    };
+    Ok(Ok((spec, plan, files)))
+}
+
+fn deploy(
+    path: &Path,
+    aws: HomeArgs,
+    opts: crate::deploy::Options,
+    templates: Option<&Path>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> std::io::Result<u8> {
+    use std::io::IsTerminal;
+    let (spec, plan, files) = match prepare(path, templates, out, err)? {
+        Err(code) => return Ok(code),
+        Ok(x) => x,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let conn = aws.connection();
+    let json = opts.json;
+    let mut ui = crate::deploy::Ui {
+        out: &mut *out,
+        err: &mut *err,
+        json,
+        tty: std::io::stderr().is_terminal(),
+        consent: crate::deploy::Consent::from_flags(opts.yes),
+    };
+    let result = runtime.block_on(crate::deploy::deploy(&spec, &plan, &files, &conn, &opts, &mut ui));
+    match result {
+        Ok(summary) => {
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&summary).unwrap_or_default())?;
+            } else {
+                writeln!(out, "{}", summary.headline())?;
+            }
+            Ok(if summary.ok { OK } else { FAILURE })
+        }
+        Err(e) => {
+            writeln!(err, "error: {}", e.message)?;
+            Ok(e.code)
+        }
+    }
+}
+
 fn generate(
     path: &Path,
     dir: &Path,
@@ -382,28 +543,9 @@ fn generate(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> std::io::Result<u8> {
-    // Diagnostics go to stderr here even with --format json: stdout carries the summary.
-    let (loaded, source) = match load_spec(path, Format::Text, out, err)? {
+    let (_, _, files) = match prepare(path, templates, out, err)? {
         Err(code) => return Ok(code),
         Ok(x) => x,
-    };
-    let Some(spec) = loaded.spec.as_ref() else {
-        return Ok(BAD_INPUT);
-    };
-    let plan = match plan::plan(spec) {
-        Ok(p) => p,
-        Err(e) => {
-            let d = Diagnostic::error(loaded.locations.key(&e.pointer), e.message).hint(e.hint);
-            write!(err, "{}", d.render(&path.display().to_string(), &source))?;
-            return Ok(BAD_INPUT);
-        }
-    };
-    let files = match render::engine(templates).and_then(|tera| render::render(&plan, &tera)) {
-        Ok(f) => f,
-        Err(e) => {
-            writeln!(err, "error: {e}")?;
-            return Ok(if matches!(e, render::RenderError::Limit { .. }) { BAD_INPUT } else { FAILURE });
-        }
     };
     if check {
         let drift = output::check(dir, &files)?;

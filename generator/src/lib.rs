@@ -4,6 +4,8 @@
 //! `output` (files, `--check`). `cli` wires them to the command line.
 
 pub mod cli;
+pub mod deploy;
+pub mod doctor;
 pub mod leftovers;
 pub mod output;
 pub mod plan;

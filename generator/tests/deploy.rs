@@ -1,0 +1,425 @@
+//! `opslake deploy` end to end against `moto_server`: bootstrap, artifact upload (and no
+//! re-upload), create through change sets, "up to date", a spec edit shown as a Modify and
+//! applied, a StackSet with its instances, templates passed by URL, review-only change sets,
+//! and the failure paths (a rejected template, no consent, wrong account, no cargo-lambda).
+//! moto records no per-resource events and skips some resource types; the templates
+//! themselves are covered by cfn-lint and checkov in generate.rs.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+use support::*;
+
+const SPEC: &str = r#"name: demo
+home: { account: "123456789012", region: us-east-1 }
+regions: [us-east-1, eu-west-1]
+lake:
+  bucket: demo-log-archive-123456789012
+  kms: false
+features:
+  query: { enabled: true }
+  leftovers: { enabled: true, notify: [ops@example.com] }
+athena: { bytes_scanned_cutoff_mb: 1024 }
+"#;
+
+struct Setup {
+    moto: Moto,
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        test_credentials();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("opslake.yaml"), SPEC).unwrap();
+        for bin in ["query", "leftovers"] {
+            write_zip(&dir.path().join("zips"), bin, b"v1");
+        }
+        Setup { moto: start_moto(), dir }
+    }
+
+    fn spec(&self) -> String {
+        self.dir.path().join("opslake.yaml").display().to_string()
+    }
+
+    fn zips(&self) -> String {
+        self.dir.path().join("zips").display().to_string()
+    }
+
+    /// `opslake deploy SPEC --endpoint-url MOTO --artifacts ZIPS EXTRA...`, in process.
+    fn deploy(&self, extra: &[&str]) -> (u8, String, String) {
+        let spec = self.spec();
+        let zips = self.zips();
+        let mut args = vec![
+            "deploy",
+            spec.as_str(),
+            "--endpoint-url",
+            &self.moto.url,
+            "--artifacts",
+            zips.as_str(),
+            "--timeout",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        cli(&args)
+    }
+
+    fn deploy_json(&self, extra: &[&str]) -> (u8, Value, String) {
+        let mut args = vec!["--format", "json"];
+        args.extend_from_slice(extra);
+        let (code, out, err) = self.deploy(&args);
+        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}):\n{out}\n{err}"));
+        (code, v, err)
+    }
+
+    fn sdk(&self) -> aws_config::SdkConfig {
+        let conn = opslake_runtime::engine::athena::Connection {
+            profile: None,
+            region: Some("us-east-1".into()),
+            endpoint_url: Some(self.moto.url.clone()),
+        };
+        block_on(conn.sdk_config(None))
+    }
+
+    fn cfn(&self) -> aws_sdk_cloudformation::Client {
+        aws_sdk_cloudformation::Client::new(&self.sdk())
+    }
+
+    fn s3(&self) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&self.sdk()).force_path_style(true).build())
+    }
+
+    fn stack_status(&self, name: &str) -> Option<String> {
+        let out = block_on(self.cfn().describe_stacks().stack_name(name).send()).ok()?;
+        out.stacks().first().and_then(|s| s.stack_status()).map(|s| s.as_str().to_string())
+    }
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+}
+
+/// A small valid zip (one stored file), so each content gets its own hash.
+fn write_zip(dir: &Path, bin: &str, content: &[u8]) {
+    std::fs::create_dir_all(dir.join(bin)).unwrap();
+    let name = b"bootstrap";
+    let crc = crc32(content);
+    let mut z = Vec::new();
+    let local = |z: &mut Vec<u8>| {
+        z.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+        z.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0x21, 0]);
+        z.extend_from_slice(&crc.to_le_bytes());
+        z.extend_from_slice(&(content.len() as u32).to_le_bytes());
+        z.extend_from_slice(&(content.len() as u32).to_le_bytes());
+        z.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        z.extend_from_slice(&0u16.to_le_bytes());
+        z.extend_from_slice(name);
+    };
+    local(&mut z);
+    z.extend_from_slice(content);
+    let central_at = z.len() as u32;
+    z.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+    z.extend_from_slice(&[20, 3, 20, 0, 0, 0, 0, 0, 0, 0, 0x21, 0]);
+    z.extend_from_slice(&crc.to_le_bytes());
+    z.extend_from_slice(&(content.len() as u32).to_le_bytes());
+    z.extend_from_slice(&(content.len() as u32).to_le_bytes());
+    z.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    z.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
+    z.extend_from_slice(&(0o100755u32 << 16).to_le_bytes());
+    z.extend_from_slice(&0u32.to_le_bytes());
+    z.extend_from_slice(name);
+    let central_len = z.len() as u32 - central_at;
+    z.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    z.extend_from_slice(&[0, 0, 0, 0, 1, 0, 1, 0]);
+    z.extend_from_slice(&central_len.to_le_bytes());
+    z.extend_from_slice(&central_at.to_le_bytes());
+    z.extend_from_slice(&0u16.to_le_bytes());
+    std::fs::write(dir.join(bin).join("bootstrap.zip"), z).unwrap();
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &b in data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+fn results(summary: &Value, section: &str) -> Vec<(String, String)> {
+    summary[section]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {section} in {summary}"))
+        .iter()
+        .map(|s| {
+            let name = s["stack_name"].as_str().or(s["stack_set_name"].as_str()).or(s["bin"].as_str()).unwrap_or("");
+            (name.to_string(), s["result"].as_str().unwrap_or("").to_string())
+        })
+        .collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+}
+
+#[test]
+fn deploy_creates_then_is_up_to_date_then_applies_a_spec_edit() {
+    let s = Setup::new();
+
+    // First deploy: bootstrap, uploads, the central stack and the member StackSet are created.
+    let (code, first, err) = s.deploy_json(&["--yes"]);
+    assert_eq!(code, 0, "{first:#}\n{err}");
+    assert_eq!(
+        results(&first, "stacks"),
+        pairs(&[("opslake-bootstrap", "created"), ("demo-opslake-central", "created")])
+    );
+    assert_eq!(results(&first, "artifacts"), pairs(&[("leftovers", "uploaded"), ("query", "uploaded")]));
+    assert_eq!(results(&first, "stack_sets"), pairs(&[("demo-opslake-member", "created")]));
+    let central = &first["stacks"][1];
+    let added: Vec<&str> = central["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == "Add")
+        .map(|c| c["logical_id"].as_str().unwrap())
+        .collect();
+    for id in ["LakeBucket", "QueryFunction", "LeftoversFunction", "AthenaWorkGroup", "TableCloudtrail"] {
+        assert!(added.contains(&id), "{id} not added: {added:?}");
+    }
+    assert_eq!(s.stack_status("opslake-bootstrap").as_deref(), Some("CREATE_COMPLETE"));
+    assert_eq!(s.stack_status("demo-opslake-central").as_deref(), Some("CREATE_COMPLETE"));
+    // The diff and the progress were shown (on stderr under --format json).
+    assert!(err.contains("+ Add    QueryFunction"), "{err}");
+    assert!(err.contains("demo-opslake-central CREATE_COMPLETE"), "{err}");
+
+    // Doctor ran on the deployed lake. moto's CloudFormation skips Glue tables, so it reports
+    // them missing — shown, not fatal.
+    let tables: Vec<&str> =
+        first["doctor"]["tables"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(tables, ["cloudtrail", "config"]);
+    assert_eq!(first["doctor"]["ok"], false);
+    assert!(err.contains("\ndoctor:\n"), "{err}");
+
+    // The assets bucket: private, encrypted, holding each zip under its content hash.
+    let s3 = s.s3();
+    let key = first["artifacts"][1]["key"].as_str().unwrap().to_string();
+    assert!(key.starts_with("artifacts/query/") && key.ends_with(".zip"), "{key}");
+    block_on(s3.head_object().bucket("opslake-assets-123456789012-us-east-1").key(&key).send())
+        .expect("the query zip is in the assets bucket");
+    let enc = block_on(s3.get_bucket_encryption().bucket("opslake-assets-123456789012-us-east-1").send()).unwrap();
+    let rule = &enc.server_side_encryption_configuration().unwrap().rules()[0];
+    assert_eq!(rule.apply_server_side_encryption_by_default().unwrap().sse_algorithm().as_str(), "AES256");
+    // (moto does not apply PublicAccessBlockConfiguration from templates; checkov covers it.)
+
+    // StackSet instances: SELF_MANAGED to the account list, one per region.
+    let instances: Vec<(String, String)> = first["stack_sets"][0]["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["region"].as_str().unwrap().to_string(), i["status"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(instances, pairs(&[("eu-west-1", "CURRENT"), ("us-east-1", "CURRENT")]));
+
+    // Second deploy, nothing changed: everything up to date, nothing uploaded.
+    let (code, out, err) = s.deploy(&["--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("opslake-bootstrap (123456789012 us-east-1): up to date"), "{out}");
+    assert!(out.contains("demo-opslake-central (123456789012 us-east-1): up to date"), "{out}");
+    assert!(out.contains("StackSet demo-opslake-member (123456789012 us-east-1, SELF_MANAGED): up to date"), "{out}");
+    assert!(out.contains("): unchanged") && !out.contains("): uploaded"), "{out}");
+    assert!(out.trim_end().ends_with("everything up to date: 3 up to date"), "{out}");
+
+    // A spec edit: the workgroup's scan limit. The diff shows the Modify and the property.
+    let edited = SPEC.replace("bytes_scanned_cutoff_mb: 1024", "bytes_scanned_cutoff_mb: 2048");
+    std::fs::write(s.spec(), edited).unwrap();
+    // And a rebuilt query function: a new key, uploaded, and the function's Code changes.
+    write_zip(&s.dir.path().join("zips"), "query", b"v2");
+    let (code, out, err) = s.deploy(&["--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("~ Modify AthenaWorkGroup"), "{out}");
+    assert!(out.contains("changes: WorkGroupConfiguration"), "{out}");
+    assert!(out.contains("artifact query") && out.contains("): uploaded"), "{out}");
+    assert!(out.contains("artifact leftovers") && out.contains("): unchanged"), "{out}");
+    assert!(out.contains("demo-opslake-central: updated ("), "{out}");
+    // The new zip's key is the stack's parameter now (moto's change sets compare templates
+    // only, so they do not list the function's Code change that CloudFormation would).
+    let stacks = block_on(s.cfn().describe_stacks().stack_name("demo-opslake-central").send()).unwrap();
+    let key = stacks.stacks()[0]
+        .parameters()
+        .iter()
+        .find(|p| p.parameter_key() == Some("QueryFunctionKey"))
+        .and_then(|p| p.parameter_value())
+        .unwrap()
+        .to_string();
+    assert!(out.contains(&key), "{key} not in\n{out}");
+    assert_ne!(key, first["artifacts"][1]["key"].as_str().unwrap());
+    assert_eq!(s.stack_status("demo-opslake-central").as_deref(), Some("UPDATE_COMPLETE"));
+    let deployed = block_on(
+        s.cfn()
+            .get_template()
+            .stack_name("demo-opslake-central")
+            .template_stage(aws_sdk_cloudformation::types::TemplateStage::Original)
+            .send(),
+    )
+    .unwrap();
+    assert!(deployed.template_body().unwrap().contains("2147483648"), "the new cutoff (2048 MB) is deployed");
+}
+
+#[test]
+fn change_set_only_creates_change_sets_and_changes_nothing() {
+    let s = Setup::new();
+    let (code, summary, err) = s.deploy_json(&["--change-set-only"]);
+    assert_eq!(code, 0, "{summary:#}\n{err}");
+    assert_eq!(summary["change_set_only"], true);
+    // The bootstrap stack's change set is there for review; nothing was executed.
+    assert_eq!(results(&summary, "stacks")[0], ("opslake-bootstrap".to_string(), "change_set_created".to_string()));
+    let change_set = summary["stacks"][0]["change_set"].as_str().unwrap();
+    let cs = block_on(s.cfn().describe_change_set().change_set_name(change_set).send()).unwrap();
+    assert_eq!(cs.status().map(|s| s.as_str()), Some("CREATE_COMPLETE"));
+    assert_eq!(s.stack_status("opslake-bootstrap").as_deref(), Some("REVIEW_IN_PROGRESS"));
+    assert!(results(&summary, "artifacts").iter().all(|(_, r)| r == "not_uploaded"), "{summary:#}");
+    assert!(block_on(s.s3().head_bucket().bucket("opslake-assets-123456789012-us-east-1").send()).is_err());
+    assert!(err.contains("change set kept for review"), "{err}");
+
+    // After a real deploy (on a fresh server: moto forks a stack re-created from a review
+    // change set), --change-set-only on an edit shows the Modify and leaves the stack as it is.
+    let s = Setup::new();
+    assert_eq!(s.deploy(&["--yes"]).0, 0);
+    std::fs::write(s.spec(), SPEC.replace("bytes_scanned_cutoff_mb: 1024", "bytes_scanned_cutoff_mb: 4096")).unwrap();
+    let (code, out, err) = s.deploy(&["--change-set-only"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("~ Modify AthenaWorkGroup"), "{out}");
+    assert!(out.contains("change sets ready for review"), "{out}");
+    assert_eq!(s.stack_status("demo-opslake-central").as_deref(), Some("CREATE_COMPLETE"));
+}
+
+#[test]
+fn a_rejected_template_fails_with_the_reason() {
+    let s = Setup::new();
+    // A template override with a parameter nobody supplies: CloudFormation refuses it.
+    let over = s.dir.path().join("over/cloudformation");
+    std::fs::create_dir_all(&over).unwrap();
+    let original = opslake::render::EMBEDDED.iter().find(|(n, _)| n.ends_with("central.yaml.tera")).unwrap().1;
+    let broken = original.replacen(
+        "Parameters:\n",
+        "Parameters:\n  Unsupplied:\n    Type: String\n    Description: nobody passes this\n",
+        1,
+    );
+    assert_ne!(broken, original);
+    std::fs::write(over.join("central.yaml.tera"), broken).unwrap();
+    let templates = s.dir.path().join("over").display().to_string();
+    let (code, summary, err) = s.deploy_json(&["--yes", "--templates", &templates]);
+    assert_eq!(code, 1, "{summary:#}\n{err}");
+    assert_eq!(summary["ok"], false);
+    let central = &summary["stacks"][1];
+    assert_eq!(central["stack_name"], "demo-opslake-central");
+    assert_eq!(central["result"], "failed");
+    assert!(central["failure"]["reason"].as_str().unwrap().contains("Unsupplied"), "{summary:#}");
+    assert!(
+        err.contains("demo-opslake-central: CloudFormation rejected the change set") && err.contains("Unsupplied"),
+        "{err}"
+    );
+    // Nothing after the failed stack was attempted.
+    assert!(summary["stack_sets"].as_array().unwrap().is_empty(), "{summary:#}");
+}
+
+#[test]
+fn a_template_over_51200_bytes_is_passed_by_url() {
+    let s = Setup::new();
+    let over = s.dir.path().join("over/cloudformation");
+    std::fs::create_dir_all(&over).unwrap();
+    let original = opslake::render::EMBEDDED.iter().find(|(n, _)| n.ends_with("central.yaml.tera")).unwrap().1;
+    let padding = "x".repeat(60_000);
+    let big = original.replacen("Resources:\n", &format!("Metadata:\n  Padding: \"{padding}\"\nResources:\n"), 1);
+    std::fs::write(over.join("central.yaml.tera"), big).unwrap();
+    let templates = s.dir.path().join("over").display().to_string();
+    let (code, summary, err) = s.deploy_json(&["--yes", "--templates", &templates]);
+    assert_eq!(code, 0, "{summary:#}\n{err}");
+    assert_eq!(s.stack_status("demo-opslake-central").as_deref(), Some("CREATE_COMPLETE"));
+    let listed = block_on(
+        s.s3().list_objects_v2().bucket("opslake-assets-123456789012-us-east-1").prefix("templates/central/").send(),
+    )
+    .unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let size = listed.contents()[0].size().unwrap_or(0);
+    assert!(size > 51_200, "the uploaded template has {size} bytes");
+}
+
+fn opslake_bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_opslake"));
+    cmd.stdin(Stdio::null())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_CONFIG_FILE", "/nonexistent/opslake-test")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/opslake-test")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    cmd
+}
+
+#[test]
+fn without_yes_and_without_a_terminal_nothing_is_deployed() {
+    let s = Setup::new();
+    let (code, out, err) =
+        run(opslake_bin().args(["deploy", &s.spec(), "--endpoint-url", &s.moto.url, "--artifacts", &s.zips()]));
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("stdin is not a terminal") && err.contains("--yes"), "{err}");
+    // The diff was shown, then the change set removed; the stack waits for a review or a deploy.
+    assert!(out.contains("+ Add    AssetsBucket"), "{out}");
+    let listed = block_on(s.cfn().list_change_sets().stack_name("opslake-bootstrap").send()).unwrap();
+    assert!(listed.summaries().is_empty(), "{:?}", listed.summaries());
+    assert!(block_on(s.s3().head_bucket().bucket("opslake-assets-123456789012-us-east-1").send()).is_err());
+}
+
+#[test]
+fn credentials_of_another_account_are_refused() {
+    let s = Setup::new();
+    std::fs::write(s.spec(), SPEC.replace("123456789012", "111111111111")).unwrap();
+    let (code, out, err) = s.deploy(&["--yes"]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(
+        err.contains("the credentials are for account 123456789012, but the spec's home account is 111111111111"),
+        "{err}"
+    );
+    assert!(s.stack_status("opslake-bootstrap").is_none(), "nothing was created");
+}
+
+#[test]
+fn building_without_cargo_lambda_says_how_to_install_it() {
+    let s = Setup::new();
+    let empty = tempfile::tempdir().unwrap();
+    // No --artifacts: deploy would build, but PATH has no cargo (so no cargo-lambda either).
+    let (code, out, err) = run(opslake_bin().env("PATH", empty.path()).args([
+        "deploy",
+        &s.spec(),
+        "--endpoint-url",
+        &s.moto.url,
+        "--yes",
+    ]));
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("cargo-lambda is not installed") && err.contains("pip install cargo-lambda"), "{err}");
+    assert!(s.stack_status("opslake-bootstrap").is_none(), "nothing was deployed before the check");
+}
+
+#[test]
+fn missing_prebuilt_zips_are_named() {
+    let s = Setup::new();
+    let empty: PathBuf = s.dir.path().join("nothing");
+    std::fs::create_dir_all(&empty).unwrap();
+    let (code, _, err) = cli(&[
+        "deploy",
+        &s.spec(),
+        "--endpoint-url",
+        &s.moto.url,
+        "--artifacts",
+        &empty.display().to_string(),
+        "--yes",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no zip for") && err.contains("query/bootstrap.zip") && err.contains("leftovers"), "{err}");
+}
