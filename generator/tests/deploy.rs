@@ -423,3 +423,72 @@ fn missing_prebuilt_zips_are_named() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no zip for") && err.contains("query/bootstrap.zip") && err.contains("leftovers"), "{err}");
 }
+
+/// Sets up an organization in moto with one OU holding one member account; returns
+/// (organization id, OU id, member account id).
+fn moto_organization(url: &str) -> (String, String, String) {
+    let script = r#"
+import boto3, sys
+org = boto3.client("organizations", endpoint_url=sys.argv[1], region_name="us-east-1",
+                   aws_access_key_id="testing", aws_secret_access_key="testing")
+o = org.create_organization(FeatureSet="ALL")["Organization"]
+root = org.list_roots()["Roots"][0]["Id"]
+ou = org.create_organizational_unit(ParentId=root, Name="workloads")["OrganizationalUnit"]["Id"]
+acct = org.create_account(Email="prod@example.com", AccountName="prod")["CreateAccountStatus"]["AccountId"]
+org.move_account(AccountId=acct, SourceParentId=root, DestinationParentId=ou)
+print(o["Id"], ou, acct)
+"#;
+    let (code, out, err) = run(Command::new(tool("tools", "python")).args(["-c", script, url]));
+    assert_eq!(code, 0, "{err}");
+    let parts: Vec<String> = out.split_whitespace().map(str::to_string).collect();
+    assert_eq!(parts.len(), 3, "{out}");
+    (parts[0].clone(), parts[1].clone(), parts[2].clone())
+}
+
+#[test]
+fn an_organization_gets_a_service_managed_stack_set_to_its_ous() {
+    let s = Setup::new();
+    let (org_id, ou, member) = moto_organization(&s.moto.url);
+    let spec = format!(
+        r#"name: org
+home: {{ account: "123456789012", region: us-east-1 }}
+organization: {{ id: {org_id}, member_ous: [{ou}] }}
+accounts:
+  - {{ id: "123456789012", name: management }}
+  - {{ id: "{member}", name: prod }}
+regions: [us-east-1, eu-west-1]
+lake: {{ bucket: org-log-archive-123456789012, kms: false }}
+sources:
+  cloudtrail: {{ trail: organization }}
+"#
+    );
+    std::fs::write(s.spec(), spec).unwrap();
+    let (code, summary, err) = s.deploy_json(&["--yes"]);
+    assert_eq!(code, 0, "{summary:#}\n{err}");
+    let set = &summary["stack_sets"][0];
+    assert_eq!(set["permission_model"], "SERVICE_MANAGED");
+    assert_eq!(set["result"], "created");
+    let actions: Vec<&str> = set["actions"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert_eq!(actions[1], format!("add instances: OUs {ou} x regions eu-west-1, us-east-1"));
+    // The StackSet reached the OU's account in both regions.
+    let instances: Vec<(String, String)> = set["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["account"].as_str().unwrap().to_string(), i["region"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(instances, pairs(&[(member.as_str(), "eu-west-1"), (member.as_str(), "us-east-1")]));
+    // The management account, which a StackSet never reaches, got plain member stacks.
+    let plain: Vec<(String, String)> = summary["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|st| st["template"] == "member")
+        .map(|st| (st["region"].as_str().unwrap().to_string(), st["result"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(plain, pairs(&[("us-east-1", "created"), ("eu-west-1", "created")]));
+    // Again: nothing to do.
+    let (code, again, err) = s.deploy_json(&["--yes"]);
+    assert_eq!(code, 0, "{again:#}\n{err}");
+    assert_eq!(again["stack_sets"][0]["result"], "up_to_date", "{again:#}");
+}

@@ -508,3 +508,49 @@ pub async fn deploy(
     }
     Ok(summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template(parameters: &[(&str, ParamSource)]) -> PlannedTemplate {
+        PlannedTemplate {
+            name: "member".into(),
+            file: "member.yaml".into(),
+            source: String::new(),
+            description: String::new(),
+            target: Target::Stack { stack_name: "s".into(), account: "1".into(), region: "r".into() },
+            parameters: parameters.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+            context: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn parameters_come_from_their_sources() {
+        let t = template(&[
+            ("ArtifactBucket", ParamSource::AssetsBucket),
+            ("FunctionArchitecture", ParamSource::Architecture),
+            ("QueryFunctionKey", ParamSource::Artifact { bin: "query".into() }),
+            ("LakeKeyArn", ParamSource::StackOutput { template: "central".into(), output: "LakeKeyArn".into() }),
+        ]);
+        let keys = BTreeMap::from([("query".to_string(), "artifacts/query/ab.zip".to_string())]);
+        let mut outputs = BTreeMap::new();
+        outputs.insert(
+            "central".to_string(),
+            BTreeMap::from([("LakeKeyArn".to_string(), "arn:aws:kms:r:1:key/k".to_string())]),
+        );
+        let got = parameters(&t, "assets", &keys, Arch::X86_64, &outputs).unwrap();
+        assert_eq!(
+            got,
+            [
+                ("ArtifactBucket".to_string(), "assets".to_string()),
+                ("FunctionArchitecture".to_string(), "x86_64".to_string()),
+                ("LakeKeyArn".to_string(), "arn:aws:kms:r:1:key/k".to_string()),
+                ("QueryFunctionKey".to_string(), "artifacts/query/ab.zip".to_string()),
+            ]
+        );
+        // A stack without the output is a clear error, naming both.
+        let err = parameters(&t, "assets", &keys, Arch::Arm64, &BTreeMap::new()).unwrap_err();
+        assert!(err.message.contains("LakeKeyArn of the central stack"), "{}", err.message);
+    }
+}

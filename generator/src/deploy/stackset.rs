@@ -161,9 +161,15 @@ pub(crate) async fn deploy(
                 if service_managed {
                     // An OU the StackSet targets: present in this region, or empty of accounts.
                     let of_ou = |i: &&(String, String, Option<String>)| i.2.as_deref() == Some(target.as_str());
-                    c.ous.contains(target)
-                        && (c.instances.iter().filter(of_ou).any(|i| &i.1 == region)
-                            || !c.instances.iter().any(|i| of_ou(&i)))
+                    if c.ous.is_empty() {
+                        // No OU information at all (CloudFormation gives it; some emulators
+                        // do not): an instance in the region is taken as the OU's.
+                        c.instances.iter().any(|i| &i.1 == region)
+                    } else {
+                        c.ous.contains(target)
+                            && (c.instances.iter().filter(of_ou).any(|i| &i.1 == region)
+                                || !c.instances.iter().any(|i| of_ou(&i)))
+                    }
                 } else {
                     c.instances.iter().any(|i| &i.0 == target && &i.1 == region)
                 }
