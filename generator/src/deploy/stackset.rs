@@ -36,6 +36,29 @@ struct Current {
     ous: BTreeSet<String>,
 }
 
+/// Every instance of the StackSet, all pages.
+async fn list_instances(
+    cfn: &Client,
+    name: &str,
+) -> Result<Vec<aws_sdk_cloudformation::types::StackInstanceSummary>, DeployError> {
+    let mut all = Vec::new();
+    let mut token = None;
+    loop {
+        let out = cfn
+            .list_stack_instances()
+            .stack_set_name(name)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| DeployError::failed(format!("{name}: cannot list its instances: {}", sdk_message(&e))))?;
+        all.extend(out.summaries().iter().cloned());
+        token = out.next_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(all);
+        }
+    }
+}
+
 async fn current(cfn: &Client, name: &str) -> Result<Option<Current>, DeployError> {
     let set = match cfn.describe_stack_set().stack_set_name(name).send().await {
         Ok(out) => match out.stack_set() {
@@ -50,28 +73,17 @@ async fn current(cfn: &Client, name: &str) -> Result<Option<Current>, DeployErro
             return Err(DeployError::failed(format!("{name}: cannot describe the StackSet: {text}")));
         }
     };
-    let mut instances = Vec::new();
-    let mut token = None;
-    loop {
-        let out = cfn
-            .list_stack_instances()
-            .stack_set_name(name)
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| DeployError::failed(format!("{name}: cannot list its instances: {}", sdk_message(&e))))?;
-        for i in out.summaries() {
-            instances.push((
+    let instances: Vec<(String, String, Option<String>)> = list_instances(cfn, name)
+        .await?
+        .iter()
+        .map(|i| {
+            (
                 i.account().unwrap_or_default().to_string(),
                 i.region().unwrap_or_default().to_string(),
                 i.organizational_unit_id().map(str::to_string),
-            ));
-        }
-        token = out.next_token().map(str::to_string);
-        if token.is_none() {
-            break;
-        }
-    }
+            )
+        })
+        .collect();
     let mut ous: BTreeSet<String> = set.organizational_unit_ids().iter().cloned().collect();
     ous.extend(instances.iter().filter_map(|i| i.2.clone()));
     Ok(Some(Current {
@@ -296,31 +308,17 @@ pub(crate) async fn deploy(
     }
 
     // Every instance's status, failed ones with their reasons.
-    let mut token = None;
-    loop {
-        let out = cfn
-            .list_stack_instances()
-            .stack_set_name(name)
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| DeployError::failed(format!("{name}: cannot list its instances: {}", sdk_message(&e))))?;
-        for i in out.summaries() {
-            outcome.instances.push(InstanceOutcome {
-                account: i.account().unwrap_or_default().to_string(),
-                region: i.region().unwrap_or_default().to_string(),
-                status: i.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
-                detailed_status: i
-                    .stack_instance_status()
-                    .and_then(|s| s.detailed_status())
-                    .map(|s| s.as_str().to_string()),
-                reason: i.status_reason().filter(|r| !r.is_empty()).map(str::to_string),
-            });
-        }
-        token = out.next_token().map(str::to_string);
-        if token.is_none() {
-            break;
-        }
+    for i in list_instances(cfn, name).await? {
+        outcome.instances.push(InstanceOutcome {
+            account: i.account().unwrap_or_default().to_string(),
+            region: i.region().unwrap_or_default().to_string(),
+            status: i.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+            detailed_status: i
+                .stack_instance_status()
+                .and_then(|s| s.detailed_status())
+                .map(|s| s.as_str().to_string()),
+            reason: i.status_reason().filter(|r| !r.is_empty()).map(str::to_string),
+        });
     }
     outcome.instances.sort_by(|a, b| (&a.account, &a.region).cmp(&(&b.account, &b.region)));
     let failed: Vec<&InstanceOutcome> = outcome
