@@ -703,7 +703,8 @@ fn bucket_of(url: &str) -> Option<&str> {
     url.strip_prefix("s3://").map(|r| r.split('/').next().unwrap_or(r)).filter(|b| !b.is_empty())
 }
 
-fn s3_client(conf: &SdkConfig, region: &str) -> aws_sdk_s3::Client {
+/// An S3 client in `region`; path-style addressing when an endpoint URL is set (emulators).
+pub(crate) fn s3_client(conf: &SdkConfig, region: &str) -> aws_sdk_s3::Client {
     let c = aws_sdk_s3::config::Builder::from(conf)
         .region(aws_config::Region::new(region.to_string()))
         .force_path_style(conf.endpoint_url().is_some())

@@ -261,6 +261,7 @@ impl Summary {
 /// AWS clients of one account and region.
 pub(crate) struct Clients {
     pub region: String,
+    pub config: aws_config::SdkConfig,
     pub cfn: aws_sdk_cloudformation::Client,
     pub s3: aws_sdk_s3::Client,
 }
@@ -268,20 +269,18 @@ pub(crate) struct Clients {
 impl Clients {
     pub(crate) async fn new(conn: &Connection, region: &str) -> Clients {
         let config = conn.sdk_config(Some(region)).await;
-        let s3_config =
-            aws_sdk_s3::config::Builder::from(&config).force_path_style(conn.endpoint_url.is_some()).build();
         Clients {
             region: region.to_string(),
             cfn: aws_sdk_cloudformation::Client::new(&config),
-            s3: aws_sdk_s3::Client::from_conf(s3_config),
+            s3: crate::doctor::s3_client(&config, region),
+            config,
         }
     }
 }
 
 /// The account the credentials belong to.
-async fn caller_account(conn: &Connection, region: &str) -> Result<String, DeployError> {
-    let config = conn.sdk_config(Some(region)).await;
-    let sts = aws_sdk_sts::Client::new(&config);
+async fn caller_account(config: &aws_config::SdkConfig) -> Result<String, DeployError> {
+    let sts = aws_sdk_sts::Client::new(config);
     match sts.get_caller_identity().send().await {
         Ok(out) => out.account().map(str::to_string).ok_or_else(|| DeployError::failed("STS returned no account")),
         Err(e) => {
@@ -342,7 +341,8 @@ pub async fn deploy(
             spec.home.region
         )));
     }
-    let account = caller_account(conn, &home_region).await?;
+    let home = Clients::new(conn, &home_region).await;
+    let account = caller_account(&home.config).await?;
     if account != spec.home.account {
         return Err(DeployError::input(format!(
             "the credentials are for account {account}, but the spec's home account is {}\n  hint: choose the home account's credentials with --profile or AWS_PROFILE",
@@ -355,7 +355,6 @@ pub async fn deploy(
         change_set_only: opts.change_set_only,
         ..Summary::default()
     };
-    let home = Clients::new(conn, &home_region).await;
     let names = crate::plan::Names::of(spec);
     let body = |t: &PlannedTemplate| -> Result<String, DeployError> {
         files
@@ -501,8 +500,7 @@ pub async fn deploy(
     // Verify what was deployed: Glue tables vs the spec, prefixes, trail and recorders. Its
     // findings are shown, not fatal (a new lake has no logs yet).
     if summary.ok && !opts.change_set_only {
-        let config = conn.sdk_config(Some(&home_region)).await;
-        let report = crate::doctor::doctor(spec, plan, &config, &crate::doctor::Options::default()).await;
+        let report = crate::doctor::doctor(spec, plan, &home.config, &crate::doctor::Options::default()).await;
         ui.say(&format!("\ndoctor:\n{}", report.text().trim_end()));
         summary.doctor = Some(report);
     }

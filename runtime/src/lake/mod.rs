@@ -272,3 +272,25 @@ fn partition(keys: &[(&str, &str)]) -> Vec<Column> {
 
 #[cfg(test)]
 mod tests;
+
+/// The layout of the example mirror's `acme` lake (`examples/logs/`), for unit tests.
+#[cfg(test)]
+pub(crate) fn example_layout() -> LakeLayout {
+    LakeLayout {
+        database: "acme_opslake".into(),
+        bucket: "acme-log-archive-111111111111".into(),
+        prefix: String::new(),
+        organization_trail: Some("o-a1b2c3d4e5".into()),
+        accounts: vec!["111111111111".into(), "222222222222".into()],
+        regions: vec!["ap-northeast-1".into(), "us-east-1".into()],
+        start: jiff::civil::date(2024, 1, 1),
+        end: None,
+        cloudtrail: true,
+        config: true,
+        alb: vec![AlbSource {
+            region: "ap-northeast-1".into(),
+            bucket: "acme-alb-logs-apne1".into(),
+            prefix: String::new(),
+        }],
+    }
+}

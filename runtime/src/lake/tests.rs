@@ -421,23 +421,7 @@ fn locate_follows_the_alb_layout() {
 /// got furthest.
 #[test]
 fn locate_classifies_every_object_of_the_example_mirror() {
-    let l = LakeLayout {
-        database: "acme_opslake".into(),
-        bucket: "acme-log-archive-111111111111".into(),
-        prefix: String::new(),
-        organization_trail: Some("o-a1b2c3d4e5".into()),
-        accounts: vec!["111111111111".into(), "222222222222".into()],
-        regions: vec!["ap-northeast-1".into(), "us-east-1".into()],
-        start: date(2024, 1, 1),
-        end: None,
-        cloudtrail: true,
-        config: true,
-        alb: vec![AlbSource {
-            region: "ap-northeast-1".into(),
-            bucket: "acme-alb-logs-apne1".into(),
-            prefix: String::new(),
-        }],
-    };
+    let l = example_layout();
     let tables = l.tables();
     let mirror = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/logs");
     let mut files = Vec::new();
