@@ -110,11 +110,11 @@ fn filters_formats_and_exit_codes() {
 /// three; security groups created and then deleted by their *name*; a delete that failed.
 #[test]
 fn real_sequences_close_as_they_should() {
-    let shared = std::env::var_os("OPSLAKE_SHARED_DIR")
+    let shared = std::env::var_os("OPSLAKE_REAL_DATA")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| workspace().join("../shared"))
-        .join("data/real/grycap_cloudtrail_tracker");
-    assert!(shared.is_dir(), "{} is missing (set OPSLAKE_SHARED_DIR to the shared/ folder)", shared.display());
+        .unwrap_or_else(|| workspace().join("testdata/real"))
+        .join("grycap_cloudtrail_tracker");
+    assert!(shared.is_dir(), "{} is missing (testdata/real, or OPSLAKE_REAL_DATA)", shared.display());
     let files = [
         "974349055189_CloudTrail_us-east-1_20140926T1135Z_lDgzv42MdNbD3Utg.json.gz",
         "974349055189_CloudTrail_us-east-1_20140927T1030Z_VbZmZ0Xmk84QRoV2.json.gz",
@@ -139,7 +139,7 @@ fn real_sequences_close_as_they_should() {
                 }
             }
         }
-        panic!("{name} is not in the shared data");
+        panic!("{name} is not in testdata/real");
     };
     for f in files {
         // the key's date is the delivery time in the name

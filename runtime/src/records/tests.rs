@@ -3,15 +3,14 @@ use std::path::{Path, PathBuf};
 use super::*;
 use crate::lake::ALB_REGEX;
 
-/// The shared real-data set, beside the repository (`../shared`), or `OPSLAKE_SHARED_DIR`.
+/// The real third-party log files in the repository (`testdata/real`), or `OPSLAKE_REAL_DATA`.
 fn shared() -> PathBuf {
-    let dir = std::env::var_os("OPSLAKE_SHARED_DIR")
+    let dir = std::env::var_os("OPSLAKE_REAL_DATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
-        .join("data/real");
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/real"));
     assert!(
         dir.is_dir(),
-        "{} is missing: these tests read the shared real log files (set OPSLAKE_SHARED_DIR to the shared/ folder)",
+        "{} is missing: these tests read the real log files in testdata/real (or OPSLAKE_REAL_DATA)",
         dir.display()
     );
     dir
