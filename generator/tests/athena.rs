@@ -126,13 +126,11 @@ fn leftovers_function_publishes_the_report_to_sns() {
 
         let spec = load_spec_text(&example("full.yaml"));
         let layout = opslake::plan::layout(&spec);
-        let conn = opslake_runtime::engine::athena::Connection { endpoint_url: Some(moto.url.clone()), region: Some("ap-northeast-1".into()), profile: None };
-        let athena = opslake_runtime::engine::athena::AthenaEngine::connect(&conn, "acme-opslake", &layout.database).await;
+        let conn = opslake_runtime::aws::Connection { endpoint_url: Some(moto.url.clone()), region: Some("ap-northeast-1".into()), profile: None };
+        let athena = opslake_runtime::engine::athena::AthenaEngine::new(&conn.load(None).await, "acme-opslake", &layout.database);
         let service = opslake_runtime::functions::leftovers::LeftoversService {
             layout,
-            source: opslake_runtime::functions::leftovers::Source::Athena,
-            athena: Some(athena),
-            lookup: conn.clone(),
+            source: opslake_runtime::source::Source::Athena(athena),
             sns,
             topic_arn: topic,
             lookback_days: 30,

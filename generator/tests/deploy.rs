@@ -76,12 +76,12 @@ impl Setup {
     }
 
     fn sdk(&self) -> aws_config::SdkConfig {
-        let conn = opslake_runtime::engine::athena::Connection {
+        let conn = opslake_runtime::aws::Connection {
             profile: None,
             region: Some("us-east-1".into()),
             endpoint_url: Some(self.moto.url.clone()),
         };
-        block_on(conn.sdk_config(None))
+        block_on(conn.load(None)).config().clone()
     }
 
     fn cfn(&self) -> aws_sdk_cloudformation::Client {

@@ -365,8 +365,8 @@ fn a_large_lake_keeps_the_function_environment_within_lambda_limits() {
     text = text.replace("  - { id: \"500000000000\" }\n", &format!("  - {{ id: \"500000000000\" }}\n{extra}"));
     let spec = load_spec_text(&text);
     let layout = opslake::plan::layout(&spec);
-    let env = opslake::plan::function_layout_json(&layout);
-    assert!(env.len() <= 3000, "{} bytes", env.len());
+    let env = opslake_runtime::functions::env::LakeEnv::layout_json(&layout);
+    assert!(env.len() <= opslake_runtime::functions::env::MAX_LAYOUT_BYTES, "{} bytes", env.len());
     let back: opslake_runtime::lake::LakeLayout = serde_json::from_str(&env).unwrap();
     assert!(back.accounts.is_empty() && back.database == layout.database);
 }

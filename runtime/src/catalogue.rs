@@ -121,6 +121,12 @@ pub fn event_keys() -> Vec<String> {
     v
 }
 
+/// Every event name in the catalogue, whatever its source (for `LookupEvents` and the local
+/// engine's byte prefilter).
+pub fn event_names() -> std::collections::BTreeSet<String> {
+    CATALOGUE.iter().flat_map(|t| t.creates.iter().chain(t.deletes)).map(|o| o.event.to_string()).collect()
+}
+
 /// One resource an event creates or deletes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Touch {

@@ -5,18 +5,17 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use opslake_runtime::engine::athena::{AthenaEngine, AthenaError, Connection};
+use opslake_runtime::backoff::Backoff;
+use opslake_runtime::engine::athena::{AthenaEngine, AthenaError};
 use opslake_runtime::query::Sql;
 use serde_json::{json, Value};
 
 mod common;
-use common::{credentials, serve};
+use common::serve;
 
 async fn engine(url: &str) -> AthenaEngine {
-    credentials();
-    let conn = Connection { endpoint_url: Some(url.to_string()), region: Some("us-east-1".into()), profile: None };
-    let mut e = AthenaEngine::connect(&conn, "acme-opslake", "acme_opslake").await;
-    e.poll = (Duration::from_millis(10), Duration::from_millis(50));
+    let mut e = AthenaEngine::new(&common::aws(url).await, "acme-opslake", "acme_opslake");
+    e.poll = Backoff::polls(Duration::from_millis(10), Duration::from_millis(50));
     e
 }
 
@@ -163,6 +162,7 @@ use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
 use base64::Engine as _;
 use opslake_runtime::functions::query::QueryService;
 use opslake_runtime::lake::LakeLayout;
+use opslake_runtime::source::Source;
 
 fn event(body: &str, method: &str, base64: bool) -> LambdaFunctionUrlRequest {
     let mut v: Value = serde_json::from_str(include_str!("fixtures/function-url-post.json")).unwrap();
@@ -193,7 +193,7 @@ async fn the_query_function_answers_function_url_events() {
         "GetQueryResults" => (200, rows_page(&[("RunInstances", "3")], true, None)),
         _ => (400, json!({"__type": "InvalidRequestException", "Message": "unexpected"})),
     }));
-    let service = QueryService { layout: layout(), engine: engine(&fake.url).await };
+    let service = QueryService { layout: layout(), source: Source::Athena(engine(&fake.url).await) };
     let fixture: LambdaFunctionUrlRequest =
         serde_json::from_str(include_str!("fixtures/function-url-post.json")).unwrap();
     let ok = service.handle_url(fixture).await;
@@ -266,7 +266,7 @@ async fn the_query_function_reports_athena_failures_as_502() {
         "GetQueryExecution" => (200, status("FAILED", json!({"StateChangeReason": "HIVE_BAD_DATA: malformed"}))),
         _ => (400, json!({"__type": "InvalidRequestException", "Message": "unexpected"})),
     }));
-    let service = QueryService { layout: layout(), engine: engine(&fake.url).await };
+    let service = QueryService { layout: layout(), source: Source::Athena(engine(&fake.url).await) };
     let (code, body) =
         service.handle(br#"{"name": "event-counts", "params": {"from": "2025-03-01", "to": "2025-03-31"}}"#).await;
     assert_eq!(code, 502);

@@ -7,11 +7,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
-use common::{credentials, serve};
-use opslake_runtime::engine::athena::{AthenaEngine, Connection};
+use common::serve;
+use opslake_runtime::backoff::Backoff;
+use opslake_runtime::engine::athena::AthenaEngine;
 use opslake_runtime::functions::change_summary::ChangeSummaryService;
 use opslake_runtime::lake::LakeLayout;
-use opslake_runtime::llm::{Backoff, Bedrock, NoModel};
+use opslake_runtime::llm::{Bedrock, NoModel};
+use opslake_runtime::report::Language;
+use opslake_runtime::source::Source;
 use serde_json::{json, Value};
 
 fn layout() -> LakeLayout {
@@ -98,24 +101,22 @@ fn server(fail_athena: bool, model_failures: usize) -> common::FakeAws {
 }
 
 async fn service(url: &str, bedrock: bool) -> ChangeSummaryService {
-    credentials();
-    let conn = Connection { endpoint_url: Some(url.to_string()), region: Some("us-east-1".into()), profile: None };
-    let mut athena = AthenaEngine::connect(&conn, "acme-opslake", "acme_opslake").await;
-    athena.poll = (Duration::from_millis(5), Duration::from_millis(20));
+    let aws = common::aws(url).await;
+    let mut athena = AthenaEngine::new(&aws, "acme-opslake", "acme_opslake");
+    athena.poll = Backoff::polls(Duration::from_millis(5), Duration::from_millis(20));
     let model: Box<dyn opslake_runtime::llm::Model> = if bedrock {
-        Box::new(
-            Bedrock::connect(
-                "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
-                Some("us-east-1"),
-                Some(url),
-                Backoff { attempts: 3, first: Duration::from_millis(5) },
-            )
-            .await,
-        )
+        let id = "global.anthropic.claude-sonnet-4-5-20250929-v1:0";
+        Box::new(Bedrock::new(&aws, id, Backoff::retries(3, Duration::from_millis(5))))
     } else {
         Box::new(NoModel)
     };
-    ChangeSummaryService { layout: layout(), athena, model, language: "en".into(), max_tokens: 500 }
+    ChangeSummaryService {
+        layout: layout(),
+        source: Source::Athena(athena),
+        model,
+        language: Language::En,
+        max_tokens: 500,
+    }
 }
 
 fn event(body: &str) -> LambdaFunctionUrlRequest {

@@ -7,8 +7,10 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{credentials, serve};
-use opslake_runtime::llm::{Anthropic, Backoff, Bedrock, Model, NoModel, Request};
+use common::serve;
+use opslake_runtime::backoff::Backoff;
+use opslake_runtime::http::HttpClient;
+use opslake_runtime::llm::{Anthropic, Bedrock, Model, NoModel, Request};
 use serde_json::{json, Value};
 
 fn req() -> Request {
@@ -16,7 +18,7 @@ fn req() -> Request {
 }
 
 fn fast() -> Backoff {
-    Backoff { attempts: 4, first: Duration::from_millis(5) }
+    Backoff::retries(4, Duration::from_millis(5))
 }
 
 /// Fails the first `fail` calls with `error`, then answers `ok`.
@@ -41,7 +43,6 @@ fn converse_reply(text: &str, stop: &str) -> Value {
 
 #[tokio::test]
 async fn bedrock_converse_request_response_and_retries() {
-    credentials();
     let id = "global.anthropic.claude-sonnet-4-5-20250929-v1:0";
     // throttled once, then an answer
     let (fake, seen) = scripted(
@@ -49,7 +50,7 @@ async fn bedrock_converse_request_response_and_retries() {
         (429, json!({"__type": "ThrottlingException", "message": "Too many requests"})),
         converse_reply("Three changes.", "end_turn"),
     );
-    let model = Bedrock::connect(id, Some("us-east-1"), Some(&fake.url), fast()).await;
+    let model = Bedrock::new(&common::aws(&fake.url).await, id, fast());
     let c = model.complete(&req()).await.unwrap().unwrap();
     assert_eq!(
         (c.text.as_str(), c.stop_reason.as_str(), c.input_tokens, c.output_tokens),
@@ -64,12 +65,12 @@ async fn bedrock_converse_request_response_and_retries() {
     drop(fake);
 
     let (fake, _) = scripted(0, (500, json!({})), converse_reply("Cut", "max_tokens"));
-    let model = Bedrock::connect(id, Some("us-east-1"), Some(&fake.url), fast()).await;
+    let model = Bedrock::new(&common::aws(&fake.url).await, id, fast());
     assert_eq!(model.complete(&req()).await.unwrap().unwrap().stop_reason, "max_tokens");
 
     let (fake, seen) =
         scripted(99, (500, json!({"__type": "InternalServerException", "message": "internal"})), json!({}));
-    let model = Bedrock::connect(id, Some("us-east-1"), Some(&fake.url), fast()).await;
+    let model = Bedrock::new(&common::aws(&fake.url).await, id, fast());
     let err = model.complete(&req()).await.unwrap().unwrap_err();
     assert!(err.0.contains("after 4 attempts"), "{err}");
     assert_eq!(seen.lock().unwrap().len(), 4);
@@ -79,7 +80,7 @@ async fn bedrock_converse_request_response_and_retries() {
         (400, json!({"__type": "ValidationException", "message": "The provided model identifier is invalid."})),
         json!({}),
     );
-    let model = Bedrock::connect("nope", Some("us-east-1"), Some(&fake.url), fast()).await;
+    let model = Bedrock::new(&common::aws(&fake.url).await, "nope", fast());
     let err = model.complete(&req()).await.unwrap().unwrap_err();
     assert!(err.0.contains("invalid") && err.0.contains("after 1 attempt"), "a 400 is not retried: {err}");
     assert_eq!(seen.lock().unwrap().len(), 1);
@@ -101,6 +102,7 @@ async fn anthropic_messages_request_response_and_retries() {
         model: "claude-sonnet-4-5".into(),
         base_url: fake.url.clone(),
         backoff: fast(),
+        http: HttpClient::new(Duration::from_secs(10)).unwrap(),
     };
     let c = model.complete(&req()).await.unwrap().unwrap();
     assert_eq!((c.text.as_str(), c.stop_reason.as_str(), c.input_tokens), ("Three changes.", "end_turn", 40));
@@ -125,6 +127,7 @@ async fn anthropic_messages_request_response_and_retries() {
         model: "claude-sonnet-4-5".into(),
         base_url: fake.url.clone(),
         backoff: fast(),
+        http: HttpClient::new(Duration::from_secs(10)).unwrap(),
     };
     let err = model.complete(&req()).await.unwrap().unwrap_err();
     assert!(

@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{credentials, serve};
-use opslake_runtime::engine::athena::Connection;
 use opslake_runtime::engine::local::Mirror;
 use opslake_runtime::engine::lookup;
 use opslake_runtime::lake::LakeLayout;
@@ -120,15 +119,11 @@ async fn lookup_events_agrees_with_the_trail_files() {
     }));
 
     let regions = vec!["ap-northeast-1".to_string(), "us-east-1".to_string()];
-    let names: BTreeSet<String> = opslake_runtime::catalogue::event_keys()
-        .iter()
-        .filter_map(|k| k.split_once(':'))
-        .map(|(_, e)| e.to_string())
-        .collect();
+    let names: BTreeSet<String> = opslake_runtime::catalogue::event_names();
     let (from, to) = (jiff::civil::date(2024, 10, 1), jiff::civil::date(2025, 11, 30));
-    let conn = Connection { endpoint_url: Some(fake.url.clone()), region: None, profile: None };
+    let aws = common::aws(&fake.url).await;
     let interval = Duration::from_millis(20);
-    let (rows, stats) = lookup::created_deleted_paced(&conn, &regions, &names, from, to, interval).await.unwrap();
+    let (rows, stats) = lookup::created_deleted(&aws, &regions, &names, from, to, interval).await.unwrap();
 
     // the same events through the local engine, this account only
     let layout: LakeLayout = serde_json::from_value(json!({
@@ -172,10 +167,10 @@ async fn lookup_errors_name_the_region_and_event() {
             json!({"__type": "AccessDeniedException", "Message": "not authorized to perform cloudtrail:LookupEvents"}),
         )
     }));
-    let conn = Connection { endpoint_url: Some(fake.url.clone()), region: None, profile: None };
+    let aws = common::aws(&fake.url).await;
     let names: BTreeSet<String> = ["RunInstances".to_string()].into();
-    let err = lookup::created_deleted_paced(
-        &conn,
+    let err = lookup::created_deleted(
+        &aws,
         &["eu-west-1".into()],
         &names,
         jiff::civil::date(2025, 1, 1),
@@ -229,14 +224,14 @@ async fn confirm_drops_what_cloud_control_no_longer_finds() {
             ),
         }
     }));
-    let conn = Connection { endpoint_url: Some(fake.url.clone()), region: None, profile: None };
+    let aws = common::aws(&fake.url).await;
     let found = vec![
         leftover("EC2 instance", "i-here"),
         leftover("EC2 instance", "i-gone"),
         leftover("Security group", "sg-1"),
         leftover("EBS snapshot", "snap-1"),
     ];
-    let (kept, stats) = opslake_runtime::engine::confirm::confirm(&conn, found).await;
+    let (kept, stats) = opslake_runtime::engine::confirm::confirm(&aws, found).await;
     let ids: Vec<(&str, Option<bool>)> = kept.iter().map(|l| (l.id.as_str(), l.still_exists)).collect();
     assert_eq!(ids, vec![("i-here", Some(true)), ("sg-1", None), ("snap-1", None)]);
     assert_eq!((stats.still_there, stats.gone, stats.unconfirmed), (1, 1, 2));

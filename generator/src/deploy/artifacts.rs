@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use sha2::{Digest, Sha256};
 
-use super::DeployError;
+use crate::error::{Error, Result};
 
 /// The instruction set the functions are built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,11 +49,11 @@ pub struct Artifact {
 }
 
 impl Artifact {
-    fn read(bin: &str, path: &Path) -> Result<Artifact, DeployError> {
+    fn read(bin: &str, path: &Path) -> Result<Artifact> {
         let bytes =
-            std::fs::read(path).map_err(|e| DeployError::input(format!("cannot read {}: {e}", path.display())))?;
+            std::fs::read(path).map_err(|e| Error::bad_input(format!("cannot read {}: {e}", path.display())))?;
         if !bytes.starts_with(b"PK") {
-            return Err(DeployError::input(format!("{} is not a zip file", path.display())));
+            return Err(Error::bad_input(format!("{} is not a zip file", path.display())));
         }
         let sha256 = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
         Ok(Artifact { bin: bin.to_string(), path: path.to_path_buf(), bytes, sha256 })
@@ -68,7 +68,7 @@ impl Artifact {
 
 /// Zips in `dir`, for each bin either `DIR/BIN/bootstrap.zip` (cargo-lambda's layout) or
 /// `DIR/BIN.zip`.
-pub fn prebuilt(dir: &Path, bins: &[String]) -> Result<Vec<Artifact>, DeployError> {
+pub fn prebuilt(dir: &Path, bins: &[String]) -> Result<Vec<Artifact>> {
     let mut out = Vec::new();
     let mut missing = Vec::new();
     for bin in bins {
@@ -79,7 +79,7 @@ pub fn prebuilt(dir: &Path, bins: &[String]) -> Result<Vec<Artifact>, DeployErro
         }
     }
     if !missing.is_empty() {
-        return Err(DeployError::input(format!(
+        return Err(Error::bad_input(format!(
             "--artifacts {}: no zip for {}\n  hint: build them with `cargo lambda build --release --arm64 --output-format zip -p opslake-runtime` and pass --artifacts target/lambda",
             dir.display(),
             missing.join(", ")
@@ -90,7 +90,7 @@ pub fn prebuilt(dir: &Path, bins: &[String]) -> Result<Vec<Artifact>, DeployErro
 
 /// The checkout whose `runtime` crate is built: `OPSLAKE_SOURCE_DIR`, else the workspace this
 /// binary was built from.
-pub fn source_dir() -> Result<PathBuf, DeployError> {
+pub fn source_dir() -> Result<PathBuf> {
     let dir = match std::env::var_os("OPSLAKE_SOURCE_DIR") {
         Some(d) => PathBuf::from(d),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default(),
@@ -98,7 +98,7 @@ pub fn source_dir() -> Result<PathBuf, DeployError> {
     if dir.join("runtime").join("Cargo.toml").is_file() {
         Ok(dir)
     } else {
-        Err(DeployError::input(format!(
+        Err(Error::bad_input(format!(
             "the runtime's sources are not at {} (set OPSLAKE_SOURCE_DIR to an opslake checkout)\n  hint: or build the zips in a checkout with `cargo lambda build --release --arm64 --output-format zip -p opslake-runtime` and pass --artifacts target/lambda",
             dir.display()
         )))
@@ -110,16 +110,16 @@ fn succeeds(cmd: &mut Command) -> bool {
 }
 
 /// Checks what a cargo-lambda build needs, with the install command for whatever is missing.
-pub fn check_toolchain(arch: Arch) -> Result<(), DeployError> {
+pub fn check_toolchain(arch: Arch) -> Result<()> {
     if !succeeds(Command::new("cargo").args(["lambda", "--version"])) {
-        return Err(DeployError::input(
+        return Err(Error::bad_input(
             "cargo-lambda is not installed (deploy builds the functions with it)\n  hint: `pip install cargo-lambda` (it brings zig) and put its bin directory on PATH, or pass --artifacts DIR with prebuilt zips",
         ));
     }
     let zig = succeeds(Command::new("zig").arg("version"))
         || succeeds(Command::new("python3").args(["-m", "ziglang", "version"]));
     if !zig {
-        return Err(DeployError::input(
+        return Err(Error::bad_input(
             "zig is not installed (cargo-lambda links the functions with it)\n  hint: `pip install cargo-lambda` installs zig as the `ziglang` package; run deploy with that environment's bin directory on PATH",
         ));
     }
@@ -131,7 +131,7 @@ pub fn check_toolchain(arch: Arch) -> Result<(), DeployError> {
         .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == target))
         .unwrap_or(false);
     if !installed {
-        return Err(DeployError::input(format!(
+        return Err(Error::bad_input(format!(
             "the Rust target {target} is not installed\n  hint: `rustup target add {target}`"
         )));
     }
@@ -139,7 +139,7 @@ pub fn check_toolchain(arch: Arch) -> Result<(), DeployError> {
 }
 
 /// Builds `bins` of the runtime crate with cargo-lambda (release, zip output) and returns the zips.
-pub fn build(source: &Path, bins: &[String], arch: Arch) -> Result<Vec<Artifact>, DeployError> {
+pub fn build(source: &Path, bins: &[String], arch: Arch) -> Result<Vec<Artifact>> {
     check_toolchain(arch)?;
     let target_dir = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| source.join("target"));
     let lambda_dir = target_dir.join("lambda").join(arch.lambda_name());
@@ -153,9 +153,9 @@ pub fn build(source: &Path, bins: &[String], arch: Arch) -> Result<Vec<Artifact>
     }
     // The build's own progress goes to the terminal; stdout stays clean for `--format json`.
     cmd.stdin(Stdio::null()).stdout(Stdio::inherit()).stderr(Stdio::inherit());
-    let status = cmd.status().map_err(|e| DeployError::failed(format!("cannot run cargo lambda build: {e}")))?;
+    let status = cmd.status().map_err(|e| Error::failed(format!("cannot run cargo lambda build: {e}")))?;
     if !status.success() {
-        return Err(DeployError::failed(format!("cargo lambda build failed ({status}); its output is above")));
+        return Err(Error::failed(format!("cargo lambda build failed ({status}); its output is above")));
     }
     prebuilt(&lambda_dir, bins)
 }
@@ -176,9 +176,9 @@ mod tests {
         assert!(found[0].key().starts_with("artifacts/query/") && found[0].key().ends_with(".zip"));
         assert_ne!(found[0].sha256, found[1].sha256);
         let err = prebuilt(dir.path(), &["change-summary".to_string()]).unwrap_err();
-        assert!(err.message.contains("change-summary/bootstrap.zip"), "{}", err.message);
+        assert!(err.to_string().contains("change-summary/bootstrap.zip"), "{err}");
         std::fs::write(dir.path().join("bad.zip"), b"not a zip").unwrap();
         let err = prebuilt(dir.path(), &["bad".to_string()]).unwrap_err();
-        assert!(err.message.contains("not a zip"), "{}", err.message);
+        assert!(err.to_string().contains("not a zip"), "{err}");
     }
 }

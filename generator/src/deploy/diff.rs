@@ -1,7 +1,7 @@
-//! A change set as a readable diff: one line per resource (Add / Modify / Remove, replacement,
-//! logical id, type) and the properties that change. CloudFormation names the changed
+//! A change set's changes: per resource the action (Add / Modify / Remove), replacement,
+//! logical id, type, and the properties that change. CloudFormation names the changed
 //! properties in each change's details; where it does not, they are read off the deployed and
-//! the new template.
+//! the new template. (`report::deploy` shows them as a diff.)
 
 use serde_json::Value;
 
@@ -89,50 +89,6 @@ pub(crate) fn changed_properties(old: Option<&Value>, new: Option<&Value>, logic
     out
 }
 
-/// `[#######.............]`
-pub(crate) fn bar(done: usize, total: usize) -> String {
-    const WIDTH: usize = 20;
-    let filled = (done * WIDTH).checked_div(total).unwrap_or(WIDTH).min(WIDTH);
-    format!("[{}{}]", "#".repeat(filled), ".".repeat(WIDTH - filled))
-}
-
-/// The diff as text.
-pub(crate) fn render(stack: &str, account: &str, region: &str, create: bool, changes: &[ResourceChange]) -> String {
-    let mut out = format!(
-        "{stack} ({account} {region}): {} change{}{}\n",
-        changes.len(),
-        if changes.len() == 1 { "" } else { "s" },
-        if create { " (new stack)" } else { "" }
-    );
-    let id_width = changes.iter().map(|c| c.logical_id.len()).max().unwrap_or(0);
-    let type_width = changes.iter().map(|c| c.resource_type.len()).max().unwrap_or(0);
-    for c in changes {
-        let sign = match c.action.as_str() {
-            "Add" => '+',
-            "Remove" => '-',
-            "Modify" => '~',
-            _ => '*',
-        };
-        let replacement = match c.replacement.as_deref() {
-            Some("True") => "  replacement: yes",
-            Some("False") => "  replacement: no",
-            Some("Conditional") => "  replacement: conditional",
-            _ => "",
-        };
-        let line = format!(
-            "  {sign} {:<6} {:<id_width$}  {:<type_width$}{replacement}",
-            c.action, c.logical_id, c.resource_type
-        );
-        out.push_str(line.trim_end());
-        out.push('\n');
-        if !c.properties.is_empty() {
-            out.push_str(&format!("      changes: {}\n", c.properties.join(", ")));
-        }
-    }
-    out.truncate(out.trim_end().len());
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,32 +101,5 @@ mod tests {
         assert_eq!(changed_properties(Some(&old), Some(&new), "F"), ["Code", "Gone", "Metadata"]);
         assert!(changed_properties(Some(&old), Some(&new), "Missing").is_empty());
         assert!(changed_properties(None, Some(&new), "F").is_empty());
-    }
-
-    #[test]
-    fn render_aligns_and_says_replacement() {
-        let changes = vec![
-            ResourceChange {
-                action: "Add".into(),
-                logical_id: "Topic".into(),
-                resource_type: "AWS::SNS::Topic".into(),
-                replacement: None,
-                properties: vec![],
-            },
-            ResourceChange {
-                action: "Modify".into(),
-                logical_id: "QueryFunction".into(),
-                resource_type: "AWS::Lambda::Function".into(),
-                replacement: Some("False".into()),
-                properties: vec!["Code".into(), "Environment".into()],
-            },
-        ];
-        let text = render("s", "1", "r", false, &changes);
-        assert_eq!(
-            text,
-            "s (1 r): 2 changes\n  + Add    Topic          AWS::SNS::Topic\n  ~ Modify QueryFunction  AWS::Lambda::Function  replacement: no\n      changes: Code, Environment"
-        );
-        assert_eq!(bar(5, 10), "[##########..........]");
-        assert_eq!(bar(0, 0), "[####################]");
     }
 }

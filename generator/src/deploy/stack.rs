@@ -1,14 +1,16 @@
-//! One stack through a change set: create it, wait, print the diff, execute on consent,
-//! stream the stack's events with a progress line, and report where it ended.
+//! One stack through a change set: create it, wait, show the diff, execute on consent, follow
+//! the stack's events, and report where it ended.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use aws_sdk_cloudformation::types::{Capability, ChangeSetType, Parameter, Tag, TemplateStage};
+use aws_sdk_cloudformation::types::{Capability, ChangeSetType, Parameter, StackEvent, Tag, TemplateStage};
 use aws_sdk_cloudformation::Client;
+use opslake_runtime::aws::sdk_message;
 use sha2::{Digest, Sha256};
 
-use super::{diff, sdk_message, Clients, DeployError, Failure, Options, StackOutcome, Ui};
+use super::{diff, ArtifactResult, Clients, Event, Failure, Options, StackOutcome, StackResult, Ui};
+use crate::error::{Error, Result};
 use crate::plan::{PlannedTemplate, Target};
 
 /// What CloudFormation says when a change set would change nothing.
@@ -17,23 +19,15 @@ fn is_no_change(reason: &str) -> bool {
 }
 
 /// Uploads `bytes` to `s3://bucket/key` unless the bucket already holds the key (keys are
-/// content hashes). Returns `uploaded` or `unchanged`.
-pub(crate) async fn upload(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    key: &str,
-    bytes: Vec<u8>,
-) -> Result<String, DeployError> {
+/// content hashes).
+pub(crate) async fn upload(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, bytes: Vec<u8>) -> Result<ArtifactResult> {
     match s3.head_object().bucket(bucket).key(key).send().await {
-        Ok(_) => return Ok("unchanged".into()),
+        Ok(_) => return Ok(ArtifactResult::Unchanged),
         Err(e) => {
             let missing = e.as_service_error().map(|se| se.is_not_found()).unwrap_or(false)
                 || e.raw_response().map(|r| r.status().as_u16() == 404).unwrap_or(false);
             if !missing {
-                return Err(DeployError::failed(format!(
-                    "s3://{bucket}/{key}: cannot check for it: {}",
-                    sdk_message(&e)
-                )));
+                return Err(Error::failed(format!("s3://{bucket}/{key}: cannot check for it: {}", sdk_message(&e))));
             }
         }
     }
@@ -43,12 +37,12 @@ pub(crate) async fn upload(
         .body(bytes.into())
         .send()
         .await
-        .map_err(|e| DeployError::failed(format!("s3://{bucket}/{key}: upload failed: {}", sdk_message(&e))))?;
-    Ok("uploaded".into())
+        .map_err(|e| Error::failed(format!("s3://{bucket}/{key}: upload failed: {}", sdk_message(&e))))?;
+    Ok(ArtifactResult::Uploaded)
 }
 
-/// The stack's status, `None` when it does not exist.
-async fn status(cfn: &Client, name: &str) -> Result<Option<(String, Option<String>)>, DeployError> {
+/// The stack's status and its reason, `None` when it does not exist.
+async fn status(cfn: &Client, name: &str) -> Result<Option<(String, Option<String>)>> {
     match cfn.describe_stacks().stack_name(name).send().await {
         Ok(out) => Ok(out.stacks().first().map(|s| {
             (
@@ -61,20 +55,20 @@ async fn status(cfn: &Client, name: &str) -> Result<Option<(String, Option<Strin
             if text.contains("does not exist") {
                 Ok(None)
             } else {
-                Err(DeployError::failed(format!("{name}: cannot describe the stack: {text}")))
+                Err(Error::failed(format!("{name}: cannot describe the stack: {text}")))
             }
         }
     }
 }
 
 /// The stack's outputs.
-pub(crate) async fn outputs(cfn: &Client, name: &str) -> Result<BTreeMap<String, String>, DeployError> {
+pub(crate) async fn outputs(cfn: &Client, name: &str) -> Result<BTreeMap<String, String>> {
     let out = cfn
         .describe_stacks()
         .stack_name(name)
         .send()
         .await
-        .map_err(|e| DeployError::failed(format!("{name}: cannot read its outputs: {}", sdk_message(&e))))?;
+        .map_err(|e| Error::failed(format!("{name}: cannot read its outputs: {}", sdk_message(&e))))?;
     Ok(out
         .stacks()
         .first()
@@ -87,19 +81,13 @@ pub(crate) async fn outputs(cfn: &Client, name: &str) -> Result<BTreeMap<String,
         .unwrap_or_default())
 }
 
-/// Waits with a growing pause, up to the options' largest.
-async fn pause(wait: &mut Duration, opts: &Options) {
-    tokio::time::sleep(*wait).await;
-    *wait = (*wait * 2).min(opts.poll.1);
-}
-
 /// Where the template goes: inline, or uploaded to the assets bucket and passed by URL.
 async fn template_source(
     clients: &Clients,
     t: &PlannedTemplate,
     body: &str,
     bucket: &str,
-) -> Result<(Option<String>, Option<String>), DeployError> {
+) -> Result<(Option<String>, Option<String>)> {
     if body.len() <= super::MAX_INLINE_TEMPLATE_BYTES {
         return Ok((Some(body.to_string()), None));
     }
@@ -109,83 +97,73 @@ async fn template_source(
     Ok((None, Some(format!("https://{bucket}.s3.{}.amazonaws.com/{key}", clients.region))))
 }
 
-/// Deploys one `Target::Stack` template through a change set.
-pub(crate) async fn deploy(
-    clients: &Clients,
-    t: &PlannedTemplate,
-    body: &str,
-    params: &[(String, String)],
-    assets_bucket: &str,
+/// Create or update: a stack that does not exist (or whose first creation failed and is
+/// deleted now) is created; a busy one is refused.
+async fn change_type(
+    cfn: &Client,
+    stack: &str,
+    current: Option<&str>,
     opts: &Options,
-    ui: &mut Ui<'_>,
-) -> Result<StackOutcome, DeployError> {
-    let Target::Stack { stack_name, account, region } = &t.target else {
-        return Err(DeployError::failed(format!("{} is not a stack", t.name)));
-    };
-    let cfn = &clients.cfn;
-    let mut outcome = StackOutcome {
-        template: t.name.clone(),
-        stack_name: stack_name.clone(),
-        account: account.clone(),
-        region: region.clone(),
-        result: String::new(),
-        change_set: None,
-        changes: vec![],
-        status: None,
-        failure: None,
-    };
-    let current = status(cfn, stack_name).await?;
-    let change_type = match current.as_ref().map(|(s, _)| s.as_str()) {
-        None | Some("REVIEW_IN_PROGRESS") => ChangeSetType::Create,
+    ui: &mut dyn Ui,
+) -> Result<ChangeSetType> {
+    match current {
+        None | Some("REVIEW_IN_PROGRESS") => Ok(ChangeSetType::Create),
         Some("ROLLBACK_COMPLETE") => {
             // A stack whose creation failed holds nothing and cannot be updated: start over.
-            ui.say(&format!(
-                "{stack_name}: its creation failed earlier (ROLLBACK_COMPLETE); deleting it to start over"
-            ));
+            ui.event(Event::Restarting { stack });
             cfn.delete_stack()
-                .stack_name(stack_name)
+                .stack_name(stack)
                 .send()
                 .await
-                .map_err(|e| DeployError::failed(format!("{stack_name}: cannot delete it: {}", sdk_message(&e))))?;
+                .map_err(|e| Error::failed(format!("{stack}: cannot delete it: {}", sdk_message(&e))))?;
             let started = Instant::now();
-            let mut wait = opts.poll.0;
-            while let Some((s, _)) = status(cfn, stack_name).await? {
+            let mut pauses = opts.poll.delays();
+            while let Some((s, _)) = status(cfn, stack).await? {
                 if s == "DELETE_COMPLETE" {
                     break;
                 }
                 if s == "DELETE_FAILED" || started.elapsed() > opts.timeout {
-                    return Err(DeployError::failed(format!("{stack_name}: could not delete it ({s})")));
+                    return Err(Error::failed(format!("{stack}: could not delete it ({s})")));
                 }
-                pause(&mut wait, opts).await;
+                tokio::time::sleep(pauses.next().unwrap_or(opts.poll.max)).await;
             }
-            ChangeSetType::Create
+            Ok(ChangeSetType::Create)
         }
         Some(s) if s.ends_with("_IN_PROGRESS") => {
-            return Err(DeployError::failed(format!(
-                "{stack_name} is busy ({s}); wait for the running operation to end and deploy again"
-            )))
+            Err(Error::failed(format!("{stack} is busy ({s}); wait for the running operation to end and deploy again")))
         }
-        Some(_) => ChangeSetType::Update,
-    };
-    let previous = if change_type == ChangeSetType::Update {
-        cfn.get_template()
-            .stack_name(stack_name)
-            .template_stage(TemplateStage::Original)
-            .send()
-            .await
-            .ok()
-            .and_then(|o| o.template_body().map(str::to_string))
-    } else {
-        None
-    };
+        Some(_) => Ok(ChangeSetType::Update),
+    }
+}
 
+/// A change set that was created, or why there is none.
+enum Created {
+    ChangeSet {
+        id: String,
+        stack_id: String,
+    },
+    /// Nothing to change, or CloudFormation refused it: the outcome is final.
+    Final(StackResult, Option<Failure>),
+}
+
+/// Creates the change set and waits until CloudFormation has computed it.
+async fn create_change_set(
+    clients: &Clients,
+    t: &PlannedTemplate,
+    stack: &str,
+    kind: ChangeSetType,
+    (body, params): (&str, &[(String, String)]),
+    assets_bucket: &str,
+    opts: &Options,
+) -> Result<(Created, Vec<aws_sdk_cloudformation::types::ResourceChange>)> {
     let (inline, url) = template_source(clients, t, body, assets_bucket).await?;
     let name = format!("opslake-{}", jiff::Timestamp::now().as_millisecond());
-    let created = cfn
+    let created = clients
+        .cfn
         .create_change_set()
-        .stack_name(stack_name)
+        .stack_name(stack)
         .change_set_name(&name)
-        .change_set_type(change_type.clone())
+        .change_set_type(kind)
         .set_template_body(inline)
         .set_template_url(url)
         .set_parameters(Some(
@@ -198,97 +176,210 @@ pub(crate) async fn deploy(
         .send()
         .await;
     let (id, stack_id) = match created {
-        Ok(out) => (out.id().unwrap_or(&name).to_string(), out.stack_id().unwrap_or(stack_name).to_string()),
+        Ok(out) => (out.id().unwrap_or(&name).to_string(), out.stack_id().unwrap_or(stack).to_string()),
         Err(e) => {
             let reason = sdk_message(&e);
-            if is_no_change(&reason) {
-                ui.say(&format!("{stack_name} ({account} {region}): up to date"));
-                outcome.result = "up_to_date".into();
-                outcome.status = current.map(|c| c.0);
-                return Ok(outcome);
-            }
-            ui.say(&format!("{stack_name}: CloudFormation rejected the change set: {reason}"));
-            outcome.result = "failed".into();
-            outcome.failure =
-                Some(Failure { logical_id: None, resource_type: None, reason, stack_status: current.map(|c| c.0) });
-            return Ok(outcome);
+            return Ok(if is_no_change(&reason) {
+                (Created::Final(StackResult::UpToDate, None), vec![])
+            } else {
+                (Created::Final(StackResult::Failed, Some(Failure::because(reason, None))), vec![])
+            });
         }
     };
-    outcome.change_set = Some(id.clone());
+    wait_change_set(&clients.cfn, stack, id, stack_id, opts).await
+}
 
-    // Wait for the change set, then read all of its changes.
+/// Waits for the change set, then reads all of its changes.
+async fn wait_change_set(
+    cfn: &Client,
+    stack: &str,
+    id: String,
+    stack_id: String,
+    opts: &Options,
+) -> Result<(Created, Vec<aws_sdk_cloudformation::types::ResourceChange>)> {
     let started = Instant::now();
-    let mut wait = opts.poll.0;
-    let changes = loop {
-        let mut token = None;
-        let mut page_changes = Vec::new();
+    let mut pauses = opts.poll.delays();
+    loop {
+        let (mut token, mut changes) = (None, Vec::new());
         let (state, reason) = loop {
             let out = cfn
                 .describe_change_set()
                 .change_set_name(&id)
-                .stack_name(stack_name)
+                .stack_name(stack)
                 .set_next_token(token.clone())
                 .send()
                 .await
-                .map_err(|e| {
-                    DeployError::failed(format!("{stack_name}: cannot describe the change set: {}", sdk_message(&e)))
-                })?;
-            page_changes.extend(out.changes().iter().filter_map(|c| c.resource_change().cloned()));
+                .map_err(|e| Error::failed(format!("{stack}: cannot describe the change set: {}", sdk_message(&e))))?;
+            changes.extend(out.changes().iter().filter_map(|c| c.resource_change().cloned()));
             let state = out.status().map(|s| s.as_str().to_string()).unwrap_or_default();
-            let reason = out.status_reason().unwrap_or_default().to_string();
             token = out.next_token().map(str::to_string);
             if token.is_none() || state != "CREATE_COMPLETE" {
-                break (state, reason);
+                break (state, out.status_reason().unwrap_or_default().to_string());
             }
         };
         match state.as_str() {
-            "CREATE_COMPLETE" => break page_changes,
+            "CREATE_COMPLETE" => return Ok((Created::ChangeSet { id, stack_id }, changes)),
             "FAILED" if is_no_change(&reason) => {
-                let _ = cfn.delete_change_set().change_set_name(&id).stack_name(stack_name).send().await;
-                ui.say(&format!("{stack_name} ({account} {region}): up to date"));
-                outcome.result = "up_to_date".into();
-                outcome.change_set = None;
-                outcome.status = current.map(|c| c.0);
-                return Ok(outcome);
+                let _ = cfn.delete_change_set().change_set_name(&id).stack_name(stack).send().await;
+                return Ok((Created::Final(StackResult::UpToDate, None), vec![]));
             }
-            "FAILED" => {
-                ui.say(&format!("{stack_name}: CloudFormation rejected the change set: {reason}"));
-                outcome.result = "failed".into();
-                outcome.failure =
-                    Some(Failure { logical_id: None, resource_type: None, reason, stack_status: current.map(|c| c.0) });
-                return Ok(outcome);
-            }
+            "FAILED" => return Ok((Created::Final(StackResult::Failed, Some(Failure::because(reason, None))), vec![])),
             _ if started.elapsed() > opts.timeout => {
-                return Err(DeployError::failed(format!(
-                    "{stack_name}: the change set is still {state} after {}s",
+                return Err(Error::failed(format!(
+                    "{stack}: the change set is still {state} after {}s",
                     opts.timeout.as_secs()
                 )))
             }
-            _ => pause(&mut wait, opts).await,
+            _ => tokio::time::sleep(pauses.next().unwrap_or(opts.poll.max)).await,
+        }
+    }
+}
+
+/// Deploys one `Target::Stack` template through a change set.
+pub(crate) async fn deploy(
+    clients: &Clients,
+    t: &PlannedTemplate,
+    body: &str,
+    params: &[(String, String)],
+    assets_bucket: &str,
+    opts: &Options,
+    ui: &mut dyn Ui,
+) -> Result<StackOutcome> {
+    let Target::Stack { stack_name, account, region } = &t.target else {
+        return Err(Error::failed(format!("{} is not a stack", t.name)));
+    };
+    let cfn = &clients.cfn;
+    let mut outcome = StackOutcome {
+        template: t.name.clone(),
+        stack_name: stack_name.clone(),
+        account: account.clone(),
+        region: region.clone(),
+        result: StackResult::Failed,
+        change_set: None,
+        changes: vec![],
+        status: None,
+        failure: None,
+    };
+    let current = status(cfn, stack_name).await?.map(|c| c.0);
+    let kind = change_type(cfn, stack_name, current.as_deref(), opts, ui).await?;
+    let create = kind == ChangeSetType::Create;
+    let previous = if create {
+        None
+    } else {
+        let got = cfn.get_template().stack_name(stack_name).template_stage(TemplateStage::Original).send().await;
+        got.ok().and_then(|o| o.template_body().map(str::to_string))
+    };
+    let (created, changes) =
+        create_change_set(clients, t, stack_name, kind, (body, params), assets_bucket, opts).await?;
+    let (id, stack_id) = match created {
+        Created::ChangeSet { id, stack_id } => (id, stack_id),
+        Created::Final(result, failure) => {
+            match &failure {
+                None => ui.event(Event::UpToDate { stack: stack_name, account, region }),
+                Some(f) => ui.event(Event::Rejected { stack: stack_name, reason: &f.reason }),
+            }
+            outcome.result = result;
+            match failure {
+                Some(f) => outcome.failure = Some(Failure { stack_status: current, ..f }),
+                None => outcome.status = current,
+            }
+            return Ok(outcome);
         }
     };
+    outcome.change_set = Some(id.clone());
     outcome.changes = diff::resource_changes(&changes, previous.as_deref(), body);
-    ui.say(&diff::render(stack_name, account, region, change_type == ChangeSetType::Create, &outcome.changes));
-
+    ui.event(Event::Diff { stack: stack_name, account, region, create, changes: &outcome.changes });
     if opts.change_set_only {
-        ui.say(&format!(
-            "change set kept for review: {id}\n  execute it with `opslake deploy --yes`, or `aws cloudformation execute-change-set --change-set-name {id}`"
-        ));
-        outcome.result = "change_set_created".into();
+        ui.event(Event::Kept { change_set: &id });
+        outcome.result = StackResult::ChangeSetCreated;
         return Ok(outcome);
     }
     let consent = ui.confirm(stack_name);
-    if consent.is_err() {
+    if !matches!(consent, Ok(true)) {
         let _ = cfn.delete_change_set().change_set_name(&id).stack_name(stack_name).send().await;
     }
     if !consent? {
-        let _ = cfn.delete_change_set().change_set_name(&id).stack_name(stack_name).send().await;
-        ui.say(&format!("{stack_name}: not deployed (the change set was deleted)"));
-        outcome.result = "declined".into();
+        ui.event(Event::Declined { stack: stack_name });
+        outcome.result = StackResult::Declined;
         return Ok(outcome);
     }
-    execute(cfn, &id, &stack_id, change_type == ChangeSetType::Create, &mut outcome, opts, ui).await?;
+    execute(cfn, &id, &stack_id, create, &mut outcome, opts, ui).await?;
     Ok(outcome)
+}
+
+/// Events of the stack newer than those `seen` (and than `marker`, the newest before the
+/// change set ran), oldest first.
+async fn new_events(
+    cfn: &Client,
+    stack: &str,
+    stack_ref: &str,
+    marker: Option<&str>,
+    seen: &BTreeSet<String>,
+) -> Result<Vec<StackEvent>> {
+    let mut fresh = Vec::new();
+    let mut token = None;
+    'pages: loop {
+        let out = cfn
+            .describe_stack_events()
+            .stack_name(stack_ref)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .map_err(|e| Error::failed(format!("{stack}: cannot read its events: {}", sdk_message(&e))))?;
+        for ev in out.stack_events() {
+            let id = ev.event_id().unwrap_or_default();
+            if marker == Some(id) || seen.contains(id) {
+                break 'pages;
+            }
+            fresh.push(ev.clone());
+        }
+        token = out.next_token().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    fresh.reverse();
+    Ok(fresh)
+}
+
+/// Follows a stack's events: which resources are done, and the first failure.
+struct Follow<'a> {
+    stack: &'a str,
+    total: usize,
+    started: Instant,
+    seen: BTreeSet<String>,
+    done: BTreeSet<String>,
+    first_failure: Option<Failure>,
+}
+
+impl Follow<'_> {
+    fn record(&mut self, ev: &StackEvent, ui: &mut dyn Ui) {
+        self.seen.insert(ev.event_id().unwrap_or_default().to_string());
+        let logical = ev.logical_resource_id().unwrap_or_default();
+        let state = ev.resource_status().map(|s| s.as_str()).unwrap_or_default();
+        let reason = ev.resource_status_reason().unwrap_or_default();
+        let is_stack = logical == self.stack || ev.resource_type() == Some("AWS::CloudFormation::Stack");
+        if !is_stack && (state.ends_with("_COMPLETE") || state.ends_with("_FAILED") || state.ends_with("_SKIPPED")) {
+            self.done.insert(logical.to_string());
+        }
+        if state.ends_with("_FAILED") && self.first_failure.is_none() && !reason.contains("cancelled") {
+            self.first_failure = Some(Failure {
+                logical_id: Some(logical.to_string()),
+                resource_type: ev.resource_type().map(str::to_string),
+                reason: reason.to_string(),
+                stack_status: None,
+            });
+        }
+        ui.event(Event::Progress {
+            stack: self.stack,
+            done: self.done.len().min(self.total),
+            total: self.total,
+            elapsed: self.started.elapsed(),
+            resource: logical,
+            state,
+            reason,
+        });
+    }
 }
 
 /// Executes the change set and follows the stack to a final state.
@@ -299,131 +390,76 @@ async fn execute(
     create: bool,
     outcome: &mut StackOutcome,
     opts: &Options,
-    ui: &mut Ui<'_>,
-) -> Result<(), DeployError> {
+    ui: &mut dyn Ui,
+) -> Result<()> {
     // Followed by id: the stack this change set belongs to, whatever else carries its name.
-    let stack_name = outcome.stack_name.clone();
-    let stack_ref = stack_id.to_string();
+    let stack = outcome.stack_name.clone();
     // Events up to the newest one now belong to earlier operations.
     let marker = cfn
         .describe_stack_events()
-        .stack_name(&stack_ref)
+        .stack_name(stack_id)
         .send()
         .await
         .ok()
         .and_then(|o| o.stack_events().first().and_then(|e| e.event_id().map(str::to_string)));
-    if let Err(e) = cfn.execute_change_set().change_set_name(id).stack_name(&stack_ref).send().await {
+    if let Err(e) = cfn.execute_change_set().change_set_name(id).stack_name(stack_id).send().await {
         let reason = sdk_message(&e);
-        ui.say(&format!("{stack_name}: CloudFormation rejected the change set: {reason}"));
-        outcome.result = "failed".into();
-        outcome.status = status(cfn, &stack_ref).await.ok().flatten().map(|s| s.0);
-        outcome.failure =
-            Some(Failure { logical_id: None, resource_type: None, reason, stack_status: outcome.status.clone() });
+        ui.event(Event::Rejected { stack: &stack, reason: &reason });
+        outcome.result = StackResult::Failed;
+        outcome.status = status(cfn, stack_id).await.ok().flatten().map(|s| s.0);
+        outcome.failure = Some(Failure::because(reason, outcome.status.clone()));
         return Ok(());
     }
-    let total = outcome.changes.len();
-    let started = Instant::now();
-    let mut seen: BTreeSet<String> = BTreeSet::new();
-    let mut done: BTreeSet<String> = BTreeSet::new();
-    let mut first_failure: Option<Failure> = None;
-    let mut wait = opts.poll.0;
+    let mut follow = Follow {
+        stack: &stack,
+        total: outcome.changes.len(),
+        started: Instant::now(),
+        seen: BTreeSet::new(),
+        done: BTreeSet::new(),
+        first_failure: None,
+    };
+    let mut pauses = opts.poll.delays();
     loop {
-        // New events, oldest first.
-        let mut fresh = Vec::new();
-        let mut token = None;
-        'pages: loop {
-            let out =
-                cfn.describe_stack_events().stack_name(&stack_ref).set_next_token(token.clone()).send().await.map_err(
-                    |e| DeployError::failed(format!("{stack_name}: cannot read its events: {}", sdk_message(&e))),
-                )?;
-            for ev in out.stack_events() {
-                let id = ev.event_id().unwrap_or_default().to_string();
-                if marker.as_deref() == Some(id.as_str()) || seen.contains(&id) {
-                    break 'pages;
-                }
-                fresh.push(ev.clone());
-            }
-            token = out.next_token().map(str::to_string);
-            if token.is_none() {
-                break;
-            }
+        for ev in new_events(cfn, &stack, stack_id, marker.as_deref(), &follow.seen).await? {
+            follow.record(&ev, ui);
         }
-        fresh.reverse();
-        for ev in &fresh {
-            seen.insert(ev.event_id().unwrap_or_default().to_string());
-            let logical = ev.logical_resource_id().unwrap_or_default().to_string();
-            let state = ev.resource_status().map(|s| s.as_str().to_string()).unwrap_or_default();
-            let reason = ev.resource_status_reason().unwrap_or_default().to_string();
-            let is_stack = logical == stack_name || ev.resource_type() == Some("AWS::CloudFormation::Stack");
-            if !is_stack && (state.ends_with("_COMPLETE") || state.ends_with("_FAILED") || state.ends_with("_SKIPPED"))
-            {
-                done.insert(logical.clone());
-            }
-            if state.ends_with("_FAILED") && first_failure.is_none() && !reason.contains("cancelled") {
-                first_failure = Some(Failure {
-                    logical_id: Some(logical.clone()),
-                    resource_type: ev.resource_type().map(str::to_string),
-                    reason: reason.clone(),
-                    stack_status: None,
-                });
-            }
-            let bar = diff::bar(done.len().min(total), total);
-            let line = format!(
-                "{bar} {}/{} {:>4}s  {logical} {state}{}",
-                done.len().min(total),
-                total,
-                started.elapsed().as_secs(),
-                if reason.is_empty() { String::new() } else { format!(" ({reason})") }
-            );
-            ui.progress(&line, false);
-        }
-        let (state, reason) = status(cfn, &stack_ref).await?.unwrap_or_else(|| ("DELETE_COMPLETE".into(), None));
-        let finished = !state.ends_with("_IN_PROGRESS");
-        if finished {
-            let ok = matches!(state.as_str(), "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "IMPORT_COMPLETE");
-            outcome.status = Some(state.clone());
-            let elapsed = started.elapsed().as_secs();
-            if ok {
-                ui.progress(
-                    &format!("{} {total}/{total} {elapsed:>4}s  {stack_name} {state}", diff::bar(total, total)),
-                    true,
-                );
-                ui.say(&format!(
-                    "{stack_name}: {} ({total} change{} in {elapsed}s)",
-                    if create { "created" } else { "updated" },
-                    if total == 1 { "" } else { "s" }
-                ));
-                outcome.result = if create { "created" } else { "updated" }.into();
-            } else {
-                ui.progress(&format!("{stack_name} {state}"), true);
-                let mut failure = first_failure.take().unwrap_or(Failure {
-                    logical_id: None,
-                    resource_type: None,
-                    reason: reason.unwrap_or_else(|| "no reason given".into()),
-                    stack_status: None,
-                });
-                failure.stack_status = Some(state.clone());
-                ui.say(&format!(
-                    "{stack_name}: deploy failed{}: {}\n  the stack is now {state}{}",
-                    failure
-                        .logical_id
-                        .as_ref()
-                        .map(|l| format!(" at {l} ({})", failure.resource_type.clone().unwrap_or_default()))
-                        .unwrap_or_default(),
-                    failure.reason,
-                    if state.contains("ROLLBACK") { " (rolled back)" } else { "" }
-                ));
-                outcome.result = "failed".into();
-                outcome.failure = Some(failure);
-            }
+        let (state, reason) = status(cfn, stack_id).await?.unwrap_or_else(|| ("DELETE_COMPLETE".into(), None));
+        if !state.ends_with("_IN_PROGRESS") {
+            finish(outcome, &state, reason, create, follow, ui);
             return Ok(());
         }
-        if started.elapsed() > opts.timeout {
-            return Err(DeployError::failed(format!(
-                "{stack_name}: still {state} after {}s; follow it in the CloudFormation console",
+        if follow.started.elapsed() > opts.timeout {
+            return Err(Error::failed(format!(
+                "{stack}: still {state} after {}s; follow it in the CloudFormation console",
                 opts.timeout.as_secs()
             )));
         }
-        pause(&mut wait, opts).await;
+        tokio::time::sleep(pauses.next().unwrap_or(opts.poll.max)).await;
     }
+}
+
+/// Where the stack ended: deployed, or failed at its first failing resource.
+fn finish(
+    outcome: &mut StackOutcome,
+    state: &str,
+    reason: Option<String>,
+    create: bool,
+    mut follow: Follow,
+    ui: &mut dyn Ui,
+) {
+    outcome.status = Some(state.to_string());
+    let (stack, total, elapsed) = (follow.stack, follow.total, follow.started.elapsed());
+    if matches!(state, "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "IMPORT_COMPLETE") {
+        ui.event(Event::Deployed { stack, state, create, total, elapsed });
+        outcome.result = if create { StackResult::Created } else { StackResult::Updated };
+        return;
+    }
+    let mut failure = follow
+        .first_failure
+        .take()
+        .unwrap_or_else(|| Failure::because(reason.unwrap_or_else(|| "no reason given".into()), None));
+    failure.stack_status = Some(state.to_string());
+    ui.event(Event::StackFailed { stack, state, failure: &failure });
+    outcome.result = StackResult::Failed;
+    outcome.failure = Some(failure);
 }

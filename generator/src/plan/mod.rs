@@ -7,7 +7,9 @@ mod policies;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use opslake_runtime::functions::env::{ChangeSummaryEnv, EnvValue, LakeEnv, LeftoversEnv, LeftoversSource, QueryEnv};
 use opslake_runtime::lake::{AlbSource, LakeLayout, TableDef};
+use opslake_runtime::llm::ModelChoice;
 
 use crate::spec::model::{Spec, TrailMode};
 
@@ -174,8 +176,8 @@ pub fn layout(spec: &Spec) -> LakeLayout {
         },
         accounts: spec.account_ids(),
         regions: spec.regions.clone(),
-        start: spec.lake.projection.start.parse().unwrap_or(jiff::civil::Date::constant(2024, 1, 1)),
-        end: spec.lake.projection.end.as_deref().and_then(|e| e.parse().ok()),
+        start: spec.lake.projection.start,
+        end: spec.lake.projection.end,
         cloudtrail: true,
         config: true,
         alb: spec
@@ -196,19 +198,6 @@ pub fn layout(spec: &Spec) -> LakeLayout {
 /// Days the functions' log groups keep their logs (an allowed CloudWatch Logs value).
 pub const FUNCTION_LOG_RETENTION_DAYS: u32 = 400;
 
-/// The `LakeLayout` handed to a function in its environment. Lambda allows 4 KB of
-/// environment in all; beyond that the account list is left out (the function then checks
-/// account ids by format only).
-pub fn function_layout_json(layout: &LakeLayout) -> String {
-    let full = serde_json::to_string(layout).unwrap_or_default();
-    if full.len() <= 3000 {
-        return full;
-    }
-    let mut slim = layout.clone();
-    slim.accounts.clear();
-    serde_json::to_string(&slim).unwrap_or_default()
-}
-
 /// What every function that reads the lake may touch (one managed policy they share).
 fn reader(spec: &Spec, layout: &LakeLayout, names: &Names) -> Value {
     use crate::spec::model::Feature;
@@ -223,7 +212,6 @@ fn reader(spec: &Spec, layout: &LakeLayout, names: &Names) -> Value {
         read_buckets.push(format!("arn:aws:s3:::{}", a.bucket));
     }
     json!({
-        "layout": function_layout_json(layout),
         "workgroup_arn": format!("arn:aws:athena:{}:{}:workgroup/{}", spec.home.region, spec.home.account, names.workgroup),
         "glue": [
             format!("arn:aws:glue:{}:{}:catalog", spec.home.region, spec.home.account),
@@ -235,11 +223,18 @@ fn reader(spec: &Spec, layout: &LakeLayout, names: &Names) -> Value {
     })
 }
 
+/// What every function that reads the lake finds in its environment.
+fn lake_env(spec: &Spec, names: &Names) -> LakeEnv {
+    LakeEnv { layout: layout(spec), workgroup: names.workgroup.clone() }
+}
+
 fn query_function(spec: &Spec, names: &Names) -> Value {
     if !spec.enabled(crate::spec::model::Feature::Query) {
         return Value::Null;
     }
+    let env = QueryEnv { lake: lake_env(spec, names) };
     json!({
+        "env": env.to_vars(),
         "name": names.query_function,
         "description": format!("opslake {}: named queries over the log lake (Function URL, IAM auth)", spec.name),
         "log_group": format!("/aws/lambda/{}", names.query_function),
@@ -255,7 +250,14 @@ fn leftovers_function(spec: &Spec, names: &Names) -> Value {
         .enumerate()
         .map(|(i, e)| json!({"logical_id": format!("LeftoversSubscription{}", i + 1), "email": e}))
         .collect();
+    let env = LeftoversEnv {
+        lake: lake_env(spec, names),
+        topic_arn: EnvValue::Ref("LeftoversTopic".into()),
+        lookback_days: l.lookback_days,
+        source: LeftoversSource::Athena,
+    };
     json!({
+        "env": env.to_vars(),
         "name": names.leftovers_function,
         "description": format!("opslake {}: resources created but never deleted, reported to SNS on a schedule", spec.name),
         "log_group": format!("/aws/lambda/{}", names.leftovers_function),
@@ -263,7 +265,6 @@ fn leftovers_function(spec: &Spec, names: &Names) -> Value {
         "topic": names.leftovers_topic,
         "schedule_name": names.leftovers_function,
         "schedule": l.schedule,
-        "lookback_days": l.lookback_days.to_string(),
         "emails": emails,
     })
 }
@@ -293,9 +294,16 @@ fn change_summary_function(spec: &Spec, names: &Names) -> Value {
     }
     let m = &spec.model;
     let model = match (m.provider, &m.id) {
-        (Provider::Bedrock, Some(id)) => format!("bedrock:{id}"),
-        (Provider::Anthropic, Some(id)) => format!("anthropic:{id}"),
-        _ => "none".to_string(),
+        (Provider::Bedrock, Some(id)) => ModelChoice::Bedrock(id.clone()),
+        (Provider::Anthropic, Some(id)) => ModelChoice::Anthropic(id.clone()),
+        _ => ModelChoice::None,
+    };
+    let env = ChangeSummaryEnv {
+        lake: lake_env(spec, names),
+        model,
+        language: m.language,
+        max_tokens: m.max_tokens,
+        anthropic_secret_arn: m.api_key_secret.clone(),
     };
     let bedrock: Vec<String> = match (m.provider, &m.id) {
         (Provider::Bedrock, Some(id)) => bedrock_resources(spec, id),
@@ -306,9 +314,7 @@ fn change_summary_function(spec: &Spec, names: &Names) -> Value {
         "description": format!("opslake {}: what changed in a month of AWS Config history (Function URL, IAM auth)", spec.name),
         "log_group": format!("/aws/lambda/{}", names.change_summary_function),
         "log_retention_days": FUNCTION_LOG_RETENTION_DAYS,
-        "model": model,
-        "language": m.language,
-        "max_tokens": m.max_tokens.to_string(),
+        "env": env.to_vars(),
         "bedrock_resources": if bedrock.is_empty() { Value::Null } else { json!(bedrock) },
         "anthropic_secret": m.api_key_secret,
     })

@@ -62,16 +62,6 @@ impl Checker<'_> {
         self.diags.push(Diagnostic::error(pos, format!("`{region}` is not an AWS region")).hint(hint));
         false
     }
-
-    fn date(&mut self, pointer: &str, s: &str) -> Option<Date> {
-        match s.parse::<Date>() {
-            Ok(d) if s.len() == 10 => Some(d),
-            _ => {
-                self.error(pointer, format!("`{s}` is not a date"), Some("write YYYY-MM-DD, e.g. 2024-01-01".into()));
-                None
-            }
-        }
-    }
 }
 
 /// Runs every semantic check. `today` is passed in so tests are independent of the clock.
@@ -230,29 +220,23 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
             Some("the existing bucket's own default encryption applies; remove `kms` to silence this".into()),
         );
     }
-    let start = c.date("/lake/projection/start", &spec.lake.projection.start);
-    if let Some(s) = start {
-        if s > today {
-            c.error(
-                "/lake/projection/start",
-                format!("the projection starts in the future ({s}; today is {today})"),
-                Some("start at or before today, when logs begin to arrive".into()),
-            );
-        }
-        if s < Date::constant(2013, 11, 1) {
-            c.error("/lake/projection/start", "the projection starts before CloudTrail existed (2013-11)", None);
-        }
+    let (start, end) = (spec.lake.projection.start, spec.lake.projection.end);
+    if start > today {
+        c.error(
+            "/lake/projection/start",
+            format!("the projection starts in the future ({start}; today is {today})"),
+            Some("start at or before today, when logs begin to arrive".into()),
+        );
     }
-    if let Some(end_s) = &spec.lake.projection.end {
-        if let (Some(s), Some(e)) = (start, c.date("/lake/projection/end", end_s)) {
-            if e < s {
-                c.error(
-                    "/lake/projection/end",
-                    format!("the projection ends ({e}) before it starts ({s})"),
-                    Some("end must be on or after start; omit it to project up to NOW".into()),
-                );
-            }
-        }
+    if start < Date::constant(2013, 11, 1) {
+        c.error("/lake/projection/start", "the projection starts before CloudTrail existed (2013-11)", None);
+    }
+    if let Some(e) = end.filter(|e| *e < start) {
+        c.error(
+            "/lake/projection/end",
+            format!("the projection ends ({e}) before it starts ({start})"),
+            Some("end must be on or after start; omit it to project up to NOW".into()),
+        );
     }
 
     // sources
@@ -427,6 +411,23 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
                 "nothing would trigger failure analysis: it needs `slack` or `alarm_topics`",
                 Some("add alarm_topics: [arn:aws:sns:…] and/or a slack section".into()),
             );
+        }
+    }
+    // Sections of features that generate nothing yet: said, not ignored.
+    for (feature, key, what) in [
+        (Feature::FailureAnalysis, "failure_analysis", "failure analysis"),
+        (Feature::ActivityInsights, "activity_insights", "activity insights"),
+    ] {
+        if spec.enabled(feature) {
+            let pointer = format!("/features/{key}");
+            let d = Diagnostic::warning(
+                c.locs.key(&pointer),
+                format!("features.{key}: {what} is not built yet; this section generates nothing"),
+            )
+            .hint(format!(
+                "the templates and functions gain {what} in a later release; keep the section for then, or remove it"
+            ));
+            c.diags.push(d);
         }
     }
 

@@ -54,8 +54,3 @@ pub fn load(bytes: &[u8], today: jiff::civil::Date) -> Loaded {
     let spec = if diagnostics.iter().any(Diagnostic::is_error) { None } else { spec };
     Loaded { spec, locations, diagnostics }
 }
-
-/// Today's date in UTC.
-pub fn today_utc() -> jiff::civil::Date {
-    jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date()
-}

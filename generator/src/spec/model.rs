@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use jiff::civil::Date;
+use opslake_runtime::report::Language;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,9 +72,10 @@ pub struct Lake {
 #[serde(deny_unknown_fields)]
 pub struct ProjectionRange {
     #[serde(default = "d_start")]
-    pub start: String,
+    pub start: Date,
+    /// `None`: up to NOW.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub end: Option<String>,
+    pub end: Option<Date>,
 }
 
 impl Default for ProjectionRange {
@@ -169,8 +172,8 @@ pub struct Model {
     pub id: Option<String>,
     #[serde(default = "d_max_tokens")]
     pub max_tokens: u32,
-    #[serde(default = "d_language")]
-    pub language: String,
+    #[serde(default)]
+    pub language: Language,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_secret: Option<String>,
 }
@@ -181,7 +184,7 @@ impl Default for Model {
             provider: Provider::None,
             id: None,
             max_tokens: d_max_tokens(),
-            language: d_language(),
+            language: Language::En,
             api_key_secret: None,
         }
     }
@@ -253,8 +256,8 @@ fn d_true() -> bool {
 fn d_retention() -> u32 {
     400
 }
-fn d_start() -> String {
-    "2024-01-01".into()
+fn d_start() -> Date {
+    Date::constant(2024, 1, 1)
 }
 fn d_frequency() -> String {
     "TwentyFour_Hours".into()
@@ -270,9 +273,6 @@ fn d_provider() -> Provider {
 }
 fn d_max_tokens() -> u32 {
     1500
-}
-fn d_language() -> String {
-    "en".into()
 }
 fn d_schedule() -> String {
     "cron(0 0 * * ? *)".into()

@@ -19,6 +19,8 @@ pub enum Shape {
         max: i64,
     },
     Bool,
+    /// A calendar day, `YYYY-MM-DD`.
+    Date,
     Enum(&'static [&'static str]),
     List(&'static Shape),
     /// Free-form keys (validated semantically) mapping to values of one shape.
@@ -52,7 +54,7 @@ const STR: Shape = Shape::Str { pattern: None };
 const BOOL: Shape = Shape::Bool;
 const ACCOUNT_ID: Shape = Shape::Str { pattern: Some("^[0-9]{12}$") };
 const REGION: Shape = Shape::Str { pattern: Some("^[a-z]{2}(-[a-z]+)+-[0-9]+$") };
-const DATE: Shape = Shape::Str { pattern: Some("^[0-9]{4}-[0-9]{2}-[0-9]{2}$") };
+const DATE: Shape = Shape::Date;
 const ARN: Shape = Shape::Str { pattern: Some("^arn:aws:") };
 
 pub const SPEC: Shape = Shape::Object(&[
@@ -265,6 +267,20 @@ pub fn check(
                 None
             }
         },
+        Shape::Date => match node.scalar() {
+            Some(Scalar::Str(s)) if s.len() == 10 && s.parse::<jiff::civil::Date>().is_ok() => {
+                Some(Value::String(s.to_string()))
+            }
+            Some(Scalar::Str(s)) => {
+                let d = Diagnostic::error(node.pos, format!("`{s}` is not a date")).width(width);
+                diags.push(d.hint("write YYYY-MM-DD, e.g. 2024-01-01"));
+                None
+            }
+            _ => {
+                diags.push(mismatch("a string"));
+                None
+            }
+        },
         Shape::Int { min, max } => match node.scalar() {
             Some(Scalar::Int(n)) if n >= *min && n <= *max => Some(json!(n)),
             Some(Scalar::Int(_)) | Some(Scalar::BigInt(_)) => {
@@ -414,6 +430,7 @@ fn schema_of(shape: &Shape) -> Value {
     match shape {
         Shape::Str { pattern: Some(p) } => json!({"type": "string", "pattern": p}),
         Shape::Str { pattern: None } => json!({"type": "string"}),
+        Shape::Date => json!({"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}),
         Shape::Int { min, max } => json!({"type": "integer", "minimum": min, "maximum": max}),
         Shape::Bool => json!({"type": "boolean"}),
         Shape::Enum(values) => json!({"type": "string", "enum": values}),

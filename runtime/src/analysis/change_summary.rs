@@ -15,20 +15,28 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::Value;
 
+use futures_util::StreamExt;
+
+use crate::lake::LakeLayout;
+use crate::llm::{Model, Request};
+use crate::query::{self, Answer, ParamError, Row, Via};
+use crate::report::Language;
+use crate::source::{Source, SourceError};
+
 /// Lists in the facts are cut to this many entries (the rest is counted), so the facts — and
 /// the prompt built from them — stay the same size however busy the month is.
 pub const TOP: usize = 10;
 /// Modified z-score beyond which a count is unusual.
 pub const Z_THRESHOLD: f64 = 3.5;
 
-/// One month's rows: `config-changes` (resourcetype, resourcename, awsaccountid, awsregion,
-/// year, month, recordcount) and `config-lifecycle` (resourcetype, resourceid, resourcename,
-/// awsaccountid, awsregion, status, capturetime).
-#[derive(Debug, Clone, Default)]
+/// One month's answers to `config-changes` (resourcetype, resourcename, awsaccountid,
+/// awsregion, year, month, recordcount) and `config-lifecycle` (resourcetype, resourceid,
+/// resourcename, awsaccountid, awsregion, status, capturetime), read by column name.
+#[derive(Debug, Clone)]
 pub struct Month {
     pub label: String,
-    pub changes: Vec<Vec<Value>>,
-    pub lifecycle: Vec<Vec<Value>>,
+    pub changes: Answer,
+    pub lifecycle: Answer,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -94,8 +102,8 @@ pub struct Facts {
     pub method: String,
 }
 
-fn text(v: &Value) -> String {
-    v.as_str().unwrap_or("").to_string()
+fn text(r: &Row, column: &str) -> String {
+    r.str(column).unwrap_or("").to_string()
 }
 
 fn ranked(counts: &BTreeMap<String, i64>) -> Ranked {
@@ -108,10 +116,10 @@ fn ranked(counts: &BTreeMap<String, i64>) -> Ranked {
 /// Totals per dimension of one month: (type, account, region) → count.
 fn totals(m: &Month) -> [BTreeMap<String, i64>; 3] {
     let mut out: [BTreeMap<String, i64>; 3] = Default::default();
-    for r in &m.changes {
-        let n = r.get(6).and_then(Value::as_i64).unwrap_or(0);
-        for (i, col) in [0usize, 2, 3].iter().enumerate() {
-            *out[i].entry(text(&r[*col])).or_default() += n;
+    for r in m.changes.records() {
+        let n = r.int("recordcount");
+        for (i, col) in ["resourcetype", "awsaccountid", "awsregion"].iter().enumerate() {
+            *out[i].entry(text(&r, col)).or_default() += n;
         }
     }
     out
@@ -130,17 +138,18 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
-fn lifecycle(rows: &[&Vec<Value>]) -> Lifecycle {
+fn lifecycle(rows: &[Row]) -> Lifecycle {
     let mut by_type = BTreeMap::new();
     for r in rows {
-        *by_type.entry(text(&r[0])).or_default() += 1;
+        *by_type.entry(text(r, "resourcetype")).or_default() += 1;
     }
     let examples = rows
         .iter()
         .take(TOP)
         .map(|r| {
             serde_json::json!({
-                "type": r[0], "id": r[1], "name": r[2], "account": r[3], "region": r[4], "time": r[6]
+                "type": r.get("resourcetype"), "id": r.get("resourceid"), "name": r.get("resourcename"),
+                "account": r.get("awsaccountid"), "region": r.get("awsregion"), "time": r.get("capturetime")
             })
         })
         .collect();
@@ -154,13 +163,13 @@ pub fn facts(target: &Month, baseline: &[Month]) -> Facts {
 
     let mut resources: Vec<Resource> = target
         .changes
-        .iter()
+        .records()
         .map(|r| Resource {
-            resource_type: text(&r[0]),
-            name: text(&r[1]),
-            account: text(&r[2]),
-            region: text(&r[3]),
-            count: r.get(6).and_then(Value::as_i64).unwrap_or(0),
+            resource_type: text(&r, "resourcetype"),
+            name: text(&r, "resourcename"),
+            account: text(&r, "awsaccountid"),
+            region: text(&r, "awsregion"),
+            count: r.int("recordcount"),
         })
         .collect();
     resources.sort_by(|a, b| {
@@ -226,8 +235,9 @@ pub fn facts(target: &Month, baseline: &[Month]) -> Facts {
     });
     anomalies.truncate(TOP);
 
-    let created: Vec<&Vec<Value>> = target.lifecycle.iter().filter(|r| r[5] == "ResourceDiscovered").collect();
-    let deleted: Vec<&Vec<Value>> = target.lifecycle.iter().filter(|r| r[5] != "ResourceDiscovered").collect();
+    let discovered = |r: &Row| r.str("status") == Some("ResourceDiscovered");
+    let created: Vec<Row> = target.lifecycle.records().filter(|r| discovered(r)).collect();
+    let deleted: Vec<Row> = target.lifecycle.records().filter(|r| !discovered(r)).collect();
     Facts {
         month: target.label.clone(),
         baseline_months: baseline.iter().map(|m| m.label.clone()).collect(),
@@ -266,102 +276,158 @@ pub fn is_empty(f: &Facts) -> bool {
     f.total_changes == 0 && f.created.count == 0 && f.deleted.count == 0
 }
 
-/// The deterministic report (`--model none`, and the fallback when the model fails).
-pub fn report(f: &Facts, language: &str) -> String {
-    use std::fmt::Write as _;
-    let ja = language == "ja";
-    let mut o = String::new();
-    let list = |o: &mut String, title: &str, r: &Ranked| {
-        let _ = writeln!(o, "{title}");
-        for c in &r.items {
-            let _ = writeln!(o, "  {:>7}  {}", c.count, c.key);
+/// Months of baseline before the target month.
+pub const BASELINE_MONTHS: i32 = 6;
+/// Queries in flight at once: Athena runs them side by side; a mirror reads one after another.
+pub const CONCURRENT_QUERIES: usize = 4;
+
+/// What to summarise: a month, optionally of one account or region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub year: i32,
+    pub month: i32,
+    pub account: Option<String>,
+    pub region: Option<String>,
+}
+
+impl Scope {
+    /// Validates a request the way `config-changes` validates its parameters (year 2000-2100,
+    /// month 1-12, an account and a region of the spec).
+    pub fn new(
+        year: &str,
+        month: &str,
+        account: Option<&str>,
+        region: Option<&str>,
+        layout: &LakeLayout,
+    ) -> Result<Scope, ParamError> {
+        let q = query::find_or_explain("config-changes")?;
+        let mut pairs = vec![("year".to_string(), year.to_string()), ("month".to_string(), month.to_string())];
+        pairs.extend(account.map(|a| ("account".to_string(), a.to_string())));
+        pairs.extend(region.map(|r| ("region".to_string(), r.to_string())));
+        let p = query::validate(q, &pairs, layout)?;
+        Ok(Scope {
+            year: p.int("year").unwrap_or_default() as i32,
+            month: p.int("month").unwrap_or_default() as i32,
+            account: p.str("account").map(str::to_string),
+            region: p.str("region").map(str::to_string),
+        })
+    }
+
+    fn pairs(&self, year: i32, month: i32) -> Vec<(String, String)> {
+        let mut pairs = vec![("year".to_string(), year.to_string()), ("month".to_string(), month.to_string())];
+        pairs.extend(self.account.clone().map(|a| ("account".to_string(), a)));
+        pairs.extend(self.region.clone().map(|r| ("region".to_string(), r)));
+        pairs
+    }
+}
+
+/// The facts of a month and what reading them took.
+#[derive(Debug)]
+pub struct Gathered {
+    pub facts: Facts,
+    /// Athena query execution ids, in the order the queries were asked.
+    pub query_ids: Vec<String>,
+    pub bytes_scanned: u64,
+    /// The first query that failed; the facts are then those of the queries that answered.
+    pub failure: Option<SourceError>,
+}
+
+/// Reads `config-changes` and `config-lifecycle` for the month and up to [`BASELINE_MONTHS`]
+/// before it (not before the projection starts), [`CONCURRENT_QUERIES`] at a time, and
+/// computes the facts.
+pub async fn gather(source: &Source, layout: &LakeLayout, scope: &Scope) -> Gathered {
+    let start = (i32::from(layout.start.year()), i32::from(layout.start.month()));
+    let months = months_to_read(start, scope.year, scope.month, BASELINE_MONTHS);
+    let asks: Vec<_> = months
+        .iter()
+        .flat_map(|&(y, m)| ["config-changes", "config-lifecycle"].map(|q| (q, scope.pairs(y, m))))
+        .collect();
+    let answers: Vec<Result<Answer, SourceError>> = futures_util::stream::iter(asks)
+        .map(|(q, pairs)| async move { source.ask(q, &pairs, layout).await })
+        .buffered(CONCURRENT_QUERIES)
+        .collect()
+        .await;
+    let (mut query_ids, mut bytes_scanned, mut failure) = (Vec::new(), 0u64, None);
+    let mut answered = |q: &str, a: Result<Answer, SourceError>| match a {
+        Ok(a) => {
+            if let Via::Athena { query_id, .. } = &a.via {
+                query_ids.push(query_id.clone());
+            }
+            bytes_scanned += a.stats.bytes_scanned;
+            a
         }
-        if r.others > 0 {
-            let _ = writeln!(o, "  {:>7}  ({} more)", r.others_count, r.others);
+        Err(e) => {
+            failure.get_or_insert(e);
+            Answer::of(query::find(q).expect("catalogued"), Vec::new())
         }
     };
-    if f.total_changes == 0 && f.created.count == 0 && f.deleted.count == 0 {
-        let _ = writeln!(
-            o,
-            "{}",
-            if ja {
-                format!("{}: 変更記録はありません。", f.month)
-            } else {
-                format!("{}: no configuration changes were recorded.", f.month)
-            }
-        );
-        return o;
+    let mut answers = answers.into_iter();
+    let mut read = Vec::new();
+    for (y, m) in months {
+        let changes = answered("config-changes", answers.next().unwrap_or_else(|| Ok(Answer::default())));
+        let lifecycle = answered("config-lifecycle", answers.next().unwrap_or_else(|| Ok(Answer::default())));
+        read.push(Month { label: format!("{y}-{m:02}"), changes, lifecycle });
     }
-    let _ = writeln!(
-        o,
-        "{}",
-        if ja {
-            format!(
-                "{} の変更: {} 件の変更記録、{} リソース(比較対象: {})",
-                f.month,
-                f.total_changes,
-                f.resources_changed,
-                f.baseline_months.join(", ")
-            )
-        } else {
-            format!(
-                "{}: {} change records on {} resources (baseline: {})",
-                f.month,
-                f.total_changes,
-                f.resources_changed,
-                f.baseline_months.join(", ")
-            )
-        }
-    );
-    list(&mut o, if ja { "\nリソースタイプ別" } else { "\nBy resource type" }, &f.by_type);
-    list(&mut o, if ja { "\nアカウント別" } else { "\nBy account" }, &f.by_account);
-    list(&mut o, if ja { "\nリージョン別" } else { "\nBy region" }, &f.by_region);
-    let _ = writeln!(o, "{}", if ja { "\n最も変更の多いリソース" } else { "\nMost changed resources" });
-    for r in &f.most_changed {
-        let _ = writeln!(
-            o,
-            "  {:>7}  {} {} ({} {})",
-            r.count,
-            r.resource_type,
-            if r.name.is_empty() { "-" } else { &r.name },
-            r.account,
-            r.region
-        );
+    let target = read.remove(0);
+    Gathered { facts: facts(&target, &read), query_ids, bytes_scanned, failure }
+}
+
+/// How a summary was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    /// The model's narrative, or the deterministic report when no model was asked.
+    Succeeded,
+    /// The model failed: the deterministic report, with the model's error.
+    Fallback,
+}
+
+/// What the model used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub stop_reason: String,
+}
+
+/// A month's summary in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Narrated {
+    pub status: Status,
+    pub summary: String,
+    pub model_error: Option<String>,
+    pub usage: Option<Usage>,
+}
+
+/// The summary of `facts` in `language`: the model's narrative of them, or the deterministic
+/// report when there is no model, nothing to narrate (no call is made) or the model failed.
+/// `Err` only when a prompt template cannot be rendered.
+pub async fn narrate(
+    facts: &Facts,
+    language: Language,
+    model: &dyn Model,
+    max_tokens: u32,
+) -> Result<Narrated, String> {
+    let report = crate::report::change_summary::text(facts, language);
+    let deterministic = Narrated { status: Status::Succeeded, summary: report.clone(), model_error: None, usage: None };
+    if is_empty(facts) {
+        return Ok(deterministic);
     }
-    let _ = writeln!(
-        o,
-        "{}",
-        if ja {
-            format!("\n作成: {} / 削除: {}", f.created.count, f.deleted.count)
-        } else {
-            format!("\nCreated: {}  Deleted: {}", f.created.count, f.deleted.count)
-        }
-    );
-    if !f.new_types.is_empty() {
-        let _ = writeln!(
-            o,
-            "{}{}",
-            if ja { "初めて現れたタイプ: " } else { "Resource types seen for the first time: " },
-            f.new_types.join(", ")
-        );
-    }
-    if f.anomalies.is_empty() && f.normally_quiet.is_empty() {
-        let _ = writeln!(
-            o,
-            "{}",
-            if ja { "\n通常と異なる点はありません。" } else { "\nNothing unusual against the baseline." }
-        );
-    } else {
-        let _ = writeln!(o, "{}", if ja { "\n通常と異なる点" } else { "\nUnusual" });
-        for a in &f.anomalies {
-            let _ = writeln!(o, "  {} {}: {} (baseline {:?}; {})", a.dimension, a.key, a.count, a.baseline, a.reason);
-        }
-        for q in &f.normally_quiet {
-            let _ =
-                writeln!(o, "  {}: {} {}", q.key, q.count, if ja { "(普段は変更なし)" } else { "(normally quiet)" });
-        }
-    }
-    o
+    let (system, user) = prompt(facts, language).map_err(|e| format!("prompt template: {e}"))?;
+    Ok(match model.complete(&Request { system, user, max_tokens }).await {
+        None => deterministic,
+        Some(Ok(c)) => Narrated {
+            status: Status::Succeeded,
+            summary: c.text,
+            model_error: None,
+            usage: Some(Usage {
+                input_tokens: c.input_tokens,
+                output_tokens: c.output_tokens,
+                stop_reason: c.stop_reason,
+            }),
+        },
+        Some(Err(e)) => Narrated { status: Status::Fallback, summary: report, model_error: Some(e.0), usage: None },
+    })
 }
 
 /// Prompt templates (Tera), by language; the user prompt carries the facts as compact JSON.
@@ -380,11 +446,11 @@ pub fn estimate_tokens(text: &str) -> usize {
     text.len().div_ceil(3)
 }
 
-/// (system, user) prompts for the facts in `language` (`en` or `ja`).
-pub fn prompt(f: &Facts, language: &str) -> Result<(String, String), String> {
+/// (system, user) prompts for the facts in `language`.
+pub fn prompt(f: &Facts, language: Language) -> Result<(String, String), String> {
     let mut tera = tera::Tera::default();
     tera.add_raw_templates(PROMPTS.iter().map(|(n, t)| (*n, *t))).map_err(|e| e.to_string())?;
-    let lang = if language == "ja" { "ja" } else { "en" };
+    let lang = language.as_str();
     let mut ctx = tera::Context::new();
     ctx.insert("month", &f.month);
     ctx.insert("facts", &serde_json::to_string(f).map_err(|e| e.to_string())?);
@@ -403,7 +469,16 @@ mod tests {
     }
 
     fn month(label: &str, rows: Vec<Vec<Value>>) -> Month {
-        Month { label: label.into(), changes: rows, lifecycle: Vec::new() }
+        let q = |name| query::find(name).unwrap();
+        Month {
+            label: label.into(),
+            changes: Answer::of(q("config-changes"), rows),
+            lifecycle: Answer::of(q("config-lifecycle"), vec![]),
+        }
+    }
+
+    fn report(f: &Facts, language: &str) -> String {
+        crate::report::change_summary::text(f, language.parse().unwrap())
     }
 
     #[test]
@@ -470,7 +545,7 @@ mod tests {
                 month("b2", rows.iter().take(n / 3).cloned().collect()),
             ];
             let f = facts(&month("m", rows), &base);
-            let (s, u) = prompt(&f, "ja").unwrap();
+            let (s, u) = prompt(&f, Language::Ja).unwrap();
             estimate_tokens(&s) + estimate_tokens(&u)
         };
         let sizes: Vec<usize> = [100, 10_000, 100_000].iter().map(|&n| prompt_tokens(n)).collect();

@@ -11,9 +11,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::catalogue::CATALOGUE;
+use crate::query::{Answer, Row};
 
 /// One resource that was created and, as far as the events show, still exists.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -44,11 +44,6 @@ pub struct Leftover {
 /// Callers that are a person at the console, not a service acting on its own.
 const CONSOLE: &[&str] = &["signin.amazonaws.com", "console.amazonaws.com", "AWS Internal"];
 
-fn col<'a>(columns: &[String], row: &'a [Value], name: &str) -> Option<&'a str> {
-    let i = columns.iter().position(|c| c == name)?;
-    row.get(i)?.as_str()
-}
-
 fn user_of(arn: &str) -> Option<String> {
     arn.rsplit(['/', ':']).next().filter(|s| !s.is_empty()).map(str::to_string)
 }
@@ -58,21 +53,21 @@ struct Open {
     name: Option<String>,
 }
 
-/// Pairs `created-deleted` rows (with its column names) into leftovers. `now` is an
-/// ISO-8601 UTC instant used for the age.
-pub fn pair(columns: &[String], rows: &[Vec<Value>], now: jiff::Timestamp) -> Vec<Leftover> {
+/// Pairs the rows of a `created-deleted` answer into leftovers; `now` gives their age.
+pub fn pair(answer: &Answer, now: jiff::Timestamp) -> Vec<Leftover> {
+    let rows: Vec<Row> = answer.records().collect();
     // (account, region, source, type, id) → the open creation
     let mut open: BTreeMap<(String, String, String, String, String), Open> = BTreeMap::new();
     // (account, region, source, type, name) → id, from creates
     let mut names: HashMap<(String, String, String, String, String), String> = HashMap::new();
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by(|&a, &b| {
-        let t = |i: usize| col(columns, &rows[i], "eventtime").unwrap_or("");
+        let t = |i: usize| rows[i].str("eventtime").unwrap_or("");
         t(a).cmp(t(b))
     });
     for i in order {
-        let r = &rows[i];
-        let get = |n: &str| col(columns, r, n).map(str::to_string);
+        let r = rows[i];
+        let get = |n: &str| r.str(n).map(str::to_string);
         if get("errorcode").is_some() {
             continue;
         }
@@ -106,8 +101,8 @@ pub fn pair(columns: &[String], rows: &[Vec<Value>], now: jiff::Timestamp) -> Ve
     let mut out: Vec<Leftover> = open
         .into_iter()
         .map(|((account, region, _source, rtype, id), o)| {
-            let r = &rows[o.row];
-            let get = |n: &str| col(columns, r, n).map(str::to_string);
+            let r = rows[o.row];
+            let get = |n: &str| r.str(n).map(str::to_string);
             let created_at = get("eventtime").unwrap_or_default();
             let age_days =
                 created_at.parse::<jiff::Timestamp>().map(|t| (now.as_second() - t.as_second()) / 86_400).unwrap_or(0);
@@ -139,43 +134,15 @@ pub fn pair(columns: &[String], rows: &[Vec<Value>], now: jiff::Timestamp) -> Ve
     out
 }
 
-/// The report as text: grouped by resource type, people's resources first, then those a
-/// service made, each with its console link (the CLI's table and the SNS message).
-pub fn report(found: &[Leftover], from: &str, to: &str) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    let _ = writeln!(out, "Resources created between {from} and {to} and not deleted since: {}", found.len());
-    for (title, by_service) in [("created by people", false), ("created by AWS services on someone's behalf", true)] {
-        let group: Vec<&Leftover> = found.iter().filter(|l| l.created_by_service.is_some() == by_service).collect();
-        if group.is_empty() {
-            continue;
-        }
-        let _ = writeln!(out, "\n== {title} ==");
-        let mut current = "";
-        for l in group {
-            if l.resource_type != current {
-                current = &l.resource_type;
-                let _ = writeln!(out, "\n{current}  ({})", l.cost_hint);
-            }
-            let who = l.created_by_service.clone().or_else(|| l.created_by_user.clone()).unwrap_or_else(|| "?".into());
-            let name = l.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "  {}{name}  {} {}  created {} by {who}  ({} days)\n    {}",
-                l.id, l.account, l.region, l.created_at, l.age_days, l.console_url
-            );
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
     use serde_json::json;
 
-    fn cols() -> Vec<String> {
-        crate::query::find("created-deleted").unwrap().columns.iter().map(|s| s.to_string()).collect()
+    fn answer(rows: Vec<Vec<Value>>) -> Answer {
+        Answer::of(crate::query::find("created-deleted").unwrap(), rows)
     }
 
     fn row(
@@ -249,7 +216,7 @@ mod tests {
             // the same id in another service is another resource
             row("2025-01-11T00:00:00Z", "create", "RDS instance", Some("i-1"), None, None, None),
         ];
-        let got = pair(&cols(), &rows, now);
+        let got = pair(&answer(rows), now);
         let ids: Vec<(&str, &str, Option<&str>)> =
             got.iter().map(|l| (l.resource_type.as_str(), l.id.as_str(), l.created_by_service.as_deref())).collect();
         assert_eq!(

@@ -1,41 +1,29 @@
-//! Lambda adapter for the `change-summary` function (Function URL with IAM auth).
+//! Lambda adapter for the `change-summary` function (Function URL with IAM auth): the
+//! environment, one AWS connection (Athena, Bedrock, the Anthropic key's secret), requests to
+//! `opslake_runtime::functions::change_summary`.
 
 use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use opslake_runtime::engine::athena::{AthenaEngine, Connection};
-use opslake_runtime::functions::change_summary::ChangeSummaryService;
-use opslake_runtime::functions::query::layout_from_env;
-use opslake_runtime::llm::{parse_model, Anthropic, Backoff, Bedrock, Model, NoModel};
+use opslake_runtime::aws::Connection;
+use opslake_runtime::functions::{self, change_summary::ChangeSummaryService, env::ChangeSummaryEnv};
+use opslake_runtime::llm::{self, AnthropicKey};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    let (layout, workgroup) = layout_from_env()?;
-    let var = |k: &str| std::env::var(k).map_err(|_| format!("{k} is not set"));
-    let model_spec = var("OPSLAKE_MODEL")?;
-    let model: Box<dyn Model> = match parse_model(&model_spec)? {
-        ("bedrock", Some(id)) => Box::new(Bedrock::connect(id, None, None, Backoff::default()).await),
-        ("anthropic", Some(id)) => {
-            // The key lives in Secrets Manager, never in the environment.
-            let secret = var("OPSLAKE_ANTHROPIC_SECRET_ARN")?;
-            let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            let got = aws_sdk_secretsmanager::Client::new(&shared).get_secret_value().secret_id(&secret).send().await?;
-            let key = got.secret_string().ok_or("the Anthropic secret has no string value")?.trim().to_string();
-            Box::new(Anthropic {
-                api_key: key,
-                model: id.to_string(),
-                base_url: "https://api.anthropic.com".into(),
-                backoff: Backoff::default(),
-            })
-        }
-        _ => Box::new(NoModel),
+    let env = ChangeSummaryEnv::from_env()?;
+    let aws = Connection::default().load(None).await;
+    // The key lives in Secrets Manager, never in the environment.
+    let key = match &env.anthropic_secret_arn {
+        Some(arn) => AnthropicKey::Secret { arn: arn.clone() },
+        None => AnthropicKey::Environment,
     };
-    let athena = AthenaEngine::connect(&Connection::default(), &workgroup, &layout.database).await;
+    let model = llm::connect(&env.model, &aws, &key).await?;
     let service = ChangeSummaryService {
-        layout,
-        athena,
+        source: functions::athena(&env.lake, &aws),
+        layout: env.lake.layout,
         model,
-        language: var("OPSLAKE_LANGUAGE").unwrap_or_else(|_| "en".into()),
-        max_tokens: var("OPSLAKE_MAX_TOKENS").ok().and_then(|v| v.parse().ok()).unwrap_or(1500),
+        language: env.language,
+        max_tokens: env.max_tokens,
     };
     let service = &service;
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<LambdaFunctionUrlRequest>| async move {

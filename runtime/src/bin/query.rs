@@ -1,20 +1,19 @@
-//! Lambda adapter for the `query` function (Function URL with IAM auth): configuration
-//! from the environment, requests to `opslake_runtime::functions::query`.
+//! Lambda adapter for the `query` function (Function URL with IAM auth): the environment,
+//! one AWS connection, requests to `opslake_runtime::functions::query`.
 
+use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use opslake_runtime::engine::athena::{AthenaEngine, Connection};
-use opslake_runtime::functions::query::{layout_from_env, QueryService};
+use opslake_runtime::aws::Connection;
+use opslake_runtime::functions::{self, env::QueryEnv, query::QueryService};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    let (layout, workgroup) = layout_from_env()?;
-    let engine = AthenaEngine::connect(&Connection::default(), &workgroup, &layout.database).await;
-    let service = QueryService { layout, engine };
+    let env = QueryEnv::from_env()?;
+    let aws = Connection::default().load(None).await;
+    let service = QueryService { source: functions::athena(&env.lake, &aws), layout: env.lake.layout };
     let service = &service;
-    lambda_runtime::run(service_fn(
-        move |ev: LambdaEvent<aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest>| async move {
-            Ok::<_, Error>(service.handle_url(ev.payload).await)
-        },
-    ))
+    lambda_runtime::run(service_fn(move |ev: LambdaEvent<LambdaFunctionUrlRequest>| async move {
+        Ok::<_, Error>(service.handle_url(ev.payload).await)
+    }))
     .await
 }

@@ -10,43 +10,20 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_athena::config::retry::RetryConfig;
-use aws_sdk_athena::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_athena::error::ProvideErrorMetadata;
 use aws_sdk_athena::types::{QueryExecutionContext, QueryExecutionState};
 use aws_sdk_athena::Client;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::aws::{sdk_message, Aws};
+use crate::backoff::Backoff;
 use crate::query::Sql;
 
 /// Athena bills $5 per TB scanned, with a 10 MB minimum per query.
 pub const USD_PER_TB: f64 = 5.0;
 pub const MIN_BILLED_BYTES: u64 = 10 * 1024 * 1024;
-
-/// Where and how to reach Athena.
-#[derive(Debug, Clone, Default)]
-pub struct Connection {
-    pub profile: Option<String>,
-    pub region: Option<String>,
-    pub endpoint_url: Option<String>,
-}
-
-impl Connection {
-    /// The shared SDK configuration: standard credential chain, with this connection's
-    /// profile, endpoint URL and `region` (else the connection's, else the chain's).
-    pub async fn sdk_config(&self, region: Option<&str>) -> aws_config::SdkConfig {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(p) = &self.profile {
-            loader = loader.profile_name(p);
-        }
-        if let Some(r) = region.or(self.region.as_deref()) {
-            loader = loader.region(aws_config::Region::new(r.to_string()));
-        }
-        if let Some(url) = &self.endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        loader.load().await
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct AthenaEngine {
@@ -55,8 +32,8 @@ pub struct AthenaEngine {
     pub database: String,
     /// The whole query (start, wait, results) must finish within this.
     pub deadline: Duration,
-    /// First and largest wait between status polls.
-    pub poll: (Duration, Duration),
+    /// The pauses between status polls.
+    pub poll: Backoff,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,14 +74,9 @@ pub struct AthenaAnswer {
 
 fn api_error<E: std::error::Error + ProvideErrorMetadata + 'static>(
     what: &str,
-    e: &aws_sdk_athena::error::SdkError<E>,
+    e: &aws_sdk_athena::error::SdkError<E, HttpResponse>,
 ) -> AthenaError {
-    let msg = match (e.code(), e.message()) {
-        (Some(code), Some(m)) => format!("{what}: {code}: {m}"),
-        (Some(code), None) => format!("{what}: {code}"),
-        _ => format!("{what}: {}", DisplayErrorContext(e)),
-    };
-    AthenaError::Api(msg)
+    AthenaError::Api(format!("{what}: {}", sdk_message(e)))
 }
 
 /// Estimated cost of scanning `bytes`.
@@ -113,11 +85,10 @@ pub fn estimated_cost(bytes: u64) -> f64 {
 }
 
 impl AthenaEngine {
-    /// Builds a client from the standard credential chain (and `profile`, `region`,
-    /// `endpoint_url` when given).
-    pub async fn connect(conn: &Connection, workgroup: &str, database: &str) -> AthenaEngine {
-        let shared = conn.sdk_config(conn.region.as_deref()).await;
-        let config = aws_sdk_athena::config::Builder::from(&shared)
+    /// An engine for the workgroup and database, with a client in the connection's region.
+    /// Throttling is retried by the SDK's standard strategy.
+    pub fn new(aws: &Aws, workgroup: &str, database: &str) -> AthenaEngine {
+        let config = aws_sdk_athena::config::Builder::from(aws.config())
             .retry_config(RetryConfig::standard().with_max_attempts(6).with_initial_backoff(Duration::from_millis(200)))
             .build();
         AthenaEngine {
@@ -125,7 +96,7 @@ impl AthenaEngine {
             workgroup: workgroup.to_string(),
             database: database.to_string(),
             deadline: Duration::from_secs(300),
-            poll: (Duration::from_millis(200), Duration::from_secs(2)),
+            poll: Backoff::polls(Duration::from_millis(200), Duration::from_secs(2)),
         }
     }
 
@@ -147,7 +118,7 @@ impl AthenaEngine {
             return Err(AthenaError::Api("StartQueryExecution returned no query execution id".into()));
         }
 
-        let mut wait = self.poll.0;
+        let mut pauses = self.poll.delays();
         let bytes_scanned = loop {
             let got = self
                 .client
@@ -172,13 +143,13 @@ impl AthenaEngine {
                 }
                 _ => {}
             }
+            let wait = pauses.next().unwrap_or(self.poll.max);
             if started.elapsed() + wait > self.deadline {
                 // Best effort: the query is abandoned either way.
                 let _ = self.client.stop_query_execution().query_execution_id(&id).send().await;
                 return Err(AthenaError::Deadline { id, waited: started.elapsed() });
             }
             tokio::time::sleep(wait).await;
-            wait = (wait * 3 / 2).min(self.poll.1);
         };
 
         let mut columns: Vec<String> = Vec::new();

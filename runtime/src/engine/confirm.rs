@@ -8,8 +8,8 @@ use std::time::Duration;
 use aws_sdk_cloudcontrol::config::retry::RetryConfig;
 use aws_sdk_cloudcontrol::error::ProvideErrorMetadata;
 
-use super::athena::Connection;
 use crate::analysis::leftovers::Leftover;
+use crate::aws::{sdk_message, Aws};
 use crate::catalogue::cloud_control_type;
 
 /// What the check did.
@@ -20,9 +20,8 @@ pub struct Confirmed {
     pub unconfirmed: usize,
 }
 
-async fn client(conn: &Connection, region: &str) -> aws_sdk_cloudcontrol::Client {
-    let shared = conn.sdk_config(Some(region)).await;
-    let config = aws_sdk_cloudcontrol::config::Builder::from(&shared)
+fn client(aws: &Aws, region: &str) -> aws_sdk_cloudcontrol::Client {
+    let config = aws_sdk_cloudcontrol::config::Builder::from(&aws.in_region(region))
         .retry_config(RetryConfig::standard().with_max_attempts(5).with_initial_backoff(Duration::from_millis(200)))
         .build();
     aws_sdk_cloudcontrol::Client::from_conf(config)
@@ -30,7 +29,7 @@ async fn client(conn: &Connection, region: &str) -> aws_sdk_cloudcontrol::Client
 
 /// Keeps the leftovers that still exist (or could not be checked) and records the outcome
 /// in each one's `still_exists` and `note`.
-pub async fn confirm(conn: &Connection, found: Vec<Leftover>) -> (Vec<Leftover>, Confirmed) {
+pub async fn confirm(aws: &Aws, found: Vec<Leftover>) -> (Vec<Leftover>, Confirmed) {
     let mut clients = std::collections::BTreeMap::new();
     let mut out = Vec::new();
     let mut stats = Confirmed::default();
@@ -42,7 +41,7 @@ pub async fn confirm(conn: &Connection, found: Vec<Leftover>) -> (Vec<Leftover>,
             continue;
         };
         if !clients.contains_key(&l.region) {
-            clients.insert(l.region.clone(), client(conn, &l.region).await);
+            clients.insert(l.region.clone(), client(aws, &l.region));
         }
         let c = &clients[&l.region];
         match c.get_resource().type_name(type_name).identifier(&l.id).send().await {
@@ -53,7 +52,7 @@ pub async fn confirm(conn: &Connection, found: Vec<Leftover>) -> (Vec<Leftover>,
             }
             Err(e) if e.code() == Some("ResourceNotFoundException") => stats.gone += 1,
             Err(e) => {
-                l.note = Some(format!("not confirmed: {}: {}", e.code().unwrap_or("error"), e.message().unwrap_or("")));
+                l.note = Some(format!("not confirmed: {}", sdk_message(&e)));
                 stats.unconfirmed += 1;
                 out.push(l);
             }

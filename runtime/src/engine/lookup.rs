@@ -6,16 +6,17 @@
 //! backoff on `ThrottlingException`; regions are read in parallel.
 
 use std::collections::BTreeSet;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_sdk_cloudtrail::config::retry::RetryConfig;
-use aws_sdk_cloudtrail::error::ProvideErrorMetadata;
 use aws_sdk_cloudtrail::primitives::DateTime;
 use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use aws_sdk_cloudtrail::Client;
 use serde_json::Value;
 
-use super::athena::Connection;
+use crate::aws::{self, Aws};
+use crate::backoff::Backoff;
 use crate::records::cloudtrail::Record;
 
 /// Event history covers this many days.
@@ -33,33 +34,23 @@ pub struct LookupStats {
 }
 
 /// Reads `created-deleted` rows for events between `from` and `to` (UTC days, inclusive)
-/// in each region. `names` are the event names to look up.
+/// in each region, at most one call per `pace` in a region ([`MIN_INTERVAL`] is the API's
+/// limit). `names` are the event names to look up.
 pub async fn created_deleted(
-    conn: &Connection,
+    aws: &Aws,
     regions: &[String],
     names: &BTreeSet<String>,
     from: jiff::civil::Date,
     to: jiff::civil::Date,
-) -> Result<(Vec<Vec<Value>>, LookupStats), String> {
-    created_deleted_paced(conn, regions, names, from, to, MIN_INTERVAL).await
-}
-
-/// [`created_deleted`] with another pace between calls in one region (tests).
-pub async fn created_deleted_paced(
-    conn: &Connection,
-    regions: &[String],
-    names: &BTreeSet<String>,
-    from: jiff::civil::Date,
-    to: jiff::civil::Date,
-    interval: Duration,
+    pace: Duration,
 ) -> Result<(Vec<Vec<Value>>, LookupStats), String> {
     let start = day_start(from)?;
     let end = day_start(to.tomorrow().map_err(|e| e.to_string())?)?;
     let mut set = tokio::task::JoinSet::new();
     for region in regions {
-        let client = client(conn, region).await;
+        let client = client(aws, region);
         let (names, region) = (names.clone(), region.clone());
-        set.spawn(async move { region_rows(client, region, names, start, end, interval).await });
+        set.spawn(async move { region_rows(client, region, names, start, end, pace).await });
     }
     let mut rows = Vec::new();
     let mut stats = LookupStats::default();
@@ -78,9 +69,8 @@ fn day_start(d: jiff::civil::Date) -> Result<DateTime, String> {
     Ok(DateTime::from_secs(ts.as_second()))
 }
 
-async fn client(conn: &Connection, region: &str) -> Client {
-    let shared = conn.sdk_config(Some(region)).await;
-    let config = aws_sdk_cloudtrail::config::Builder::from(&shared)
+fn client(aws: &Aws, region: &str) -> Client {
+    let config = aws_sdk_cloudtrail::config::Builder::from(&aws.in_region(region))
         // Retries are ours (below), so that they too keep to the per-region pace.
         .retry_config(RetryConfig::disabled())
         .build();
@@ -93,11 +83,11 @@ async fn region_rows(
     names: BTreeSet<String>,
     start: DateTime,
     end: DateTime,
-    interval: Duration,
+    pace: Duration,
 ) -> Result<(Vec<Vec<Value>>, LookupStats), String> {
     let mut rows = Vec::new();
     let mut stats = LookupStats::default();
-    let mut next_call = tokio::time::Instant::now();
+    let mut next_call_at = tokio::time::Instant::now();
     for name in &names {
         let attribute = LookupAttribute::builder()
             .attribute_key(LookupAttributeKey::EventName)
@@ -106,11 +96,14 @@ async fn region_rows(
             .map_err(|e| e.to_string())?;
         let mut token: Option<String> = None;
         loop {
-            let mut attempt = 0u32;
-            let resp = loop {
-                tokio::time::sleep_until(next_call).await;
-                next_call = tokio::time::Instant::now() + interval;
-                let sent = client
+            // Every call, retries included, waits for its turn in the region's pace; a retry
+            // waits longer still (2 × pace, doubling).
+            let next_call = Mutex::new(tokio::time::Instant::now().max(next_call_at));
+            let call = || async {
+                let at = *next_call.lock().unwrap_or_else(|p| p.into_inner());
+                tokio::time::sleep_until(at).await;
+                *next_call.lock().unwrap_or_else(|p| p.into_inner()) = tokio::time::Instant::now() + pace;
+                client
                     .lookup_events()
                     .lookup_attributes(attribute.clone())
                     .start_time(start)
@@ -118,24 +111,12 @@ async fn region_rows(
                     .max_results(50)
                     .set_next_token(token.clone())
                     .send()
-                    .await;
-                match sent {
-                    Ok(r) => break r,
-                    Err(e) => {
-                        let status = e.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
-                        let code = e.code().unwrap_or("").to_string();
-                        let transient = code == "ThrottlingException" || status >= 500 || e.raw_response().is_none();
-                        attempt += 1;
-                        if !transient || attempt >= MAX_ATTEMPTS {
-                            let msg = e.message().unwrap_or("").to_string();
-                            let code = if code.is_empty() { format!("HTTP {status}") } else { code };
-                            return Err(format!("LookupEvents in {region} ({name}): {code}: {msg}"));
-                        }
-                        // back off: the next call waits interval x 2^attempt
-                        next_call = tokio::time::Instant::now() + interval * 2u32.pow(attempt.min(6));
-                    }
-                }
+                    .await
             };
+            let sent = Backoff::retries(MAX_ATTEMPTS as usize, pace * 2).retry(call, aws::is_transient).await;
+            next_call_at = next_call.into_inner().unwrap_or_else(|p| p.into_inner());
+            let resp =
+                sent.map_err(|e| format!("LookupEvents in {region} ({name}): {}", aws::sdk_message(&e.error)))?;
             stats.calls += 1;
             for event in resp.events() {
                 let Some(text) = event.cloud_trail_event() else { continue };

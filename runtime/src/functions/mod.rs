@@ -1,12 +1,16 @@
 //! The Lambda functions' logic, as libraries: each `src/bin/*.rs` is only an adapter that
-//! reads its configuration and hands events to these.
+//! reads its environment ([`env`]), connects, and hands events to these.
 
 pub mod change_summary;
+pub mod env;
 pub mod leftovers;
 pub mod query;
 
+use std::future::Future;
+
 use aws_lambda_events::event::lambda_function_urls::{LambdaFunctionUrlRequest, LambdaFunctionUrlResponse};
 use base64::Engine as _;
+use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 /// The body of a Function URL request, or the (status, answer) to send when it is not a POST
@@ -20,7 +24,7 @@ pub fn request_body(req: LambdaFunctionUrlRequest) -> Result<Vec<u8>, (u16, Valu
     if req.is_base64_encoded {
         base64::engine::general_purpose::STANDARD
             .decode(raw.as_bytes())
-            .map_err(|e| (400, json!({"status": "BAD_REQUEST", "error": format!("body is not base64: {e}")})))
+            .map_err(|e| bad_request(format!("body is not base64: {e}")))
     } else {
         Ok(raw.into_bytes())
     }
@@ -36,4 +40,40 @@ pub fn response(status: u16, body: &Value) -> LambdaFunctionUrlResponse {
     r.body = Some(body.to_string());
     r.is_base64_encoded = false;
     r
+}
+
+/// Serves one Function URL event: the body to `handle`, its (status, JSON) as the response.
+pub async fn serve_url<F, Fut>(req: LambdaFunctionUrlRequest, handle: F) -> LambdaFunctionUrlResponse
+where
+    F: FnOnce(Vec<u8>) -> Fut,
+    Fut: Future<Output = (u16, Value)>,
+{
+    let (status, v) = match request_body(req) {
+        Ok(body) => handle(body).await,
+        Err(e) => e,
+    };
+    response(status, &v)
+}
+
+/// A 400 answer.
+pub fn bad_request(msg: impl Into<String>) -> (u16, Value) {
+    (400, json!({"status": "BAD_REQUEST", "error": msg.into()}))
+}
+
+/// A 502 answer: the engine behind the function failed.
+pub fn failed(msg: impl Into<String>) -> (u16, Value) {
+    (502, json!({"status": "FAILED", "error": msg.into()}))
+}
+
+/// A request body as `T`: at most `max` bytes of strict JSON, else a 400 that shows `shape`.
+pub fn parse_body<T: DeserializeOwned>(body: &[u8], max: usize, shape: &str) -> Result<T, (u16, Value)> {
+    if body.len() > max {
+        return Err(bad_request(format!("the request body is {} bytes; the limit is {max}", body.len())));
+    }
+    serde_json::from_slice(body).map_err(|e| bad_request(format!("expected {shape}: {e}")))
+}
+
+/// The functions read the lake through Athena: the workgroup and database of their environment.
+pub fn athena(lake: &env::LakeEnv, aws: &crate::aws::Aws) -> crate::source::Source {
+    crate::source::Source::Athena(crate::engine::athena::AthenaEngine::new(aws, &lake.workgroup, &lake.layout.database))
 }

@@ -7,11 +7,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
 use aws_sdk_bedrockruntime::types::{
     ContentBlock, ConversationRole, InferenceConfiguration, Message, SystemContentBlock,
 };
 use serde_json::{json, Value};
+
+use crate::aws::Aws;
+pub use crate::backoff::Backoff;
+use crate::http::HttpClient;
 
 /// What to ask.
 #[derive(Debug, Clone)]
@@ -64,18 +67,8 @@ impl Model for NoModel {
     }
 }
 
-/// Waits between attempts on throttling and 5xx.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    pub attempts: u32,
-    pub first: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff { attempts: 4, first: Duration::from_millis(500) }
-    }
-}
+/// The retries of every provider: 4 calls, pauses doubling from half a second.
+pub const RETRIES: Backoff = Backoff::retries(4, Duration::from_millis(500));
 
 /// Bedrock Converse.
 pub struct Bedrock {
@@ -85,22 +78,10 @@ pub struct Bedrock {
 }
 
 impl Bedrock {
-    pub async fn connect(
-        model_id: &str,
-        region: Option<&str>,
-        endpoint_url: Option<&str>,
-        backoff: Backoff,
-    ) -> Bedrock {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(r) = region {
-            loader = loader.region(aws_config::Region::new(r.to_string()));
-        }
-        if let Some(u) = endpoint_url {
-            loader = loader.endpoint_url(u);
-        }
-        let shared = loader.load().await;
+    /// A Converse client on `aws`'s credentials, region and endpoint.
+    pub fn new(aws: &Aws, model_id: &str, backoff: Backoff) -> Bedrock {
         // Retries are ours (same policy for every provider).
-        let conf = aws_sdk_bedrockruntime::config::Builder::from(&shared)
+        let conf = aws_sdk_bedrockruntime::config::Builder::from(aws.config())
             .retry_config(aws_sdk_bedrockruntime::config::retry::RetryConfig::disabled())
             .build();
         Bedrock { client: aws_sdk_bedrockruntime::Client::from_conf(conf), model_id: model_id.into(), backoff }
@@ -138,20 +119,10 @@ impl Bedrock {
                     output_tokens: usage.map_or(0, |u| u.output_tokens().max(0) as u64),
                 })
             }
-            Err(e) => {
-                let status = e.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
-                let code = e.code().unwrap_or("").to_string();
-                let retry = code == "ThrottlingException"
-                    || code == "ServiceUnavailableException"
-                    || status == 429
-                    || status >= 500
-                    || e.raw_response().is_none();
-                let code = if code.is_empty() { format!("HTTP {status}") } else { code };
-                Err((
-                    retry,
-                    ModelError(format!("Bedrock Converse ({}): {code}: {}", self.model_id, e.message().unwrap_or(""))),
-                ))
-            }
+            Err(e) => Err((
+                crate::aws::is_transient(&e),
+                ModelError(format!("Bedrock Converse ({}): {}", self.model_id, crate::aws::sdk_message(&e))),
+            )),
         }
     }
 }
@@ -172,37 +143,10 @@ pub struct Anthropic {
     /// `https://api.anthropic.com` (tests point it at a local server).
     pub base_url: String,
     pub backoff: Backoff,
+    pub http: HttpClient,
 }
 
 impl Anthropic {
-    fn once_blocking(base: &str, key: &str, body: &Value) -> Result<Value, (bool, ModelError)> {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(120)))
-            .build()
-            .into();
-        let resp = agent
-            .post(&format!("{}/v1/messages", base.trim_end_matches('/')))
-            .header("x-api-key", key)
-            .header("anthropic-version", "2023-06-01")
-            .header("content-type", "application/json")
-            .send(body.to_string());
-        let mut resp = match resp {
-            Ok(r) => r,
-            Err(e) => return Err((true, ModelError(format!("Anthropic Messages: {e}")))),
-        };
-        let status = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string().unwrap_or_default();
-        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        if status == 200 {
-            return Ok(v);
-        }
-        let retry = status == 429 || status == 529 || status >= 500;
-        let msg = v["error"]["message"].as_str().unwrap_or(&text).to_string();
-        let kind = v["error"]["type"].as_str().unwrap_or("error").to_string();
-        Err((retry, ModelError(format!("Anthropic Messages: HTTP {status} {kind}: {msg}"))))
-    }
-
     async fn once(&self, req: &Request) -> Result<Completion, (bool, ModelError)> {
         let body = json!({
             "model": self.model,
@@ -211,10 +155,21 @@ impl Anthropic {
             "system": req.system,
             "messages": [{"role": "user", "content": req.user}],
         });
-        let (base, key) = (self.base_url.clone(), self.api_key.clone());
-        let v = tokio::task::spawn_blocking(move || Anthropic::once_blocking(&base, &key, &body))
+        let url = format!("{}/v1/messages", self.base_url.trim_end_matches('/'));
+        let headers = [("x-api-key", self.api_key.as_str()), ("anthropic-version", "2023-06-01")];
+        let resp = self
+            .http
+            .post_json(&url, &headers, &body)
             .await
-            .map_err(|e| (false, ModelError(format!("Anthropic Messages: {e}"))))??;
+            .map_err(|e| (true, ModelError(format!("Anthropic Messages: {e}"))))?;
+        let v: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+        if resp.status != 200 {
+            let retry = resp.status == 429 || resp.status == 529 || resp.status >= 500;
+            let text = String::from_utf8_lossy(&resp.body);
+            let msg = v["error"]["message"].as_str().map_or_else(|| text.to_string(), str::to_string);
+            let kind = v["error"]["type"].as_str().unwrap_or("error");
+            return Err((retry, ModelError(format!("Anthropic Messages: HTTP {} {kind}: {msg}", resp.status))));
+        }
         let text = v["content"]
             .as_array()
             .map(|c| c.iter().filter_map(|b| b["text"].as_str()).collect::<Vec<_>>().join(""))
@@ -237,35 +192,104 @@ impl Model for Anthropic {
     }
 }
 
-/// Retries transient failures (`(true, _)`) with doubling waits.
-async fn with_backoff<'a, F, Fut>(b: &Backoff, mut call: F) -> Result<Completion, ModelError>
+/// Retries transient failures (`(true, _)`); the error says how many calls were made.
+async fn with_backoff<F, Fut>(b: &Backoff, call: F) -> Result<Completion, ModelError>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Completion, (bool, ModelError)>> + 'a,
+    Fut: Future<Output = Result<Completion, (bool, ModelError)>>,
 {
-    let mut wait = b.first;
-    let mut attempt = 1;
-    loop {
-        match call().await {
-            Ok(c) => return Ok(c),
-            Err((true, e)) if attempt < b.attempts => {
-                let _ = e;
-                tokio::time::sleep(wait).await;
-                wait *= 2;
-                attempt += 1;
-            }
-            Err((_, e)) => {
-                return Err(ModelError(format!("{e} (after {attempt} attempt{})", if attempt == 1 { "" } else { "s" })))
-            }
+    b.retry(call, |(transient, _)| *transient).await.map_err(|e| {
+        let n = e.attempts;
+        ModelError(format!("{} (after {n} attempt{})", e.error.1, if n == 1 { "" } else { "s" }))
+    })
+}
+
+/// Which model: `none`, `bedrock:MODEL_ID` or `anthropic:MODEL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelChoice {
+    None,
+    Bedrock(String),
+    Anthropic(String),
+}
+
+impl std::str::FromStr for ModelChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.split_once(':') {
+            None if s == "none" => Ok(ModelChoice::None),
+            Some(("bedrock", id)) if !id.is_empty() => Ok(ModelChoice::Bedrock(id.to_string())),
+            Some(("anthropic", id)) if !id.is_empty() => Ok(ModelChoice::Anthropic(id.to_string())),
+            _ => Err(format!("`{s}`: expected none, bedrock:MODEL_ID or anthropic:MODEL")),
         }
     }
 }
 
-/// Parses `none`, `bedrock:ID` or `anthropic:ID`.
-pub fn parse_model(spec: &str) -> Result<(&str, Option<&str>), String> {
-    match spec.split_once(':') {
-        None if spec == "none" => Ok(("none", None)),
-        Some((p @ ("bedrock" | "anthropic"), id)) if !id.is_empty() => Ok((p, Some(id))),
-        _ => Err(format!("`{spec}`: expected none, bedrock:MODEL_ID or anthropic:MODEL")),
+impl std::fmt::Display for ModelChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ModelChoice::None => f.write_str("none"),
+            ModelChoice::Bedrock(id) => write!(f, "bedrock:{id}"),
+            ModelChoice::Anthropic(id) => write!(f, "anthropic:{id}"),
+        }
     }
+}
+
+/// Where the Anthropic API key comes from: the `ANTHROPIC_API_KEY` environment variable (the
+/// command line) or a Secrets Manager secret (Lambda: the key is never in the environment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnthropicKey {
+    Environment,
+    Secret { arn: String },
+}
+
+/// The variable holding the Anthropic API key on the command line.
+pub const ANTHROPIC_KEY_ENV: &str = "ANTHROPIC_API_KEY";
+/// Where the Anthropic API is (tests point it at a local server).
+pub const ANTHROPIC_BASE_URL_ENV: &str = "ANTHROPIC_BASE_URL";
+
+/// Why a model could not be set up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    /// The configuration is missing something (exit 2, or a 4xx).
+    #[error("{0}")]
+    Config(String),
+    /// The key could not be read.
+    #[error("{0}")]
+    Secret(String),
+}
+
+/// The model `choice`, on `aws`'s credentials (Bedrock; the Anthropic key's secret).
+pub async fn connect(choice: &ModelChoice, aws: &Aws, key: &AnthropicKey) -> Result<Box<dyn Model>, ConnectError> {
+    match choice {
+        ModelChoice::None => Ok(Box::new(NoModel)),
+        ModelChoice::Bedrock(id) => Ok(Box::new(Bedrock::new(aws, id, RETRIES))),
+        ModelChoice::Anthropic(id) => {
+            let api_key = match key {
+                AnthropicKey::Environment => std::env::var(ANTHROPIC_KEY_ENV).map_err(|_| {
+                    ConnectError::Config(format!(
+                        "--model {choice}: set {ANTHROPIC_KEY_ENV} (in Lambda the key comes from Secrets Manager)"
+                    ))
+                })?,
+                AnthropicKey::Secret { arn } => secret_string(aws, arn).await?,
+            };
+            let http = HttpClient::new(Duration::from_secs(120)).map_err(|e| ConnectError::Config(e.to_string()))?;
+            Ok(Box::new(Anthropic {
+                api_key,
+                model: id.clone(),
+                base_url: std::env::var(ANTHROPIC_BASE_URL_ENV).unwrap_or_else(|_| "https://api.anthropic.com".into()),
+                backoff: RETRIES,
+                http,
+            }))
+        }
+    }
+}
+
+/// A secret's string value, trimmed.
+async fn secret_string(aws: &Aws, arn: &str) -> Result<String, ConnectError> {
+    let got =
+        aws_sdk_secretsmanager::Client::new(aws.config()).get_secret_value().secret_id(arn).send().await.map_err(
+            |e| ConnectError::Secret(format!("Secrets Manager GetSecretValue: {}", crate::aws::sdk_message(&e))),
+        )?;
+    let value = got.secret_string().ok_or_else(|| ConnectError::Secret(format!("{arn} has no string value")))?;
+    Ok(value.trim().to_string())
 }

@@ -100,16 +100,7 @@ pub fn run(
         constraints.insert("region".into(), c);
     }
     let needles: Vec<String> = match q.name {
-        "created-deleted" => {
-            let mut names: Vec<String> = crate::catalogue::event_keys()
-                .iter()
-                .filter_map(|k| k.split_once(':'))
-                .map(|(_, e)| e.to_string())
-                .collect();
-            names.sort();
-            names.dedup();
-            names
-        }
+        "created-deleted" => crate::catalogue::event_names().into_iter().collect(),
         "switch-roles" => vec!["SwitchRole".to_string()],
         "events" => params.str("event_name").map(|n| vec![n.to_string()]).unwrap_or_default(),
         _ => Vec::new(),
@@ -260,7 +251,7 @@ pub fn run(
         }
         other => return Err(QueryError::Param(super::ParamError(format!("{other}: no local evaluation")))),
     };
-    Ok(Answer { columns: q.columns.iter().map(|c| c.to_string()).collect(), rows, stats: scanner.stats })
+    Ok(Answer { stats: scanner.stats, ..Answer::of(q, rows) })
 }
 
 /// `events` and `switch-roles`: matching records as rows, in the SQL's order.

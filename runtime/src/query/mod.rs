@@ -246,6 +246,17 @@ pub fn find(name: &str) -> Option<&'static QueryDef> {
     QUERIES.iter().find(|q| q.name == name)
 }
 
+/// The query `name`, or an error that names the closest one and lists them all.
+pub fn find_or_explain(name: &str) -> Result<&'static QueryDef, ParamError> {
+    find(name).ok_or_else(|| {
+        let names: Vec<&str> = QUERIES.iter().map(|q| q.name).collect();
+        let hint = crate::suggest::did_you_mean(name, names.iter().copied())
+            .map(|m| format!(" (did you mean `{m}`?)"))
+            .unwrap_or_default();
+        ParamError(format!("no query named `{name}`{hint}; the queries are: {}", names.join(", ")))
+    })
+}
+
 /// Bad input: an unknown query or parameter, a missing or malformed value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParamError(pub String);
@@ -539,15 +550,88 @@ fn placeholders(text: &str, values: &BTreeMap<String, ParamValue>) -> Result<Sql
     Ok(Sql { text: out.trim().to_string(), parameters })
 }
 
-/// A query's answer: column names, rows, and what was scanned.
-#[derive(Debug, Clone, Serialize)]
+/// How an answer was read: what only that engine can tell.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(tag = "engine", rename_all = "snake_case")]
+pub enum Via {
+    /// The local engine over a mirror ([`Answer::stats`] says what it read).
+    #[default]
+    Mirror,
+    /// Athena: the query execution and what scanning `stats.bytes_scanned` costs.
+    Athena { query_id: String, estimated_cost_usd: f64 },
+    /// CloudTrail event history: `LookupEvents` calls across `regions`.
+    EventHistory { calls: u64, regions: usize },
+}
+
+/// A query's answer: column names, rows, and what was read to get them.
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Answer {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<Value>>,
     pub stats: ScanStats,
+    pub via: Via,
+}
+
+/// One row of an answer, read by column name.
+#[derive(Debug, Clone, Copy)]
+pub struct Row<'a> {
+    columns: &'a [String],
+    values: &'a [Value],
+}
+
+impl<'a> Row<'a> {
+    /// The value in column `name` (`null` when the answer has no such column).
+    pub fn get(&self, name: &str) -> &'a Value {
+        const NULL: &Value = &Value::Null;
+        self.columns.iter().position(|c| c == name).and_then(|i| self.values.get(i)).unwrap_or(NULL)
+    }
+
+    /// A text column; `None` for null or another type.
+    pub fn str(&self, name: &str) -> Option<&'a str> {
+        self.get(name).as_str()
+    }
+
+    /// An integer column (0 when null or not a number).
+    pub fn int(&self, name: &str) -> i64 {
+        self.get(name).as_i64().unwrap_or(0)
+    }
+
+    pub fn values(&self) -> &'a [Value] {
+        self.values
+    }
 }
 
 impl Answer {
+    /// An answer with the query's columns and `rows` (as a mirror would give them).
+    pub fn of(q: &QueryDef, rows: Vec<Vec<Value>>) -> Answer {
+        Answer {
+            columns: q.columns.iter().map(|c| c.to_string()).collect(),
+            rows,
+            stats: ScanStats::default(),
+            via: Via::Mirror,
+        }
+    }
+
+    /// The answer of a finished Athena query: rows finished like every engine's, columns
+    /// named as the catalogue says when a post-processing step made them.
+    pub fn from_athena(q: &QueryDef, a: crate::engine::athena::AthenaAnswer) -> Answer {
+        let columns = match q.post {
+            Some(_) => q.columns.iter().map(|c| c.to_string()).collect(),
+            None => a.columns,
+        };
+        Answer {
+            columns,
+            rows: finish(q, a.rows),
+            stats: ScanStats { bytes_scanned: a.bytes_scanned, ..ScanStats::default() },
+            via: Via::Athena { query_id: a.query_id, estimated_cost_usd: a.estimated_cost_usd },
+        }
+    }
+
+    /// The rows, each read by column name.
+    pub fn records(&self) -> impl Iterator<Item = Row<'_>> {
+        self.rows.iter().map(|r| Row { columns: &self.columns, values: r })
+    }
+
     /// Rows as objects keyed by column name (the `--format json` shape).
     pub fn objects(&self) -> Vec<Value> {
         self.rows.iter().map(|r| Value::Object(self.columns.iter().cloned().zip(r.iter().cloned()).collect())).collect()

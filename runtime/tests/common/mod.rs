@@ -89,6 +89,17 @@ fn handle(
     out.flush()
 }
 
+/// A connection to the test server `url` in us-east-1, with the static test credentials.
+pub async fn aws(url: &str) -> opslake_runtime::aws::Aws {
+    credentials();
+    let conn = opslake_runtime::aws::Connection {
+        endpoint_url: Some(url.to_string()),
+        region: Some("us-east-1".into()),
+        profile: None,
+    };
+    conn.load(None).await
+}
+
 /// Static test credentials for the standard AWS credential chain; no shared config files.
 pub fn credentials() {
     std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
