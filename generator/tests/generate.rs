@@ -370,3 +370,74 @@ fn a_large_lake_keeps_the_function_environment_within_lambda_limits() {
     let back: opslake_runtime::lake::LakeLayout = serde_json::from_str(&env).unwrap();
     assert!(back.accounts.is_empty() && back.database == layout.database);
 }
+
+/// The environment the template gives each function is what that function reads at start:
+/// rendered, parsed back, and handed to the function's own parser (a `Ref` resolved as
+/// CloudFormation would).
+#[test]
+fn every_function_reads_the_environment_its_template_sets() {
+    use opslake_runtime::functions::env::{
+        ChangeSummaryEnv, EnvValue, LeftoversEnv, LeftoversSource, QueryEnv, TOPIC_ARN,
+    };
+    use opslake_runtime::llm::ModelChoice;
+    use opslake_runtime::report::Language;
+    for (name, model, language, secret) in [
+        (
+            "full.yaml",
+            ModelChoice::Bedrock("global.anthropic.claude-sonnet-4-5-20250929-v1:0".into()),
+            Language::Ja,
+            None,
+        ),
+        (
+            "organization.yaml",
+            ModelChoice::Anthropic("claude-sonnet-4-5".into()),
+            Language::En,
+            Some("arn:aws:secretsmanager:eu-west-1:210987654321:secret:opslake-anthropic-Q1w2E3".to_string()),
+        ),
+    ] {
+        let spec = load_spec_text(&example(name));
+        let example = name;
+        let files = generate(&spec);
+        let central = opslake::render::parse_back(
+            "central.yaml",
+            &files.iter().find(|f| f.name == "central.yaml").expect("central.yaml").bytes,
+        )
+        .unwrap();
+        let vars = |function: &str| -> BTreeMap<String, String> {
+            let v = &central["Resources"][function]["Properties"]["Environment"]["Variables"];
+            let m = v.as_object().unwrap_or_else(|| panic!("{example}: {function} has no environment"));
+            m.iter()
+                .map(|(k, v)| match (v.as_str(), v["Ref"].as_str()) {
+                    (Some(text), _) => (k.clone(), text.to_string()),
+                    (None, Some(id)) => (k.clone(), format!("arn:aws:sns:us-east-1:111111111111:{id}")),
+                    _ => panic!("{example}: {function} {k} is neither text nor a Ref: {v}"),
+                })
+                .collect()
+        };
+        let lookup = |m: &BTreeMap<String, String>| {
+            let m = m.clone();
+            move |k: &str| m.get(k).cloned()
+        };
+        let layout = opslake::plan::layout(&spec);
+        let workgroup = spec.workgroup();
+
+        let q = QueryEnv::from_vars(&lookup(&vars("QueryFunction"))).unwrap_or_else(|e| panic!("{example}: {e}"));
+        assert_eq!((&q.lake.layout, &q.lake.workgroup), (&layout, &workgroup), "{example}");
+
+        let c = ChangeSummaryEnv::from_vars(&lookup(&vars("ChangeSummaryFunction")))
+            .unwrap_or_else(|e| panic!("{example}: {e}"));
+        assert_eq!(c.lake.layout, layout, "{example}");
+        assert_eq!((&c.model, c.language, c.max_tokens), (&model, language, spec.model.max_tokens), "{example}");
+        assert_eq!(c.anthropic_secret_arn, secret, "{example}");
+
+        let l =
+            LeftoversEnv::from_vars(&lookup(&vars("LeftoversFunction"))).unwrap_or_else(|e| panic!("{example}: {e}"));
+        let lookback = spec.features.leftovers.as_ref().unwrap().lookback_days;
+        assert_eq!((l.lookback_days, l.source, &l.lake.workgroup), (lookback, LeftoversSource::Athena, &workgroup));
+        assert_eq!(l.topic_arn, EnvValue::Text("arn:aws:sns:us-east-1:111111111111:LeftoversTopic".into()));
+        // The template refers to the topic it creates.
+        let raw = &central["Resources"]["LeftoversFunction"]["Properties"]["Environment"]["Variables"][TOPIC_ARN];
+        assert_eq!(raw, &serde_json::json!({"Ref": "LeftoversTopic"}), "{example}");
+        assert!(central["Resources"]["LeftoversTopic"].is_object(), "{example}");
+    }
+}

@@ -3,6 +3,9 @@
 
 mod support;
 
+#[path = "../../runtime/tests/common/mod.rs"]
+mod fake_aws;
+
 use std::collections::BTreeMap;
 
 use serde_json::Value;
@@ -118,4 +121,54 @@ fn an_unreachable_model_falls_back_to_the_deterministic_report() {
     let (_, out, _) = summarize(&["--month", "2024-01", "--model", "anthropic:claude-sonnet-4-5", "--format", "json"]);
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!((v["status"].as_str(), v["model_error"].is_null()), (Some("SUCCEEDED"), true));
+}
+
+/// The model is reached with the credentials `--profile` names (not the default chain's): one
+/// AWS connection serves Athena and Bedrock alike.
+#[test]
+fn bedrock_is_called_with_the_profiles_credentials() {
+    let fake = fake_aws::serve(Box::new(|op, _| {
+        if op.ends_with("/converse") {
+            let reply = serde_json::json!({"output": {"message": {"role": "assistant", "content": [{"text": "Narrative."}]}}, "stopReason": "end_turn", "usage": {"inputTokens": 9, "outputTokens": 1, "totalTokens": 10}, "metrics": {"latencyMs": 1}});
+            (200, reply)
+        } else {
+            (400, serde_json::json!({"__type": "UnknownOperationException", "message": op}))
+        }
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let (config, credentials) = (dir.path().join("config"), dir.path().join("credentials"));
+    std::fs::write(&config, "[default]\nregion = eu-west-1\n\n[profile opslake-test]\nregion = us-east-1\n").unwrap();
+    std::fs::write(
+        &credentials,
+        "[default]\naws_access_key_id = AKIADEFAULT000000000\naws_secret_access_key = d\n\n[opslake-test]\naws_access_key_id = AKIAPROFILE000000000\naws_secret_access_key = p\n",
+    )
+    .unwrap();
+    let (spec, logs) = (workspace().join("examples/specs/full.yaml"), workspace().join("examples/logs"));
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_opslake"));
+    cmd.args(["summarize", "--month", "2025-06", "--format", "json", "--model", "bedrock:anthropic.claude-test-v1:0"])
+        .args(["--spec", spec.to_str().unwrap(), "--local", logs.to_str().unwrap()])
+        .args(["--profile", "opslake-test", "--endpoint-url", &fake.url])
+        .env("AWS_CONFIG_FILE", &config)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    for var in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+    ] {
+        cmd.env_remove(var);
+    }
+    let (code, out, err) = run(&mut cmd);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+    assert_eq!((v["status"].as_str(), v["summary"].as_str()), (Some("SUCCEEDED"), Some("Narrative.")), "{v}");
+    let calls = fake.calls.lock().unwrap();
+    let converse: Vec<&serde_json::Value> =
+        calls.iter().filter(|(op, _)| op.ends_with("/converse")).map(|(_, b)| b).collect();
+    assert_eq!(converse.len(), 1, "one model call: {calls:?}");
+    assert_eq!(converse[0]["__access_key"], "AKIAPROFILE000000000", "signed with the profile's key, not the default's");
+    assert_eq!(converse[0]["__region"], "ap-northeast-1", "in the spec's home region");
 }

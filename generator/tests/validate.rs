@@ -1116,3 +1116,42 @@ fn examples_and_starter_are_valid() {
     }
     assert!(failures.is_empty(), "invalid examples:\n{}", failures.join("\n"));
 }
+
+/// A feature section that generates nothing yet is a warning at its key, not silence; the
+/// spec stays valid.
+#[test]
+fn features_not_built_yet_are_warnings_at_their_line() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/specs/full.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let today = jiff::civil::date(2026, 11, 27);
+    let loaded = spec::load(text.as_bytes(), today);
+    assert!(!loaded.has_errors(), "{}", render(&loaded.diagnostics));
+    let warnings: Vec<(usize, usize, &str)> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .map(|d| (d.pos.line, d.pos.col, d.message.as_str()))
+        .collect();
+    let line_of = |key: &str| text.lines().position(|l| l.trim_start().starts_with(key)).unwrap() + 1;
+    assert_eq!(
+        warnings,
+        [
+            (
+                line_of("failure_analysis:"),
+                3,
+                "features.failure_analysis: failure analysis is not built yet; this section generates nothing"
+            ),
+            (
+                line_of("activity_insights:"),
+                3,
+                "features.activity_insights: activity insights is not built yet; this section generates nothing"
+            ),
+        ],
+        "{}",
+        render(&loaded.diagnostics)
+    );
+    // Turned off, it says nothing.
+    let off = text.replace("activity_insights: { enabled: true }", "activity_insights: { enabled: false }");
+    let loaded = spec::load(off.as_bytes(), today);
+    assert_eq!(loaded.diagnostics.iter().filter(|d| d.severity == Severity::Warning).count(), 1);
+}

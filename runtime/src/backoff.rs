@@ -21,6 +21,43 @@ pub struct Backoff {
     pub attempts: Option<usize>,
 }
 
+/// How a poll ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Polled<T> {
+    Ready(T),
+    /// The next pause would have ended past the deadline; this long had passed.
+    TimedOut {
+        waited: Duration,
+    },
+}
+
+/// The pauses between the calls of one poll, under its deadline.
+pub struct Pauses {
+    delays: Box<dyn Iterator<Item = Duration> + Send>,
+    max: Duration,
+    started: tokio::time::Instant,
+    deadline: Duration,
+}
+
+impl Pauses {
+    /// Waits the next pause; `Err` with the time since the poll began, without waiting, when
+    /// the pause would end past the deadline.
+    pub async fn wait(&mut self) -> Result<(), Duration> {
+        let pause = self.delays.next().unwrap_or(self.max);
+        let waited = self.started.elapsed();
+        if waited + pause > self.deadline {
+            return Err(waited);
+        }
+        tokio::time::sleep(pause).await;
+        Ok(())
+    }
+
+    /// Time since the poll began.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
 /// A call that failed for good, and how many calls were made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exhausted<E> {
@@ -55,6 +92,29 @@ impl Backoff {
     /// The pauses, in order (endless for a poll).
     pub fn delays(&self) -> impl Iterator<Item = Duration> {
         self.builder().build()
+    }
+
+    /// The pauses of a poll that must end within `deadline` (from now).
+    pub fn pauses(&self, deadline: Duration) -> Pauses {
+        Pauses { delays: Box::new(self.delays()), max: self.max, started: tokio::time::Instant::now(), deadline }
+    }
+
+    /// Calls `check` until it answers `Some`, pausing between calls, for at most `deadline`.
+    /// An error from `check` ends the poll at once.
+    pub async fn poll<T, E, F, Fut>(&self, deadline: Duration, mut check: F) -> Result<Polled<T>, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Option<T>, E>>,
+    {
+        let mut pauses = self.pauses(deadline);
+        loop {
+            if let Some(done) = check().await? {
+                return Ok(Polled::Ready(done));
+            }
+            if let Err(waited) = pauses.wait().await {
+                return Ok(Polled::TimedOut { waited });
+            }
+        }
     }
 
     /// Calls `op` until it succeeds, fails for good (`transient` says so), or the attempts run
@@ -116,5 +176,29 @@ mod tests {
             )
             .await;
         assert_eq!(got, Err(Exhausted { error: "busy", attempts: 5 }));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_poll_ends_when_ready_or_before_its_deadline() {
+        let p = Backoff::polls(Duration::from_millis(100), Duration::from_millis(400));
+        let n = Cell::new(0);
+        let ready = p
+            .poll(Duration::from_secs(10), || {
+                n.set(n.get() + 1);
+                async { Ok::<_, ()>((n.get() == 3).then_some("done")) }
+            })
+            .await;
+        assert_eq!(ready, Ok(Polled::Ready("done")));
+        // pauses 100, 200, 400, 400: the fifth call would start after 1.1 s, past the deadline
+        let n = Cell::new(0);
+        let late = p
+            .poll(Duration::from_millis(1000), || {
+                n.set(n.get() + 1);
+                async { Ok::<Option<()>, ()>(None) }
+            })
+            .await;
+        assert_eq!((late, n.get()), (Ok(Polled::TimedOut { waited: Duration::from_millis(700) }), 4));
+        let failed = p.poll(Duration::from_secs(1), || async { Err::<Option<()>, _>("denied") }).await;
+        assert_eq!(failed, Err("denied"));
     }
 }

@@ -116,16 +116,14 @@ async fn change_type(
                 .send()
                 .await
                 .map_err(|e| Error::failed(format!("{stack}: cannot delete it: {}", sdk_message(&e))))?;
-            let started = Instant::now();
-            let mut pauses = opts.poll.delays();
+            let mut pauses = opts.poll.pauses(opts.timeout);
             while let Some((s, _)) = status(cfn, stack).await? {
                 if s == "DELETE_COMPLETE" {
                     break;
                 }
-                if s == "DELETE_FAILED" || started.elapsed() > opts.timeout {
+                if s == "DELETE_FAILED" || pauses.wait().await.is_err() {
                     return Err(Error::failed(format!("{stack}: could not delete it ({s})")));
                 }
-                tokio::time::sleep(pauses.next().unwrap_or(opts.poll.max)).await;
             }
             Ok(ChangeSetType::Create)
         }
@@ -197,8 +195,7 @@ async fn wait_change_set(
     stack_id: String,
     opts: &Options,
 ) -> Result<(Created, Vec<aws_sdk_cloudformation::types::ResourceChange>)> {
-    let started = Instant::now();
-    let mut pauses = opts.poll.delays();
+    let mut pauses = opts.poll.pauses(opts.timeout);
     loop {
         let (mut token, mut changes) = (None, Vec::new());
         let (state, reason) = loop {
@@ -224,13 +221,9 @@ async fn wait_change_set(
                 return Ok((Created::Final(StackResult::UpToDate, None), vec![]));
             }
             "FAILED" => return Ok((Created::Final(StackResult::Failed, Some(Failure::because(reason, None))), vec![])),
-            _ if started.elapsed() > opts.timeout => {
-                return Err(Error::failed(format!(
-                    "{stack}: the change set is still {state} after {}s",
-                    opts.timeout.as_secs()
-                )))
-            }
-            _ => tokio::time::sleep(pauses.next().unwrap_or(opts.poll.max)).await,
+            _ => pauses.wait().await.map_err(|waited| {
+                Error::failed(format!("{stack}: the change set is still {state} after {}s", waited.as_secs()))
+            })?,
         }
     }
 }
@@ -418,7 +411,7 @@ async fn execute(
         done: BTreeSet::new(),
         first_failure: None,
     };
-    let mut pauses = opts.poll.delays();
+    let mut pauses = opts.poll.pauses(opts.timeout);
     loop {
         for ev in new_events(cfn, &stack, stack_id, marker.as_deref(), &follow.seen).await? {
             follow.record(&ev, ui);
@@ -428,13 +421,12 @@ async fn execute(
             finish(outcome, &state, reason, create, follow, ui);
             return Ok(());
         }
-        if follow.started.elapsed() > opts.timeout {
-            return Err(Error::failed(format!(
+        pauses.wait().await.map_err(|waited| {
+            Error::failed(format!(
                 "{stack}: still {state} after {}s; follow it in the CloudFormation console",
-                opts.timeout.as_secs()
-            )));
-        }
-        tokio::time::sleep(pauses.next().unwrap_or(opts.poll.max)).await;
+                waited.as_secs()
+            ))
+        })?;
     }
 }
 

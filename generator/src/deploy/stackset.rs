@@ -3,7 +3,6 @@
 //! operation, then report every instance's status and the reasons of the failed ones.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Instant;
 
 use aws_sdk_cloudformation::types::{
     AutoDeployment, Capability, DeploymentTargets, Parameter, PermissionModels, RegionConcurrencyType,
@@ -108,8 +107,7 @@ async fn wait_operation(
     opts: &Options,
     ui: &mut dyn Ui,
 ) -> Result<(String, Option<String>)> {
-    let started = Instant::now();
-    let mut pauses = opts.poll.delays();
+    let mut pauses = opts.poll.pauses(opts.timeout);
     loop {
         let out =
             cfn.describe_stack_set_operation().stack_set_name(name).operation_id(operation).send().await.map_err(
@@ -119,17 +117,13 @@ async fn wait_operation(
         let state = op.and_then(|o| o.status()).map(|s| s.as_str().to_string()).unwrap_or_default();
         let reason = op.and_then(|o| o.status_reason()).map(str::to_string);
         let done = matches!(state.as_str(), "SUCCEEDED" | "FAILED" | "STOPPED");
-        ui.event(Event::Operation { name, operation, state: &state, elapsed: started.elapsed(), done });
+        ui.event(Event::Operation { name, operation, state: &state, elapsed: pauses.elapsed(), done });
         if done {
             return Ok((state, reason));
         }
-        if started.elapsed() > opts.timeout {
-            return Err(Error::failed(format!(
-                "{name}: operation {operation} still {state} after {}s",
-                opts.timeout.as_secs()
-            )));
-        }
-        tokio::time::sleep(pauses.next().unwrap_or(opts.poll.max)).await;
+        pauses.wait().await.map_err(|waited| {
+            Error::failed(format!("{name}: operation {operation} still {state} after {}s", waited.as_secs()))
+        })?;
     }
 }
 

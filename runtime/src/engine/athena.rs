@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::aws::{sdk_message, Aws};
-use crate::backoff::Backoff;
+use crate::backoff::{Backoff, Polled};
 use crate::query::Sql;
 
 /// Athena bills $5 per TB scanned, with a 10 MB minimum per query.
@@ -118,38 +118,14 @@ impl AthenaEngine {
             return Err(AthenaError::Api("StartQueryExecution returned no query execution id".into()));
         }
 
-        let mut pauses = self.poll.delays();
-        let bytes_scanned = loop {
-            let got = self
-                .client
-                .get_query_execution()
-                .query_execution_id(&id)
-                .send()
-                .await
-                .map_err(|e| api_error("GetQueryExecution", &e))?;
-            let exec = got.query_execution();
-            let status = exec.and_then(|q| q.status());
-            match status.and_then(|s| s.state()) {
-                Some(QueryExecutionState::Succeeded) => {
-                    break exec.and_then(|q| q.statistics()).and_then(|s| s.data_scanned_in_bytes()).unwrap_or(0).max(0)
-                        as u64;
-                }
-                Some(state @ (QueryExecutionState::Failed | QueryExecutionState::Cancelled)) => {
-                    let reason = status
-                        .and_then(|s| s.athena_error().and_then(|a| a.error_message()).or(s.state_change_reason()))
-                        .unwrap_or("no reason given")
-                        .to_string();
-                    return Err(AthenaError::Query { id, state: state.as_str().to_string(), reason });
-                }
-                _ => {}
-            }
-            let wait = pauses.next().unwrap_or(self.poll.max);
-            if started.elapsed() + wait > self.deadline {
+        let left = self.deadline.saturating_sub(started.elapsed());
+        let bytes_scanned = match self.poll.poll(left, || self.finished(&id)).await? {
+            Polled::Ready(bytes) => bytes,
+            Polled::TimedOut { .. } => {
                 // Best effort: the query is abandoned either way.
                 let _ = self.client.stop_query_execution().query_execution_id(&id).send().await;
                 return Err(AthenaError::Deadline { id, waited: started.elapsed() });
             }
-            tokio::time::sleep(wait).await;
         };
 
         let mut columns: Vec<String> = Vec::new();
@@ -192,6 +168,34 @@ impl AthenaEngine {
             bytes_scanned,
             estimated_cost_usd: estimated_cost(bytes_scanned),
         })
+    }
+
+    /// The bytes the query scanned once it succeeded; `None` while it runs; its reason when
+    /// it failed or was cancelled.
+    async fn finished(&self, id: &str) -> Result<Option<u64>, AthenaError> {
+        let got = self
+            .client
+            .get_query_execution()
+            .query_execution_id(id)
+            .send()
+            .await
+            .map_err(|e| api_error("GetQueryExecution", &e))?;
+        let exec = got.query_execution();
+        let status = exec.and_then(|q| q.status());
+        match status.and_then(|s| s.state()) {
+            Some(QueryExecutionState::Succeeded) => {
+                let bytes = exec.and_then(|q| q.statistics()).and_then(|s| s.data_scanned_in_bytes()).unwrap_or(0);
+                Ok(Some(bytes.max(0) as u64))
+            }
+            Some(state @ (QueryExecutionState::Failed | QueryExecutionState::Cancelled)) => {
+                let reason = status
+                    .and_then(|s| s.athena_error().and_then(|a| a.error_message()).or(s.state_change_reason()))
+                    .unwrap_or("no reason given")
+                    .to_string();
+                Err(AthenaError::Query { id: id.to_string(), state: state.as_str().to_string(), reason })
+            }
+            _ => Ok(None),
+        }
     }
 }
 

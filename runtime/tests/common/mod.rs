@@ -10,8 +10,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 /// The handler gets (operation — the X-Amz-Target operation, else the request path — and the
-/// JSON body with `__region` from the SigV4 scope, `__api_key` and `__version` added) and
-/// answers (status, body).
+/// JSON body with `__region` and `__access_key` from the SigV4 credential scope, `__api_key`
+/// and `__version` added) and answers (status, body).
 pub type Handler = dyn Fn(&str, &Value) -> (u16, Value) + Send + Sync;
 
 pub struct FakeAws {
@@ -47,7 +47,7 @@ fn handle(
     reader.read_line(&mut line)?;
     let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
     let (mut target, mut len, mut region) = (String::new(), 0usize, String::new());
-    let (mut api_key, mut version) = (String::new(), String::new());
+    let (mut api_key, mut version, mut access_key) = (String::new(), String::new(), String::new());
     loop {
         let mut h = String::new();
         reader.read_line(&mut h)?;
@@ -65,6 +65,7 @@ fn handle(
             "authorization" => {
                 if let Some(scope) = v.split("Credential=").nth(1) {
                     region = scope.split('/').nth(2).unwrap_or("").to_string();
+                    access_key = scope.split('/').next().unwrap_or("").to_string();
                 }
             }
             _ => {}
@@ -79,6 +80,7 @@ fn handle(
         m.insert("__region".into(), Value::String(region.clone()));
         m.insert("__api_key".into(), Value::String(api_key));
         m.insert("__version".into(), Value::String(version));
+        m.insert("__access_key".into(), Value::String(access_key));
     }
     calls.lock().unwrap().push((op.clone(), body.clone()));
     regions.lock().unwrap().push(region);
