@@ -85,10 +85,14 @@ pub struct SourceArgs {
     pub lookup_events: bool,
 }
 
-/// The spec file of the commands that read the lake.
+/// What the commands that read the lake share: the spec, where to read, how to reach AWS.
 #[derive(clap::Args, Debug, Clone)]
-pub struct SpecArg {
+pub struct LakeArgs {
     /// The spec that describes the lake
     #[arg(long, default_value = "opslake.yaml")]
     pub spec: PathBuf,
+    #[command(flatten)]
+    pub from: SourceArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }

@@ -14,7 +14,7 @@ use opslake_runtime::lake::LakeLayout;
 use opslake_runtime::source::Source;
 use serde_json::json;
 
-use crate::args::{Format, SourceArgs};
+use crate::args::SourceArgs;
 use crate::error::{Error, Result};
 use crate::plan::{self, Plan};
 use crate::render::{self, OutputFile};
@@ -30,6 +30,17 @@ pub struct Context<'a> {
     pub rt: &'a tokio::runtime::Runtime,
     pub stdin_is_terminal: bool,
     pub stderr_is_terminal: bool,
+}
+
+/// Which of a spec's diagnostics a command shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Diagnostics {
+    /// Errors and warnings on stderr (the commands that turn the spec into templates).
+    All,
+    /// Errors and warnings as one JSON object on stdout (`validate --format json`).
+    Json,
+    /// Errors only (the commands that read the lake: the warnings are about templates).
+    Errors,
 }
 
 /// A spec without errors, with what reporting a later problem needs (its text and locations).
@@ -56,20 +67,19 @@ pub struct Prepared {
 
 impl Context<'_> {
     /// Reads and loads a spec. Diagnostics go to stderr as `FILE:LINE:COL` with a caret, or to
-    /// stdout as one JSON object with `Format::Json` (`validate --format json`); errors end the
-    /// command with exit 2.
-    pub fn load_spec(&mut self, path: &Path, diagnostics: Format) -> Result<LoadedSpec> {
+    /// stdout as one JSON object; errors end the command with exit 2.
+    pub fn load_spec(&mut self, path: &Path, show: Diagnostics) -> Result<LoadedSpec> {
         let bytes =
             std::fs::read(path).map_err(|e| Error::bad_input(format!("cannot read {}: {e}", path.display())))?;
         let loaded = spec::load(&bytes, self.today);
         let source = String::from_utf8_lossy(&bytes).into_owned();
         let file = path.display().to_string();
-        if diagnostics == Format::Json {
+        if show == Diagnostics::Json {
             let diags: Vec<_> = loaded.diagnostics.iter().map(|d| diag_json(&file, d)).collect();
             let v = json!({"file": file, "valid": !loaded.has_errors(), "diagnostics": diags});
             writeln!(self.out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default())?;
         } else {
-            for d in &loaded.diagnostics {
+            for d in loaded.diagnostics.iter().filter(|d| show == Diagnostics::All || d.is_error()) {
                 write!(self.err, "{}", d.render(&file, &source))?;
             }
             let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
@@ -99,7 +109,7 @@ impl Context<'_> {
     /// Loads, plans and renders a spec. Diagnostics go to stderr even with `--format json`:
     /// stdout carries the command's summary.
     pub fn prepare(&mut self, path: &Path, templates: Option<&Path>) -> Result<Prepared> {
-        let loaded = self.load_spec(path, Format::Text)?;
+        let loaded = self.load_spec(path, Diagnostics::All)?;
         let plan = self.plan(&loaded)?;
         let files = render::engine(templates).and_then(|tera| render::render(&plan, &tera)).map_err(|e| match e {
             render::RenderError::Limit { .. } => Error::bad_input(e.to_string()),

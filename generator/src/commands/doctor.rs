@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::args::{Format, HomeArgs};
-use crate::context::Context;
+use crate::context::{Context, Diagnostics};
 use crate::doctor::{self, DEFAULT_SAMPLE};
 use crate::error::{Exit, Result};
 use crate::report;
@@ -23,7 +23,7 @@ pub struct Args {
 
 pub fn run(ctx: &mut Context, a: Args) -> Result {
     // Diagnostics go to stderr even with --format json: stdout carries the report.
-    let loaded = ctx.load_spec(&a.spec, Format::Text)?;
+    let loaded = ctx.load_spec(&a.spec, Diagnostics::Errors)?;
     let plan = ctx.plan(&loaded)?;
     let aws = ctx.aws(&a.aws.connection(), &loaded.spec);
     let opts = doctor::Options { sample: a.sample as usize, today: ctx.today };

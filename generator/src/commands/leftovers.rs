@@ -6,19 +6,15 @@ use jiff::ToSpan;
 use opslake_runtime::analysis::leftovers::pair;
 use opslake_runtime::engine::confirm::confirm;
 
-use crate::args::{AwsArgs, Format, SourceArgs, SpecArg};
-use crate::context::Context;
+use crate::args::{Format, LakeArgs};
+use crate::context::{Context, Diagnostics};
 use crate::error::{Error, Exit, Result};
 use crate::report;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
-    spec: SpecArg,
-    #[command(flatten)]
-    from: SourceArgs,
-    #[command(flatten)]
-    aws: AwsArgs,
+    lake: LakeArgs,
     /// How far back to look, e.g. 30d (default: features.leftovers.lookback_days, else 30)
     #[arg(long, conflicts_with_all = ["from_day", "to_day"])]
     since: Option<String>,
@@ -58,7 +54,7 @@ fn window(a: &Args, default_days: i64, today: Date) -> Result<(Date, Date)> {
 }
 
 pub fn run(ctx: &mut Context, a: Args) -> Result {
-    let loaded = ctx.load_spec(&a.spec.spec, Format::Text)?;
+    let loaded = ctx.load_spec(&a.lake.spec, Diagnostics::Errors)?;
     let (spec, layout) = (&loaded.spec, loaded.layout());
     let default_days = spec.features.leftovers.as_ref().map_or(30, |l| i64::from(l.lookback_days));
     let (from, to) = window(&a, default_days, ctx.today)?;
@@ -70,8 +66,8 @@ pub fn run(ctx: &mut Context, a: Args) -> Result {
         }
     }
     let regions = (!a.regions.is_empty()).then(|| a.regions.clone());
-    let aws = || ctx.aws(&a.aws.connection(), spec);
-    let source = ctx.source(spec, &layout, &a.from, aws, regions)?;
+    let aws = || ctx.aws(&a.lake.aws.connection(), spec);
+    let source = ctx.source(spec, &layout, &a.lake.from, aws, regions)?;
     let rt = ctx.rt;
     let answer = rt.block_on(source.ask("created-deleted", &pairs, &layout))?;
     write!(ctx.err, "{}", report::answer::read(&answer))?;
@@ -83,7 +79,7 @@ pub fn run(ctx: &mut Context, a: Args) -> Result {
         found.retain(|l| a.regions.contains(&l.region));
     }
     if a.confirm && !found.is_empty() {
-        let (kept, stats) = rt.block_on(confirm(&ctx.aws(&a.aws.connection(), spec), found));
+        let (kept, stats) = rt.block_on(confirm(&ctx.aws(&a.lake.aws.connection(), spec), found));
         let (here, gone, unsure) = (stats.still_there, stats.gone, stats.unconfirmed);
         writeln!(ctx.err, "confirmed with Cloud Control: {here} still exist, {gone} gone, {unsure} unconfirmed")?;
         found = kept;

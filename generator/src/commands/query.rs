@@ -3,8 +3,8 @@
 
 use opslake_runtime::query::{self, QUERIES};
 
-use crate::args::{AwsArgs, SourceArgs, SpecArg, TableFormat};
-use crate::context::Context;
+use crate::args::{LakeArgs, TableFormat};
+use crate::context::{Context, Diagnostics};
 use crate::error::{Error, Exit, Result};
 use crate::report;
 
@@ -13,11 +13,7 @@ pub struct Args {
     /// The query (none: list the catalogue)
     name: Option<String>,
     #[command(flatten)]
-    spec: SpecArg,
-    #[command(flatten)]
-    from: SourceArgs,
-    #[command(flatten)]
-    aws: AwsArgs,
+    lake: LakeArgs,
     /// A parameter, KEY=VALUE (repeatable)
     #[arg(long = "param", value_name = "KEY=VALUE")]
     params: Vec<String>,
@@ -53,7 +49,7 @@ pub fn run(ctx: &mut Context, a: Args) -> Result {
     let Some(name) = a.name.as_deref() else { return list(ctx) };
     let q = query::find_or_explain(name)?;
     let pairs = pairs(&a.params)?;
-    let loaded = ctx.load_spec(&a.spec.spec, crate::args::Format::Text)?;
+    let loaded = ctx.load_spec(&a.lake.spec, Diagnostics::Errors)?;
     let layout = loaded.layout();
     let params = query::validate(q, &pairs, &layout)?;
     if a.print_sql {
@@ -61,14 +57,15 @@ pub fn run(ctx: &mut Context, a: Args) -> Result {
         return Ok(Exit::Ok);
     }
     let spec = &loaded.spec;
-    let nowhere = a.from.local.is_none() && !a.from.athena && !a.from.lookup_events;
-    let source = ctx.source(spec, &layout, &a.from, || ctx.aws(&a.aws.connection(), spec), None).map_err(|e| {
-        if nowhere {
-            e.hint("--print-sql shows the Athena SQL without running it")
-        } else {
-            e
-        }
-    })?;
+    let nowhere = a.lake.from.local.is_none() && !a.lake.from.athena && !a.lake.from.lookup_events;
+    let source =
+        ctx.source(spec, &layout, &a.lake.from, || ctx.aws(&a.lake.aws.connection(), spec), None).map_err(|e| {
+            if nowhere {
+                e.hint("--print-sql shows the Athena SQL without running it")
+            } else {
+                e
+            }
+        })?;
     let rt = ctx.rt;
     let answer = rt.block_on(source.answer(q, &params, &layout))?;
     write!(ctx.out, "{}", report::answer::render(&answer, a.format))?;

@@ -6,8 +6,8 @@ use opslake_runtime::analysis::change_summary::{self, gather, narrate, Scope};
 use opslake_runtime::llm::{self, AnthropicKey, ModelChoice};
 use serde_json::json;
 
-use crate::args::{AwsArgs, Format, SourceArgs, SpecArg};
-use crate::context::Context;
+use crate::args::{Format, LakeArgs};
+use crate::context::{Context, Diagnostics};
 use crate::error::{Error, Exit, Result};
 
 #[derive(clap::Args, Debug)]
@@ -16,11 +16,7 @@ pub struct Args {
     #[arg(long)]
     month: String,
     #[command(flatten)]
-    spec: SpecArg,
-    #[command(flatten)]
-    from: SourceArgs,
-    #[command(flatten)]
-    aws: AwsArgs,
+    lake: LakeArgs,
     /// Only this account
     #[arg(long)]
     account: Option<String>,
@@ -48,14 +44,14 @@ fn month(s: &str) -> Result<(i32, i32)> {
 
 pub fn run(ctx: &mut Context, a: Args) -> Result {
     let (year, mon) = month(&a.month)?;
-    let loaded = ctx.load_spec(&a.spec.spec, Format::Text)?;
+    let loaded = ctx.load_spec(&a.lake.spec, Diagnostics::Errors)?;
     let (spec, layout) = (&loaded.spec, loaded.layout());
     // The command line calls a model only when asked: offline and free by default.
     let choice: ModelChoice = a.model.parse().map_err(|e| Error::bad_input(format!("--model {e}")))?;
     let scope = Scope::new(&year.to_string(), &mon.to_string(), a.account.as_deref(), a.region.as_deref(), &layout)?;
     let rt = ctx.rt;
     // One connection for Athena and the model: `--profile` reaches both.
-    let aws = (a.from.athena || choice != ModelChoice::None).then(|| ctx.aws(&a.aws.connection(), spec));
+    let aws = (a.lake.from.athena || choice != ModelChoice::None).then(|| ctx.aws(&a.lake.aws.connection(), spec));
     let model = match (&aws, a.print_prompt) {
         (Some(aws), false) => rt.block_on(llm::connect(&choice, aws, &AnthropicKey::Environment)),
         _ => Ok(Box::new(llm::NoModel) as Box<dyn llm::Model>),
@@ -64,8 +60,13 @@ pub fn run(ctx: &mut Context, a: Args) -> Result {
         llm::ConnectError::Config(m) => Error::bad_input(m),
         llm::ConnectError::Secret(m) => Error::failed(m),
     })?;
-    let source =
-        ctx.source(spec, &layout, &a.from, || aws.clone().unwrap_or_else(|| ctx.aws(&a.aws.connection(), spec)), None)?;
+    let source = ctx.source(
+        spec,
+        &layout,
+        &a.lake.from,
+        || aws.clone().unwrap_or_else(|| ctx.aws(&a.lake.aws.connection(), spec)),
+        None,
+    )?;
     let g = rt.block_on(gather(&source, &layout, &scope));
     if let Some(e) = g.failure {
         return Err(e.into());

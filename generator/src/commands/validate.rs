@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::args::Format;
-use crate::context::Context;
+use crate::context::{Context, Diagnostics};
 use crate::error::{Exit, Result};
 
 #[derive(clap::Args, Debug)]
@@ -15,7 +15,8 @@ pub struct Args {
 }
 
 pub fn run(ctx: &mut Context, a: Args) -> Result {
-    ctx.load_spec(&a.spec, a.format)?;
+    let show = if a.format == Format::Json { Diagnostics::Json } else { Diagnostics::All };
+    ctx.load_spec(&a.spec, show)?;
     if a.format == Format::Text {
         writeln!(ctx.out, "{}: valid", a.spec.display())?;
     }

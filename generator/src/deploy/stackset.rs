@@ -224,9 +224,7 @@ async fn update(
         Ok(out) => out.operation_id().unwrap_or_default().to_string(),
         Err(e) => return Ok(Err(format!("cannot update the StackSet: {}", sdk_message(&e)))),
     };
-    let (state, reason) = wait_operation(cfn, set.name, &op, opts, ui).await?;
-    let failure = (state != "SUCCEEDED").then(|| format!("the update ended {state}: {}", reason.unwrap_or_default()));
-    Ok(Ok((op, failure)))
+    follow(cfn, set, op, "the update", opts, ui).await
 }
 
 /// Adds the instances of `targets` in `regions`; like [`update`].
@@ -252,9 +250,21 @@ async fn add_instances(
         Ok(out) => out.operation_id().unwrap_or_default().to_string(),
         Err(e) => return Ok(Err(format!("cannot add instances: {}", sdk_message(&e)))),
     };
+    follow(cfn, set, op, "adding instances", opts, ui).await
+}
+
+/// Waits for operation `op` (`what` it does); its id, and its failure if it ended otherwise
+/// than SUCCEEDED.
+async fn follow(
+    cfn: &Client,
+    set: &Set<'_>,
+    op: String,
+    what: &str,
+    opts: &Options,
+    ui: &mut dyn Ui,
+) -> Result<Step<(String, Option<String>)>> {
     let (state, reason) = wait_operation(cfn, set.name, &op, opts, ui).await?;
-    let failure =
-        (state != "SUCCEEDED").then(|| format!("adding instances ended {state}: {}", reason.unwrap_or_default()));
+    let failure = (state != "SUCCEEDED").then(|| format!("{what} ended {state}: {}", reason.unwrap_or_default()));
     Ok(Ok((op, failure)))
 }
 

@@ -29,29 +29,18 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("cloudformation/member.yaml.tera", include_str!("../../../templates/cloudformation/member.yaml.tera")),
 ];
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     /// A template file could not be read or parsed by Tera.
+    #[error("template error: {0}")]
     Template(String),
     /// The rendered text is not YAML (a broken override template).
+    #[error("{template}: the rendered template is not valid YAML: {message}")]
     NotYaml { template: String, message: String },
     /// A rendered template exceeds a CloudFormation limit.
+    #[error("{template}: {message}")]
     Limit { template: String, message: String },
 }
-
-impl std::fmt::Display for RenderError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RenderError::Template(m) => write!(f, "template error: {m}"),
-            RenderError::NotYaml { template, message } => {
-                write!(f, "{template}: the rendered template is not valid YAML: {message}")
-            }
-            RenderError::Limit { template, message } => write!(f, "{template}: {message}"),
-        }
-    }
-}
-
-impl std::error::Error for RenderError {}
 
 /// The escape applied to every `{{ }}` expression: a JSON string literal, which is also a
 /// valid double-quoted YAML scalar.

@@ -301,10 +301,7 @@ impl Scope {
         layout: &LakeLayout,
     ) -> Result<Scope, ParamError> {
         let q = query::find_or_explain("config-changes")?;
-        let mut pairs = vec![("year".to_string(), year.to_string()), ("month".to_string(), month.to_string())];
-        pairs.extend(account.map(|a| ("account".to_string(), a.to_string())));
-        pairs.extend(region.map(|r| ("region".to_string(), r.to_string())));
-        let p = query::validate(q, &pairs, layout)?;
+        let p = query::validate(q, &pairs(year, month, account, region), layout)?;
         Ok(Scope {
             year: p.int("year").unwrap_or_default() as i32,
             month: p.int("month").unwrap_or_default() as i32,
@@ -314,11 +311,16 @@ impl Scope {
     }
 
     fn pairs(&self, year: i32, month: i32) -> Vec<(String, String)> {
-        let mut pairs = vec![("year".to_string(), year.to_string()), ("month".to_string(), month.to_string())];
-        pairs.extend(self.account.clone().map(|a| ("account".to_string(), a)));
-        pairs.extend(self.region.clone().map(|r| ("region".to_string(), r)));
-        pairs
+        pairs(&year.to_string(), &month.to_string(), self.account.as_deref(), self.region.as_deref())
     }
+}
+
+/// The `config-changes` / `config-lifecycle` parameters of one month.
+fn pairs(year: &str, month: &str, account: Option<&str>, region: Option<&str>) -> Vec<(String, String)> {
+    let mut pairs = vec![("year".to_string(), year.to_string()), ("month".to_string(), month.to_string())];
+    pairs.extend(account.map(|a| ("account".to_string(), a.to_string())));
+    pairs.extend(region.map(|r| ("region".to_string(), r.to_string())));
+    pairs
 }
 
 /// The facts of a month and what reading them took.

@@ -36,31 +36,18 @@ pub struct AthenaEngine {
     pub poll: Backoff,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AthenaError {
     /// The API call failed (after retries): credentials, permissions, throttling, network.
+    #[error("Athena: {0}")]
     Api(String),
     /// Athena ran the query and it failed or was cancelled.
+    #[error("Athena query {id} {state}: {reason}")]
     Query { id: String, state: String, reason: String },
     /// The query did not finish within the deadline; it was cancelled.
+    #[error("Athena query {id} did not finish within {}s; it was cancelled", waited.as_secs())]
     Deadline { id: String, waited: Duration },
 }
-
-impl std::fmt::Display for AthenaError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AthenaError::Api(m) => write!(f, "Athena: {m}"),
-            AthenaError::Query { id, state, reason } => {
-                write!(f, "Athena query {id} {state}: {reason}")
-            }
-            AthenaError::Deadline { id, waited } => {
-                write!(f, "Athena query {id} did not finish within {}s; it was cancelled", waited.as_secs())
-            }
-        }
-    }
-}
-
-impl std::error::Error for AthenaError {}
 
 /// Rows of a finished query, typed by Athena's column types.
 #[derive(Debug, Clone, Serialize)]

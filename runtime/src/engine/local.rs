@@ -35,29 +35,15 @@ pub struct Object {
     pub partition: Arc<Partition>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     /// The mirror does not have the bucket at all (a wrong `--local` root, usually).
+    #[error("the mirror has no folder for bucket {bucket} (looked for {}); mirror it with `aws s3 sync s3://{bucket} {}`", path.display(), path.display())]
     MissingBucket { bucket: String, path: PathBuf },
     /// The table's projection cannot be interpreted or the constraints are refused.
+    #[error("{0}")]
     Projection(String),
 }
-
-impl std::fmt::Display for EngineError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            EngineError::MissingBucket { bucket, path } => write!(
-                f,
-                "the mirror has no folder for bucket {bucket} (looked for {}); mirror it with `aws s3 sync s3://{bucket} {}`",
-                path.display(),
-                path.display()
-            ),
-            EngineError::Projection(m) => write!(f, "{m}"),
-        }
-    }
-}
-
-impl std::error::Error for EngineError {}
 
 /// A mirror root directory.
 #[derive(Debug, Clone)]

@@ -6,7 +6,6 @@
 //! Supported: `enum`, `integer` (with optional `digits`), `date` (day interval) and `injected`.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use jiff::civil::Date;
 use jiff::ToSpan;
@@ -15,16 +14,9 @@ use jiff::ToSpan;
 pub const MAX_PARTITIONS: usize = 1_000_000;
 
 /// Why a table's projection cannot be interpreted or enumerated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct ProjectionError(pub String);
-
-impl fmt::Display for ProjectionError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ProjectionError {}
 
 fn err<T>(msg: impl Into<String>) -> Result<T, ProjectionError> {
     Err(ProjectionError(msg.into()))

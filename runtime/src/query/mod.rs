@@ -258,16 +258,9 @@ pub fn find_or_explain(name: &str) -> Result<&'static QueryDef, ParamError> {
 }
 
 /// Bad input: an unknown query or parameter, a missing or malformed value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct ParamError(pub String);
-
-impl std::fmt::Display for ParamError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ParamError {}
 
 /// A validated parameter value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -649,22 +642,13 @@ pub fn run_local(
     local::run(q, params, layout, mirror, today)
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum QueryError {
+    #[error("{0}")]
     Param(ParamError),
+    #[error("{0}")]
     Engine(EngineError),
 }
-
-impl std::fmt::Display for QueryError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            QueryError::Param(e) => write!(f, "{e}"),
-            QueryError::Engine(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for QueryError {}
 
 #[cfg(test)]
 mod tests;
