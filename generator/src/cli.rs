@@ -43,6 +43,9 @@ pub enum Command {
     /// Check the deployed lake against the spec: Glue tables (drift field by field), the S3
     /// prefixes the projection misses, the trail and the Config recorders
     Doctor(commands::doctor::Args),
+    /// Ask the lake a question in plain language: a model picks the named queries (it never
+    /// writes SQL) and cites each call its answer rests on
+    Ask(commands::ask::Args),
 }
 
 /// Runs the CLI with `args` (including the program name); returns the exit code.
@@ -88,6 +91,7 @@ where
         Command::Leftovers(a) => commands::leftovers::run(&mut ctx, a),
         Command::Query(a) => commands::query::run(&mut ctx, a),
         Command::Doctor(a) => commands::doctor::run(&mut ctx, a),
+        Command::Ask(a) => commands::ask::run(&mut ctx, a),
     };
     match result {
         Ok(exit) => exit.code(),

@@ -377,7 +377,7 @@ fn a_large_lake_keeps_the_function_environment_within_lambda_limits() {
 #[test]
 fn every_function_reads_the_environment_its_template_sets() {
     use opslake_runtime::functions::env::{
-        ChangeSummaryEnv, EnvValue, LeftoversEnv, LeftoversSource, QueryEnv, TOPIC_ARN,
+        AskEnv, ChangeSummaryEnv, EnvValue, LeftoversEnv, LeftoversSource, QueryEnv, TOPIC_ARN,
     };
     use opslake_runtime::llm::ModelChoice;
     use opslake_runtime::report::Language;
@@ -427,8 +427,13 @@ fn every_function_reads_the_environment_its_template_sets() {
         let c = ChangeSummaryEnv::from_vars(&lookup(&vars("ChangeSummaryFunction")))
             .unwrap_or_else(|e| panic!("{example}: {e}"));
         assert_eq!(c.lake.layout, layout, "{example}");
-        assert_eq!((&c.model, c.language, c.max_tokens), (&model, language, spec.model.max_tokens), "{example}");
-        assert_eq!(c.anthropic_secret_arn, secret, "{example}");
+        let m = &c.model;
+        assert_eq!((&m.model, m.language, m.max_tokens), (&model, language, spec.model.max_tokens), "{example}");
+        assert_eq!(m.anthropic_secret_arn, secret, "{example}");
+
+        let a = AskEnv::from_vars(&lookup(&vars("AskFunction"))).unwrap_or_else(|e| panic!("{example}: {e}"));
+        assert_eq!((&a.lake, &a.model), (&c.lake, &c.model), "{example}");
+        assert_eq!(a.max_scan_mb, spec.features.ask.as_ref().unwrap().max_scan_mb, "{example}");
 
         let l =
             LeftoversEnv::from_vars(&lookup(&vars("LeftoversFunction"))).unwrap_or_else(|e| panic!("{example}: {e}"));

@@ -13,6 +13,7 @@ pub mod backoff;
 pub mod catalogue;
 pub mod engine;
 pub mod functions;
+#[cfg(feature = "anthropic")]
 pub mod http;
 pub mod lake;
 pub mod llm;

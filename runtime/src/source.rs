@@ -3,17 +3,13 @@
 //! asks through [`Source`], so parameters are validated, SQL rendered, rows finished and columns
 //! named the same way whichever engine reads the lake.
 
-use std::time::Duration;
-
 use jiff::civil::Date;
-use jiff::ToSpan;
 
-use crate::aws::Aws;
+#[cfg(feature = "athena")]
 use crate::engine::athena::{AthenaEngine, AthenaError};
 use crate::engine::local::{EngineError, Mirror};
-use crate::engine::{lookup, ScanStats};
 use crate::lake::LakeLayout;
-use crate::query::{self, Answer, ParamError, Params, QueryDef, QueryError, Via};
+use crate::query::{self, Answer, ParamError, Params, QueryDef, QueryError};
 
 /// What reads the lake.
 // One per command or function, made once: the variants' sizes do not matter.
@@ -22,11 +18,13 @@ pub enum Source {
     /// A mirror of the log buckets on disk; `today` resolves the projection's `NOW`.
     Mirror { mirror: Mirror, today: Date },
     /// The spec's Athena workgroup and database.
+    #[cfg(feature = "athena")]
     Athena(AthenaEngine),
     /// CloudTrail event history of the credentials' account: management events of the last
     /// 90 days, no trail needed. `regions` (else the layout's) are read in parallel, each at
     /// most one call per `pace`.
-    EventHistory { aws: Aws, regions: Option<Vec<String>>, today: Date, pace: Duration },
+    #[cfg(feature = "event-history")]
+    EventHistory { aws: crate::aws::Aws, regions: Option<Vec<String>>, today: Date, pace: std::time::Duration },
 }
 
 /// Why a query has no answer. [`SourceError::is_bad_input`] tells the caller's mistakes (a
@@ -39,6 +37,7 @@ pub enum SourceError {
     Unsupported(String),
     #[error("{0}")]
     Mirror(#[from] EngineError),
+    #[cfg(feature = "athena")]
     #[error("{0}")]
     Athena(#[from] AthenaError),
     #[error("{0}")]
@@ -65,7 +64,9 @@ impl Source {
     pub fn name(&self) -> &'static str {
         match self {
             Source::Mirror { .. } => "mirror",
+            #[cfg(feature = "athena")]
             Source::Athena(_) => "athena",
+            #[cfg(feature = "event-history")]
             Source::EventHistory { .. } => "event history",
         }
     }
@@ -86,11 +87,13 @@ impl Source {
     pub async fn answer(&self, q: &QueryDef, params: &Params, layout: &LakeLayout) -> Result<Answer, SourceError> {
         match self {
             Source::Mirror { mirror, today } => Ok(query::run_local(q, params, layout, mirror, *today)?),
+            #[cfg(feature = "athena")]
             Source::Athena(engine) => {
                 let sql = query::render_sql(q, params, layout)?;
                 let run = Box::pin(engine.run(&sql)).await?;
                 Ok(Answer::from_athena(q, run))
             }
+            #[cfg(feature = "event-history")]
             Source::EventHistory { aws, regions, today, pace } => {
                 let regions = match (params.str("region"), regions) {
                     (Some(r), _) => vec![r.to_string()],
@@ -105,14 +108,19 @@ impl Source {
 }
 
 /// Event history answers `created-deleted` only, within its 90 days.
+#[cfg(feature = "event-history")]
 async fn event_history(
     q: &QueryDef,
     params: &Params,
-    aws: &Aws,
+    aws: &crate::aws::Aws,
     regions: &[String],
     today: Date,
-    pace: Duration,
+    pace: std::time::Duration,
 ) -> Result<Answer, SourceError> {
+    use crate::engine::{lookup, ScanStats};
+    use crate::query::Via;
+    use jiff::ToSpan;
+
     if q.name != "created-deleted" {
         return Err(SourceError::Unsupported(format!(
             "{}: CloudTrail event history answers created-deleted only; read the lake (--local or --athena)",

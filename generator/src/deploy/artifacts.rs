@@ -99,9 +99,10 @@ pub fn source_dir() -> Result<PathBuf> {
         Ok(dir)
     } else {
         Err(Error::bad_input(format!(
-            "the runtime's sources are not at {} (set OPSLAKE_SOURCE_DIR to an opslake checkout)\n  hint: or build the zips in a checkout with `cargo lambda build --release --arm64 --output-format zip -p opslake-runtime` and pass --artifacts target/lambda",
+            "the runtime's sources are not at {} (set OPSLAKE_SOURCE_DIR to an opslake checkout)",
             dir.display()
-        )))
+        ))
+        .hint("or build the zips in a checkout (`scripts/build-functions`) and pass --artifacts target/lambda/arm64"))
     }
 }
 
@@ -112,15 +113,15 @@ fn succeeds(cmd: &mut Command) -> bool {
 /// Checks what a cargo-lambda build needs, with the install command for whatever is missing.
 pub fn check_toolchain(arch: Arch) -> Result<()> {
     if !succeeds(Command::new("cargo").args(["lambda", "--version"])) {
-        return Err(Error::bad_input(
-            "cargo-lambda is not installed (deploy builds the functions with it)\n  hint: `pip install cargo-lambda` (it brings zig) and put its bin directory on PATH, or pass --artifacts DIR with prebuilt zips",
+        return Err(Error::bad_input("cargo-lambda is not installed (deploy builds the functions with it)").hint(
+            "`pip install cargo-lambda` (it brings zig) and put its bin directory on PATH, or pass --artifacts DIR with prebuilt zips",
         ));
     }
     let zig = succeeds(Command::new("zig").arg("version"))
         || succeeds(Command::new("python3").args(["-m", "ziglang", "version"]));
     if !zig {
-        return Err(Error::bad_input(
-            "zig is not installed (cargo-lambda links the functions with it)\n  hint: `pip install cargo-lambda` installs zig as the `ziglang` package; run deploy with that environment's bin directory on PATH",
+        return Err(Error::bad_input("zig is not installed (cargo-lambda links the functions with it)").hint(
+            "`pip install cargo-lambda` installs zig as the `ziglang` package; run deploy with that environment's bin directory on PATH",
         ));
     }
     let target = arch.rust_target();
@@ -131,31 +132,42 @@ pub fn check_toolchain(arch: Arch) -> Result<()> {
         .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == target))
         .unwrap_or(false);
     if !installed {
-        return Err(Error::bad_input(format!(
-            "the Rust target {target} is not installed\n  hint: `rustup target add {target}`"
-        )));
+        return Err(Error::bad_input(format!("the Rust target {target} is not installed"))
+            .hint(format!("`rustup target add {target}`")));
     }
     Ok(())
 }
 
-/// Builds `bins` of the runtime crate with cargo-lambda (release, zip output) and returns the zips.
+/// The Cargo profile the functions are built with (`Cargo.toml`: stripped, LTO, one codegen
+/// unit).
+pub const PROFILE: &str = "lambda";
+
+/// The cargo-lambda build of one function: its own features (`fn-BIN`: only the AWS clients it
+/// calls), the Lambda profile, a zip.
+pub fn build_command(source: &Path, bin: &str, arch: Arch, lambda_dir: &Path) -> Command {
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(source)
+        .args(["lambda", "build", "--profile", PROFILE, arch.cargo_lambda_flag(), "--output-format", "zip"])
+        .args(["-p", "opslake-runtime", "--bin", bin, "--no-default-features", "--features"])
+        .arg(format!("fn-{bin}"))
+        .arg("--lambda-dir")
+        .arg(lambda_dir);
+    cmd
+}
+
+/// Builds `bins` of the runtime crate with cargo-lambda and returns the zips.
 pub fn build(source: &Path, bins: &[String], arch: Arch) -> Result<Vec<Artifact>> {
     check_toolchain(arch)?;
     let target_dir = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| source.join("target"));
     let lambda_dir = target_dir.join("lambda").join(arch.lambda_name());
-    let mut cmd = Command::new("cargo");
-    cmd.current_dir(source)
-        .args(["lambda", "build", "--release", arch.cargo_lambda_flag(), "--output-format", "zip"])
-        .args(["-p", "opslake-runtime", "--lambda-dir"])
-        .arg(&lambda_dir);
     for bin in bins {
-        cmd.args(["--bin", bin]);
-    }
-    // The build's own progress goes to the terminal; stdout stays clean for `--format json`.
-    cmd.stdin(Stdio::null()).stdout(Stdio::inherit()).stderr(Stdio::inherit());
-    let status = cmd.status().map_err(|e| Error::failed(format!("cannot run cargo lambda build: {e}")))?;
-    if !status.success() {
-        return Err(Error::failed(format!("cargo lambda build failed ({status}); its output is above")));
+        let mut cmd = build_command(source, bin, arch, &lambda_dir);
+        // The build's own progress goes to the terminal; stdout stays clean for `--format json`.
+        cmd.stdin(Stdio::null()).stdout(Stdio::inherit()).stderr(Stdio::inherit());
+        let status = cmd.status().map_err(|e| Error::failed(format!("cannot run cargo lambda build: {e}")))?;
+        if !status.success() {
+            return Err(Error::failed(format!("cargo lambda build of {bin} failed ({status}); its output is above")));
+        }
     }
     prebuilt(&lambda_dir, bins)
 }

@@ -7,9 +7,10 @@ mod policies;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use opslake_runtime::functions::env::{ChangeSummaryEnv, EnvValue, LakeEnv, LeftoversEnv, LeftoversSource, QueryEnv};
+use opslake_runtime::functions::env::{
+    AskEnv, ChangeSummaryEnv, EnvValue, LakeEnv, LeftoversEnv, LeftoversSource, ModelEnv, QueryEnv, Vars,
+};
 use opslake_runtime::lake::{AlbSource, LakeLayout, TableDef};
-use opslake_runtime::llm::ModelChoice;
 
 use crate::spec::model::{Spec, TrailMode};
 
@@ -117,6 +118,7 @@ pub struct Names {
     pub leftovers_function: String,
     pub leftovers_topic: String,
     pub change_summary_function: String,
+    pub ask_function: String,
     /// The bootstrap stack, one per account and region, shared by every lake there.
     pub bootstrap_stack: String,
     /// Its assets bucket: the functions' zips and large templates.
@@ -143,6 +145,7 @@ impl Names {
             leftovers_function: format!("{n}-opslake-leftovers"),
             leftovers_topic: format!("{n}-opslake-leftovers"),
             change_summary_function: format!("{n}-opslake-change-summary"),
+            ask_function: format!("{n}-opslake-ask"),
             bootstrap_stack: BOOTSTRAP_STACK.to_string(),
             assets_bucket: assets_bucket(acct, region),
         }
@@ -200,8 +203,7 @@ pub const FUNCTION_LOG_RETENTION_DAYS: u32 = 400;
 
 /// What every function that reads the lake may touch (one managed policy they share).
 fn reader(spec: &Spec, layout: &LakeLayout, names: &Names) -> Value {
-    use crate::spec::model::Feature;
-    if !(spec.enabled(Feature::Query) || spec.enabled(Feature::Leftovers) || spec.enabled(Feature::ChangeSummary)) {
+    if !spec.has_functions() {
         return Value::Null;
     }
     let prefix = join_prefix(&spec.lake.prefix);
@@ -226,20 +228,6 @@ fn reader(spec: &Spec, layout: &LakeLayout, names: &Names) -> Value {
 /// What every function that reads the lake finds in its environment.
 fn lake_env(spec: &Spec, names: &Names) -> LakeEnv {
     LakeEnv { layout: layout(spec), workgroup: names.workgroup.clone() }
-}
-
-fn query_function(spec: &Spec, names: &Names) -> Value {
-    if !spec.enabled(crate::spec::model::Feature::Query) {
-        return Value::Null;
-    }
-    let env = QueryEnv { lake: lake_env(spec, names) };
-    json!({
-        "env": env.to_vars(),
-        "name": names.query_function,
-        "description": format!("opslake {}: named queries over the log lake (Function URL, IAM auth)", spec.name),
-        "log_group": format!("/aws/lambda/{}", names.query_function),
-        "log_retention_days": FUNCTION_LOG_RETENTION_DAYS,
-    })
 }
 
 fn leftovers_function(spec: &Spec, names: &Names) -> Value {
@@ -287,51 +275,133 @@ fn bedrock_resources(spec: &Spec, id: &str) -> Vec<String> {
     }
 }
 
-fn change_summary_function(spec: &Spec, names: &Names) -> Value {
-    use crate::spec::model::Provider;
-    if !spec.enabled(crate::spec::model::Feature::ChangeSummary) {
-        return Value::Null;
+/// A function behind an IAM-auth Function URL, as the template's loop renders it.
+struct UrlFunction<'a> {
+    /// The logical-id stem (`Query` → `QueryFunction`, `QueryFunctionRole`, …).
+    id: &'static str,
+    /// Its zip's name, as deploy builds it.
+    bin: &'static str,
+    name: &'a str,
+    what: &'static str,
+    role_description: &'static str,
+    policy_name: &'static str,
+    no_vpc_reason: &'static str,
+    url_description: &'static str,
+    memory: u32,
+    concurrency: u32,
+    env: Vars,
+    /// Whether it asks the spec's model.
+    model: bool,
+}
+
+impl UrlFunction<'_> {
+    fn context(&self, spec: &Spec) -> Value {
+        let m = &spec.model;
+        let bedrock: Vec<String> = match (self.model, m.provider, &m.id) {
+            (true, crate::spec::model::Provider::Bedrock, Some(id)) => bedrock_resources(spec, id),
+            _ => Vec::new(),
+        };
+        let id = self.id;
+        json!({
+            "key_param": format!("{id}FunctionKey"),
+            "key_description": format!("S3 key of the {} function's zip (named by its content hash).", self.bin),
+            "log_group_id": format!("{id}FunctionLogGroup"),
+            "log_group_arn": format!("${{{id}FunctionLogGroup.Arn}}"),
+            "role_id": format!("{id}FunctionRole"),
+            "function_id": format!("{id}Function"),
+            "url_id": format!("{id}FunctionUrl"),
+            "url_description": self.url_description,
+            "name": self.name,
+            "description": format!("opslake {}: {} (Function URL, IAM auth)", spec.name, self.what),
+            "role_description": self.role_description,
+            "policy_name": self.policy_name,
+            "no_vpc_reason": self.no_vpc_reason,
+            "log_group": format!("/aws/lambda/{}", self.name),
+            "log_retention_days": FUNCTION_LOG_RETENTION_DAYS,
+            "memory": self.memory,
+            "timeout": 300,
+            "concurrency": self.concurrency,
+            "env": self.env,
+            "bedrock_resources": if bedrock.is_empty() { Value::Null } else { json!(bedrock) },
+            "anthropic_secret": if self.model { json!(m.api_key_secret) } else { Value::Null },
+        })
     }
+}
+
+/// The functions the spec turns on that answer behind a Function URL: query, change summary,
+/// ask.
+fn url_functions<'a>(spec: &'a Spec, names: &'a Names) -> Vec<UrlFunction<'a>> {
+    use crate::spec::model::Feature;
     let m = &spec.model;
-    let model = match (m.provider, &m.id) {
-        (Provider::Bedrock, Some(id)) => ModelChoice::Bedrock(id.clone()),
-        (Provider::Anthropic, Some(id)) => ModelChoice::Anthropic(id.clone()),
-        _ => ModelChoice::None,
-    };
-    let env = ChangeSummaryEnv {
-        lake: lake_env(spec, names),
-        model,
+    let model_env = || ModelEnv {
+        model: m.choice(),
         language: m.language,
         max_tokens: m.max_tokens,
         anthropic_secret_arn: m.api_key_secret.clone(),
     };
-    let bedrock: Vec<String> = match (m.provider, &m.id) {
-        (Provider::Bedrock, Some(id)) => bedrock_resources(spec, id),
-        _ => Vec::new(),
-    };
-    json!({
-        "name": names.change_summary_function,
-        "description": format!("opslake {}: what changed in a month of AWS Config history (Function URL, IAM auth)", spec.name),
-        "log_group": format!("/aws/lambda/{}", names.change_summary_function),
-        "log_retention_days": FUNCTION_LOG_RETENTION_DAYS,
-        "env": env.to_vars(),
-        "bedrock_resources": if bedrock.is_empty() { Value::Null } else { json!(bedrock) },
-        "anthropic_secret": m.api_key_secret,
-    })
+    let uses_aws_only = "Calls only AWS APIs (Athena, Glue, S3) and holds no network resources; a VPC would add NAT costs without a security gain.";
+    let uses_model = "Calls only AWS APIs (Athena, Glue, S3, Bedrock) and the model's public API; a VPC would add NAT costs without a security gain.";
+    let mut out = Vec::new();
+    if spec.enabled(Feature::Query) {
+        out.push(UrlFunction {
+            id: "Query",
+            bin: "query",
+            name: &names.query_function,
+            what: "named queries over the log lake",
+            role_description: "The query function reads the lake through Athena, and nothing else.",
+            policy_name: "write-own-logs",
+            no_vpc_reason: uses_aws_only,
+            url_description: "POST {\"name\", \"params\"} here, signed with SigV4 (callers need lambda:InvokeFunctionUrl and lambda:InvokeFunction).",
+            memory: 256,
+            concurrency: 5,
+            env: QueryEnv { lake: lake_env(spec, names) }.to_vars(),
+            model: false,
+        });
+    }
+    if spec.enabled(Feature::ChangeSummary) {
+        out.push(UrlFunction {
+            id: "ChangeSummary",
+            bin: "change-summary",
+            name: &names.change_summary_function,
+            what: "what changed in a month of AWS Config history",
+            role_description: "The change-summary function reads Config history through Athena and asks its model.",
+            policy_name: "logs-and-model",
+            no_vpc_reason: uses_model,
+            url_description: "POST {\"target_year\", \"target_month\"} here, signed with SigV4.",
+            memory: 512,
+            concurrency: 2,
+            env: ChangeSummaryEnv { lake: lake_env(spec, names), model: model_env() }.to_vars(),
+            model: true,
+        });
+    }
+    if let Some(ask) = spec.features.ask.as_ref().filter(|a| a.enabled) {
+        out.push(UrlFunction {
+            id: "Ask",
+            bin: "ask",
+            name: &names.ask_function,
+            what: "questions in plain language over the log lake, answered with named queries",
+            role_description: "The ask function runs named queries through Athena as its model asks for them.",
+            policy_name: "logs-and-model",
+            no_vpc_reason: uses_model,
+            url_description: "POST {\"question\"} here, signed with SigV4.",
+            memory: 512,
+            concurrency: 2,
+            env: AskEnv { lake: lake_env(spec, names), model: model_env(), max_scan_mb: ask.max_scan_mb }.to_vars(),
+            model: true,
+        });
+    }
+    out
 }
 
-fn central_parameters(spec: &Spec) -> std::collections::BTreeMap<String, ParamSource> {
+fn central_parameters(spec: &Spec, names: &Names) -> std::collections::BTreeMap<String, ParamSource> {
     use crate::spec::model::Feature;
     let mut p = std::collections::BTreeMap::new();
-    if spec.enabled(Feature::Query) || spec.enabled(Feature::Leftovers) || spec.enabled(Feature::ChangeSummary) {
+    if spec.has_functions() {
         p.insert("ArtifactBucket".to_string(), ParamSource::AssetsBucket);
         p.insert("FunctionArchitecture".to_string(), ParamSource::Architecture);
     }
-    if spec.enabled(Feature::ChangeSummary) {
-        p.insert("ChangeSummaryFunctionKey".to_string(), ParamSource::Artifact { bin: "change-summary".into() });
-    }
-    if spec.enabled(Feature::Query) {
-        p.insert("QueryFunctionKey".to_string(), ParamSource::Artifact { bin: "query".into() });
+    for f in url_functions(spec, names) {
+        p.insert(format!("{}FunctionKey", f.id), ParamSource::Artifact { bin: f.bin.into() });
     }
     if spec.enabled(Feature::Leftovers) {
         p.insert("LeftoversFunctionKey".to_string(), ParamSource::Artifact { bin: "leftovers".into() });
@@ -459,9 +529,8 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
         "accounts": accounts,
         "tables": tables.iter().map(table_context).collect::<Vec<_>>(),
         "reader": reader(spec, &layout, &names),
-        "query": query_function(spec, &names),
+        "url_functions": url_functions(spec, &names).iter().map(|f| f.context(spec)).collect::<Vec<_>>(),
         "leftovers": leftovers_function(spec, &names),
-        "change_summary": change_summary_function(spec, &names),
         "athena": {
             "cutoff_bytes": spec.athena.bytes_scanned_cutoff_mb * 1024 * 1024,
             "results_retention_days": spec.athena.results_retention_days,
@@ -493,7 +562,7 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
                 account: spec.home.account.clone(),
                 region: spec.home.region.clone(),
             },
-            parameters: central_parameters(spec),
+            parameters: central_parameters(spec, &names),
             context: central_ctx,
         },
     ];

@@ -3,6 +3,7 @@
 //! `opslake_runtime::report`, shared with the functions).
 
 pub mod answer;
+pub mod ask;
 pub mod deploy;
 pub mod doctor;
 pub mod table;

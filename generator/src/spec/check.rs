@@ -326,7 +326,15 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
             c.error("/model/api_key_secret", problem, None);
         }
     }
-    let uses_model = spec.enabled(Feature::ChangeSummary) || spec.enabled(Feature::FailureAnalysis);
+    let uses_model =
+        spec.enabled(Feature::ChangeSummary) || spec.enabled(Feature::FailureAnalysis) || spec.enabled(Feature::Ask);
+    if spec.enabled(Feature::Ask) && m.choice() == opslake_runtime::llm::ModelChoice::None {
+        c.error(
+            "/features/ask",
+            "questions in plain language need a model: `model.provider` is none",
+            Some("set model: { provider: bedrock, id: … } (or anthropic), or turn ask off; `opslake query` answers without one".into()),
+        );
+    }
     if m.provider == Provider::Anthropic && m.api_key_secret.is_none() && uses_model {
         c.error(
             "/model",

@@ -163,6 +163,18 @@ pub enum Provider {
     Anthropic,
 }
 
+impl Model {
+    /// The model as the functions and commands name it (`none` without an id).
+    pub fn choice(&self) -> opslake_runtime::llm::ModelChoice {
+        use opslake_runtime::llm::ModelChoice;
+        match (self.provider, &self.id) {
+            (Provider::Bedrock, Some(id)) => ModelChoice::Bedrock(id.clone()),
+            (Provider::Anthropic, Some(id)) => ModelChoice::Anthropic(id.clone()),
+            _ => ModelChoice::None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Model {
@@ -198,6 +210,8 @@ pub struct Features {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<Toggle>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ask: Option<Ask>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leftovers: Option<Leftovers>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_analysis: Option<FailureAnalysis>,
@@ -210,6 +224,19 @@ pub struct Features {
 pub struct Toggle {
     #[serde(default = "d_true")]
     pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ask {
+    #[serde(default = "d_true")]
+    pub enabled: bool,
+    #[serde(default = "d_scan_mb")]
+    pub max_scan_mb: u64,
+}
+
+fn d_scan_mb() -> u64 {
+    1024
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -306,11 +333,17 @@ impl Spec {
         self.athena.workgroup.clone().unwrap_or_else(|| format!("{}-opslake", self.name))
     }
 
+    /// Whether the spec deploys any Lambda function.
+    pub fn has_functions(&self) -> bool {
+        [Feature::Query, Feature::Leftovers, Feature::ChangeSummary, Feature::Ask].into_iter().any(|f| self.enabled(f))
+    }
+
     pub fn enabled(&self, feature: Feature) -> bool {
         let f = &self.features;
         match feature {
             Feature::ChangeSummary => f.change_summary.as_ref().is_some_and(|t| t.enabled),
             Feature::Query => f.query.as_ref().is_some_and(|t| t.enabled),
+            Feature::Ask => f.ask.as_ref().is_some_and(|t| t.enabled),
             Feature::Leftovers => f.leftovers.as_ref().is_some_and(|t| t.enabled),
             Feature::FailureAnalysis => f.failure_analysis.as_ref().is_some_and(|t| t.enabled),
             Feature::ActivityInsights => f.activity_insights.as_ref().is_some_and(|t| t.enabled),
@@ -322,6 +355,7 @@ impl Spec {
 pub enum Feature {
     ChangeSummary,
     Query,
+    Ask,
     Leftovers,
     FailureAnalysis,
     ActivityInsights,

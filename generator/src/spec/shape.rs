@@ -166,6 +166,14 @@ pub const SPEC: Shape = Shape::Object(&[
             f("change_summary", &Shape::Object(&[def("enabled", &BOOL, "true", "")]), "Monthly Config change summary behind a Function URL (IAM auth)."),
             f("query", &Shape::Object(&[def("enabled", &BOOL, "true", "")]), "Named, parameterised Athena queries behind a Function URL (IAM auth)."),
             f(
+                "ask",
+                &Shape::Object(&[
+                    def("enabled", &BOOL, "true", ""),
+                    def("max_scan_mb", &Shape::Int { min: 1, max: 10_000_000 }, "1024", "Megabytes one question's Athena queries may scan in all."),
+                ]),
+                "Questions in plain language behind a Function URL (IAM auth): the model picks named queries as tools, never SQL. Needs a model.",
+            ),
+            f(
                 "leftovers",
                 &Shape::Object(&[
                     def("enabled", &BOOL, "true", ""),

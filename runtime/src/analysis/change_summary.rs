@@ -330,6 +330,8 @@ pub struct Gathered {
     /// Athena query execution ids, in the order the queries were asked.
     pub query_ids: Vec<String>,
     pub bytes_scanned: u64,
+    /// What Athena bills for them (0 for a mirror).
+    pub cost_usd: f64,
     /// The first query that failed; the facts are then those of the queries that answered.
     pub failure: Option<SourceError>,
 }
@@ -349,11 +351,12 @@ pub async fn gather(source: &Source, layout: &LakeLayout, scope: &Scope) -> Gath
         .buffered(CONCURRENT_QUERIES)
         .collect()
         .await;
-    let (mut query_ids, mut bytes_scanned, mut failure) = (Vec::new(), 0u64, None);
+    let (mut query_ids, mut bytes_scanned, mut cost_usd, mut failure) = (Vec::new(), 0u64, 0.0, None);
     let mut answered = |q: &str, a: Result<Answer, SourceError>| match a {
         Ok(a) => {
-            if let Via::Athena { query_id, .. } = &a.via {
+            if let Via::Athena { query_id, estimated_cost_usd } = &a.via {
                 query_ids.push(query_id.clone());
+                cost_usd += estimated_cost_usd;
             }
             bytes_scanned += a.stats.bytes_scanned;
             a
@@ -371,7 +374,7 @@ pub async fn gather(source: &Source, layout: &LakeLayout, scope: &Scope) -> Gath
         read.push(Month { label: format!("{y}-{m:02}"), changes, lifecycle });
     }
     let target = read.remove(0);
-    Gathered { facts: facts(&target, &read), query_ids, bytes_scanned, failure }
+    Gathered { facts: facts(&target, &read), query_ids, bytes_scanned, cost_usd, failure }
 }
 
 /// How a summary was made.

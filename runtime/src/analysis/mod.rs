@@ -1,4 +1,5 @@
 //! Analyses over the lake's rows, independent of the engine that produced them.
 
+pub mod ask;
 pub mod change_summary;
 pub mod leftovers;

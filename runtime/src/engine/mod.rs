@@ -1,9 +1,12 @@
 //! Engines that read the lake. `local` scans a mirror directory of the log buckets; the
 //! Athena engine (AWS) runs the same named queries' SQL. Both report what they scanned.
 
+#[cfg(feature = "athena")]
 pub mod athena;
+#[cfg(feature = "cloud-control")]
 pub mod confirm;
 pub mod local;
+#[cfg(feature = "event-history")]
 pub mod lookup;
 
 use serde::Serialize;

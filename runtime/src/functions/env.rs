@@ -19,6 +19,7 @@ pub const ANTHROPIC_SECRET_ARN: &str = "OPSLAKE_ANTHROPIC_SECRET_ARN";
 pub const TOPIC_ARN: &str = "OPSLAKE_TOPIC_ARN";
 pub const LOOKBACK_DAYS: &str = "OPSLAKE_LOOKBACK_DAYS";
 pub const SOURCE: &str = "OPSLAKE_SOURCE";
+pub const MAX_SCAN_MB: &str = "OPSLAKE_MAX_SCAN_MB";
 
 /// Lambda allows 4 KB of environment in all; a layout longer than this leaves out the account
 /// list (the function then checks account ids by format only).
@@ -122,10 +123,10 @@ impl QueryEnv {
     }
 }
 
-/// The `change-summary` function.
+/// What every function that asks a model knows: which model, the report language, the answer
+/// budget, and (for Anthropic) the secret holding the API key.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ChangeSummaryEnv {
-    pub lake: LakeEnv,
+pub struct ModelEnv {
     pub model: ModelChoice,
     pub language: Language,
     pub max_tokens: u32,
@@ -133,22 +134,18 @@ pub struct ChangeSummaryEnv {
     pub anthropic_secret_arn: Option<String>,
 }
 
-impl ChangeSummaryEnv {
-    pub fn to_vars(&self) -> Vars {
-        let mut vars = Vars::new();
-        self.lake.to_vars(&mut vars);
+impl ModelEnv {
+    fn to_vars(&self, vars: &mut Vars) {
         vars.insert(MODEL, text(self.model.to_string()));
         vars.insert(LANGUAGE, text(self.language.as_str()));
         vars.insert(MAX_TOKENS, text(self.max_tokens.to_string()));
         if let Some(arn) = &self.anthropic_secret_arn {
             vars.insert(ANTHROPIC_SECRET_ARN, text(arn));
         }
-        vars
     }
 
-    pub fn from_vars(get: Lookup) -> Result<ChangeSummaryEnv, String> {
-        Ok(ChangeSummaryEnv {
-            lake: LakeEnv::from_vars(get)?,
+    fn from_vars(get: Lookup) -> Result<ModelEnv, String> {
+        Ok(ModelEnv {
             model: parsed(get, MODEL)?,
             language: parsed(get, LANGUAGE)?,
             max_tokens: parsed(get, MAX_TOKENS)?,
@@ -156,8 +153,67 @@ impl ChangeSummaryEnv {
         })
     }
 
+    /// Where the function's Anthropic key is (a secret, never the environment).
+    pub fn anthropic_key(&self) -> crate::llm::AnthropicKey {
+        match &self.anthropic_secret_arn {
+            Some(arn) => crate::llm::AnthropicKey::Secret { arn: arn.clone() },
+            None => crate::llm::AnthropicKey::Environment,
+        }
+    }
+}
+
+/// The `change-summary` function.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeSummaryEnv {
+    pub lake: LakeEnv,
+    pub model: ModelEnv,
+}
+
+impl ChangeSummaryEnv {
+    pub fn to_vars(&self) -> Vars {
+        let mut vars = Vars::new();
+        self.lake.to_vars(&mut vars);
+        self.model.to_vars(&mut vars);
+        vars
+    }
+
+    pub fn from_vars(get: Lookup) -> Result<ChangeSummaryEnv, String> {
+        Ok(ChangeSummaryEnv { lake: LakeEnv::from_vars(get)?, model: ModelEnv::from_vars(get)? })
+    }
+
     pub fn from_env() -> Result<ChangeSummaryEnv, String> {
         ChangeSummaryEnv::from_vars(&|k| std::env::var(k).ok())
+    }
+}
+
+/// The `ask` function.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AskEnv {
+    pub lake: LakeEnv,
+    pub model: ModelEnv,
+    /// Megabytes one question's Athena queries may scan in all.
+    pub max_scan_mb: u64,
+}
+
+impl AskEnv {
+    pub fn to_vars(&self) -> Vars {
+        let mut vars = Vars::new();
+        self.lake.to_vars(&mut vars);
+        self.model.to_vars(&mut vars);
+        vars.insert(MAX_SCAN_MB, text(self.max_scan_mb.to_string()));
+        vars
+    }
+
+    pub fn from_vars(get: Lookup) -> Result<AskEnv, String> {
+        Ok(AskEnv {
+            lake: LakeEnv::from_vars(get)?,
+            model: ModelEnv::from_vars(get)?,
+            max_scan_mb: parsed(get, MAX_SCAN_MB)?,
+        })
+    }
+
+    pub fn from_env() -> Result<AskEnv, String> {
+        AskEnv::from_vars(&|k| std::env::var(k).ok())
     }
 }
 

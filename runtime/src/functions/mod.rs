@@ -1,8 +1,10 @@
 //! The Lambda functions' logic, as libraries: each `src/bin/*.rs` is only an adapter that
 //! reads its environment ([`env`]), connects, and hands events to these.
 
+pub mod ask;
 pub mod change_summary;
 pub mod env;
+#[cfg(feature = "sns")]
 pub mod leftovers;
 pub mod query;
 
@@ -74,6 +76,7 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8], max: usize, shape: &str) -> 
 }
 
 /// The functions read the lake through Athena: the workgroup and database of their environment.
+#[cfg(feature = "athena")]
 pub fn athena(lake: &env::LakeEnv, aws: &crate::aws::Aws) -> crate::source::Source {
     crate::source::Source::Athena(crate::engine::athena::AthenaEngine::new(aws, &lake.workgroup, &lake.layout.database))
 }

@@ -1,20 +1,29 @@
 //! Language models: one small trait, three providers — Bedrock Converse (IAM auth), the
-//! Anthropic Messages API (API key), and `none`. Throttling and server errors are retried
-//! with backoff; a caller that still gets an error falls back to the deterministic report.
-//! Temperature is always 0: the model narrates facts, it does not explore.
+//! Anthropic Messages API (API key), and `none`. A [`Chat`] is a conversation that may offer
+//! tools (native tool use of both APIs: the model asks for a tool by name with JSON input, it
+//! never writes code that runs); [`Model::complete`] is the one-question case. Throttling and
+//! server errors are retried with backoff; a caller that still gets an error falls back to
+//! what the code computed. Temperature is always 0: the model narrates facts, it does not
+//! explore.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ConversationRole, InferenceConfiguration, Message, SystemContentBlock,
-};
-use serde_json::{json, Value};
+#[cfg(feature = "anthropic")]
+mod anthropic;
+#[cfg(feature = "bedrock")]
+mod bedrock;
+
+#[cfg(feature = "anthropic")]
+pub use anthropic::Anthropic;
+#[cfg(feature = "bedrock")]
+pub use bedrock::Bedrock;
+
+use serde_json::Value;
 
 use crate::aws::Aws;
 pub use crate::backoff::Backoff;
-use crate::http::HttpClient;
 
 /// What to ask.
 #[derive(Debug, Clone)]
@@ -22,6 +31,77 @@ pub struct Request {
     pub system: String,
     pub user: String,
     pub max_tokens: u32,
+}
+
+/// A tool the model may ask for: its name, what it is for, and its input's JSON Schema.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tool {
+    pub name: String,
+    pub description: String,
+    pub schema: Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+/// A piece of a turn.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Block {
+    Text(String),
+    /// The model asks for a tool (`id` is the model's, echoed in the result).
+    ToolUse {
+        id: String,
+        name: String,
+        input: Value,
+    },
+    /// What a tool gave back, or why it could not run (`is_error`).
+    ToolResult {
+        id: String,
+        content: Value,
+        is_error: bool,
+    },
+}
+
+/// One turn of a conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Turn {
+    pub role: Role,
+    pub content: Vec<Block>,
+}
+
+impl Turn {
+    pub fn user(text: impl Into<String>) -> Turn {
+        Turn { role: Role::User, content: vec![Block::Text(text.into())] }
+    }
+}
+
+/// A conversation: the system prompt, the turns so far, the tools on offer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chat {
+    pub system: String,
+    pub turns: Vec<Turn>,
+    pub tools: Vec<Tool>,
+    pub max_tokens: u32,
+}
+
+/// The model's turn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub content: Vec<Block>,
+    /// `end_turn`, `tool_use`, `max_tokens`, …
+    pub stop_reason: String,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+impl Reply {
+    /// The text blocks, joined.
+    pub fn text(&self) -> String {
+        self.content.iter().filter_map(|b| if let Block::Text(t) = b { Some(t.as_str()) } else { None }).collect()
+    }
 }
 
 /// What came back.
@@ -44,8 +124,28 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub trait Model: Send + Sync {
     /// `none`, `bedrock:ID` or `anthropic:ID`.
     fn name(&self) -> String;
-    /// `None` for the `none` provider: no call is made.
-    fn complete<'a>(&'a self, req: &'a Request) -> BoxFuture<'a, Option<Result<Completion, ModelError>>>;
+
+    /// The model's next turn; `None` for the `none` provider (no call is made).
+    fn chat<'a>(&'a self, chat: &'a Chat) -> BoxFuture<'a, Option<Result<Reply, ModelError>>>;
+
+    /// One question, one answer: a chat of a single user turn, without tools.
+    fn complete<'a>(&'a self, req: &'a Request) -> BoxFuture<'a, Option<Result<Completion, ModelError>>> {
+        Box::pin(async move {
+            let chat = Chat {
+                system: req.system.clone(),
+                turns: vec![Turn::user(&req.user)],
+                tools: vec![],
+                max_tokens: req.max_tokens,
+            };
+            let reply = self.chat(&chat).await?;
+            Some(reply.map(|r| Completion {
+                text: r.text(),
+                stop_reason: r.stop_reason,
+                input_tokens: r.input_tokens,
+                output_tokens: r.output_tokens,
+            }))
+        })
+    }
 }
 
 /// No model: the deterministic report is the answer.
@@ -55,7 +155,7 @@ impl Model for NoModel {
     fn name(&self) -> String {
         "none".into()
     }
-    fn complete<'a>(&'a self, _: &'a Request) -> BoxFuture<'a, Option<Result<Completion, ModelError>>> {
+    fn chat<'a>(&'a self, _: &'a Chat) -> BoxFuture<'a, Option<Result<Reply, ModelError>>> {
         Box::pin(async { None })
     }
 }
@@ -63,133 +163,12 @@ impl Model for NoModel {
 /// The retries of every provider: 4 calls, pauses doubling from half a second.
 pub const RETRIES: Backoff = Backoff::retries(4, Duration::from_millis(500));
 
-/// Bedrock Converse.
-pub struct Bedrock {
-    pub client: aws_sdk_bedrockruntime::Client,
-    pub model_id: String,
-    pub backoff: Backoff,
-}
-
-impl Bedrock {
-    /// A Converse client on `aws`'s credentials, region and endpoint.
-    pub fn new(aws: &Aws, model_id: &str, backoff: Backoff) -> Bedrock {
-        // Retries are ours (same policy for every provider).
-        let conf = aws_sdk_bedrockruntime::config::Builder::from(aws.config())
-            .retry_config(aws_sdk_bedrockruntime::config::retry::RetryConfig::disabled())
-            .build();
-        Bedrock { client: aws_sdk_bedrockruntime::Client::from_conf(conf), model_id: model_id.into(), backoff }
-    }
-
-    async fn once(&self, req: &Request) -> Result<Completion, (bool, ModelError)> {
-        let message = Message::builder()
-            .role(ConversationRole::User)
-            .content(ContentBlock::Text(req.user.clone()))
-            .build()
-            .map_err(|e| (false, ModelError(e.to_string())))?;
-        let sent = self
-            .client
-            .converse()
-            .model_id(&self.model_id)
-            .system(SystemContentBlock::Text(req.system.clone()))
-            .messages(message)
-            .inference_config(
-                InferenceConfiguration::builder().max_tokens(req.max_tokens as i32).temperature(0.0).build(),
-            )
-            .send()
-            .await;
-        match sent {
-            Ok(out) => {
-                let text = out
-                    .output()
-                    .and_then(|o| o.as_message().ok())
-                    .map(|m| m.content().iter().filter_map(|c| c.as_text().ok()).cloned().collect::<Vec<_>>().join(""))
-                    .unwrap_or_default();
-                let usage = out.usage();
-                Ok(Completion {
-                    text,
-                    stop_reason: out.stop_reason().as_str().to_string(),
-                    input_tokens: usage.map_or(0, |u| u.input_tokens().max(0) as u64),
-                    output_tokens: usage.map_or(0, |u| u.output_tokens().max(0) as u64),
-                })
-            }
-            Err(e) => Err((
-                crate::aws::is_transient(&e),
-                ModelError(format!("Bedrock Converse ({}): {}", self.model_id, crate::aws::sdk_message(&e))),
-            )),
-        }
-    }
-}
-
-impl Model for Bedrock {
-    fn name(&self) -> String {
-        format!("bedrock:{}", self.model_id)
-    }
-    fn complete<'a>(&'a self, req: &'a Request) -> BoxFuture<'a, Option<Result<Completion, ModelError>>> {
-        Box::pin(async move { Some(with_backoff(&self.backoff, || self.once(req)).await) })
-    }
-}
-
-/// The Anthropic Messages API.
-pub struct Anthropic {
-    pub api_key: String,
-    pub model: String,
-    /// `https://api.anthropic.com` (tests point it at a local server).
-    pub base_url: String,
-    pub backoff: Backoff,
-    pub http: HttpClient,
-}
-
-impl Anthropic {
-    async fn once(&self, req: &Request) -> Result<Completion, (bool, ModelError)> {
-        let body = json!({
-            "model": self.model,
-            "max_tokens": req.max_tokens,
-            "temperature": 0,
-            "system": req.system,
-            "messages": [{"role": "user", "content": req.user}],
-        });
-        let url = format!("{}/v1/messages", self.base_url.trim_end_matches('/'));
-        let headers = [("x-api-key", self.api_key.as_str()), ("anthropic-version", "2023-06-01")];
-        let resp = self
-            .http
-            .post_json(&url, &headers, &body)
-            .await
-            .map_err(|e| (true, ModelError(format!("Anthropic Messages: {e}"))))?;
-        let v: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
-        if resp.status != 200 {
-            let retry = resp.status == 429 || resp.status == 529 || resp.status >= 500;
-            let text = String::from_utf8_lossy(&resp.body);
-            let msg = v["error"]["message"].as_str().map_or_else(|| text.to_string(), str::to_string);
-            let kind = v["error"]["type"].as_str().unwrap_or("error");
-            return Err((retry, ModelError(format!("Anthropic Messages: HTTP {} {kind}: {msg}", resp.status))));
-        }
-        let text = v["content"]
-            .as_array()
-            .map(|c| c.iter().filter_map(|b| b["text"].as_str()).collect::<Vec<_>>().join(""))
-            .unwrap_or_default();
-        Ok(Completion {
-            text,
-            stop_reason: v["stop_reason"].as_str().unwrap_or("").to_string(),
-            input_tokens: v["usage"]["input_tokens"].as_u64().unwrap_or(0),
-            output_tokens: v["usage"]["output_tokens"].as_u64().unwrap_or(0),
-        })
-    }
-}
-
-impl Model for Anthropic {
-    fn name(&self) -> String {
-        format!("anthropic:{}", self.model)
-    }
-    fn complete<'a>(&'a self, req: &'a Request) -> BoxFuture<'a, Option<Result<Completion, ModelError>>> {
-        Box::pin(async move { Some(with_backoff(&self.backoff, || self.once(req)).await) })
-    }
-}
-
 /// Retries transient failures (`(true, _)`); the error says how many calls were made.
-async fn with_backoff<F, Fut>(b: &Backoff, call: F) -> Result<Completion, ModelError>
+#[cfg(any(feature = "bedrock", feature = "anthropic"))]
+async fn with_backoff<F, Fut>(b: &Backoff, call: F) -> Result<Reply, ModelError>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Completion, (bool, ModelError)>>,
+    Fut: Future<Output = Result<Reply, (bool, ModelError)>>,
 {
     b.retry(call, |(transient, _)| *transient).await.map_err(|e| {
         let n = e.attempts;
@@ -253,9 +232,12 @@ pub enum ConnectError {
 
 /// The model `choice`, on `aws`'s credentials (Bedrock; the Anthropic key's secret).
 pub async fn connect(choice: &ModelChoice, aws: &Aws, key: &AnthropicKey) -> Result<Box<dyn Model>, ConnectError> {
+    let _ = (aws, key);
     match choice {
         ModelChoice::None => Ok(Box::new(NoModel)),
+        #[cfg(feature = "bedrock")]
         ModelChoice::Bedrock(id) => Ok(Box::new(Bedrock::new(aws, id, RETRIES))),
+        #[cfg(feature = "anthropic")]
         ModelChoice::Anthropic(id) => {
             let api_key = match key {
                 AnthropicKey::Environment => std::env::var(ANTHROPIC_KEY_ENV).map_err(|_| {
@@ -263,9 +245,10 @@ pub async fn connect(choice: &ModelChoice, aws: &Aws, key: &AnthropicKey) -> Res
                         "--model {choice}: set {ANTHROPIC_KEY_ENV} (in Lambda the key comes from Secrets Manager)"
                     ))
                 })?,
-                AnthropicKey::Secret { arn } => secret_string(aws, arn).await?,
+                AnthropicKey::Secret { arn } => anthropic::secret_string(aws, arn).await?,
             };
-            let http = HttpClient::new(Duration::from_secs(120)).map_err(|e| ConnectError::Config(e.to_string()))?;
+            let http = crate::http::HttpClient::new(Duration::from_secs(120))
+                .map_err(|e| ConnectError::Config(e.to_string()))?;
             Ok(Box::new(Anthropic {
                 api_key,
                 model: id.clone(),
@@ -274,15 +257,7 @@ pub async fn connect(choice: &ModelChoice, aws: &Aws, key: &AnthropicKey) -> Res
                 http,
             }))
         }
+        #[allow(unreachable_patterns)]
+        other => Err(ConnectError::Config(format!("{other}: this build has no client for it"))),
     }
-}
-
-/// A secret's string value, trimmed.
-async fn secret_string(aws: &Aws, arn: &str) -> Result<String, ConnectError> {
-    let got =
-        aws_sdk_secretsmanager::Client::new(aws.config()).get_secret_value().secret_id(arn).send().await.map_err(
-            |e| ConnectError::Secret(format!("Secrets Manager GetSecretValue: {}", crate::aws::sdk_message(&e))),
-        )?;
-    let value = got.secret_string().ok_or_else(|| ConnectError::Secret(format!("{arn} has no string value")))?;
-    Ok(value.trim().to_string())
 }

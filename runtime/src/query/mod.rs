@@ -39,6 +39,38 @@ pub enum ParamKind {
     Bool,
 }
 
+impl ParamKind {
+    /// The JSON Schema of a value of this kind (what [`validate`] accepts, for a model's tool
+    /// input): regions and, when the layout knows them, accounts as enums.
+    pub fn schema(self, layout: &LakeLayout) -> Value {
+        match self {
+            ParamKind::Year => json!({"type": "integer", "minimum": 2000, "maximum": 2100}),
+            ParamKind::Month => json!({"type": "integer", "minimum": 1, "maximum": 12}),
+            ParamKind::Date => json!({"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}),
+            ParamKind::Account if layout.accounts.is_empty() => json!({"type": "string", "pattern": "^[0-9]{12}$"}),
+            ParamKind::Account => json!({"type": "string", "enum": layout.accounts}),
+            ParamKind::Region => json!({"type": "string", "enum": layout.regions}),
+            ParamKind::EventName => json!({"type": "string", "pattern": "^[A-Za-z0-9]{1,128}$"}),
+            ParamKind::EventSource => json!({"type": "string", "pattern": "^[a-z0-9.-]{1,128}$"}),
+            ParamKind::User => json!({"type": "string", "pattern": "^[A-Za-z0-9+=,.@_-]{1,128}$"}),
+            ParamKind::Bool => json!({"type": "boolean"}),
+        }
+    }
+}
+
+/// The JSON Schema of a set of parameters: an object with one property each, `required` as
+/// the definitions say, nothing else allowed.
+pub fn params_schema(params: &[ParamDef], layout: &LakeLayout) -> Value {
+    let mut properties = serde_json::Map::new();
+    for p in params {
+        let mut s = p.kind.schema(layout);
+        s["description"] = json!(p.help);
+        properties.insert(p.name.to_string(), s);
+    }
+    let required: Vec<&str> = params.iter().filter(|p| p.required).map(|p| p.name).collect();
+    json!({"type": "object", "properties": properties, "required": required, "additionalProperties": false})
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ParamDef {
     pub name: &'static str,
@@ -607,6 +639,7 @@ impl Answer {
 
     /// The answer of a finished Athena query: rows finished like every engine's, columns
     /// named as the catalogue says when a post-processing step made them.
+    #[cfg(feature = "athena")]
     pub fn from_athena(q: &QueryDef, a: crate::engine::athena::AthenaAnswer) -> Answer {
         let columns = match q.post {
             Some(_) => q.columns.iter().map(|c| c.to_string()).collect(),

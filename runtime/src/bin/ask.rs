@@ -1,0 +1,29 @@
+//! Lambda adapter for the `ask` function (Function URL with IAM auth): the environment, one
+//! AWS connection (Athena, Bedrock, the Anthropic key's secret), requests to
+//! `opslake_runtime::functions::ask`.
+
+use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use opslake_runtime::aws::Connection;
+use opslake_runtime::functions::{self, ask::AskService, env::AskEnv};
+use opslake_runtime::llm;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    let env = AskEnv::from_env()?;
+    let aws = Connection::default().load(None).await;
+    let model = llm::connect(&env.model.model, &aws, &env.model.anthropic_key()).await?;
+    let service = AskService {
+        source: functions::athena(&env.lake, &aws),
+        layout: env.lake.layout,
+        model,
+        language: env.model.language,
+        max_tokens: env.model.max_tokens,
+        max_scan_bytes: env.max_scan_mb.saturating_mul(1_000_000),
+    };
+    let service = &service;
+    lambda_runtime::run(service_fn(move |ev: LambdaEvent<LambdaFunctionUrlRequest>| async move {
+        Ok::<_, Error>(service.handle_url(ev.payload).await)
+    }))
+    .await
+}
