@@ -34,11 +34,13 @@ FUNCTIONS = {
     "query": ("QueryFunction", "url", ["athena"]),
     "change-summary": ("ChangeSummaryFunction", "url", ["athena", "bedrock-runtime", "secretsmanager"]),
     "leftovers": ("LeftoversFunction", "schedule", ["athena", "cloudtrail", "sns"]),
+    "ask": ("AskFunction", "url", ["athena", "bedrock-runtime", "secretsmanager"]),
 }
 
 URL_BODIES = {
     "query": {"name": "event-counts", "params": {"from": "2025-03-01", "to": "2025-03-31"}},
     "change-summary": {"target_year": "2025", "target_month": "6"},
+    "ask": {"question": "How many API calls were made in March 2025?"},
 }
 
 
@@ -153,8 +155,15 @@ class FakeAws(BaseHTTPRequestHandler):
         return self.reply(400, {"__type": "UnknownOperationException", "message": op})
 
 
+class QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass  # a killed process leaves its held `next` call with nobody to answer to
+
+
 def serve(handler):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = QuietServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
@@ -163,7 +172,8 @@ def serve(handler):
 
 def runtime_api(event):
     """A Runtime API that hands out `event` once and records when each step happened."""
-    state = {"next": None, "response": None, "error": None, "body": None, "done": threading.Event()}
+    state = {"next": None, "response": None, "error": None, "body": None,
+             "done": threading.Event(), "release": threading.Event()}
 
     class Api(BaseHTTPRequestHandler):
         def log_message(self, *args):
@@ -174,8 +184,8 @@ def runtime_api(event):
                 self.send_error(404)
                 return
             if state["next"] is not None:
-                # Lambda freezes the process here; hold the call until the run is over.
-                state["done"].wait(30)
+                # Lambda freezes the process here; hold the call until it has been measured.
+                state["release"].wait(30)
                 self.send_error(410)
                 return
             state["next"] = time.perf_counter()
@@ -223,6 +233,7 @@ def start(cmd, env, event, cwd=None):
         rss = peak_rss_kb(proc.pid)
     finally:
         proc.kill()
+        state["release"].set()
         err = proc.communicate()[1].decode(errors="replace")
         state["done"].set()
         server.shutdown()
