@@ -66,8 +66,8 @@ def duck_type(pt):
         return "STRUCT(" + ", ".join(f'"{n}" {duck_type(ft)}' for n, ft in arg) + ")"
     if kind == "array":
         return duck_type(arg) + "[]"
-    # maps are kept as JSON text: no query reads them
-    return {"string": "VARCHAR", "int": "INTEGER", "bigint": "BIGINT", "double": "DOUBLE", "boolean": "BOOLEAN", "map": "VARCHAR"}[kind]
+    return {"string": "VARCHAR", "int": "INTEGER", "bigint": "BIGINT", "double": "DOUBLE", "boolean": "BOOLEAN",
+            "map": "MAP(VARCHAR, VARCHAR)"}[kind]
 
 
 def ci(d):
@@ -90,7 +90,11 @@ def shape(value, pt):
         if not isinstance(value, list):
             return None
         return [shape(x, arg) for x in value]
-    if kind in ("string", "map"):
+    if kind == "map":  # map<string,string>: keys as written, scalar values as text
+        if not isinstance(value, dict):
+            return None
+        return {str(k): shape(v, ("string", None)) for k, v in value.items()}
+    if kind == "string":
         if isinstance(value, (dict, list)):
             return json.dumps(value, separators=(",", ":"))
         if isinstance(value, bool):
@@ -247,6 +251,18 @@ def rows_of(table, path, partition):
             row = {name: shape(g, pt) for (name, pt), g in zip(cols, groups)}
             row.update(part)
             yield row
+        return
+    if table["kind"] in ("app_logs", "metrics"):  # JSON lines; malformed lines are ignored
+        for line in data.decode("utf-8", "replace").splitlines():
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(r, dict):
+                r = ci(r)
+                row = {name: shape(r.get(name), pt) for name, pt in cols}
+                row.update(part)
+                yield row
         return
     try:
         doc = json.loads(data)

@@ -46,6 +46,9 @@ pub enum Command {
     /// Ask the lake a question in plain language: a model picks the named queries (it never
     /// writes SQL) and cites each call its answer rests on
     Ask(commands::ask::Args),
+    /// Analyse a failure: an incident window → evidence from CloudTrail, ALB, application logs
+    /// and metrics → a timeline, the onset and ranked hypotheses citing their evidence
+    Analyze(commands::analyze::Args),
 }
 
 /// Runs the CLI with `args` (including the program name); returns the exit code.
@@ -92,6 +95,7 @@ where
         Command::Query(a) => commands::query::run(&mut ctx, a),
         Command::Doctor(a) => commands::doctor::run(&mut ctx, a),
         Command::Ask(a) => commands::ask::run(&mut ctx, a),
+        Command::Analyze(a) => commands::analyze::run(&mut ctx, a),
     };
     match result {
         Ok(exit) => exit.code(),

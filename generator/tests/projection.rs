@@ -23,6 +23,8 @@ fn spec_text(org: bool, prefix: &str) -> String {
     if org {
         s.push_str(&format!("organization: {{ id: {ORG}, member_ous: [ou-ab12-cdef3456] }}\n"));
     }
+    // Failure analysis captures application logs and metrics into the lake.
+    s.push_str("features:\n  failure_analysis:\n    log_groups: [/aws/lambda/api]\n    alarm_topics: [arn:aws:sns:us-east-1:111111111111:alarms]\n");
     s
 }
 
@@ -66,6 +68,17 @@ fn objects(org: bool, prefix: &str) -> Vec<(String, bool)> {
     v.push((format!("acme-alb/AWSLogs/{A}/elasticloadbalancing/us-east-1/2024/03/05/{A}_elasticloadbalancing_us-east-1_app.web.0123456789abcdef_20240305T0000Z_10.0.0.1_a1b2c3d4.log.gz"), true));
     v.push((format!("acme-alb/AWSLogs/{B}/elasticloadbalancing/us-east-1/2025/10/15/{B}_elasticloadbalancing_us-east-1_app.api.0123456789abcdef_20251015T0000Z_10.0.0.2_a1b2c3d4.log.gz"), true));
     v.push((format!("acme-alb/AWSLogs/{A}/ELBAccessLogTestFile"), false));
+    // Firehose captures: never under the org id, an hour folder below the projected day.
+    for kind in ["CloudWatchLogs", "CloudWatchMetrics"] {
+        let stream = if kind == "CloudWatchLogs" { "opslake-app-logs" } else { "opslake-metrics" };
+        for (acct, region, hour) in [(A, "us-east-1", "2024/02/09/00"), (B, "ap-northeast-1", "2025/11/30/23")] {
+            let name =
+                format!("{stream}-1-{}-00-05-12-0e1f2a3b-4c5d-6e7f-8a9b-0c1d2e3f4a5b.gz", hour.replace('/', "-"));
+            v.push((format!("acme-logs/{p}AWSLogs/{acct}/{kind}/{region}/{hour}/{name}"), true));
+        }
+        v.push((format!("acme-logs/{p}AWSLogs/{OTHER}/{kind}/us-east-1/2024/02/09/00/x.gz"), false));
+        v.push((format!("acme-logs/{p}AWSLogs/{A}/{kind}/us-east-1/2023/12/31/23/x.gz"), false));
+    }
     v
 }
 
@@ -91,7 +104,7 @@ fn reached(mirror: &Path, central: &serde_json::Value) -> BTreeSet<String> {
             locations.insert(p.location.strip_prefix("s3://").unwrap().to_string());
         }
     }
-    assert_eq!(tables, 3, "cloudtrail, config and one ALB table");
+    assert_eq!(tables, 5, "cloudtrail, config, one ALB table, app_logs and metrics");
     let mut out = BTreeSet::new();
     for entry in walk(mirror) {
         let key = entry.strip_prefix(mirror).unwrap().to_string_lossy().replace('\\', "/");

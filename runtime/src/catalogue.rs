@@ -222,6 +222,9 @@ fn url_decode(s: &str) -> String {
 /// What an event creates or deletes, by the catalogue (several resources for multi-id calls).
 pub fn touches(source: &str, event: &str, request: Option<&Value>, response: Option<&Value>) -> Vec<Touch> {
     let mut out = Vec::new();
+    if updates_a_parameter(source, event, response) {
+        return out;
+    }
     for t in CATALOGUE.iter().filter(|t| t.source == source) {
         for (action, ops) in [(Action::Create, t.creates), (Action::Delete, t.deletes)] {
             for op in ops.iter().filter(|o| o.event == event) {
@@ -241,6 +244,14 @@ pub fn touches(source: &str, event: &str, request: Option<&Value>, response: Opt
         }
     }
     out
+}
+
+/// `PutParameter` both creates and overwrites; its response's `version` tells which (a new
+/// parameter is version 1).
+fn updates_a_parameter(source: &str, event: &str, response: Option<&Value>) -> bool {
+    source == "ssm.amazonaws.com"
+        && event == "PutParameter"
+        && response.and_then(|r| r.get("version")).and_then(Value::as_i64).is_some_and(|v| v > 1)
 }
 
 /// Cloud Control resource type for a catalogue type whose catalogue id is the resource's
@@ -385,6 +396,16 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn put_parameter_creates_only_a_new_parameter() {
+        let req = json!({"name": "/orders/flags", "overwrite": true});
+        let create = touches("ssm.amazonaws.com", "PutParameter", Some(&req), Some(&json!({"version": 1})));
+        assert_eq!(create.len(), 1);
+        assert!(touches("ssm.amazonaws.com", "PutParameter", Some(&req), Some(&json!({"version": 7}))).is_empty());
+        // No response (a failed call, or event history without it): still read as a create.
+        assert_eq!(touches("ssm.amazonaws.com", "PutParameter", Some(&req), None).len(), 1);
     }
 
     /// Builds a document holding `value` at `path` (lists get EC2's `items` wrapper).

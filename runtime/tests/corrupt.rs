@@ -54,6 +54,8 @@ fn layout() -> LakeLayout {
             bucket: "acme-alb-logs-apne1".into(),
             prefix: String::new(),
         }],
+        app_logs: true,
+        metrics: true,
     }
 }
 
@@ -127,4 +129,75 @@ fn corrupted_objects_are_reported_and_the_rest_is_read() {
     let a = run(tmp.path(), "alb-errors", &range);
     assert_eq!(a.stats.bad_records, 1);
     assert_eq!(a.stats.problems.len(), 1, "{:?}", a.stats.problems);
+}
+
+/// Firehose objects of application logs and metrics: a truncated object, a foreign one and a
+/// bad line among good ones are reported or counted, and every other event is still read.
+#[test]
+fn corrupted_log_and_metric_objects_are_reported_and_the_rest_is_read() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/logs");
+    let tmp = tempfile::tempdir().unwrap();
+    let bucket = "acme-log-archive-111111111111";
+    std::fs::create_dir_all(tmp.path().join(bucket)).unwrap();
+    copy_tree(&examples.join(bucket), &tmp.path().join(bucket));
+    let window = [("start", "2025-06-12T09:00:00Z"), ("end", "2025-06-12T10:30:00Z")];
+    let count = |a: &query::Answer| a.records().map(|r| r.int("events")).sum::<i64>();
+    let clean = run(tmp.path(), "log-minutes", &window);
+    assert!(clean.stats.problems.is_empty() && clean.stats.bad_records == 0, "{:?}", clean.stats);
+    let (clean_events, clean_points) = (count(&clean), run(tmp.path(), "metric-points", &window).rows.len());
+    assert!(clean_events > 0 && clean_points > 0);
+
+    let folder = |kind: &str| {
+        let mut v = Vec::new();
+        files(&tmp.path().join(bucket).join("AWSLogs/222222222222").join(kind), &mut v);
+        v.sort();
+        v
+    };
+    let (logs, metrics) = (folder("CloudWatchLogs"), folder("CloudWatchMetrics"));
+    let unzip = |p: &PathBuf| {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::MultiGzDecoder::new(&std::fs::read(p).unwrap()[..]), &mut s)
+            .unwrap();
+        s
+    };
+    let events_in = |text: &str| -> i64 {
+        text.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|r| r["messageType"] == "DATA_MESSAGE")
+            .map(|r| r["logEvents"].as_array().unwrap().len() as i64)
+            .sum()
+    };
+    // logs[0] truncated, logs[1] a CloudTrail file, a bad line at the top of logs[2].
+    let (lost0, lost1) = (events_in(&unzip(&logs[0])), events_in(&unzip(&logs[1])));
+    let good = unzip(&logs[2]);
+    let b = std::fs::read(&logs[0]).unwrap();
+    std::fs::write(&logs[0], &b[..b.len() / 2]).unwrap();
+    std::fs::write(&logs[1], gz(b"{\"Records\": []}\n")).unwrap();
+    std::fs::write(&logs[2], gz(format!("{{not json\n{good}").as_bytes())).unwrap();
+    // metrics[0]: not gzip, not text.
+    std::fs::write(&metrics[0], [0xff, 0xfe, 0x00, 0x01]).unwrap();
+    let points_lost = unzip_len(&examples, &metrics[0], tmp.path());
+
+    let broken = run(tmp.path(), "log-minutes", &window);
+    assert_eq!(count(&broken), clean_events - lost0 - lost1);
+    assert_eq!(broken.stats.bad_records, 1);
+    let reasons: Vec<&str> = broken.stats.problems.iter().map(|p| p.reason.as_str()).collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("gzip")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("not CloudWatch Logs subscription records")), "{reasons:?}");
+    let m = run(tmp.path(), "metric-points", &window);
+    assert_eq!(m.rows.len(), clean_points - points_lost);
+    assert_eq!(m.stats.problems.len(), 1, "{:?}", m.stats.problems);
+}
+
+/// Lines in the example object that `damaged` (under `tmp`) was a copy of.
+fn unzip_len(examples: &Path, damaged: &Path, tmp: &Path) -> usize {
+    let original = examples.join(damaged.strip_prefix(tmp).unwrap());
+    let mut s = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::MultiGzDecoder::new(&std::fs::read(original).unwrap()[..]),
+        &mut s,
+    )
+    .unwrap();
+    s.lines().filter(|l| !l.is_empty()).count()
 }

@@ -122,7 +122,7 @@ async fn lookup_events_agrees_with_the_trail_files() {
     let names: BTreeSet<String> = opslake_runtime::catalogue::event_names();
     let (from, to) = (jiff::civil::date(2024, 10, 1), jiff::civil::date(2025, 11, 30));
     let aws = common::aws(&fake.url).await;
-    let interval = Duration::from_millis(20);
+    let interval = Duration::from_millis(40);
     let (rows, stats) = lookup::created_deleted(&aws, &regions, &names, from, to, interval).await.unwrap();
 
     // the same events through the local engine, this account only
@@ -148,13 +148,17 @@ async fn lookup_events_agrees_with_the_trail_files() {
     assert!(stats.calls >= (names.len() * regions.len()) as u64, "{stats:?}");
     let total = *calls.lock().unwrap();
     assert!(total > stats.calls, "throttled and failed calls were retried ({total} sent, {} answered)", stats.calls);
-    // Arrival times at this one-thread server jitter by a few milliseconds, so the pace is
-    // checked on average, and no two calls may arrive closer than half the interval.
+    // Arrival times at this one-thread server jitter (by more than 10 ms on a loaded 2-core
+    // machine), and one late arrival shortens the gap after it. So the pace is checked on
+    // average, and over every run of five calls: their span may fall short of four intervals
+    // by less than one (a retry sent without waiting its turn would cut a whole interval).
     for (region, times) in stamps.lock().unwrap().iter() {
-        let min_gap = times.windows(2).map(|w| w[1] - w[0]).min().unwrap();
         let span = *times.last().unwrap() - times[0];
         assert!(span * 10 >= interval * 9 * (times.len() as u32 - 1), "{region}: {} calls in {span:?}", times.len());
-        assert!(min_gap >= interval / 2, "{region}: calls {min_gap:?} apart");
+        for w in times.windows(5) {
+            let span = w[4] - w[0];
+            assert!(span * 4 >= interval * 13, "{region}: five calls within {span:?} (pace {interval:?})");
+        }
     }
 }
 

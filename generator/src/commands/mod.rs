@@ -2,6 +2,7 @@
 //! library call, and a reporter. Commands never call each other; what two of them share lives
 //! in `context`, `args`, a library module or `report`.
 
+pub mod analyze;
 pub mod ask;
 pub mod deploy;
 pub mod doctor;

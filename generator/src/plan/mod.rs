@@ -195,6 +195,8 @@ pub fn layout(spec: &Spec) -> LakeLayout {
                 })
             })
             .collect(),
+        app_logs: spec.capture().is_some_and(|c| c.logs),
+        metrics: spec.capture().is_some_and(|c| c.metrics),
     }
 }
 

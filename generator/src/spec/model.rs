@@ -267,6 +267,32 @@ pub struct FailureAnalysis {
     pub alarm_topics: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slack: Option<Slack>,
+    #[serde(default)]
+    pub capture: Capture,
+}
+
+/// What failure analysis keeps in the lake besides CloudTrail and ALB logs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capture {
+    /// The spec's log groups, through a subscription filter and Firehose (`app_logs`).
+    #[serde(default = "d_true")]
+    pub logs: bool,
+    /// A metric stream of `namespaces`, through Firehose (`metrics`).
+    #[serde(default = "d_true")]
+    pub metrics: bool,
+    #[serde(default = "d_namespaces")]
+    pub namespaces: Vec<String>,
+}
+
+impl Default for Capture {
+    fn default() -> Self {
+        Capture { logs: true, metrics: true, namespaces: d_namespaces() }
+    }
+}
+
+fn d_namespaces() -> Vec<String> {
+    ["AWS/ApplicationELB", "AWS/Lambda", "AWS/RDS"].map(String::from).to_vec()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -331,6 +357,11 @@ impl Spec {
 
     pub fn workgroup(&self) -> String {
         self.athena.workgroup.clone().unwrap_or_else(|| format!("{}-opslake", self.name))
+    }
+
+    /// What failure analysis captures into the lake (`None` when the feature is off).
+    pub fn capture(&self) -> Option<&Capture> {
+        self.features.failure_analysis.as_ref().filter(|f| f.enabled).map(|f| &f.capture)
     }
 
     /// Whether the spec deploys any Lambda function.

@@ -200,6 +200,20 @@ pub const SPEC: Shape = Shape::Object(&[
                         ]),
                         "Slack app that receives requests and answers.",
                     ),
+                    f(
+                        "capture",
+                        &Shape::Object(&[
+                            def("logs", &BOOL, "true", "Copy the log groups' events into the lake (subscription filter → Firehose → app_logs table)."),
+                            def("metrics", &BOOL, "true", "Copy metrics into the lake (metric stream → Firehose → metrics table)."),
+                            def(
+                                "namespaces",
+                                &Shape::List(&Shape::Str { pattern: Some("^[A-Za-z0-9/_.#:-]{1,255}$") }),
+                                "[\"AWS/ApplicationELB\", \"AWS/Lambda\", \"AWS/RDS\"]",
+                                "CloudWatch namespaces the metric stream includes.",
+                            ),
+                        ]),
+                        "What failure analysis keeps in the lake, so that an analysis also runs over Athena or a mirror.",
+                    ),
                 ]),
                 "Root-cause hypotheses for alarms, answered in Slack.",
             ),

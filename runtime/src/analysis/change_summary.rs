@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use futures_util::StreamExt;
 
+use super::robust;
 use crate::lake::LakeLayout;
 use crate::llm::{Model, Request};
 use crate::query::{self, Answer, ParamError, Row, Via};
@@ -26,8 +27,7 @@ use crate::source::{Source, SourceError};
 /// Lists in the facts are cut to this many entries (the rest is counted), so the facts — and
 /// the prompt built from them — stay the same size however busy the month is.
 pub const TOP: usize = 10;
-/// Modified z-score beyond which a count is unusual.
-pub const Z_THRESHOLD: f64 = 3.5;
+pub use super::robust::Z_THRESHOLD;
 
 /// One month's answers to `config-changes` (resourcetype, resourcename, awsaccountid,
 /// awsregion, year, month, recordcount) and `config-lifecycle` (resourcetype, resourceid,
@@ -125,19 +125,6 @@ fn totals(m: &Month) -> [BTreeMap<String, i64>; 3] {
     out
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 fn lifecycle(rows: &[Row]) -> Lifecycle {
     let mut by_type = BTreeMap::new();
     for r in rows {
@@ -195,20 +182,12 @@ pub fn facts(target: &Month, baseline: &[Month]) -> Facts {
             for key in keys {
                 let x = now.get(key).copied().unwrap_or(0);
                 let hist: Vec<i64> = base.iter().map(|b| b[dim].get(key).copied().unwrap_or(0)).collect();
-                let mut h: Vec<f64> = hist.iter().map(|&v| v as f64).collect();
-                let med = median(&mut h);
-                let mut dev: Vec<f64> = hist.iter().map(|&v| (v as f64 - med).abs()).collect();
-                let mad = median(&mut dev);
-                let (score, unusual, reason) = if mad > 0.0 {
-                    let z = 0.6745 * (x as f64 - med) / mad;
-                    (
-                        Some((z * 100.0).round() / 100.0),
-                        z.abs() > Z_THRESHOLD,
-                        format!("modified z-score {z:.1} (|z| > {Z_THRESHOLD})"),
-                    )
-                } else {
-                    let d = (x as f64 - med).abs();
-                    (None, d >= med.max(5.0), format!("{x} against a flat baseline of {med}"))
+                let h: Vec<f64> = hist.iter().map(|&v| v as f64).collect();
+                let d = robust::departure(x as f64, &h, 5.0);
+                let (med, mad, score, unusual) = (d.median, d.mad, d.score, d.unusual);
+                let reason = match d.z {
+                    Some(z) => format!("modified z-score {z:.1} (|z| > {Z_THRESHOLD})"),
+                    None => format!("{x} against a flat baseline of {med}"),
                 };
                 if dim > 0 && x > 0 && hist.iter().all(|&v| v == 0) {
                     quiet.push(Count { key: format!("{name} {key}"), count: x });

@@ -2,4 +2,6 @@
 
 pub mod ask;
 pub mod change_summary;
+pub mod incident;
 pub mod leftovers;
+pub mod robust;

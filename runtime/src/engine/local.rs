@@ -14,13 +14,16 @@ use rayon::prelude::*;
 
 use super::{Problem, ScanStats};
 use crate::lake::{Constraint, TableDef, TableKind};
-use crate::records::{self, alb, cloudtrail, config};
+use crate::records::{self, alb, cloudtrail, config, logs, metrics};
 
 /// One record handed to a query's visitor.
 pub enum Rec<'r, 'a> {
     Trail(&'r cloudtrail::Record<'a>),
     Config(&'r config::Item<'a>),
     Alb(&'r alb::Line<'a>),
+    /// One application log event, with the subscription record it came in.
+    Log(&'r logs::Record<'a>, &'r logs::Event<'a>),
+    Metric(&'r metrics::Point<'a>),
 }
 
 /// Partition values of the object a record came from (`account`, `region`, …).
@@ -337,6 +340,53 @@ fn read_object<A, V>(
             }
             Err(e) => stats.problems.push(problem(format!("not text: {e}"))),
         },
+        TableKind::AppLogs => {
+            read_lines(&body, "CloudWatch Logs subscription records", stats, &problem, |line, stats| {
+                let r = logs::parse(line)?;
+                if r.is_data() {
+                    for e in &r.log_events {
+                        stats.records += 1;
+                        visit(acc, Rec::Log(&r, e), &obj.partition);
+                    }
+                }
+                Ok(())
+            })
+        }
+        TableKind::Metrics => read_lines(&body, "metric stream records", stats, &problem, |line, stats| {
+            let p = metrics::parse(line)?;
+            stats.records += 1;
+            visit(acc, Rec::Metric(&p), &obj.partition);
+            Ok(())
+        }),
+    }
+}
+
+/// Reads an object of JSON lines with `each`. Lines that do not parse are counted as bad
+/// records; an object none of whose lines parse is not of this kind and is reported.
+fn read_lines(
+    body: &[u8],
+    what: &str,
+    stats: &mut ScanStats,
+    problem: &dyn Fn(String) -> Problem,
+    mut each: impl FnMut(&str, &mut ScanStats) -> Result<(), String>,
+) {
+    let text = match std::str::from_utf8(body) {
+        Ok(t) => t,
+        Err(e) => return stats.problems.push(problem(format!("not text: {e}"))),
+    };
+    let (mut good, mut bad, mut first_error) = (0u64, 0u64, None);
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        match each(line, stats) {
+            Ok(()) => good += 1,
+            Err(e) => {
+                bad += 1;
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) if good == 0 => stats.problems.push(problem(format!("not {what}: {e}"))),
+        _ => stats.bad_records += bad,
     }
 }
 

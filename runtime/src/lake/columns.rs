@@ -68,6 +68,34 @@ relationships:array<struct<resourceid:string,resourcename:string,resourcetype:st
     ])
 }
 
+/// CloudWatch Logs subscription records (one per line, as Firehose delivers them).
+pub fn app_logs() -> Vec<Column> {
+    cols(&[
+        ("messagetype", "string"),
+        ("owner", "string"),
+        ("loggroup", "string"),
+        ("logstream", "string"),
+        ("subscriptionfilters", "array<string>"),
+        ("logevents", "array<struct<id:string,timestamp:bigint,message:string>>"),
+    ])
+}
+
+/// CloudWatch metric stream records, JSON output format (one per line). The record's `region`
+/// is not a column: the table's `region` partition (its folder) says the same, and Athena
+/// refuses a column named like a partition key.
+pub fn metrics() -> Vec<Column> {
+    cols(&[
+        ("metric_stream_name", "string"),
+        ("account_id", "string"),
+        ("namespace", "string"),
+        ("metric_name", "string"),
+        ("dimensions", "map<string,string>"),
+        ("timestamp", "bigint"),
+        ("value", "struct<max:double,min:double,sum:double,count:double>"),
+        ("unit", "string"),
+    ])
+}
+
 /// ALB access-log fields, in log order.
 pub const ALB_FIELDS: &[(&str, &str)] = &[
     ("type", "string"),

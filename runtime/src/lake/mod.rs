@@ -43,6 +43,12 @@ pub struct LakeLayout {
     pub config: bool,
     /// ALB access-log buckets per region (ALB logs must stay in the load balancer's region).
     pub alb: Vec<AlbSource>,
+    /// Whether the lake holds application logs (CloudWatch Logs subscriptions through
+    /// Firehose) and metrics (a metric stream through Firehose), for failure analysis.
+    #[serde(default)]
+    pub app_logs: bool,
+    #[serde(default)]
+    pub metrics: bool,
 }
 
 /// One region's ALB access-log bucket.
@@ -61,6 +67,8 @@ pub enum TableKind {
     CloudTrail,
     ConfigHistory,
     AlbAccessLogs,
+    AppLogs,
+    Metrics,
 }
 
 /// A column of a Glue table: name and Hive type.
@@ -124,7 +132,8 @@ impl LakeLayout {
         params.insert("projection.region.values".into(), self.regions.join(","));
     }
 
-    /// The lake's tables, in a fixed order: cloudtrail, config, then one ALB table per region.
+    /// The lake's tables, in a fixed order: cloudtrail, config, one ALB table per region,
+    /// app_logs, metrics.
     pub fn tables(&self) -> Vec<TableDef> {
         let mut out = Vec::new();
         if self.cloudtrail {
@@ -136,7 +145,72 @@ impl LakeLayout {
         for alb in &self.alb {
             out.push(self.alb_table(alb));
         }
+        if self.app_logs {
+            out.push(self.firehose_table(FirehoseTable::AppLogs));
+        }
+        if self.metrics {
+            out.push(self.firehose_table(FirehoseTable::Metrics));
+        }
         out
+    }
+
+    /// Where Firehose delivers a capture in the lake bucket: `[prefix/]AWSLogs/<account>/
+    /// <folder>/<region>/yyyy/MM/dd/HH/` (the Firehose prefix and this table agree on it).
+    pub fn firehose_folder(kind: TableKind) -> Option<&'static str> {
+        match kind {
+            TableKind::AppLogs => Some("CloudWatchLogs"),
+            TableKind::Metrics => Some("CloudWatchMetrics"),
+            _ => None,
+        }
+    }
+
+    /// `app_logs` or `metrics`: JSON lines under one folder per account and region, days
+    /// projected (`yyyy/MM/dd`); the hour folders below a day are read with it, as Athena
+    /// reads every object under a partition's location.
+    fn firehose_table(&self, which: FirehoseTable) -> TableDef {
+        let (name, kind, description, columns) = match which {
+            FirehoseTable::AppLogs => (
+                "app_logs",
+                TableKind::AppLogs,
+                "Application logs: CloudWatch Logs subscription records delivered by Firehose",
+                columns::app_logs(),
+            ),
+            FirehoseTable::Metrics => (
+                "metrics",
+                TableKind::Metrics,
+                "CloudWatch metrics: metric stream records (JSON) delivered by Firehose",
+                columns::metrics(),
+            ),
+        };
+        let folder = Self::firehose_folder(kind).unwrap_or_default();
+        let root = Self::awslogs_root(&self.bucket, &self.prefix);
+        let mut params = BTreeMap::new();
+        params.insert("classification".into(), "json".into());
+        params.insert("EXTERNAL".into(), "TRUE".into());
+        params.insert("projection.enabled".into(), "true".into());
+        self.enum_params(&mut params);
+        params.insert("projection.day.type".into(), "date".into());
+        params.insert("projection.day.format".into(), "yyyy/MM/dd".into());
+        params.insert("projection.day.interval".into(), "1".into());
+        params.insert("projection.day.interval.unit".into(), "DAYS".into());
+        params.insert("projection.day.range".into(), self.date_range(|d| d.strftime("%Y/%m/%d").to_string()));
+        params.insert("storage.location.template".into(), format!("{root}${{account}}/{folder}/${{region}}/${{day}}"));
+        let mut serde_parameters = BTreeMap::new();
+        serde_parameters.insert("ignore.malformed.json".into(), "true".into());
+        TableDef {
+            name: name.into(),
+            kind,
+            region: None,
+            description: description.into(),
+            columns,
+            partition_keys: partition(&[("account", "string"), ("region", "string"), ("day", "string")]),
+            location: root,
+            input_format: TEXT_INPUT.into(),
+            output_format: HIVE_TEXT_OUTPUT.into(),
+            serde_library: "org.openx.data.jsonserde.JsonSerDe".into(),
+            serde_parameters,
+            parameters: params,
+        }
     }
 
     /// Name of the ALB table for a region: `alb_logs_ap_northeast_1`.
@@ -259,6 +333,12 @@ impl LakeLayout {
     }
 }
 
+#[derive(Clone, Copy)]
+enum FirehoseTable {
+    AppLogs,
+    Metrics,
+}
+
 /// Upper bound of the Config `year` projection when the spec sets no end.
 ///
 /// Integer projection has no `NOW`; a fixed bound keeps generation independent of the clock
@@ -292,5 +372,7 @@ pub(crate) fn example_layout() -> LakeLayout {
             bucket: "acme-alb-logs-apne1".into(),
             prefix: String::new(),
         }],
+        app_logs: true,
+        metrics: true,
     }
 }

@@ -18,6 +18,8 @@ fn layout(org: Option<&str>, prefix: &str) -> LakeLayout {
         cloudtrail: true,
         config: true,
         alb: vec![AlbSource { region: "ap-northeast-1".into(), bucket: "acme-alb".into(), prefix: String::new() }],
+        app_logs: true,
+        metrics: true,
     }
 }
 

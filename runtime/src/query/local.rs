@@ -52,16 +52,31 @@ pub(super) fn sort_rows(rows: &mut [Vec<Value>], keys: &[(usize, bool)]) {
 struct Window {
     from_ts: String,
     to_ts: String,
+    /// The same window in epoch milliseconds (log events and metric points).
+    from_ms: i64,
+    to_ms: i64,
     days: Constraint,
 }
 
 fn window(params: &Params) -> Window {
+    if let (Some(start), Some(end)) = (params.time("start"), params.time("end")) {
+        let (from, to) = super::incident_days(start, end);
+        return Window {
+            from_ts: super::window_text(start),
+            to_ts: super::window_text(end),
+            from_ms: start.as_millisecond(),
+            to_ms: end.as_millisecond(),
+            days: Constraint::DateRange { from, to },
+        };
+    }
     let from = params.date("from").unwrap_or(Date::constant(2000, 1, 1));
     let to = params.date("to").unwrap_or(from);
     let after = to.tomorrow().unwrap_or(to);
     Window {
         from_ts: format!("{from}T00:00:00Z"),
         to_ts: format!("{after}T00:00:00Z"),
+        from_ms: 0,
+        to_ms: 0,
         days: Constraint::DateRange { from, to: after },
     }
 }
@@ -249,6 +264,20 @@ pub fn run(
             sort_rows(&mut rows, &(0..9).map(|i| (i, false)).collect::<Vec<_>>());
             rows
         }
+        "changes" => {
+            constraints.insert("timestamp".into(), w.days.clone());
+            let rows = changes(&w, &mut scanner, &tables[0], &constraints)?;
+            super::finish(q, rows)
+        }
+        "alb-minutes" | "alb-error-urls" => alb_window(q.name, &w, &mut scanner, &tables)?,
+        "log-minutes" | "log-errors" => {
+            constraints.insert("day".into(), w.days.clone());
+            app_logs(q.name == "log-errors", &w, &mut scanner, &tables[0], &constraints)?
+        }
+        "metric-points" => {
+            constraints.insert("day".into(), w.days.clone());
+            metric_points(params.str("namespace"), &w, &mut scanner, &tables[0], &constraints)?
+        }
         other => return Err(QueryError::Param(super::ParamError(format!("{other}: no local evaluation")))),
     };
     Ok(Answer { stats: scanner.stats, ..Answer::of(q, rows) })
@@ -329,6 +358,301 @@ fn events(
             ],
         );
     }
+    Ok(rows)
+}
+
+/// `changes`: writes and failed calls in the window, as the SQL selects them (request
+/// parameters included), in its order and within its limit.
+fn changes(
+    w: &Window,
+    scanner: &mut Scanner,
+    table: &TableDef,
+    constraints: &BTreeMap<String, Constraint>,
+) -> Result<Vec<Vec<Value>>, QueryError> {
+    let visit = |acc: &mut Vec<Vec<Value>>, rec: Rec<'_, '_>, part: &BTreeMap<String, String>| {
+        let Rec::Trail(r) = rec else { return };
+        if !in_window(r.event_time.as_ref().map(Text::as_str), w) {
+            return;
+        }
+        if !eq(r.read_only.as_ref(), "false") && r.error_code.is_none() {
+            return;
+        }
+        acc.push(vec![
+            s(r.event_time.as_ref()),
+            s(r.event_source.as_ref()),
+            s(r.event_name.as_ref()),
+            opt(r.arn()),
+            opt(part.get("account").map(String::as_str)),
+            s(r.aws_region.as_ref()),
+            s(r.event_id.as_ref()),
+            s(r.error_code.as_ref()),
+            opt(r.invoked_by()),
+            r.request_parameters.map_or(Value::Null, |v| Value::String(v.get().to_string())),
+        ]);
+    };
+    let mut rows = scanner.rows(table, constraints, &visit)?;
+    sort_rows(&mut rows, &[0, 6, 1, 2, 3, 4, 5, 7, 8, 9].map(|i| (i, false)));
+    rows.truncate(super::INCIDENT_ROW_LIMIT);
+    Ok(rows)
+}
+
+/// Per-minute and per-URL aggregates of one ALB table's lines in the window.
+#[derive(Default)]
+struct AlbMinute {
+    requests: i64,
+    elb_5xx: i64,
+    target_5xx: i64,
+    no_target: i64,
+    target_sum: f64,
+    target_n: i64,
+    target_max: Option<f64>,
+}
+
+#[derive(Default)]
+struct AlbUrl {
+    errors: i64,
+    first: Option<String>,
+    last: Option<String>,
+    trace: Option<String>,
+}
+
+fn min_opt(a: Option<String>, b: Option<String>) -> Option<String> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+fn max_opt(a: Option<String>, b: Option<String>) -> Option<String> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+/// `alb-minutes` and `alb-error-urls` over every ALB table the query reads.
+fn alb_window(
+    name: &str,
+    w: &Window,
+    scanner: &mut Scanner,
+    tables: &[TableDef],
+) -> Result<Vec<Vec<Value>>, QueryError> {
+    let mut c = BTreeMap::new();
+    c.insert("day".to_string(), w.days.clone());
+    let mut rows = Vec::new();
+    for t in tables {
+        let region = opt(t.region.as_deref());
+        if name == "alb-minutes" {
+            type Acc = HashMap<(String, Option<String>), AlbMinute>;
+            let acc: Acc = scanner.run(
+                t,
+                &c,
+                HashMap::new,
+                |acc: &mut Acc, rec, _| {
+                    let Rec::Alb(l) = rec else { return };
+                    let Some(time) = l.get("time").filter(|t| in_window(Some(t), w)) else { return };
+                    let minute = time.get(..16).unwrap_or(time).to_string();
+                    let m = acc.entry((minute, l.get("elb").map(str::to_string))).or_default();
+                    let status = l.int("elb_status_code");
+                    let target = l.get("target_status_code");
+                    m.requests += 1;
+                    m.elb_5xx += i64::from(status.is_some_and(|s| s >= 500));
+                    m.target_5xx += i64::from(target.is_some_and(|t| t.starts_with('5')));
+                    m.no_target += i64::from(status.is_some_and(|s| s >= 500) && target == Some("-"));
+                    if let Some(secs) = l.get("target_processing_time").and_then(|v| v.parse::<f64>().ok()) {
+                        if secs >= 0.0 {
+                            m.target_sum += secs;
+                            m.target_n += 1;
+                            m.target_max = Some(m.target_max.map_or(secs, |x| x.max(secs)));
+                        }
+                    }
+                },
+                |mut a, b| {
+                    for (k, v) in b {
+                        let m = a.entry(k).or_default();
+                        m.requests += v.requests;
+                        m.elb_5xx += v.elb_5xx;
+                        m.target_5xx += v.target_5xx;
+                        m.no_target += v.no_target;
+                        m.target_sum += v.target_sum;
+                        m.target_n += v.target_n;
+                        m.target_max = match (m.target_max, v.target_max) {
+                            (Some(x), Some(y)) => Some(x.max(y)),
+                            (x, y) => x.or(y),
+                        };
+                    }
+                    a
+                },
+            )?;
+            rows.extend(acc.into_iter().map(|((minute, elb), m)| {
+                let avg = (m.target_n > 0).then(|| m.target_sum / m.target_n as f64);
+                vec![
+                    Value::String(minute),
+                    opt(elb.as_deref()),
+                    Value::from(m.requests),
+                    Value::from(m.elb_5xx),
+                    Value::from(m.target_5xx),
+                    Value::from(m.no_target),
+                    avg.map_or(Value::Null, Value::from),
+                    m.target_max.map_or(Value::Null, Value::from),
+                    region.clone(),
+                ]
+            }));
+        } else {
+            type Acc = HashMap<(Option<String>, Option<String>, Option<String>), AlbUrl>;
+            let acc: Acc = scanner.run(
+                t,
+                &c,
+                HashMap::new,
+                |acc: &mut Acc, rec, _| {
+                    let Rec::Alb(l) = rec else { return };
+                    let Some(time) = l.get("time").filter(|t| in_window(Some(t), w)) else { return };
+                    if l.int("elb_status_code").is_none_or(|s| s < 500) {
+                        return;
+                    }
+                    let url = l.get("request_url").map(|u| u.split('?').next().unwrap_or(u).to_string());
+                    let key = (l.get("elb").map(str::to_string), l.get("request_verb").map(str::to_string), url);
+                    let u = acc.entry(key).or_default();
+                    u.errors += 1;
+                    u.first = min_opt(u.first.take(), Some(time.to_string()));
+                    u.last = max_opt(u.last.take(), Some(time.to_string()));
+                    u.trace = min_opt(u.trace.take(), l.get("trace_id").map(str::to_string));
+                },
+                |mut a, b| {
+                    for (k, v) in b {
+                        let u = a.entry(k).or_default();
+                        u.errors += v.errors;
+                        u.first = min_opt(u.first.take(), v.first);
+                        u.last = max_opt(u.last.take(), v.last);
+                        u.trace = min_opt(u.trace.take(), v.trace);
+                    }
+                    a
+                },
+            )?;
+            rows.extend(acc.into_iter().map(|((elb, verb, url), u)| {
+                vec![
+                    opt(elb.as_deref()),
+                    opt(verb.as_deref()),
+                    opt(url.as_deref()),
+                    Value::from(u.errors),
+                    opt(u.first.as_deref()),
+                    opt(u.last.as_deref()),
+                    opt(u.trace.as_deref()),
+                    region.clone(),
+                ]
+            }));
+        }
+    }
+    if name == "alb-minutes" {
+        sort_rows(&mut rows, &[(0, false), (1, false), (8, false)]);
+    } else {
+        sort_rows(&mut rows, &[(3, true), (0, false), (1, false), (2, false), (7, false)]);
+        rows.truncate(20);
+    }
+    Ok(rows)
+}
+
+/// `log-minutes` (counts per minute and log group) or `log-errors` (the error events).
+fn app_logs(
+    errors: bool,
+    w: &Window,
+    scanner: &mut Scanner,
+    table: &TableDef,
+    constraints: &BTreeMap<String, Constraint>,
+) -> Result<Vec<Vec<Value>>, QueryError> {
+    use crate::records::logs::is_error;
+    let part = |p: &BTreeMap<String, String>, k: &str| opt(p.get(k).map(String::as_str));
+    if errors {
+        let visit = |acc: &mut Vec<Vec<Value>>, rec: Rec<'_, '_>, p: &BTreeMap<String, String>| {
+            let Rec::Log(r, e) = rec else { return };
+            let Some(ts) = e.timestamp.filter(|t| *t >= w.from_ms && *t < w.to_ms) else { return };
+            if !e.message.as_ref().is_some_and(|m| is_error(m.as_str())) {
+                return;
+            }
+            acc.push(vec![
+                Value::from(ts),
+                s(r.log_group.as_ref()),
+                s(r.log_stream.as_ref()),
+                s(e.id.as_ref()),
+                s(e.message.as_ref()),
+                part(p, "account"),
+                part(p, "region"),
+            ]);
+        };
+        let mut rows = scanner.rows(table, constraints, &visit)?;
+        sort_rows(&mut rows, &[0, 3, 1, 2, 4, 5, 6].map(|i| (i, false)));
+        rows.truncate(super::INCIDENT_ROW_LIMIT);
+        return Ok(rows);
+    }
+    type Key = (i64, Option<String>, Option<String>, Option<String>);
+    let counts: Counts<Key> = scanner.run(
+        table,
+        constraints,
+        HashMap::new,
+        |acc, rec, p| {
+            let Rec::Log(r, e) = rec else { return };
+            let Some(ts) = e.timestamp.filter(|t| *t >= w.from_ms && *t < w.to_ms) else { return };
+            let key = (
+                ts - ts.rem_euclid(60_000),
+                owned(r.log_group.as_ref()),
+                p.get("account").cloned(),
+                p.get("region").cloned(),
+            );
+            let c = acc.entry(key).or_default();
+            c.0 += 1;
+            c.1 += i64::from(e.message.as_ref().is_some_and(|m| is_error(m.as_str())));
+        },
+        merge_counts,
+    )?;
+    let mut rows: Vec<Vec<Value>> = counts
+        .into_iter()
+        .map(|((minute, group, account, region), (n, e))| {
+            vec![
+                Value::from(minute),
+                opt(group.as_deref()),
+                Value::from(n),
+                Value::from(e),
+                opt(account.as_deref()),
+                opt(region.as_deref()),
+            ]
+        })
+        .collect();
+    sort_rows(&mut rows, &[(0, false), (1, false), (4, false), (5, false)]);
+    Ok(rows)
+}
+
+/// `metric-points`: the window's points, oldest first, within the SQL's limit.
+fn metric_points(
+    namespace: Option<&str>,
+    w: &Window,
+    scanner: &mut Scanner,
+    table: &TableDef,
+    constraints: &BTreeMap<String, Constraint>,
+) -> Result<Vec<Vec<Value>>, QueryError> {
+    let num = |v: Option<f64>| v.map_or(Value::Null, Value::from);
+    let visit = |acc: &mut Vec<Vec<Value>>, rec: Rec<'_, '_>, p: &BTreeMap<String, String>| {
+        let Rec::Metric(m) = rec else { return };
+        let Some(ts) = m.timestamp.filter(|t| *t >= w.from_ms && *t < w.to_ms) else { return };
+        if namespace.is_some_and(|n| !eq(m.namespace.as_ref(), n)) {
+            return;
+        }
+        acc.push(vec![
+            Value::from(ts),
+            s(m.namespace.as_ref()),
+            s(m.metric_name.as_ref()),
+            Value::String(m.dimensions_text()),
+            num(m.value.sum),
+            num(m.value.count),
+            num(m.value.max),
+            num(m.value.min),
+            s(m.unit.as_ref()),
+            opt(p.get("account").map(String::as_str)),
+            opt(p.get("region").map(String::as_str)),
+        ]);
+    };
+    let mut rows = scanner.rows(table, constraints, &visit)?;
+    sort_rows(&mut rows, &[0, 1, 2, 3, 9, 10].map(|i| (i, false)));
+    rows.truncate(super::METRIC_ROW_LIMIT);
     Ok(rows)
 }
 

@@ -37,6 +37,10 @@ pub enum ParamKind {
     EventSource,
     User,
     Bool,
+    /// An instant, RFC 3339 (`2025-06-12T09:40:00Z`, any offset); kept in UTC.
+    Time,
+    /// A CloudWatch namespace (`AWS/ApplicationELB`, `Orders`).
+    Namespace,
 }
 
 impl ParamKind {
@@ -54,9 +58,26 @@ impl ParamKind {
             ParamKind::EventSource => json!({"type": "string", "pattern": "^[a-z0-9.-]{1,128}$"}),
             ParamKind::User => json!({"type": "string", "pattern": "^[A-Za-z0-9+=,.@_-]{1,128}$"}),
             ParamKind::Bool => json!({"type": "boolean"}),
+            ParamKind::Time => json!({"type": "string", "format": "date-time", "pattern": TIME_PATTERN}),
+            ParamKind::Namespace => json!({"type": "string", "pattern": "^[A-Za-z0-9/_.#:-]{1,255}$"}),
         }
     }
 }
+
+/// What a [`ParamKind::Time`] looks like (the schema's pattern; parsing is stricter).
+const TIME_PATTERN: &str =
+    "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?(Z|[+-][0-9]{2}:[0-9]{2})$";
+
+/// The longest window a query with `start` and `end` reads: an incident's and the changes
+/// before it, not a month's.
+pub const MAX_WINDOW_HOURS: i64 = 48;
+
+/// The most rows a row-returning incident query answers (its SQL says `LIMIT`); the
+/// analysis reports when a source stopped there.
+pub const INCIDENT_ROW_LIMIT: usize = 2000;
+
+/// The most points `metric-points` answers (a minute per metric: 40 minutes of 250 metrics).
+pub const METRIC_ROW_LIMIT: usize = 10_000;
 
 /// The JSON Schema of a set of parameters: an object with one property each, `required` as
 /// the definitions say, nothing else allowed.
@@ -101,6 +122,8 @@ const FROM: ParamDef = p("from", ParamKind::Date, true, "first day, YYYY-MM-DD (
 const TO: ParamDef = p("to", ParamKind::Date, true, "last day, YYYY-MM-DD (UTC), inclusive");
 const ACCOUNT: ParamDef = p("account", ParamKind::Account, false, "only this account (12 digits)");
 const REGION: ParamDef = p("region", ParamKind::Region, false, "only this region (one of the spec's)");
+const START: ParamDef = p("start", ParamKind::Time, true, "window start, RFC 3339 (e.g. 2025-06-12T09:30:00Z)");
+const END: ParamDef = p("end", ParamKind::Time, true, "window end (exclusive), RFC 3339, at most 48 h after start");
 
 /// The catalogue.
 pub const QUERIES: &[QueryDef] = &[
@@ -220,6 +243,96 @@ pub const QUERIES: &[QueryDef] = &[
         sql: include_str!("../../../templates/sql/alb-errors.sql.tera"),
         post: None,
     },
+    QueryDef {
+        name: "changes",
+        description: "CloudTrail writes and failed calls in a time window, each with its change category and the \
+                      resources its request names (for failure analysis)",
+        table: TableKind::CloudTrail,
+        params: &[START, END, ACCOUNT, REGION],
+        columns: &[
+            "eventtime",
+            "category",
+            "eventsource",
+            "eventname",
+            "arn",
+            "account",
+            "awsregion",
+            "eventid",
+            "errorcode",
+            "invokedby",
+            "targets",
+        ],
+        sql: include_str!("../../../templates/sql/changes.sql.tera"),
+        post: Some(crate::analysis::incident::changes::rows),
+    },
+    QueryDef {
+        name: "alb-minutes",
+        description: "ALB traffic per minute and load balancer in a time window: requests, 5xx from the load \
+                      balancer and from targets, target latency",
+        table: TableKind::AlbAccessLogs,
+        params: &[START, END, REGION],
+        columns: &[
+            "minute",
+            "elb",
+            "requests",
+            "elb_5xx",
+            "target_5xx",
+            "no_target",
+            "avg_target_seconds",
+            "max_target_seconds",
+            "region",
+        ],
+        sql: include_str!("../../../templates/sql/alb-minutes.sql.tera"),
+        post: None,
+    },
+    QueryDef {
+        name: "alb-error-urls",
+        description: "The URLs (without query strings) most often answered with 5xx in a time window",
+        table: TableKind::AlbAccessLogs,
+        params: &[START, END, REGION],
+        columns: &["elb", "request_verb", "url", "errors", "first_time", "last_time", "trace_id", "region"],
+        sql: include_str!("../../../templates/sql/alb-error-urls.sql.tera"),
+        post: None,
+    },
+    QueryDef {
+        name: "log-minutes",
+        description: "Application log events and error events per minute and log group in a time window",
+        table: TableKind::AppLogs,
+        params: &[START, END, ACCOUNT, REGION],
+        columns: &["minute", "loggroup", "events", "errors", "account", "region"],
+        sql: include_str!("../../../templates/sql/log-minutes.sql.tera"),
+        post: None,
+    },
+    QueryDef {
+        name: "log-errors",
+        description: "Application log events whose message reads as an error, in a time window (first 2,000)",
+        table: TableKind::AppLogs,
+        params: &[START, END, ACCOUNT, REGION],
+        columns: &["timestamp", "loggroup", "logstream", "id", "message", "account", "region"],
+        sql: include_str!("../../../templates/sql/log-errors.sql.tera"),
+        post: None,
+    },
+    QueryDef {
+        name: "metric-points",
+        description: "CloudWatch metric stream points in a time window, optionally of one namespace",
+        table: TableKind::Metrics,
+        params: &[START, END, p("namespace", ParamKind::Namespace, false, "e.g. AWS/ApplicationELB"), ACCOUNT, REGION],
+        columns: &[
+            "timestamp",
+            "namespace",
+            "metric_name",
+            "dimensions",
+            "sum",
+            "count",
+            "max",
+            "min",
+            "unit",
+            "account",
+            "region",
+        ],
+        sql: include_str!("../../../templates/sql/metric-points.sql.tera"),
+        post: None,
+    },
 ];
 
 /// Applies a query's post-processing to the rows its SQL returned.
@@ -301,6 +414,7 @@ pub enum ParamValue {
     Str(String),
     Date(Date),
     Bool(bool),
+    Time(jiff::Timestamp),
 }
 
 /// Validated parameters of one query.
@@ -323,6 +437,12 @@ impl Params {
     pub fn date(&self, k: &str) -> Option<Date> {
         match self.0.get(k) {
             Some(ParamValue::Date(d)) => Some(*d),
+            _ => None,
+        }
+    }
+    pub fn time(&self, k: &str) -> Option<jiff::Timestamp> {
+        match self.0.get(k) {
+            Some(ParamValue::Time(t)) => Some(*t),
             _ => None,
         }
     }
@@ -395,7 +515,38 @@ fn parse_value(def: &ParamDef, raw: &str, layout: &LakeLayout) -> Result<ParamVa
             "false" => Ok(ParamValue::Bool(false)),
             _ => Err(ParamError(format!("{n}: `{v}` is not true or false"))),
         },
+        ParamKind::Time => parse_time(v)
+            .map(ParamValue::Time)
+            .ok_or_else(|| ParamError(format!("{n}: `{v}` is not a time (RFC 3339, e.g. 2025-06-12T09:30:00Z)"))),
+        ParamKind::Namespace => Ok(ParamValue::Str(charset(n, v, "a CloudWatch namespace", 255, |c| {
+            c.is_ascii_alphanumeric() || "/_.#:-".contains(c)
+        })?)),
     }
+}
+
+/// An RFC 3339 instant with a zone offset (`Z` or `+09:00`), to whole seconds or finer.
+pub fn parse_time(v: &str) -> Option<jiff::Timestamp> {
+    let has_offset = v.ends_with('Z')
+        || v.ends_with('z')
+        || v.get(v.len().saturating_sub(6)..)
+            .is_some_and(|t| t.starts_with(['+', '-']) && t.as_bytes().get(3) == Some(&b':'));
+    if !has_offset || !v.contains('T') || v.len() > 40 {
+        return None;
+    }
+    v.parse::<jiff::Timestamp>().ok()
+}
+
+/// `2025-06-12T09:30:00Z`: how times are written in SQL and compared with CloudTrail's and
+/// ALB's (both UTC, `Z`).
+pub fn utc_text(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// A window bound as compared with CloudTrail's `eventtime` and ALB's `time` text: UTC to the
+/// second, without the `Z`, so that `…T09:30:00.25Z` (ALB's fractions) sorts after
+/// `…T09:30:00` and `…T10:00:00Z` not before the end `…T10:00:00`.
+pub fn window_text(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%S").to_string()
 }
 
 /// Validates `k=v` pairs against a query's parameters.
@@ -422,6 +573,18 @@ pub fn validate(q: &QueryDef, raw: &[(String, String)], layout: &LakeLayout) -> 
     if let (Some(from), Some(to)) = (out.date("from"), out.date("to")) {
         if from > to {
             return Err(ParamError(format!("from ({from}) is after to ({to})")));
+        }
+    }
+    if let (Some(start), Some(end)) = (out.time("start"), out.time("end")) {
+        if start >= end {
+            return Err(ParamError(format!("start ({}) is not before end ({})", utc_text(start), utc_text(end))));
+        }
+        if end.duration_since(start).as_secs() > MAX_WINDOW_HOURS * 3600 {
+            return Err(ParamError(format!(
+                "the window from {} to {} is longer than {MAX_WINDOW_HOURS} hours; narrow it (an incident's window, not a month's)",
+                utc_text(start),
+                utc_text(end)
+            )));
         }
     }
     Ok(out)
@@ -466,6 +629,7 @@ fn literal(v: &ParamValue) -> String {
         ParamValue::Str(s) => sql_literal(s),
         ParamValue::Date(d) => sql_literal(&d.to_string()),
         ParamValue::Bool(b) => b.to_string(),
+        ParamValue::Time(t) => sql_literal(&utc_text(*t)),
     }
 }
 
@@ -485,7 +649,24 @@ fn derived(params: &Params) -> BTreeMap<String, ParamValue> {
         d.insert("from_ts".into(), ParamValue::Str(format!("{from}T00:00:00Z")));
         d.insert("to_ts".into(), ParamValue::Str(format!("{after}T00:00:00Z")));
     }
+    if let (Some(start), Some(end)) = (params.time("start"), params.time("end")) {
+        let (first, last) = incident_days(start, end);
+        d.insert("from_day".into(), ParamValue::Str(day_str(first)));
+        d.insert("to_day".into(), ParamValue::Str(day_str(last)));
+        d.insert("from_ts".into(), ParamValue::Str(window_text(start)));
+        d.insert("to_ts".into(), ParamValue::Str(window_text(end)));
+        d.insert("from_ms".into(), ParamValue::Int(start.as_millisecond()));
+        d.insert("to_ms".into(), ParamValue::Int(end.as_millisecond()));
+    }
     d
+}
+
+/// The partition days a time window reads: its first day to the day after its end (logs
+/// are delivered after they are written, and an object's folder is its delivery time's).
+pub fn incident_days(start: jiff::Timestamp, end: jiff::Timestamp) -> (Date, Date) {
+    let day = |t: jiff::Timestamp| t.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let last = day(end);
+    (day(start), last.tomorrow().unwrap_or(last))
 }
 
 fn sql_escape(s: &str) -> String {
@@ -531,6 +712,9 @@ pub fn render_sql(q: &QueryDef, params: &Params, layout: &LakeLayout) -> Result<
     let alb: Vec<Value> = tables.iter().map(|t| json!({"name": t.name, "region": t.region})).collect();
     ctx.insert("tables", &alb);
     ctx.insert("event_keys", &crate::catalogue::event_keys());
+    ctx.insert("row_limit", &INCIDENT_ROW_LIMIT);
+    ctx.insert("metric_limit", &METRIC_ROW_LIMIT);
+    ctx.insert("error_words", &crate::records::logs::ERROR_WORDS);
     for def in q.params {
         // Presence flags only: values never enter the template.
         let present =

@@ -1,4 +1,5 @@
-//! Log record models: CloudTrail records, AWS Config configuration items, ALB log lines.
+//! Log record models: CloudTrail records, AWS Config configuration items, ALB log lines,
+//! CloudWatch Logs subscription records and metric-stream records.
 //!
 //! Parsing borrows from the decompressed buffer wherever it can and keeps nested payloads
 //! (`requestParameters`, `configuration`, …) as raw JSON, so a query pays only for the
@@ -8,6 +9,8 @@
 pub mod alb;
 pub mod cloudtrail;
 pub mod config;
+pub mod logs;
+pub mod metrics;
 
 use std::borrow::Cow;
 use std::fmt;

@@ -3,6 +3,7 @@
 //! command line prints, what a function answers and what a topic sends.
 
 pub mod change_summary;
+pub mod incident;
 pub mod leftovers;
 
 use serde::{Deserialize, Serialize};

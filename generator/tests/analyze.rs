@@ -1,0 +1,274 @@
+//! `opslake analyze` over the example lake's incident (2025-06-12, account 222222222222): the
+//! planted change ranks first, the onset is the planted minute, and every count the analysis
+//! reports equals a count made here, independently, from the files themselves.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use support::*;
+
+const AT: &str = "2025-06-12T09:45:00Z";
+/// `--at` gives 30 minutes before to 10 after.
+const FROM: &str = "2025-06-12T09:15";
+const TO: &str = "2025-06-12T09:55";
+
+fn spec() -> String {
+    workspace().join("examples/specs/full.yaml").display().to_string()
+}
+
+fn logs() -> String {
+    workspace().join("examples/logs").display().to_string()
+}
+
+fn analyze(extra: &[&str]) -> (u8, String, String) {
+    let (spec, logs) = (spec(), logs());
+    let mut args = vec!["analyze", "--spec", &spec, "--local", &logs];
+    args.extend_from_slice(extra);
+    cli(&args)
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())).flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn gunzip(path: &Path) -> String {
+    let mut s = String::new();
+    flate2::read::MultiGzDecoder::new(std::fs::File::open(path).unwrap()).read_to_string(&mut s).unwrap();
+    s
+}
+
+/// ALB 5xx per minute in the window, from the raw lines (time is the 2nd field, the ELB status
+/// the 9th).
+fn alb_5xx_per_minute() -> BTreeMap<String, i64> {
+    let dir = workspace().join("examples/logs/acme-alb-logs-apne1/AWSLogs");
+    let mut out = BTreeMap::new();
+    for f in files_under(&dir).into_iter().filter(|p| p.extension().is_some_and(|e| e == "gz")) {
+        for line in gunzip(&f).lines() {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let minute = &fields[1][..16];
+            if (FROM..TO).contains(&minute) && fields[8].parse::<i64>().is_ok_and(|s| s >= 500) {
+                *out.entry(format!("{minute}:00Z")).or_insert(0) += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Application log events in the window whose message holds an error word, by minute.
+fn log_errors_per_minute() -> BTreeMap<String, i64> {
+    let dir = workspace().join("examples/logs/acme-log-archive-111111111111/AWSLogs/222222222222/CloudWatchLogs");
+    let (from, to) = (ms(&format!("{FROM}:00Z")), ms(&format!("{TO}:00Z")));
+    let mut out = BTreeMap::new();
+    for f in files_under(&dir) {
+        for line in gunzip(&f).lines() {
+            let r: Value = serde_json::from_str(line).unwrap();
+            if r["messageType"] == "CONTROL_MESSAGE" {
+                continue;
+            }
+            for e in r["logEvents"].as_array().unwrap() {
+                let ts = e["timestamp"].as_i64().unwrap();
+                let m = e["message"].as_str().unwrap().to_lowercase();
+                let error =
+                    ["error", "exception", "timeout", "timed out", "fatal", "panic"].iter().any(|w| m.contains(w));
+                if (from..to).contains(&ts) && error {
+                    let minute = jiff::Timestamp::from_millisecond(ts - ts % 60_000).unwrap();
+                    *out.entry(minute.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()).or_insert(0) += 1;
+                }
+            }
+        }
+    }
+    out
+}
+
+fn ms(t: &str) -> i64 {
+    t.parse::<jiff::Timestamp>().unwrap().as_millisecond()
+}
+
+/// The eventID of the one RevokeSecurityGroupIngress in the trail files of the day.
+fn revoke_event_id() -> String {
+    let dir = workspace()
+        .join("examples/logs/acme-log-archive-111111111111/AWSLogs/o-a1b2c3d4e5/222222222222/CloudTrail/ap-northeast-1/2025/06/12");
+    let ids: Vec<String> = files_under(&dir)
+        .iter()
+        .flat_map(|f| {
+            let doc: Value = serde_json::from_str(&gunzip(f)).unwrap();
+            doc["Records"].as_array().unwrap().clone()
+        })
+        .filter(|r| r["eventName"] == "RevokeSecurityGroupIngress")
+        .map(|r| r["eventID"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    ids[0].clone()
+}
+
+#[test]
+fn the_incident_ranks_the_planted_change_first_and_every_count_checks_out() {
+    let (code, out, err) = analyze(&["--at", AT, "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let a: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(a["window"]["from"], "2025-06-12T09:15:00Z");
+    assert_eq!(a["window"]["to"], "2025-06-12T09:55:00Z");
+    assert_eq!(a["window"]["onset"], "2025-06-12T09:40:00Z", "{}", a["onset_note"]);
+
+    let top = &a["hypotheses"][0];
+    assert_eq!(top["rank"], 1);
+    assert_eq!(top["evidence"][0], format!("ct:{}", revoke_event_id()), "{top}");
+    assert!(top["title"].as_str().unwrap().contains("sg-0d1e2f3a4b5c6d7e8"), "{top}");
+    assert_eq!(top["confidence"], "high");
+
+    // Every evidence id a hypothesis cites is in the analysis.
+    let mut known: Vec<&str> = a["timeline"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
+    known.extend(a["signatures"].as_array().unwrap().iter().map(|s| s["evidence"].as_str().unwrap()));
+    for h in a["hypotheses"].as_array().unwrap() {
+        for e in h["evidence"].as_array().unwrap() {
+            assert!(known.contains(&e.as_str().unwrap()), "{e} is cited but not in the analysis");
+        }
+    }
+
+    // Counts, against the files.
+    let alb = alb_5xx_per_minute();
+    let logs = log_errors_per_minute();
+    assert!(alb.values().sum::<i64>() > 50 && logs.values().sum::<i64>() > 40, "the fixture lost its incident");
+    let minutes = a["minutes"].as_array().unwrap();
+    assert_eq!(minutes.len(), 40);
+    for m in minutes {
+        let key = m["minute"].as_str().unwrap();
+        assert_eq!(m["alb_5xx"].as_i64().unwrap(), alb.get(key).copied().unwrap_or(0), "ALB 5xx at {key}");
+        assert_eq!(m["log_errors"].as_i64().unwrap(), logs.get(key).copied().unwrap_or(0), "log errors at {key}");
+    }
+    let clustered: u64 = a["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["before"].as_u64().unwrap() + s["during"].as_u64().unwrap())
+        .sum();
+    assert_eq!(clustered as i64, logs.values().sum::<i64>());
+    let sources: Vec<(&str, &str, &str)> = a["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["query"].as_str().unwrap(), s["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        sources,
+        [
+            ("cloudtrail", "changes", "ok"),
+            ("alb", "alb-minutes", "ok"),
+            ("alb", "alb-error-urls", "ok"),
+            ("app_logs", "log-minutes", "ok"),
+            ("app_logs", "log-errors", "ok"),
+            ("metrics", "metric-points", "ok"),
+        ]
+    );
+    let log_errors = a["sources"].as_array().unwrap().iter().find(|s| s["query"] == "log-errors").unwrap();
+    assert_eq!(log_errors["total"].as_i64().unwrap(), logs.values().sum::<i64>());
+    // The database's connections dropped and the target 5xx rose, at the onset.
+    let metrics: Vec<&str> = a["metrics"].as_array().unwrap().iter().map(|m| m["metric"].as_str().unwrap()).collect();
+    for want in ["DatabaseConnections", "HTTPCode_Target_5XX_Count", "Errors"] {
+        assert!(metrics.contains(&want), "{want} not among the departed metrics {metrics:?}");
+    }
+    assert!(!metrics.contains(&"Invocations"), "the steady decoy metric departed: {metrics:?}");
+    // The fix after the onset is in the timeline but never blamed.
+    let fix = a["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["summary"].as_str().unwrap().contains("AuthorizeSecurityGroupIngress"));
+    assert!(fix.is_none(), "the window ends at 09:55; the fix (09:57:30) is outside it");
+}
+
+#[test]
+fn text_and_markdown_reports_say_the_same() {
+    let (code, text, err) = analyze(&["--at", AT]);
+    assert_eq!(code, 0, "{err}");
+    for want in [
+        "Errors began at 2025-06-12T09:40:00Z.",
+        "Most likely: network change ec2:RevokeSecurityGroupIngress",
+        "Timeline",
+        "Sources",
+    ] {
+        assert!(text.contains(want), "{want} missing from:\n{text}");
+    }
+    let (code, md, err) = analyze(&["--at", AT, "--format", "markdown"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(md.starts_with("# Failure analysis\n") && md.contains("\n## Hypotheses\n"), "{md}");
+    // A civil time in a zone is the same instant.
+    let (code, tokyo, err) = analyze(&["--at", "2025-06-12 18:45", "--tz", "Asia/Tokyo"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(tokyo, text);
+}
+
+#[test]
+fn bad_input_exits_2_and_says_what_to_do() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--from", "2025-06-10T00:00:00Z", "--to", "2025-06-12T00:00:00Z"], "longer than 24 hours"),
+        (&["--from", "2025-06-12T10:00:00Z", "--to", "2025-06-12T09:00:00Z"], "is not before its end"),
+        (&["--at", AT, "--log-group", "/aws/lambda/nope"], "not one of the spec's log groups"),
+        (&["--at", "yesterday"], "not a time"),
+        (&["--at", "2025-06-12 18:45", "--tz", "Mars/Olympus"], "--tz Mars/Olympus"),
+        (&["--at", AT, "--account", "999999999999"], "not one of the spec's accounts"),
+        (&["--at", AT, "--region", "eu-west-3"], "not one of the spec's regions"),
+        (&[], "--at"),
+    ];
+    for (args, want) in cases {
+        let (code, _, err) = analyze(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn what_the_lake_does_not_hold_is_said_and_a_failing_source_does_not_stop_the_others() {
+    // minimal.yaml: no ALB, no captures.
+    let spec = workspace().join("examples/specs/minimal.yaml").display().to_string();
+    let logs = logs();
+    let (code, out, err) =
+        cli(&["analyze", "--spec", &spec, "--local", &logs, "--at", "2025-03-14T12:00:00Z", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let a: Value = serde_json::from_str(&out).unwrap();
+    let status: BTreeMap<&str, &str> = a["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["query"].as_str().unwrap(), s["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(status["alb-minutes"], "unavailable");
+    assert_eq!(status["log-errors"], "unavailable");
+    assert_eq!(status["metric-points"], "unavailable");
+    assert!(a["sources"][1]["error"].as_str().unwrap().contains("sources.alb"));
+    assert!(a["window"]["onset"].is_null() && a["onset_note"].as_str().unwrap().contains("no errors"));
+
+    // A mirror without the ALB bucket: ALB fails, the rest still answers.
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        workspace().join("examples/logs/acme-log-archive-111111111111"),
+        dir.path().join("acme-log-archive-111111111111"),
+    )
+    .unwrap();
+    let (spec, local) = (self::spec(), dir.path().display().to_string());
+    let (code, out, err) = cli(&["analyze", "--spec", &spec, "--local", &local, "--at", AT, "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("warning: alb (alb-minutes) failed: the mirror has no folder for bucket acme-alb-logs-apne1"),
+        "{err}"
+    );
+    let a: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(a["window"]["onset"], "2025-06-12T09:40:00Z", "the logs alone find the onset");
+    assert_eq!(a["hypotheses"][0]["evidence"][0], format!("ct:{}", revoke_event_id()));
+}

@@ -1,0 +1,752 @@
+//! Failure analysis: an incident window → evidence from every source the lake has → a merged
+//! timeline, the onset, error signatures, the changes before the onset ranked, and hypotheses
+//! that cite their evidence by id.
+//!
+//! Everything here is deterministic: the code gathers and correlates, so the same lake gives
+//! the same analysis, and every claim names evidence that exists. A model (when one is asked)
+//! only ranks and explains what this module found.
+//!
+//! Evidence is read through [`Source`] with the catalogue's incident queries (`changes`,
+//! `alb-minutes`, `alb-error-urls`, `log-minutes`, `log-errors`, `metric-points`), each bounded
+//! by the query's row limit; a source that fails is reported and the others still answer.
+
+pub mod changes;
+pub mod signatures;
+
+use std::collections::BTreeMap;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+use serde_json::Value;
+
+use self::changes::Category;
+use super::robust;
+use crate::lake::{LakeLayout, TableKind};
+use crate::query::{self, utc_text, Answer};
+use crate::source::Source;
+
+/// How far before the window's start changes are read (a change can precede its failure).
+pub const LOOKBACK_MINUTES: i64 = 60;
+/// The longest window an analysis reads.
+pub const MAX_WINDOW_HOURS: i64 = 24;
+/// Minutes of quiet the onset needs before it (its baseline).
+pub const MIN_BASELINE_MINUTES: usize = 5;
+/// Lists in the analysis are cut to this many entries (the rest is counted).
+pub const TOP: usize = 10;
+
+/// What to analyse.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    /// Only these log groups (empty: every group in the lake).
+    pub log_groups: Vec<String>,
+}
+
+/// Why a scope is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ScopeError(pub String);
+
+impl Scope {
+    /// Checks the window: start before end, at most [`MAX_WINDOW_HOURS`].
+    pub fn new(
+        start: Timestamp,
+        end: Timestamp,
+        account: Option<String>,
+        region: Option<String>,
+        log_groups: Vec<String>,
+    ) -> Result<Scope, ScopeError> {
+        if start >= end {
+            return Err(ScopeError(format!(
+                "the window's start ({}) is not before its end ({})",
+                utc_text(start),
+                utc_text(end)
+            )));
+        }
+        if end.duration_since(start) > SignedDuration::from_hours(MAX_WINDOW_HOURS) {
+            return Err(ScopeError(format!(
+                "the window from {} to {} is longer than {MAX_WINDOW_HOURS} hours; an incident window is minutes to hours (try --at TIME)",
+                utc_text(start),
+                utc_text(end)
+            )));
+        }
+        Ok(Scope { start, end, account, region, log_groups })
+    }
+
+    /// `--at T`: from 30 minutes before to 10 minutes after.
+    pub fn around(at: Timestamp) -> (Timestamp, Timestamp) {
+        (at - SignedDuration::from_mins(30), at + SignedDuration::from_mins(10))
+    }
+
+    /// The parameters of query `q` for this scope (those it takes), from `start`.
+    fn pairs(&self, q: &str, start: Timestamp) -> Vec<(String, String)> {
+        let takes = |name: &str| query::find(q).is_some_and(|d| d.params.iter().any(|p| p.name == name));
+        let mut p = vec![("start".to_string(), utc_text(start)), ("end".to_string(), utc_text(self.end))];
+        p.extend(self.account.iter().filter(|_| takes("account")).map(|a| ("account".to_string(), a.clone())));
+        p.extend(self.region.iter().filter(|_| takes("region")).map(|r| ("region".to_string(), r.clone())));
+        p
+    }
+}
+
+/// Whether a source answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceStatus {
+    Ok,
+    /// Read, and nothing in the window.
+    Empty,
+    Failed,
+    /// The lake does not hold it (the spec does not capture it).
+    Unavailable,
+}
+
+/// One evidence source: what was read and what was kept.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceReport {
+    pub name: &'static str,
+    pub query: &'static str,
+    pub status: SourceStatus,
+    /// Rows kept, and how many there were in all (when the source can tell).
+    pub kept: usize,
+    pub total: Option<u64>,
+    pub stopped_because: Option<String>,
+    pub error: Option<String>,
+    pub bytes_scanned: u64,
+}
+
+/// The answers of one analysis, by query name.
+#[derive(Debug, Default)]
+pub struct Gathered {
+    pub answers: BTreeMap<&'static str, Answer>,
+    pub sources: Vec<SourceReport>,
+}
+
+/// (source name, query, the table it needs, whether it reads the look-back too).
+const SOURCES: &[(&str, &str, TableKind, bool)] = &[
+    ("cloudtrail", "changes", TableKind::CloudTrail, true),
+    ("alb", "alb-minutes", TableKind::AlbAccessLogs, false),
+    ("alb", "alb-error-urls", TableKind::AlbAccessLogs, false),
+    ("app_logs", "log-minutes", TableKind::AppLogs, false),
+    ("app_logs", "log-errors", TableKind::AppLogs, false),
+    ("metrics", "metric-points", TableKind::Metrics, false),
+];
+
+fn why_unavailable(kind: TableKind) -> &'static str {
+    match kind {
+        TableKind::AlbAccessLogs => "the spec lists no ALB access-log buckets (sources.alb)",
+        TableKind::AppLogs => "the lake does not capture application logs (features.failure_analysis.capture.logs)",
+        TableKind::Metrics => "the lake does not capture metrics (features.failure_analysis.capture.metrics)",
+        _ => "the lake has no such table",
+    }
+}
+
+/// Reads every source's evidence for the scope, in parallel where the source allows.
+pub async fn gather(source: &Source, layout: &LakeLayout, scope: &Scope) -> Gathered {
+    let tables: Vec<TableKind> = layout.tables().iter().map(|t| t.kind).collect();
+    let lookback = scope.start - SignedDuration::from_mins(LOOKBACK_MINUTES);
+    let asks = SOURCES.iter().map(|&(name, q, kind, back)| {
+        let pairs = scope.pairs(q, if back { lookback } else { scope.start });
+        let present = tables.contains(&kind);
+        async move {
+            if !present {
+                return (name, q, Err(SourceStatus::Unavailable), why_unavailable(kind).to_string());
+            }
+            match source.ask(q, &pairs, layout).await {
+                Ok(a) => (name, q, Ok(a), String::new()),
+                Err(e) => (name, q, Err(SourceStatus::Failed), e.to_string()),
+            }
+        }
+    });
+    let results = futures_util::future::join_all(asks).await;
+    let mut out = Gathered::default();
+    for (name, q, result, why) in results {
+        let limit = match q {
+            "changes" | "log-errors" => Some(query::INCIDENT_ROW_LIMIT),
+            "metric-points" => Some(query::METRIC_ROW_LIMIT),
+            "alb-error-urls" => Some(20),
+            _ => None,
+        };
+        let report = match &result {
+            Ok(a) => SourceReport {
+                name,
+                query: q,
+                status: if a.rows.is_empty() { SourceStatus::Empty } else { SourceStatus::Ok },
+                kept: a.rows.len(),
+                total: None,
+                stopped_because: limit.filter(|l| a.rows.len() >= *l).map(|l| format!("row limit ({l})")),
+                error: None,
+                bytes_scanned: a.stats.bytes_scanned,
+            },
+            Err(status) => SourceReport {
+                name,
+                query: q,
+                status: *status,
+                kept: 0,
+                total: None,
+                stopped_because: None,
+                error: Some(why),
+                bytes_scanned: 0,
+            },
+        };
+        out.sources.push(report);
+        if let Ok(mut a) = result {
+            if !scope.log_groups.is_empty() && q.starts_with("log-") {
+                let at = a.columns.iter().position(|c| c == "loggroup");
+                a.rows.retain(|r| {
+                    at.and_then(|i| r[i].as_str()).is_some_and(|g| scope.log_groups.iter().any(|x| x == g))
+                });
+                if let Some(s) = out.sources.last_mut() {
+                    s.kept = a.rows.len();
+                }
+            }
+            out.answers.insert(q, a);
+        }
+    }
+    // log-errors keeps at most its limit; log-minutes counts every error exactly.
+    let total_errors: i64 = out.answers.get("log-minutes").map_or(0, |a| a.records().map(|r| r.int("errors")).sum());
+    if let Some(s) = out.sources.iter_mut().find(|s| s.query == "log-errors" && s.status != SourceStatus::Failed) {
+        if out.answers.contains_key("log-minutes") {
+            s.total = Some(total_errors.max(0) as u64);
+        }
+    }
+    out
+}
+
+/// One item of the timeline (and of the evidence hypotheses cite).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Evidence {
+    /// Stable: built from the record's own id (`ct:<eventID>`, `log:<event id>`,
+    /// `alb:<elb>@<minute>`, `metric:<namespace>/<name>{dims}@<minute>`, `sig:<n>`).
+    pub id: String,
+    /// UTC, RFC 3339.
+    pub time: String,
+    pub source: &'static str,
+    pub summary: String,
+}
+
+/// A change before the onset, scored.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RankedChange {
+    pub evidence: String,
+    pub time: String,
+    pub category: Category,
+    pub event: String,
+    pub actor: Option<String>,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub targets: Vec<String>,
+    /// Minutes between the change and the onset (negative: just after it).
+    pub minutes_before_onset: f64,
+    /// Targets the failing side names too (log messages, log groups, load balancers, URLs).
+    pub shared_names: Vec<String>,
+    pub score: f64,
+}
+
+/// An error signature with its counts before and from the onset.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Signature {
+    pub evidence: String,
+    pub signature: String,
+    pub log_groups: Vec<String>,
+    pub before: u64,
+    pub during: u64,
+    pub first_seen: String,
+    /// The first event's id (`log:<id>`).
+    pub first_event: String,
+    pub sample: String,
+}
+
+/// A metric that left its baseline at or after the onset.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MetricDeparture {
+    pub evidence: String,
+    pub namespace: String,
+    pub metric: String,
+    pub dimensions: String,
+    pub minute: String,
+    pub value: f64,
+    pub baseline_median: f64,
+    pub score: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Confidence {
+    Low,
+    Medium,
+    High,
+}
+
+/// A root-cause hypothesis and the evidence it rests on.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Hypothesis {
+    pub rank: usize,
+    pub title: String,
+    pub confidence: Confidence,
+    pub score: f64,
+    pub evidence: Vec<String>,
+    pub next_checks: Vec<String>,
+}
+
+/// Errors per minute, as the onset was found from.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Minute {
+    pub minute: String,
+    pub alb_5xx: i64,
+    pub log_errors: i64,
+    pub requests: i64,
+}
+
+/// The analysis of one window.
+#[derive(Debug, Clone, Serialize)]
+pub struct Analysis {
+    pub window: WindowOut,
+    pub hypotheses: Vec<Hypothesis>,
+    pub timeline: Vec<Evidence>,
+    pub changes: Vec<RankedChange>,
+    pub signatures: Vec<Signature>,
+    pub metrics: Vec<MetricDeparture>,
+    pub error_urls: Vec<Value>,
+    pub minutes: Vec<Minute>,
+    pub sources: Vec<SourceReport>,
+    /// Why there is no onset, when there is none.
+    pub onset_note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowOut {
+    pub from: String,
+    pub to: String,
+    pub onset: Option<String>,
+}
+
+fn minute_of(t: Timestamp) -> i64 {
+    t.as_second().div_euclid(60)
+}
+
+fn minute_text(m: i64) -> String {
+    Timestamp::from_second(m * 60).map(utc_text).unwrap_or_default()
+}
+
+fn parse_ts(s: &str) -> Option<Timestamp> {
+    s.parse::<Timestamp>().ok()
+}
+
+/// `2025-06-12T09:41` (ALB's minute text) → minute number.
+fn alb_minute(s: &str) -> Option<i64> {
+    parse_ts(&format!("{s}:00Z")).map(minute_of)
+}
+
+/// The first minute whose errors leave the robust baseline of the minutes before it, and
+/// stay out in one of the next two; `None` with the reason otherwise.
+pub fn onset(series: &[(i64, i64)]) -> Result<i64, String> {
+    for i in MIN_BASELINE_MINUTES..series.len() {
+        let base: Vec<f64> = series[..i].iter().map(|(_, x)| *x as f64).collect();
+        let out = |x: i64| {
+            let d = robust::departure(x as f64, &base, 3.0);
+            d.unusual && x as f64 > d.median
+        };
+        if out(series[i].1) && series[i + 1..].iter().take(2).any(|(_, x)| out(*x)) {
+            return Ok(series[i].0);
+        }
+    }
+    if series.iter().all(|(_, x)| *x == 0) {
+        return Err("no errors in the window (ALB 5xx, application log errors)".into());
+    }
+    Err(format!(
+        "the errors never leave their baseline: no minute after the first {MIN_BASELINE_MINUTES} rises beyond it and stays (widen the window so that it starts before the failure)"
+    ))
+}
+
+fn tokens_of(target: &str) -> Vec<String> {
+    let mut out = vec![target.to_string()];
+    if target.starts_with("arn:") {
+        out.extend(target.rsplit([':', '/']).next().map(str::to_string));
+    }
+    out.retain(|t| t.len() >= 4);
+    out
+}
+
+/// Analyses what [`gather`] read.
+pub fn analyze(scope: &Scope, g: Gathered) -> Analysis {
+    let empty = Answer::default();
+    let get = |q: &str| g.answers.get(q).unwrap_or(&empty);
+    let (first, last) = (minute_of(scope.start), minute_of(scope.end - SignedDuration::from_secs(1)));
+
+    // Errors per minute: ALB 5xx (from the load balancer) and application log errors.
+    let mut per_minute: BTreeMap<i64, Minute> = (first..=last)
+        .map(|m| (m, Minute { minute: minute_text(m), alb_5xx: 0, log_errors: 0, requests: 0 }))
+        .collect();
+    for r in get("alb-minutes").records() {
+        if let Some(m) = r.str("minute").and_then(alb_minute).and_then(|m| per_minute.get_mut(&m)) {
+            m.alb_5xx += r.int("elb_5xx");
+            m.requests += r.int("requests");
+        }
+    }
+    for r in get("log-minutes").records() {
+        let m = r.int("minute").div_euclid(60_000);
+        if let Some(m) = per_minute.get_mut(&m) {
+            m.log_errors += r.int("errors");
+        }
+    }
+    let series: Vec<(i64, i64)> = per_minute.values().map(|m| (0, m.alb_5xx + m.log_errors)).collect();
+    let series: Vec<(i64, i64)> = per_minute.keys().zip(series).map(|(k, (_, v))| (*k, v)).collect();
+    let found = onset(&series);
+    let onset_min = found.as_ref().ok().copied();
+    let onset_ms = onset_min.map(|m| m * 60_000);
+
+    let mut timeline = Vec::new();
+    // The error evidence: the first 5xx minute per load balancer from the onset, signatures.
+    if let Some(o) = onset_min {
+        for r in get("alb-minutes").records() {
+            let Some(m) = r.str("minute").and_then(alb_minute) else { continue };
+            if m >= o
+                && r.int("elb_5xx") > 0
+                && !timeline.iter().any(|e: &Evidence| {
+                    e.source == "alb" && e.id.starts_with(&format!("alb:{}@", r.str("elb").unwrap_or("")))
+                })
+            {
+                timeline.push(Evidence {
+                    id: format!("alb:{}@{}", r.str("elb").unwrap_or("-"), r.str("minute").unwrap_or("")),
+                    time: minute_text(m),
+                    source: "alb",
+                    summary: format!(
+                        "{} 5xx of {} requests ({} from targets, {} without a target response)",
+                        r.int("elb_5xx"),
+                        r.int("requests"),
+                        r.int("target_5xx"),
+                        r.int("no_target")
+                    ),
+                });
+            }
+        }
+    }
+    let signatures = cluster(get("log-errors"), onset_ms);
+    for s in signatures.iter().filter(|s| s.during > 0).take(TOP) {
+        timeline.push(Evidence {
+            id: s.evidence.clone(),
+            time: s.first_seen.clone(),
+            source: "app_logs",
+            summary: format!(
+                "{} ({} before the onset, {} from it; first: {})",
+                s.signature, s.before, s.during, s.first_event
+            ),
+        });
+    }
+    let metrics = departures(get("metric-points"), onset_min);
+    for m in metrics.iter().take(TOP) {
+        timeline.push(Evidence {
+            id: m.evidence.clone(),
+            time: m.minute.clone(),
+            source: "metrics",
+            summary: format!(
+                "{} {} {}: {} (baseline median {})",
+                m.namespace, m.metric, m.dimensions, m.value, m.baseline_median
+            ),
+        });
+    }
+
+    // What the failing side names: log messages and groups, load balancers, URLs, metrics.
+    let mut failing: Vec<String> = Vec::new();
+    failing.extend(get("log-errors").records().filter_map(|r| r.str("message").map(str::to_string)));
+    failing.extend(signatures.iter().flat_map(|s| s.log_groups.clone()));
+    failing.extend(
+        get("alb-minutes").records().filter(|r| r.int("elb_5xx") > 0).filter_map(|r| r.str("elb").map(str::to_string)),
+    );
+    failing.extend(get("alb-error-urls").records().filter_map(|r| r.str("url").map(str::to_string)));
+    failing.extend(metrics.iter().map(|m| m.dimensions.clone()));
+
+    let changes = rank_changes(get("changes"), onset_min, &failing);
+    for r in get("changes").records() {
+        let id = format!("ct:{}", r.str("eventid").unwrap_or(""));
+        let ranked = changes.iter().find(|c| c.evidence == id);
+        let cat = r.str("category").unwrap_or("");
+        if ranked.is_none() && cat == Category::FailedCall.as_str() {
+            continue; // failed calls are counted, not listed one by one
+        }
+        timeline.push(Evidence {
+            id,
+            time: r.str("eventtime").unwrap_or("").to_string(),
+            source: "cloudtrail",
+            summary: format!(
+                "{} {} by {}{}{}",
+                cat,
+                r.str("eventname").unwrap_or(""),
+                r.str("arn").or(r.str("invokedby")).unwrap_or("?"),
+                r.str("targets").filter(|t| !t.is_empty()).map(|t| format!(" on {t}")).unwrap_or_default(),
+                r.str("errorcode").map(|e| format!(" → {e}")).unwrap_or_default(),
+            ),
+        });
+    }
+    timeline.sort_by(|a, b| (a.time.as_str(), a.id.as_str()).cmp(&(b.time.as_str(), b.id.as_str())));
+
+    let hypotheses = hypotheses(&changes, &signatures, get("alb-minutes"), onset_min, &timeline);
+    let error_urls = get("alb-error-urls").objects();
+    Analysis {
+        window: WindowOut { from: utc_text(scope.start), to: utc_text(scope.end), onset: onset_min.map(minute_text) },
+        hypotheses,
+        timeline,
+        changes,
+        signatures,
+        metrics,
+        error_urls,
+        minutes: per_minute.into_values().collect(),
+        sources: g.sources,
+        onset_note: found.err(),
+    }
+}
+
+/// Clusters error events by signature; counts before and from the onset.
+fn cluster(errors: &Answer, onset_ms: Option<i64>) -> Vec<Signature> {
+    let mut by: BTreeMap<String, Signature> = BTreeMap::new();
+    for r in errors.records() {
+        let (Some(message), ts) = (r.str("message"), r.int("timestamp")) else { continue };
+        let sig = signatures::signature(message);
+        let during = onset_ms.is_none_or(|o| ts >= o);
+        let first_time = Timestamp::from_millisecond(ts).map(utc_text).unwrap_or_default();
+        let s = by.entry(sig.clone()).or_insert_with(|| Signature {
+            evidence: String::new(),
+            signature: sig,
+            log_groups: Vec::new(),
+            before: 0,
+            during: 0,
+            first_seen: first_time.clone(),
+            first_event: format!("log:{}", r.str("id").unwrap_or("")),
+            sample: message.chars().take(300).collect(),
+        });
+        if during {
+            s.during += 1;
+        } else {
+            s.before += 1;
+        }
+        if let Some(g) = r.str("loggroup") {
+            if !s.log_groups.iter().any(|x| x == g) {
+                s.log_groups.push(g.to_string());
+            }
+        }
+    }
+    let mut out: Vec<Signature> = by.into_values().collect();
+    // New signatures first (none before the onset), then by how often they occur from it.
+    out.sort_by(|a, b| {
+        ((a.before > 0), std::cmp::Reverse(a.during), &a.first_seen, &a.signature).cmp(&(
+            (b.before > 0),
+            std::cmp::Reverse(b.during),
+            &b.first_seen,
+            &b.signature,
+        ))
+    });
+    for (i, s) in out.iter_mut().enumerate() {
+        s.evidence = format!("sig:{}", i + 1);
+    }
+    out
+}
+
+/// Each metric series (namespace, name, dimensions) whose sum at or after the onset leaves
+/// the baseline of the minutes before it; the first such minute.
+fn departures(points: &Answer, onset_min: Option<i64>) -> Vec<MetricDeparture> {
+    let Some(o) = onset_min else { return Vec::new() };
+    let mut series: BTreeMap<(String, String, String), Vec<(i64, f64)>> = BTreeMap::new();
+    for r in points.records() {
+        let key = (
+            r.str("namespace").unwrap_or("").to_string(),
+            r.str("metric_name").unwrap_or("").to_string(),
+            r.str("dimensions").unwrap_or("").to_string(),
+        );
+        let value = r.get("sum").as_f64().unwrap_or(0.0);
+        series.entry(key).or_default().push((r.int("timestamp").div_euclid(60_000), value));
+    }
+    let mut out = Vec::new();
+    for ((ns, name, dims), pts) in series {
+        let base: Vec<f64> = pts.iter().filter(|(m, _)| *m < o).map(|(_, v)| *v).collect();
+        if base.len() < MIN_BASELINE_MINUTES {
+            continue;
+        }
+        if let Some((m, v, d)) = pts
+            .iter()
+            .filter(|(m, _)| *m >= o)
+            .map(|(m, v)| (*m, *v, robust::departure(*v, &base, 1.0)))
+            .find(|(_, v, d)| d.unusual && *v != d.median)
+        {
+            out.push(MetricDeparture {
+                evidence: format!("metric:{ns}/{name}{{{dims}}}@{}", minute_text(m)),
+                namespace: ns,
+                metric: name,
+                dimensions: dims,
+                minute: minute_text(m),
+                value: v,
+                baseline_median: d.median,
+                score: d.score,
+            });
+        }
+    }
+    out.sort_by(|a, b| (&a.minute, &a.evidence).cmp(&(&b.minute, &b.evidence)));
+    out
+}
+
+/// Scores each change in the look-back before the onset (and up to a minute after it, for
+/// clock skew): category weight × proximity (halves every ~10 minutes) × 2 when the failing
+/// side names one of its targets.
+fn rank_changes(rows: &Answer, onset_min: Option<i64>, failing: &[String]) -> Vec<RankedChange> {
+    let Some(o) = onset_min else { return Vec::new() };
+    let onset = Timestamp::from_second(o * 60).unwrap_or(Timestamp::UNIX_EPOCH);
+    let mut out = Vec::new();
+    for r in rows.records() {
+        let Some(cat) = r.str("category").and_then(Category::parse) else { continue };
+        if cat == Category::FailedCall {
+            continue;
+        }
+        let Some(t) = r.str("eventtime").and_then(parse_ts) else { continue };
+        let before = onset.duration_since(t).as_secs_f64() / 60.0;
+        if !(-1.0..=LOOKBACK_MINUTES as f64).contains(&before) {
+            continue;
+        }
+        let targets: Vec<String> =
+            r.str("targets").unwrap_or("").split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect();
+        let shared: Vec<String> = targets
+            .iter()
+            .filter(|t| tokens_of(t).iter().any(|tok| failing.iter().any(|f| f.contains(tok.as_str()))))
+            .cloned()
+            .collect();
+        let proximity = (-(before.max(0.0)) / 15.0).exp();
+        let score = cat.weight() * proximity * if shared.is_empty() { 1.0 } else { 2.0 };
+        out.push(RankedChange {
+            evidence: format!("ct:{}", r.str("eventid").unwrap_or("")),
+            time: r.str("eventtime").unwrap_or("").to_string(),
+            category: cat,
+            event: format!(
+                "{}:{}",
+                r.str("eventsource").unwrap_or("").trim_end_matches(".amazonaws.com"),
+                r.str("eventname").unwrap_or("")
+            ),
+            actor: r.str("arn").or(r.str("invokedby")).map(str::to_string),
+            account: r.str("account").map(str::to_string),
+            region: r.str("awsregion").map(str::to_string),
+            targets,
+            minutes_before_onset: (before * 10.0).round() / 10.0,
+            shared_names: shared,
+            score: (score * 1000.0).round() / 1000.0,
+        });
+    }
+    out.sort_by(|a, b| {
+        b.score.total_cmp(&a.score).then_with(|| a.time.cmp(&b.time)).then_with(|| a.evidence.cmp(&b.evidence))
+    });
+    out
+}
+
+fn confidence(score: f64) -> Confidence {
+    if score >= 0.5 {
+        Confidence::High
+    } else if score >= 0.2 {
+        Confidence::Medium
+    } else {
+        Confidence::Low
+    }
+}
+
+fn next_checks(c: &RankedChange) -> Vec<String> {
+    let t = c.targets.first().map(String::as_str).unwrap_or("the resource");
+    let mut v = match c.category {
+        Category::Network => vec![
+            format!(
+                "compare {t}'s rules before and after {} (AWS Config history, the event's requestParameters)",
+                c.time
+            ),
+            "check whether the failing targets still reach their dependencies (VPC Reachability Analyzer, flow logs)"
+                .into(),
+        ],
+        Category::Deploy => vec![
+            format!("compare the deployed version of {t} with the previous one; roll back if the errors match"),
+            "check the new version's own logs from its first invocation".into(),
+        ],
+        Category::Iam => vec![format!(
+            "simulate the failing principal's calls against the changed policy of {t} (IAM policy simulator)"
+        )],
+        Category::Parameters => vec![format!("compare the value of {t} before and after the change")],
+        Category::Scaling => vec![format!("check the capacity of {t} against the traffic (desired vs running)")],
+        Category::DataStore => vec![format!("check {t}'s status and events (failover, reboot, parameter changes)")],
+        Category::OtherWrite | Category::FailedCall => vec![format!("check what the call changed on {t}")],
+    };
+    if let Some(actor) = &c.actor {
+        v.push(format!("ask {actor} what the change was for"));
+    }
+    v
+}
+
+fn hypotheses(
+    changes: &[RankedChange],
+    signatures: &[Signature],
+    alb: &Answer,
+    onset_min: Option<i64>,
+    timeline: &[Evidence],
+) -> Vec<Hypothesis> {
+    let Some(o) = onset_min else { return Vec::new() };
+    // The symptoms every hypothesis explains: the first 5xx evidence and the top new signature.
+    let mut symptoms: Vec<String> =
+        timeline.iter().filter(|e| e.source == "alb").map(|e| e.id.clone()).take(2).collect();
+    symptoms.extend(signatures.iter().filter(|s| s.during > 0).take(1).map(|s| s.evidence.clone()));
+    let mut out = Vec::new();
+    for c in changes.iter().filter(|c| c.score >= 0.02).take(5) {
+        let mut evidence = vec![c.evidence.clone()];
+        evidence.extend(symptoms.iter().cloned());
+        let on = if c.targets.is_empty() { String::new() } else { format!(" on {}", c.targets.join(", ")) };
+        let when = if c.minutes_before_onset >= 0.0 {
+            format!("{} min before the errors began", c.minutes_before_onset)
+        } else {
+            format!("{} min after the errors began", -c.minutes_before_onset)
+        };
+        let shared = if c.shared_names.is_empty() {
+            String::new()
+        } else {
+            format!("; the failing side names {}", c.shared_names.join(", "))
+        };
+        out.push(Hypothesis {
+            rank: 0,
+            title: format!("{} change {}{on}, {when}{shared}", c.category.as_str(), c.event),
+            confidence: confidence(c.score),
+            score: c.score,
+            evidence,
+            next_checks: next_checks(c),
+        });
+    }
+    // Without a change to blame: what the symptoms say.
+    let (mut no_target, mut target_5xx) = (0, 0);
+    for r in alb.records() {
+        if r.str("minute").and_then(alb_minute).is_some_and(|m| m >= o) {
+            no_target += r.int("no_target");
+            target_5xx += r.int("target_5xx");
+        }
+    }
+    if no_target > 0 || target_5xx > 0 {
+        let title = if no_target >= target_5xx {
+            format!("the load balancer could not get a response from its targets ({no_target} 5xx without one): targets down, overloaded or unreachable")
+        } else {
+            format!("the targets themselves answered 5xx ({target_5xx}): an application or dependency failure")
+        };
+        out.push(Hypothesis {
+            rank: 0,
+            title,
+            confidence: Confidence::Low,
+            score: 0.015,
+            evidence: symptoms.clone(),
+            next_checks: vec!["check the target group's health checks and the targets' own logs".into()],
+        });
+    }
+    if let Some(s) = signatures.iter().find(|s| s.during > 0 && s.before == 0) {
+        out.push(Hypothesis {
+            rank: 0,
+            title: format!("a new error appeared at the onset in {}: {}", s.log_groups.join(", "), s.signature),
+            confidence: Confidence::Low,
+            score: 0.01,
+            evidence: vec![s.evidence.clone()],
+            next_checks: vec![format!("read the events around {} ({})", s.first_seen, s.first_event)],
+        });
+    }
+    out.sort_by(|a, b| b.score.total_cmp(&a.score));
+    for (i, h) in out.iter_mut().enumerate() {
+        h.rank = i + 1;
+    }
+    out
+}
