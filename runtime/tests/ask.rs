@@ -27,7 +27,7 @@ fn layout() -> LakeLayout {
         "database": "acme_opslake", "bucket": "acme-log-archive-111111111111", "prefix": "",
         "organization_trail": "o-a1b2c3d4e5", "accounts": ["111111111111", "222222222222"],
         "regions": ["ap-northeast-1", "us-east-1"], "start": "2024-01-01", "end": null,
-        "cloudtrail": true, "config": true, "alb": []
+        "cloudtrail": true, "config": true, "alb": [], "app_logs": true, "metrics": true
     }))
     .unwrap()
 }
@@ -106,9 +106,10 @@ async fn two_tool_calls_then_a_cited_answer() {
     assert_eq!((a.steps, a.input_tokens), (3, 300));
 
     let requests = seen.lock().unwrap();
-    // Every catalogue query is on offer as a tool, plus the change summary and the leftovers.
+    // Every catalogue query is on offer as a tool, plus the change summary, the leftovers and
+    // failure analysis.
     let tools = requests[0]["toolConfig"]["tools"].as_array().unwrap();
-    assert_eq!(tools.len(), opslake_runtime::query::QUERIES.len() + 2);
+    assert_eq!(tools.len(), opslake_runtime::query::QUERIES.len() + 3);
     assert!(tools.iter().any(|t| t["toolSpec"]["name"] == "created_deleted"));
     // The model got the first result back, with its call id and the exact total.
     let turns = requests[1]["messages"].as_array().unwrap();
@@ -118,6 +119,49 @@ async fn two_tool_calls_then_a_cited_answer() {
     assert_eq!(content["call"], "c1");
     assert_eq!(content["total_rows"], a.calls[0].rows);
     assert!(content["rows"][0]["eventname"].is_string(), "{content}");
+}
+
+/// Failure analysis is a tool too: the model gets the hypotheses with their evidence ids.
+#[tokio::test]
+async fn the_analyze_tool_answers_with_cited_hypotheses() {
+    let script = vec![
+        (
+            200,
+            converse(
+                None,
+                &[("t1", "analyze", json!({"start": "2025-06-12T09:15:00Z", "end": "2025-06-12T09:55:00Z"}))],
+            ),
+        ),
+        (200, converse(Some("A security-group rule was revoked just before the errors [c1]."), &[])),
+    ];
+    let (fake, seen) = scripted(script, 0);
+    let model = bedrock(&fake.url).await;
+    let a =
+        ask::ask("Why did orders fail on 2025-06-12 around 09:40 UTC?", &mirror(), &layout(), &model, &options()).await;
+    assert_eq!(a.status, Status::Answered, "{a:#?}");
+    assert_eq!(a.calls[0].status, CallStatus::Ok, "{:#?}", a.calls);
+    let second = seen.lock().unwrap()[1].clone();
+    let result = &second["messages"].as_array().unwrap()[2]["content"][0]["toolResult"]["content"][0]["json"];
+    assert_eq!(result["window"]["onset"], "2025-06-12T09:40:00Z", "{result}");
+    let top = &result["rows"][0];
+    assert!(top["title"].as_str().unwrap().contains("RevokeSecurityGroupIngress"), "{top}");
+    assert!(top["evidence"][0].as_str().unwrap().starts_with("ct:"), "{top}");
+    // A window over 24 hours is refused like a bad --param, and goes back to the model.
+    let script = vec![
+        (
+            200,
+            converse(
+                None,
+                &[("t1", "analyze", json!({"start": "2025-06-10T00:00:00Z", "end": "2025-06-12T00:00:00Z"}))],
+            ),
+        ),
+        (200, converse(Some("I could not analyse that window."), &[])),
+    ];
+    let (fake, _) = scripted(script, 0);
+    let model = bedrock(&fake.url).await;
+    let a = ask::ask("Why?", &mirror(), &layout(), &model, &options()).await;
+    assert_eq!(a.calls[0].status, CallStatus::Invalid, "{:#?}", a.calls);
+    assert!(a.calls[0].error.as_deref().unwrap_or("").contains("longer than 24 hours"), "{:#?}", a.calls);
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::analysis::change_summary::{gather, Scope};
+use crate::analysis::incident;
 use crate::analysis::leftovers::pair;
 use crate::lake::LakeLayout;
 use crate::llm::{Block, Chat, Model, Role, Tool, Turn};
@@ -27,6 +28,7 @@ pub const SYSTEM_PROMPT: &str = include_str!("../../../templates/prompts/ask.sys
 /// Tool names: the catalogue's query names with `_` for `-` (both APIs accept that), plus these.
 pub const CHANGE_SUMMARY_TOOL: &str = "change_summary";
 pub const LEFTOVERS_TOOL: &str = "leftovers";
+pub const ANALYZE_TOOL: &str = "analyze";
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -149,6 +151,11 @@ pub fn tools(layout: &LakeLayout) -> Vec<Tool> {
                 .into(),
         schema: query::params_schema(&of("created-deleted")[..2], layout),
     });
+    out.push(Tool {
+        name: ANALYZE_TOOL.into(),
+        description: "Failure analysis of an incident window (at most 24 hours): the minute errors began, error signatures, metrics that left their baseline, the changes before the onset ranked, and hypotheses citing their evidence ids".into(),
+        schema: query::params_schema(of("changes"), layout),
+    });
     out
 }
 
@@ -228,6 +235,27 @@ async fn run_tool(
                 })
                 .collect();
             Ok(Output { rows: items.len(), content: json!({"rows": items}), bytes, cost })
+        }
+        ANALYZE_TOOL => {
+            // The same parameters as `changes`, validated the same way.
+            let q = query::find_or_explain("changes").map_err(|e| (true, e.0))?;
+            let p = query::validate(q, &pairs, layout).map_err(|e| (true, format!("{ANALYZE_TOOL}: {}", e.0)))?;
+            let (start, end) = (p.time("start").unwrap_or(now), p.time("end").unwrap_or(now));
+            let (account, region) = (p.str("account").map(str::to_string), p.str("region").map(str::to_string));
+            let scope = incident::Scope::new(start, end, account, region, Vec::new()).map_err(|e| (true, e.0))?;
+            let a = incident::analyze(&scope, incident::gather(source, layout, &scope).await);
+            // Only Athena's bytes count against the question's budget.
+            let billed = a.sources.iter().filter(|s| s.cost_usd > 0.0);
+            let (bytes, cost) = billed.fold((0, 0.0), |(b, c), s| (b + s.bytes_scanned, c + s.cost_usd));
+            let content = json!({
+                "window": a.window,
+                "onset_note": a.onset_note,
+                "rows": a.hypotheses,
+                "signatures": a.signatures.iter().take(5).collect::<Vec<_>>(),
+                "metrics": a.metrics.iter().take(5).collect::<Vec<_>>(),
+                "sources": a.sources.iter().map(|s| json!({"name": s.name, "query": s.query, "status": s.status, "kept": s.kept})).collect::<Vec<_>>(),
+            });
+            Ok(Output { rows: a.hypotheses.len(), content, bytes, cost })
         }
         tool => {
             let Some(q) = QUERIES.iter().find(|q| tool_name(q.name) == tool) else {
@@ -460,7 +488,7 @@ mod tests {
     fn every_named_query_is_a_tool_with_exactly_its_parameters() {
         let layout = layout();
         let tools = tools(&layout);
-        assert_eq!(tools.len(), QUERIES.len() + 2);
+        assert_eq!(tools.len(), QUERIES.len() + 3);
         for t in &tools {
             let ok = t.name.len() <= 64
                 && t.name.starts_with(|c: char| c.is_ascii_alphabetic())

@@ -114,7 +114,10 @@ pub struct SourceReport {
     pub total: Option<u64>,
     pub stopped_because: Option<String>,
     pub error: Option<String>,
+    /// What the engine read (a mirror's bytes, or Athena's scanned bytes).
     pub bytes_scanned: u64,
+    /// What Athena bills for it (0 for a mirror).
+    pub cost_usd: f64,
 }
 
 /// The answers of one analysis, by query name.
@@ -179,6 +182,10 @@ pub async fn gather(source: &Source, layout: &LakeLayout, scope: &Scope) -> Gath
                 stopped_because: limit.filter(|l| a.rows.len() >= *l).map(|l| format!("row limit ({l})")),
                 error: None,
                 bytes_scanned: a.stats.bytes_scanned,
+                cost_usd: match &a.via {
+                    query::Via::Athena { estimated_cost_usd, .. } => *estimated_cost_usd,
+                    _ => 0.0,
+                },
             },
             Err(status) => SourceReport {
                 name,
@@ -189,6 +196,7 @@ pub async fn gather(source: &Source, layout: &LakeLayout, scope: &Scope) -> Gath
                 stopped_because: None,
                 error: Some(why),
                 bytes_scanned: 0,
+                cost_usd: 0.0,
             },
         };
         out.sources.push(report);
