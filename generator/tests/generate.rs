@@ -16,6 +16,15 @@ fn variants() -> Vec<(&'static str, String)> {
     let mut v: Vec<(&str, String)> = EXAMPLES.iter().map(|e| (*e, example(e))).collect();
     v.push(("existing-bucket", format!("{minimal}  existing: true\n")));
     v.push(("no-kms-prefix", format!("{minimal}  kms: false\n  prefix: logs/central\n")));
+    let fa = "features:\n  failure_analysis:\n    log_groups: [/aws/lambda/api, /ecs/web]\n    alarm_topics: [arn:aws:sns:us-east-1:123456789012:alarms]\n";
+    v.push((
+        "no-kms-capture-logs",
+        format!("{minimal}  kms: false\n  prefix: logs/central\n{fa}    capture: {{ metrics: false }}\n"),
+    ));
+    v.push((
+        "capture-metrics",
+        format!("{minimal}{fa}    capture: {{ logs: false, namespaces: [AWS/ECS, Orders] }}\n"),
+    ));
     v.push(("existing-trail", format!("{minimal}sources:\n  cloudtrail: {{ trail: existing }}\n  config: {{ recorder: false, aggregator: false }}\n")));
     v.push((
         "account-trails-data-events",

@@ -160,3 +160,56 @@ fn rendered_tables_reach_exactly_the_data_objects() {
         );
     }
 }
+
+/// The Firehose streams write where the `app_logs` and `metrics` tables read: each stream's
+/// prefix, filled in as Firehose fills it (the stack's account and region, the arrival hour),
+/// is reached by its table's projection; its error prefix by no table.
+#[test]
+fn firehose_prefixes_are_where_the_tables_read() {
+    use opslake_runtime::lake::Reach;
+    for (org, prefix) in [(false, ""), (true, "org-lake")] {
+        let files = generate(&load_spec_text(&spec_text(org, prefix)));
+        let central = opslake::render::parse_back(
+            "central.yaml",
+            &files.iter().find(|f| f.name == "central.yaml").expect("central.yaml").bytes,
+        )
+        .unwrap();
+        let resources = central["Resources"].as_object().unwrap();
+        let table = |name: &str| {
+            let r = resources.values().find(|r| r["Properties"]["TableInput"]["Name"] == name).unwrap();
+            let input = &r["Properties"]["TableInput"];
+            let params: BTreeMap<String, String> = serde_json::from_value(input["Parameters"].clone()).unwrap();
+            Projection::from_parameters(&["account", "region", "day"], &params).unwrap()
+        };
+        let fill = |sub: &serde_json::Value| {
+            sub["Fn::Sub"]
+                .as_str()
+                .unwrap()
+                .replace("${AWS::AccountId}", B)
+                .replace("${AWS::Region}", "ap-northeast-1")
+                .replace("!{timestamp:yyyy/MM/dd/HH}", "2025/06/12/09")
+                .replace("!{timestamp:yyyy/MM/dd}", "2025/06/12")
+                .replace("!{firehose:error-output-type}", "processing-failed")
+        };
+        for (stream, table_name) in [("AppLogsDeliveryStream", "app_logs"), ("MetricsDeliveryStream", "metrics")] {
+            let dest = &resources[stream]["Properties"]["ExtendedS3DestinationConfiguration"];
+            let bucket = dest["BucketARN"].as_str().unwrap().trim_start_matches("arn:aws:s3:::");
+            let key = format!("s3://{bucket}/{}{stream}-1-2025-06-12-09-05-12-uuid.gz", fill(&dest["Prefix"]));
+            let t = table(table_name);
+            match t.locate(&key, today()) {
+                Reach::Reached { values } => {
+                    assert_eq!(values.get("day").map(String::as_str), Some("2025/06/12"), "{key}");
+                    assert_eq!(values.get("account").map(String::as_str), Some(B), "{key}");
+                }
+                other => panic!("org={org} {stream}: {key} is not read by {table_name}: {other:?}"),
+            }
+            let error = format!("s3://{bucket}/{}x.gz", fill(&dest["ErrorOutputPrefix"]));
+            for name in ["app_logs", "metrics"] {
+                assert!(
+                    !matches!(table(name).locate(&error, today()), Reach::Reached { .. }),
+                    "{error} read by {name}"
+                );
+            }
+        }
+    }
+}

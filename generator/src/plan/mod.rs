@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use opslake_runtime::functions::env::{
     AskEnv, ChangeSummaryEnv, EnvValue, LakeEnv, LeftoversEnv, LeftoversSource, ModelEnv, QueryEnv, Vars,
 };
-use opslake_runtime::lake::{AlbSource, LakeLayout, TableDef};
+use opslake_runtime::lake::{AlbSource, LakeLayout, TableDef, TableKind};
 
 use crate::spec::model::{Spec, TrailMode};
 
@@ -119,6 +119,10 @@ pub struct Names {
     pub leftovers_topic: String,
     pub change_summary_function: String,
     pub ask_function: String,
+    /// Failure analysis's capture: the Firehose streams and the metric stream.
+    pub app_logs_stream: String,
+    pub metrics_stream: String,
+    pub metric_stream: String,
     /// The bootstrap stack, one per account and region, shared by every lake there.
     pub bootstrap_stack: String,
     /// Its assets bucket: the functions' zips and large templates.
@@ -142,6 +146,9 @@ impl Names {
             config: format!("{n}-opslake"),
             results_access_log_prefix: format!("{n}-athena-{acct}-{region}/"),
             query_function: format!("{n}-opslake-query"),
+            app_logs_stream: format!("{n}-opslake-app-logs"),
+            metrics_stream: format!("{n}-opslake-metrics"),
+            metric_stream: format!("{n}-opslake"),
             leftovers_function: format!("{n}-opslake-leftovers"),
             leftovers_topic: format!("{n}-opslake-leftovers"),
             change_summary_function: format!("{n}-opslake-change-summary"),
@@ -198,6 +205,55 @@ pub fn layout(spec: &Spec) -> LakeLayout {
         app_logs: spec.capture().is_some_and(|c| c.logs),
         metrics: spec.capture().is_some_and(|c| c.metrics),
     }
+}
+
+/// Failure analysis's capture in one account and region (the template's own, through
+/// `${AWS::AccountId}` and `${AWS::Region}`): the spec's log groups through a subscription
+/// filter and Firehose into `app_logs`, a metric stream through Firehose into `metrics`, each
+/// where its table's location template reads (`…/AWSLogs/<account>/<folder>/<region>/
+/// yyyy/MM/dd/HH/`); what Firehose could not deliver goes under `firehose-errors/`, outside
+/// the tables.
+fn capture(spec: &Spec, names: &Names) -> Value {
+    let Some(c) = spec.capture().filter(|c| c.logs || c.metrics) else { return Value::Null };
+    let prefix = join_prefix(&spec.lake.prefix);
+    let bucket = &spec.lake.bucket;
+    let folder = |kind| LakeLayout::firehose_folder(kind).unwrap_or_default();
+    let stream = |kind: TableKind, name: &str, on: bool| {
+        let f = folder(kind);
+        on.then(|| {
+            json!({
+                "name": name,
+                "prefix": format!("{prefix}AWSLogs/${{AWS::AccountId}}/{f}/${{AWS::Region}}/!{{timestamp:yyyy/MM/dd/HH}}/"),
+                "error_prefix": format!("{prefix}firehose-errors/${{AWS::AccountId}}/${{AWS::Region}}/{f}/!{{firehose:error-output-type}}/!{{timestamp:yyyy/MM/dd}}/"),
+                "objects": [
+                    format!("arn:aws:s3:::{bucket}/{prefix}AWSLogs/${{AWS::AccountId}}/{f}/*"),
+                    format!("arn:aws:s3:::{bucket}/{prefix}firehose-errors/${{AWS::AccountId}}/*"),
+                ],
+                "log_group": format!("/aws/kinesisfirehose/{name}"),
+            })
+        })
+    };
+    let groups: Vec<Value> = spec
+        .features
+        .failure_analysis
+        .iter()
+        .flat_map(|f| f.log_groups.iter())
+        .enumerate()
+        .map(|(i, g)| json!({"id": format!("AppLogsSubscription{}", i + 1), "name": g}))
+        .collect();
+    json!({
+        "logs": stream(TableKind::AppLogs, &names.app_logs_stream, c.logs),
+        "metrics": stream(TableKind::Metrics, &names.metrics_stream, c.metrics),
+        "log_groups": if c.logs { groups } else { Vec::new() },
+        "metric_stream": names.metric_stream,
+        "namespaces": c.namespaces.iter().map(|n| json!({"Namespace": n})).collect::<Vec<_>>(),
+        "bucket_arn": format!("arn:aws:s3:::{bucket}"),
+        "text": {
+            "role": format!("opslake {}: Firehose delivers captured logs and metrics into the lake", spec.name),
+            "subscription_role": format!("opslake {}: CloudWatch Logs sends the subscribed log groups to Firehose", spec.name),
+            "metric_role": format!("opslake {}: the metric stream sends metrics to Firehose", spec.name),
+        },
+    })
 }
 
 /// Days the functions' log groups keep their logs (an allowed CloudWatch Logs value).
@@ -533,6 +589,7 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
         "reader": reader(spec, &layout, &names),
         "url_functions": url_functions(spec, &names).iter().map(|f| f.context(spec)).collect::<Vec<_>>(),
         "leftovers": leftovers_function(spec, &names),
+        "capture": capture(spec, &names),
         "athena": {
             "cutoff_bytes": spec.athena.bytes_scanned_cutoff_mb * 1024 * 1024,
             "results_retention_days": spec.athena.results_retention_days,

@@ -425,10 +425,11 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
     if spec.enabled(Feature::FailureAnalysis) {
         let d = Diagnostic::warning(
             c.locs.key("/features/failure_analysis"),
-            "features.failure_analysis: only the lake's app_logs and metrics tables are generated yet; \
-             the Firehose capture, the alarm trigger and the Slack app are not",
+            "features.failure_analysis: the capture (subscription filters, Firehose, metric stream) is generated \
+             for the home account and region only; other accounts and regions, the alarm trigger and the Slack app \
+             are not yet",
         )
-        .hint("`opslake analyze --local DIR` or `--athena` analyses what the lake holds; the capture comes in a later release");
+        .hint("`opslake analyze --local DIR` or `--athena` analyses what the lake holds");
         c.diags.push(d);
     }
     if spec.enabled(Feature::ActivityInsights) {
