@@ -4,6 +4,9 @@
 
 mod support;
 
+#[path = "../../runtime/tests/common/mod.rs"]
+mod fake_aws;
+
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -271,4 +274,86 @@ fn what_the_lake_does_not_hold_is_said_and_a_failing_source_does_not_stop_the_ot
     let a: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(a["window"]["onset"], "2025-06-12T09:40:00Z", "the logs alone find the onset");
     assert_eq!(a["hypotheses"][0]["evidence"][0], format!("ct:{}", revoke_event_id()));
+}
+
+/// A model ranks the evidence through its tool: its hypotheses replace the code's, one citing
+/// evidence that does not exist is dropped and reported, and what it saw was redacted and
+/// bounded. A failing model leaves the code's ranking.
+#[test]
+fn a_model_ranks_the_evidence_and_cannot_cite_what_does_not_exist() {
+    test_credentials();
+    let revoke = format!("ct:{}", revoke_event_id());
+    let r2 = revoke.clone();
+    let fake = fake_aws::serve(Box::new(move |op, _| {
+        if !op.ends_with("/converse") {
+            return (400, serde_json::json!({"__type": "UnknownOperationException", "message": op}));
+        }
+        let input = serde_json::json!({"hypotheses": [
+            {"title": "The database's security group lost the rule that admitted the service", "confidence": "high",
+             "evidence": [r2, "sig:1"], "next_checks": ["restore the rule"]},
+            {"title": "A made-up deploy", "confidence": "medium", "evidence": ["ct:00000000-0000-0000-0000-000000000000"]},
+            {"title": "The code's first hypothesis, as it stands", "confidence": "low", "evidence": ["hyp:1"]}
+        ]});
+        let content =
+            serde_json::json!([{"toolUse": {"toolUseId": "t1", "name": "submit_hypotheses", "input": input}}]);
+        (
+            200,
+            serde_json::json!({"output": {"message": {"role": "assistant", "content": content}}, "stopReason": "tool_use",
+                                 "usage": {"inputTokens": 2000, "outputTokens": 80, "totalTokens": 2080}, "metrics": {"latencyMs": 1}}),
+        )
+    }));
+    // The spec asks for IP addresses to be redacted too.
+    let text =
+        std::fs::read_to_string(spec()).unwrap().replace("    xray: true\n", "    xray: true\n    redact_ips: true\n");
+    assert!(text.contains("redact_ips: true"));
+    let dir = tempfile::tempdir().unwrap();
+    let spec_file = dir.path().join("opslake.yaml");
+    std::fs::write(&spec_file, text).unwrap();
+    let (spec_file, logs) = (spec_file.display().to_string(), logs());
+    let model = ["--model", "bedrock:anthropic.claude-test-v1:0", "--endpoint-url", &fake.url];
+    let mut args = vec!["analyze", "--spec", &spec_file, "--local", &logs, "--at", AT, "--format", "json"];
+    args.extend_from_slice(&model);
+    let (code, out, err) = cli(&args);
+    assert_eq!(code, 0, "{err}");
+    let a: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(a["ranking"]["by"], "model", "{}", a["ranking"]);
+    let titles: Vec<&str> = a["hypotheses"].as_array().unwrap().iter().map(|h| h["title"].as_str().unwrap()).collect();
+    assert_eq!(
+        titles,
+        [
+            "The database's security group lost the rule that admitted the service",
+            "The code's first hypothesis, as it stands"
+        ]
+    );
+    assert_eq!(a["hypotheses"][0]["evidence"], serde_json::json!([revoke, "sig:1"]));
+    // `hyp:1` is expanded to what the code's first hypothesis cited.
+    assert_eq!(a["hypotheses"][1]["evidence"][0], revoke);
+    assert_eq!(a["ranking"]["dropped"].as_array().unwrap().len(), 1);
+    assert!(err.contains("dropped a hypothesis of the model") && err.contains("ct:00000000"), "{err}");
+
+    let calls = fake.calls.lock().unwrap();
+    let prompt = calls.iter().find(|(op, _)| op.ends_with("/converse")).map(|(_, b)| b.to_string()).unwrap();
+    assert!(!prompt.contains("10.0.12.7") && prompt.contains("<ip>"), "IP addresses reached the model");
+    assert!(prompt.contains("submit_hypotheses") && prompt.contains(&revoke));
+    assert!(
+        prompt.len() / 3 < opslake_runtime::analysis::incident::rank::PROMPT_TOKEN_BUDGET,
+        "{} bytes",
+        prompt.len()
+    );
+    drop(calls);
+
+    // A model that refuses: the code's ranking stands, and says why.
+    let failing = fake_aws::serve(Box::new(|_, _| {
+        (400, serde_json::json!({"__type": "ValidationException", "message": "bad model"}))
+    }));
+    let model = ["--model", "bedrock:anthropic.claude-test-v1:0", "--endpoint-url", &failing.url];
+    let mut args = vec!["analyze", "--spec", &spec_file, "--local", &logs, "--at", AT, "--format", "json"];
+    args.extend_from_slice(&model);
+    let (code, out, err) = cli(&args);
+    assert_eq!(code, 0, "{err}");
+    let a: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(a["ranking"]["by"], "code");
+    assert!(a["ranking"]["error"].as_str().unwrap().contains("bad model"), "{}", a["ranking"]);
+    assert_eq!(a["hypotheses"][0]["evidence"][0], revoke);
+    assert!(err.contains("the code's ranking stands"), "{err}");
 }

@@ -6,7 +6,9 @@
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
+use opslake_runtime::analysis::incident::rank::{rank, Redaction};
 use opslake_runtime::analysis::incident::{analyze, gather, Scope, SourceStatus};
+use opslake_runtime::llm::{self, AnthropicKey, ModelChoice};
 use opslake_runtime::query;
 use opslake_runtime::report::incident::{render, Style};
 
@@ -47,6 +49,10 @@ pub struct Args {
     /// Only these application log groups (repeatable; each must be one of the spec's)
     #[arg(long = "log-group", value_name = "GROUP")]
     log_groups: Vec<String>,
+    /// none (the code's ranking, the default), bedrock:MODEL_ID or anthropic:MODEL (key from
+    /// ANTHROPIC_API_KEY): the model ranks and explains the evidence the code found
+    #[arg(long, default_value = "none")]
+    model: String,
     #[arg(long, value_enum, default_value = "text")]
     format: ReportFormat,
 }
@@ -101,12 +107,41 @@ pub fn run(ctx: &mut Context, a: Args) -> Result {
     }
     let scope = Scope::new(start, end, a.account.clone(), a.region.clone(), a.log_groups.clone())
         .map_err(|e| Error::bad_input(e.0))?;
-    let source = ctx.source(spec, &layout, &a.lake.from, || ctx.aws(&a.lake.aws.connection(), spec), None)?;
+    // The command line calls a model only when asked: offline and free by default.
+    let choice: ModelChoice = a.model.parse().map_err(|e| Error::bad_input(format!("--model {e}")))?;
+    // One connection for Athena and the model: `--profile` reaches both.
+    let aws = (a.lake.from.athena || choice != ModelChoice::None).then(|| ctx.aws(&a.lake.aws.connection(), spec));
+    let model = match &aws {
+        Some(aws) => ctx.rt.block_on(llm::connect(&choice, aws, &AnthropicKey::Environment)),
+        None => Ok(Box::new(llm::NoModel) as Box<dyn llm::Model>),
+    }
+    .map_err(|e| match e {
+        llm::ConnectError::Config(m) => Error::bad_input(m),
+        llm::ConnectError::Secret(m) => Error::failed(m),
+    })?;
+    let source = ctx.source(
+        spec,
+        &layout,
+        &a.lake.from,
+        || aws.clone().unwrap_or_else(|| ctx.aws(&a.lake.aws.connection(), spec)),
+        None,
+    )?;
     if matches!(source, opslake_runtime::source::Source::EventHistory { .. }) {
         return Err(Error::bad_input("analyze reads the lake: use --local DIR or --athena"));
     }
     let gathered = ctx.rt.block_on(gather(&source, &layout, &scope));
-    let analysis = analyze(&scope, gathered);
+    let mut analysis = analyze(&scope, gathered);
+    let redaction = Redaction { ips: spec.features.failure_analysis.as_ref().is_some_and(|f| f.redact_ips) };
+    let language = spec.model.language;
+    ctx.rt
+        .block_on(rank(&mut analysis, model.as_ref(), language, spec.model.max_tokens, redaction))
+        .map_err(Error::failed)?;
+    if let Some(e) = &analysis.ranking.error {
+        writeln!(ctx.err, "warning: the model's ranking is not used ({e}); the code's ranking stands")?;
+    }
+    for d in &analysis.ranking.dropped {
+        writeln!(ctx.err, "warning: dropped a hypothesis of the model: {d}")?;
+    }
     for s in analysis.sources.iter().filter(|s| s.status == SourceStatus::Failed) {
         writeln!(ctx.err, "warning: {} ({}) failed: {}", s.name, s.query, s.error.as_deref().unwrap_or(""))?;
     }

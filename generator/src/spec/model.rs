@@ -269,6 +269,10 @@ pub struct FailureAnalysis {
     pub slack: Option<Slack>,
     #[serde(default)]
     pub capture: Capture,
+    /// IP addresses are replaced before evidence reaches a model (access keys, tokens and
+    /// e-mail addresses always are).
+    #[serde(default)]
+    pub redact_ips: bool,
 }
 
 /// What failure analysis keeps in the lake besides CloudTrail and ALB logs.

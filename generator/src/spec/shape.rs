@@ -214,6 +214,7 @@ pub const SPEC: Shape = Shape::Object(&[
                         ]),
                         "What failure analysis keeps in the lake, so that an analysis also runs over Athena or a mirror.",
                     ),
+                    def("redact_ips", &BOOL, "false", "Replace IP addresses in the evidence a model sees (access keys, tokens and e-mail addresses are always replaced)."),
                 ]),
                 "Root-cause hypotheses for alarms, answered in Slack.",
             ),

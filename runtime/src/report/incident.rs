@@ -54,6 +54,17 @@ pub fn render(a: &Analysis, style: Style) -> String {
         }
         (None, None) => {}
     }
+    match a.ranking.by {
+        "model" => {
+            let _ = writeln!(out, "Hypotheses ranked by {} from the evidence below.", a.ranking.model);
+        }
+        _ => {
+            let _ = writeln!(
+                out,
+                "Hypotheses ranked by the code (changes scored by category, proximity and shared names)."
+            );
+        }
+    }
     match a.hypotheses.first() {
         Some(h) => {
             let _ = writeln!(out, "Most likely: {} ({:?} confidence).", h.title, h.confidence);

@@ -11,6 +11,7 @@
 //! by the query's row limit; a source that fails is reported and the others still answer.
 
 pub mod changes;
+pub mod rank;
 pub mod signatures;
 
 use std::collections::BTreeMap;
@@ -322,6 +323,8 @@ pub struct Analysis {
     pub sources: Vec<SourceReport>,
     /// Why there is no onset, when there is none.
     pub onset_note: Option<String>,
+    /// Who ranked the hypotheses (the code, or a model).
+    pub ranking: rank::Ranking,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -504,6 +507,14 @@ pub fn analyze(scope: &Scope, g: Gathered) -> Analysis {
         minutes: per_minute.into_values().collect(),
         sources: g.sources,
         onset_note: found.err(),
+        ranking: rank::Ranking {
+            by: "code",
+            model: "none".into(),
+            dropped: Vec::new(),
+            error: None,
+            input_tokens: 0,
+            output_tokens: 0,
+        },
     }
 }
 
