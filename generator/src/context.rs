@@ -11,6 +11,7 @@ use opslake_runtime::engine::athena::AthenaEngine;
 use opslake_runtime::engine::local::Mirror;
 use opslake_runtime::engine::lookup;
 use opslake_runtime::lake::LakeLayout;
+use opslake_runtime::llm::{self, AnthropicKey, Model, ModelChoice};
 use opslake_runtime::source::Source;
 use serde_json::json;
 
@@ -121,6 +122,17 @@ impl Context<'_> {
     /// The AWS connection, in the spec's home region unless it names another.
     pub fn aws(&self, conn: &Connection, spec: &Spec) -> Aws {
         self.rt.block_on(conn.load(Some(&spec.home.region)))
+    }
+
+    /// The model `--model` names (`none`: no model, no AWS), on `aws`'s credentials, so that
+    /// `--profile` reaches Bedrock like every other client. A model that cannot be set up is
+    /// bad input (exit 2); a key that cannot be read, a failure (exit 1).
+    pub fn model(&self, choice: &ModelChoice, aws: Option<&Aws>) -> Result<Box<dyn Model>> {
+        let Some(aws) = aws.filter(|_| *choice != ModelChoice::None) else { return Ok(Box::new(llm::NoModel)) };
+        self.rt.block_on(llm::connect(choice, aws, &AnthropicKey::Environment)).map_err(|e| match e {
+            llm::ConnectError::Config(m) => Error::bad_input(m),
+            llm::ConnectError::Secret(m) => Error::failed(m),
+        })
     }
 
     /// Where to read the lake: the mirror, Athena (the spec's workgroup) or event history.

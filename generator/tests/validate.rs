@@ -1139,7 +1139,7 @@ fn features_not_built_yet_are_warnings_at_their_line() {
             (
                 line_of("failure_analysis:"),
                 3,
-                "features.failure_analysis: the capture (subscription filters, Firehose, metric stream) is generated for the home account and region only; other accounts and regions, the alarm trigger and the Slack app are not yet"
+                "features.failure_analysis: the log groups are captured in the home account and region only (metrics in every account and region); the alarm trigger and the Slack app are not generated yet"
             ),
             (
                 line_of("activity_insights:"),

@@ -8,7 +8,7 @@ use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use opslake_runtime::analysis::incident::rank::{rank, Redaction};
 use opslake_runtime::analysis::incident::{analyze, gather, Scope, SourceStatus};
-use opslake_runtime::llm::{self, AnthropicKey, ModelChoice};
+use opslake_runtime::llm::ModelChoice;
 use opslake_runtime::query;
 use opslake_runtime::report::incident::{render, Style};
 
@@ -72,9 +72,8 @@ fn time(flag: &str, s: &str, tz: &TimeZone) -> Result<Timestamp> {
     }
 }
 
-pub fn run(ctx: &mut Context, a: Args) -> Result {
-    let loaded = ctx.load_spec(&a.lake.spec, Diagnostics::Errors)?;
-    let (spec, layout) = (&loaded.spec, loaded.layout());
+/// The window and filters, checked against the spec.
+fn scope(a: &Args, spec: &crate::spec::Spec, layout: &opslake_runtime::lake::LakeLayout) -> Result<Scope> {
     let tz = match &a.tz {
         Some(name) => TimeZone::get(name).map_err(|e| {
             Error::bad_input(format!("--tz {name}: {e}")).hint("use an IANA zone name, e.g. Asia/Tokyo or UTC")
@@ -105,20 +104,18 @@ pub fn run(ctx: &mut Context, a: Args) -> Result {
             layout.regions.join(", ")
         )));
     }
-    let scope = Scope::new(start, end, a.account.clone(), a.region.clone(), a.log_groups.clone())
-        .map_err(|e| Error::bad_input(e.0))?;
+    Scope::new(start, end, a.account.clone(), a.region.clone(), a.log_groups.clone()).map_err(|e| Error::bad_input(e.0))
+}
+
+pub fn run(ctx: &mut Context, a: Args) -> Result {
+    let loaded = ctx.load_spec(&a.lake.spec, Diagnostics::Errors)?;
+    let (spec, layout) = (&loaded.spec, loaded.layout());
+    let scope = scope(&a, spec, &layout)?;
     // The command line calls a model only when asked: offline and free by default.
     let choice: ModelChoice = a.model.parse().map_err(|e| Error::bad_input(format!("--model {e}")))?;
     // One connection for Athena and the model: `--profile` reaches both.
     let aws = (a.lake.from.athena || choice != ModelChoice::None).then(|| ctx.aws(&a.lake.aws.connection(), spec));
-    let model = match &aws {
-        Some(aws) => ctx.rt.block_on(llm::connect(&choice, aws, &AnthropicKey::Environment)),
-        None => Ok(Box::new(llm::NoModel) as Box<dyn llm::Model>),
-    }
-    .map_err(|e| match e {
-        llm::ConnectError::Config(m) => Error::bad_input(m),
-        llm::ConnectError::Secret(m) => Error::failed(m),
-    })?;
+    let model = ctx.model(&choice, aws.as_ref())?;
     let source = ctx.source(
         spec,
         &layout,

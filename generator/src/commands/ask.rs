@@ -3,7 +3,7 @@
 //! tool call it came from.
 
 use opslake_runtime::analysis::ask::{self, Status};
-use opslake_runtime::llm::{self, AnthropicKey, ModelChoice};
+use opslake_runtime::llm::ModelChoice;
 use opslake_runtime::source::Source;
 use serde_json::json;
 
@@ -44,10 +44,7 @@ pub fn run(ctx: &mut Context, a: Args) -> Result {
     }
     let rt = ctx.rt;
     let aws = ctx.aws(&a.lake.aws.connection(), spec);
-    let model = rt.block_on(llm::connect(&choice, &aws, &AnthropicKey::Environment)).map_err(|e| match e {
-        llm::ConnectError::Config(m) => Error::bad_input(m),
-        llm::ConnectError::Secret(m) => Error::failed(m),
-    })?;
+    let model = ctx.model(&choice, Some(&aws))?;
     let source = ctx.source(spec, &layout, &a.lake.from, || aws.clone(), None)?;
     let mut opts = ask::Options::new(spec.model.language, spec.model.max_tokens, ctx.today);
     opts.max_steps = a.max_steps as usize;

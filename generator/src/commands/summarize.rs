@@ -3,7 +3,7 @@
 //! model's narrative of them (`--model`), in the spec's language.
 
 use opslake_runtime::analysis::change_summary::{self, gather, narrate, Scope};
-use opslake_runtime::llm::{self, AnthropicKey, ModelChoice};
+use opslake_runtime::llm::ModelChoice;
 use serde_json::json;
 
 use crate::args::{Format, LakeArgs};
@@ -52,14 +52,7 @@ pub fn run(ctx: &mut Context, a: Args) -> Result {
     let rt = ctx.rt;
     // One connection for Athena and the model: `--profile` reaches both.
     let aws = (a.lake.from.athena || choice != ModelChoice::None).then(|| ctx.aws(&a.lake.aws.connection(), spec));
-    let model = match (&aws, a.print_prompt) {
-        (Some(aws), false) => rt.block_on(llm::connect(&choice, aws, &AnthropicKey::Environment)),
-        _ => Ok(Box::new(llm::NoModel) as Box<dyn llm::Model>),
-    }
-    .map_err(|e| match e {
-        llm::ConnectError::Config(m) => Error::bad_input(m),
-        llm::ConnectError::Secret(m) => Error::failed(m),
-    })?;
+    let model = ctx.model(&choice, aws.as_ref().filter(|_| !a.print_prompt))?;
     let source = ctx.source(
         spec,
         &layout,

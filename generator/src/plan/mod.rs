@@ -248,6 +248,8 @@ fn capture(spec: &Spec, names: &Names) -> Value {
         "metric_stream": names.metric_stream,
         "namespaces": c.namespaces.iter().map(|n| json!({"Namespace": n})).collect::<Vec<_>>(),
         "bucket_arn": format!("arn:aws:s3:::{bucket}"),
+        // The lake bucket is in the home region: S3 uses the lake key there.
+        "s3_service": format!("s3.{}.amazonaws.com", spec.home.region),
         "text": {
             "role": format!("opslake {}: Firehose delivers captured logs and metrics into the lake", spec.name),
             "subscription_role": format!("opslake {}: CloudWatch Logs sends the subscribed log groups to Firehose", spec.name),
@@ -628,7 +630,16 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
 
     let member_trail = trail == TrailMode::Account;
     let authorization = config.aggregator && spec.organization.is_none();
-    if config.recorder || member_trail || authorization {
+    // Metrics are captured in every account and region (the home account's home region is
+    // the central stack's); the spec's log groups live in the home account and region.
+    let mut member_capture = capture(spec, &names);
+    if let Some(c) = member_capture.as_object_mut() {
+        c.insert("logs".into(), Value::Null);
+        c.insert("log_groups".into(), json!([]));
+        c.insert("role_name".into(), json!(format!("{}-opslake-capture-${{AWS::Region}}", spec.name)));
+    }
+    let member_capture = if member_capture["metrics"].is_null() { Value::Null } else { member_capture };
+    if config.recorder || member_trail || authorization || !member_capture.is_null() {
         let member_ctx = json!({
             "name": spec.name,
             "text": text,
@@ -641,6 +652,7 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
             "account_trail": member_trail,
             "data_events": data_events,
             "aggregation_authorization": authorization,
+            "capture": member_capture,
         });
         let target = match &spec.organization {
             Some(org) => Target::StackSet {

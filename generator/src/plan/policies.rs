@@ -80,7 +80,7 @@ pub fn bucket_policy(
         vec![format!("{logs}/*/Config/*")]
     };
 
-    json!({
+    let mut policy = json!({
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -124,10 +124,78 @@ pub fn bucket_policy(
                 "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceAccount": accounts}}
             }
         ]
-    })
+    });
+    if let (Some((principal, cond)), Some(statements)) =
+        (capture_grant(spec, accounts), policy["Statement"].as_array_mut())
+    {
+        // Each account's capture role writes its own account's folders only: the resource
+        // names `${aws:PrincipalAccount}`, so no account can write another's.
+        let prefix = if spec.lake.prefix.is_empty() { String::new() } else { format!("{}/", spec.lake.prefix) };
+        let own = |folder: &str| format!("{logs}/${{aws:PrincipalAccount}}/{folder}/*");
+        statements.push(json!({
+            "Sid": "CaptureList",
+            "Effect": "Allow",
+            "Principal": principal,
+            "Action": ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
+            "Resource": bucket_arn,
+            "Condition": cond
+        }));
+        statements.push(json!({
+            "Sid": "CaptureWriteOwnFolders",
+            "Effect": "Allow",
+            "Principal": principal,
+            "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+            "Resource": [
+                own("CloudWatchMetrics"),
+                format!("{bucket_arn}/{prefix}firehose-errors/${{aws:PrincipalAccount}}/*")
+            ],
+            "Condition": cond
+        }));
+    }
+    policy
+}
+
+/// The role every member account's capture (Firehose) assumes: one per region.
+pub fn capture_role_pattern(spec: &Spec) -> String {
+    format!("arn:aws:iam::*:role/{}-opslake-capture-*", spec.name)
+}
+
+/// Who may write captured metrics from the member accounts: the lake's accounts (as
+/// principals), and in them only their capture roles (and, with an organization, only inside
+/// it). `None` without a member capture.
+fn capture_grant(spec: &Spec, accounts: &[String]) -> Option<(Value, Value)> {
+    spec.capture().filter(|c| c.metrics)?;
+    let roots: Vec<String> = accounts.iter().map(|a| format!("arn:aws:iam::{a}:root")).collect();
+    let mut cond = json!({"ArnLike": {"aws:PrincipalArn": capture_role_pattern(spec)}});
+    if let Some(org) = &spec.organization {
+        cond["StringEquals"] = json!({"aws:PrincipalOrgID": org.id});
+    }
+    Some((json!({"AWS": roots}), cond))
 }
 
 pub fn key_policy(spec: &Spec, trail_accounts: &[String], accounts: &[String]) -> Value {
+    let mut policy = key_policy_base(spec, trail_accounts, accounts);
+    if let (Some((principal, mut cond)), Some(statements)) =
+        (capture_grant(spec, accounts), policy["Statement"].as_array_mut())
+    {
+        // The member accounts' capture roles encrypt what they deliver, through S3 only.
+        if cond.get("StringEquals").is_none() {
+            cond["StringEquals"] = json!({});
+        }
+        cond["StringEquals"]["kms:ViaService"] = json!(format!("s3.{}.amazonaws.com", spec.home.region));
+        statements.push(json!({
+            "Sid": "CaptureEncryptDeliveries",
+            "Effect": "Allow",
+            "Principal": principal,
+            "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+            "Resource": "*",
+            "Condition": cond
+        }));
+    }
+    policy
+}
+
+fn key_policy_base(spec: &Spec, trail_accounts: &[String], accounts: &[String]) -> Value {
     let trail_ctx: Vec<String> = trail_accounts.iter().map(|a| format!("arn:aws:cloudtrail:*:{a}:trail/*")).collect();
     json!({
         "Version": "2012-10-17",

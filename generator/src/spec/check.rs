@@ -425,9 +425,8 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
     if spec.enabled(Feature::FailureAnalysis) {
         let d = Diagnostic::warning(
             c.locs.key("/features/failure_analysis"),
-            "features.failure_analysis: the capture (subscription filters, Firehose, metric stream) is generated \
-             for the home account and region only; other accounts and regions, the alarm trigger and the Slack app \
-             are not yet",
+            "features.failure_analysis: the log groups are captured in the home account and region only \
+             (metrics in every account and region); the alarm trigger and the Slack app are not generated yet",
         )
         .hint("`opslake analyze --local DIR` or `--athena` analyses what the lake holds");
         c.diags.push(d);

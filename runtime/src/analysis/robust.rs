@@ -50,6 +50,15 @@ pub fn departure(x: f64, baseline: &[f64], flat_min: f64) -> Departure {
     }
 }
 
+/// Whether a count rises unusually above its baseline: [`departure`] upwards, and by more than
+/// counting noise too — at least `4 √median` (a Poisson count's standard deviation is √mean;
+/// with few baseline points the MAD can be far smaller, and a busy service's ordinary errors
+/// would start an incident every few minutes).
+pub fn unusual_rise(x: f64, baseline: &[f64], flat_min: f64) -> bool {
+    let d = departure(x, baseline, flat_min);
+    d.unusual && x - d.median >= 4.0 * d.median.max(0.0).sqrt()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +76,17 @@ mod tests {
         assert!(!departure(39.0, &[20.0; 6], 5.0).unusual);
         assert!(departure(40.0, &[20.0; 6], 5.0).unusual);
         assert_eq!(median(&mut []), 0.0);
+    }
+
+    #[test]
+    fn a_rise_must_beat_counting_noise() {
+        // A busy service: about ten ordinary errors a minute, a small MAD over few minutes.
+        let base = [9.0, 11.0, 10.0, 10.0, 12.0, 10.0];
+        assert!(departure(17.0, &base, 3.0).unusual, "the modified z-score alone flags noise");
+        assert!(!unusual_rise(17.0, &base, 3.0), "17 is within 4√10 of 10");
+        assert!(unusual_rise(160.0, &base, 3.0));
+        assert!(!unusual_rise(2.0, &base, 3.0), "a fall is not a rise");
+        // A quiet one: 0 → 3 rises (flat baseline, flat_min 3).
+        assert!(unusual_rise(3.0, &[0.0; 8], 3.0));
     }
 }

@@ -424,6 +424,7 @@ pub const NOT_DATA: &[(&str, &str)] = &[
     ("ConfigSnapshot", "AWS Config snapshots (the table reads ConfigHistory only)"),
     ("ConfigWritabilityCheckFile", "the empty object AWS Config writes to check that it can deliver"),
     ("ELBAccessLogTestFile", "the test object Elastic Load Balancing writes when access logging is turned on"),
+    ("firehose-errors", "records Firehose could not deliver or process (failure analysis's capture): look at them"),
 ];
 
 /// What a known non-data key segment is, if it is one.

@@ -5,6 +5,31 @@ use jiff::civil::date;
 use super::*;
 use crate::lake::projection::{closest_misses, Reach};
 
+/// Failure analysis's captures: an hour folder below the projected day is read with it; the
+/// Firehose error folder is a known sibling, said, not read.
+#[test]
+fn locate_follows_the_firehose_layouts() {
+    for prefix in ["", "lake/x"] {
+        let l = layout(Some("o-a1b2c3d4e5"), prefix);
+        let p = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
+        for (name, folder) in [("app_logs", "CloudWatchLogs"), ("metrics", "CloudWatchMetrics")] {
+            let t = table(&l, name);
+            reached(
+                &t,
+                &format!("s3://acme-logs/{p}AWSLogs/222222222222/{folder}/us-east-1/2025/06/12/09/s-1-2025-06-12-09-05-12-u.gz"),
+                &[("account", "222222222222"), ("region", "us-east-1"), ("day", "2025/06/12")],
+            );
+            missed(
+                &t,
+                &format!("s3://acme-logs/{p}firehose-errors/222222222222/us-east-1/{folder}/processing-failed/2025/06/12/x.gz"),
+                &format!("s3://acme-logs/{p}firehose-errors/"),
+                "Firehose could not deliver",
+                true,
+            );
+        }
+    }
+}
+
 fn layout(org: Option<&str>, prefix: &str) -> LakeLayout {
     LakeLayout {
         database: "acme_opslake".into(),

@@ -351,15 +351,12 @@ fn alb_minute(s: &str) -> Option<i64> {
     parse_ts(&format!("{s}:00Z")).map(minute_of)
 }
 
-/// The first minute whose errors leave the robust baseline of the minutes before it, and
-/// stay out in one of the next two; `None` with the reason otherwise.
+/// The first minute whose errors rise out of the robust baseline of the minutes before it (and
+/// above counting noise), and stay out in one of the next two; the reason when there is none.
 pub fn onset(series: &[(i64, i64)]) -> Result<i64, String> {
     for i in MIN_BASELINE_MINUTES..series.len() {
         let base: Vec<f64> = series[..i].iter().map(|(_, x)| *x as f64).collect();
-        let out = |x: i64| {
-            let d = robust::departure(x as f64, &base, 3.0);
-            d.unusual && x as f64 > d.median
-        };
+        let out = |x: i64| robust::unusual_rise(x as f64, &base, 3.0);
         if out(series[i].1) && series[i + 1..].iter().take(2).any(|(_, x)| out(*x)) {
             return Ok(series[i].0);
         }
