@@ -15,7 +15,7 @@ use opslake_runtime::llm::{self, AnthropicKey, Model, ModelChoice};
 use opslake_runtime::source::Source;
 use serde_json::json;
 
-use crate::args::SourceArgs;
+use crate::args::{LakeArgs, SourceArgs};
 use crate::error::{Error, Result};
 use crate::plan::{self, Plan};
 use crate::render::{self, OutputFile};
@@ -133,6 +133,23 @@ impl Context<'_> {
             llm::ConnectError::Config(m) => Error::bad_input(m),
             llm::ConnectError::Secret(m) => Error::failed(m),
         })
+    }
+
+    /// The model `choice` (when `with_model`) and where to read the lake, on one AWS connection
+    /// made only when Athena or a model needs it: `--profile` reaches both.
+    pub fn model_and_source(
+        &self,
+        spec: &Spec,
+        layout: &LakeLayout,
+        lake: &LakeArgs,
+        choice: &ModelChoice,
+        with_model: bool,
+    ) -> Result<(Box<dyn Model>, Source)> {
+        let aws = (lake.from.athena || *choice != ModelChoice::None).then(|| self.aws(&lake.aws.connection(), spec));
+        let model = self.model(choice, aws.as_ref().filter(|_| with_model))?;
+        let connect = || aws.clone().unwrap_or_else(|| self.aws(&lake.aws.connection(), spec));
+        let source = self.source(spec, layout, &lake.from, connect, None)?;
+        Ok((model, source))
     }
 
     /// Where to read the lake: the mirror, Athena (the spec's workgroup) or event history.

@@ -113,16 +113,7 @@ pub fn run(ctx: &mut Context, a: Args) -> Result {
     let scope = scope(&a, spec, &layout)?;
     // The command line calls a model only when asked: offline and free by default.
     let choice: ModelChoice = a.model.parse().map_err(|e| Error::bad_input(format!("--model {e}")))?;
-    // One connection for Athena and the model: `--profile` reaches both.
-    let aws = (a.lake.from.athena || choice != ModelChoice::None).then(|| ctx.aws(&a.lake.aws.connection(), spec));
-    let model = ctx.model(&choice, aws.as_ref())?;
-    let source = ctx.source(
-        spec,
-        &layout,
-        &a.lake.from,
-        || aws.clone().unwrap_or_else(|| ctx.aws(&a.lake.aws.connection(), spec)),
-        None,
-    )?;
+    let (model, source) = ctx.model_and_source(spec, &layout, &a.lake, &choice, true)?;
     if matches!(source, opslake_runtime::source::Source::EventHistory { .. }) {
         return Err(Error::bad_input("analyze reads the lake: use --local DIR or --athena"));
     }

@@ -50,16 +50,7 @@ pub fn run(ctx: &mut Context, a: Args) -> Result {
     let choice: ModelChoice = a.model.parse().map_err(|e| Error::bad_input(format!("--model {e}")))?;
     let scope = Scope::new(&year.to_string(), &mon.to_string(), a.account.as_deref(), a.region.as_deref(), &layout)?;
     let rt = ctx.rt;
-    // One connection for Athena and the model: `--profile` reaches both.
-    let aws = (a.lake.from.athena || choice != ModelChoice::None).then(|| ctx.aws(&a.lake.aws.connection(), spec));
-    let model = ctx.model(&choice, aws.as_ref().filter(|_| !a.print_prompt))?;
-    let source = ctx.source(
-        spec,
-        &layout,
-        &a.lake.from,
-        || aws.clone().unwrap_or_else(|| ctx.aws(&a.lake.aws.connection(), spec)),
-        None,
-    )?;
+    let (model, source) = ctx.model_and_source(spec, &layout, &a.lake, &choice, !a.print_prompt)?;
     let g = rt.block_on(gather(&source, &layout, &scope));
     if let Some(e) = g.failure {
         return Err(e.into());

@@ -125,6 +125,16 @@ impl LakeLayout {
         format!("{},{}", format(self.start), end)
     }
 
+    /// A daily date projection of column `col` (`yyyy/MM/dd`, from the layout's start).
+    fn day_params(&self, params: &mut BTreeMap<String, String>, col: &str) {
+        let key = |k: &str| format!("projection.{col}.{k}");
+        params.insert(key("type"), "date".into());
+        params.insert(key("format"), "yyyy/MM/dd".into());
+        params.insert(key("interval"), "1".into());
+        params.insert(key("interval.unit"), "DAYS".into());
+        params.insert(key("range"), self.date_range(|d| d.strftime("%Y/%m/%d").to_string()));
+    }
+
     fn enum_params(&self, params: &mut BTreeMap<String, String>) {
         params.insert("projection.account.type".into(), "enum".into());
         params.insert("projection.account.values".into(), self.accounts.join(","));
@@ -189,11 +199,7 @@ impl LakeLayout {
         params.insert("EXTERNAL".into(), "TRUE".into());
         params.insert("projection.enabled".into(), "true".into());
         self.enum_params(&mut params);
-        params.insert("projection.day.type".into(), "date".into());
-        params.insert("projection.day.format".into(), "yyyy/MM/dd".into());
-        params.insert("projection.day.interval".into(), "1".into());
-        params.insert("projection.day.interval.unit".into(), "DAYS".into());
-        params.insert("projection.day.range".into(), self.date_range(|d| d.strftime("%Y/%m/%d").to_string()));
+        self.day_params(&mut params, "day");
         params.insert("storage.location.template".into(), format!("{root}${{account}}/{folder}/${{region}}/${{day}}"));
         let mut serde_parameters = BTreeMap::new();
         serde_parameters.insert("ignore.malformed.json".into(), "true".into());
@@ -229,11 +235,7 @@ impl LakeLayout {
         params.insert("EXTERNAL".into(), "TRUE".into());
         params.insert("projection.enabled".into(), "true".into());
         self.enum_params(&mut params);
-        params.insert("projection.timestamp.type".into(), "date".into());
-        params.insert("projection.timestamp.format".into(), "yyyy/MM/dd".into());
-        params.insert("projection.timestamp.interval".into(), "1".into());
-        params.insert("projection.timestamp.interval.unit".into(), "DAYS".into());
-        params.insert("projection.timestamp.range".into(), self.date_range(|d| d.strftime("%Y/%m/%d").to_string()));
+        self.day_params(&mut params, "timestamp");
         params.insert(
             "storage.location.template".into(),
             format!("{root}${{account}}/CloudTrail/${{region}}/${{timestamp}}"),
@@ -305,11 +307,7 @@ impl LakeLayout {
         params.insert("projection.enabled".into(), "true".into());
         params.insert("projection.account.type".into(), "enum".into());
         params.insert("projection.account.values".into(), self.accounts.join(","));
-        params.insert("projection.day.type".into(), "date".into());
-        params.insert("projection.day.format".into(), "yyyy/MM/dd".into());
-        params.insert("projection.day.interval".into(), "1".into());
-        params.insert("projection.day.interval.unit".into(), "DAYS".into());
-        params.insert("projection.day.range".into(), self.date_range(|d| d.strftime("%Y/%m/%d").to_string()));
+        self.day_params(&mut params, "day");
         params.insert(
             "storage.location.template".into(),
             format!("{root}${{account}}/elasticloadbalancing/{}/${{day}}", alb.region),
