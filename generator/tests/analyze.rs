@@ -134,6 +134,8 @@ fn the_incident_ranks_the_planted_change_first_and_every_count_checks_out() {
     assert_eq!(top["evidence"][0], format!("ct:{}", revoke_event_id()), "{top}");
     assert!(top["title"].as_str().unwrap().contains("sg-0d1e2f3a4b5c6d7e8"), "{top}");
     assert_eq!(top["confidence"], "high");
+    // AWS Config's record of what the revoke did is cited with it (Config relates it to the event).
+    assert_eq!(top["evidence"][1], "cfg:sg-0d1e2f3a4b5c6d7e8@2025-06-12T09:36:52.000Z", "{top}");
 
     // Every evidence id a hypothesis cites is in the analysis.
     let mut known: Vec<&str> = a["timeline"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
@@ -172,6 +174,7 @@ fn the_incident_ranks_the_planted_change_first_and_every_count_checks_out() {
         sources,
         [
             ("cloudtrail", "changes", "ok"),
+            ("config", "config-items", "ok"),
             ("alb", "alb-minutes", "ok"),
             ("alb", "alb-error-urls", "ok"),
             ("app_logs", "log-minutes", "ok"),
@@ -254,7 +257,8 @@ fn what_the_lake_does_not_hold_is_said_and_a_failing_source_does_not_stop_the_ot
     assert_eq!(status["alb-minutes"], "unavailable");
     assert_eq!(status["log-errors"], "unavailable");
     assert_eq!(status["metric-points"], "unavailable");
-    assert!(a["sources"][1]["error"].as_str().unwrap().contains("sources.alb"));
+    let alb = a["sources"].as_array().unwrap().iter().find(|s| s["query"] == "alb-minutes").unwrap();
+    assert!(alb["error"].as_str().unwrap().contains("sources.alb"), "{alb}");
     assert!(a["window"]["onset"].is_null() && a["onset_note"].as_str().unwrap().contains("no errors"));
 
     // A mirror without the ALB bucket: ALB fails, the rest still answers.

@@ -110,6 +110,13 @@ fn local_engine_and_athena_sql_agree() {
             &[("start", "2025-06-11T20:00:00Z"), ("end", "2025-06-12T20:00:00Z"), ("account", "222222222222")],
         ),
         ("full.yaml", "changes", &[("start", "2025-03-13T23:00:00+09:00"), ("end", "2025-03-15T00:00:00Z")]),
+        ("full.yaml", "config-items", &[("start", "2025-06-12T08:15:00Z"), ("end", "2025-06-12T10:15:00Z")]),
+        ("full.yaml", "config-items", &[("start", "2025-06-10T00:00:00Z"), ("end", "2025-06-12T00:00:00Z")]),
+        (
+            "full.yaml",
+            "config-items",
+            &[("start", "2025-05-31T12:00:00Z"), ("end", "2025-06-01T12:00:00Z"), ("region", "us-east-1")],
+        ),
         ("full.yaml", "alb-minutes", &[("start", "2025-06-12T09:15:00Z"), ("end", "2025-06-12T09:55:00Z")]),
         ("full.yaml", "alb-minutes", &[("start", "2025-06-11T21:00:00Z"), ("end", "2025-06-11T22:00:00Z")]),
         ("full.yaml", "alb-error-urls", &[("start", "2025-06-12T09:15:00Z"), ("end", "2025-06-12T09:55:00Z")]),

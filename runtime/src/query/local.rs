@@ -269,6 +269,13 @@ pub fn run(
             let rows = changes(&w, &mut scanner, &tables[0], &constraints)?;
             super::finish(q, rows)
         }
+        "config-items" => {
+            let (from, to) = match &w.days {
+                Constraint::DateRange { from, to } => (*from, *to),
+                _ => (Date::constant(2000, 1, 1), Date::constant(2000, 1, 1)),
+            };
+            config_items(from, to, &w, &mut scanner, &tables[0], constraints)?
+        }
         "alb-minutes" | "alb-error-urls" => alb_window(q.name, &w, &mut scanner, &tables)?,
         "log-minutes" | "log-errors" => {
             constraints.insert("day".into(), w.days.clone());
@@ -392,6 +399,65 @@ fn changes(
     };
     let mut rows = scanner.rows(table, constraints, &visit)?;
     sort_rows(&mut rows, &[0, 6, 1, 2, 3, 4, 5, 7, 8, 9].map(|i| (i, false)));
+    rows.truncate(super::INCIDENT_ROW_LIMIT);
+    Ok(rows)
+}
+
+/// `config-items`: items captured in the window, from the partitions of its days. Config's
+/// partitions are integer year, month and day: each column is constrained to the values the
+/// days take, and partitions of other days that this lets through are skipped by their values.
+fn config_items(
+    from: Date,
+    to: Date,
+    w: &Window,
+    scanner: &mut Scanner,
+    table: &TableDef,
+    mut constraints: BTreeMap<String, Constraint>,
+) -> Result<Vec<Vec<Value>>, QueryError> {
+    let mut days = Vec::new();
+    let mut d = from;
+    while d <= to && days.len() < 64 {
+        days.push(d);
+        d = d.tomorrow().unwrap_or(to.tomorrow().unwrap_or(to));
+    }
+    let set = |f: fn(&Date) -> i64| {
+        let mut v: Vec<String> = days.iter().map(|d| f(d).to_string()).collect();
+        v.sort();
+        v.dedup();
+        Constraint::Values(v)
+    };
+    constraints.insert("year".into(), set(|d| i64::from(d.year())));
+    constraints.insert("month".into(), set(|d| i64::from(d.month())));
+    constraints.insert("day".into(), set(|d| i64::from(d.day())));
+    let wanted: Vec<(String, String, String)> =
+        days.iter().map(|d| (d.year().to_string(), d.month().to_string(), d.day().to_string())).collect();
+    let visit = |acc: &mut Vec<Vec<Value>>, rec: Rec<'_, '_>, part: &BTreeMap<String, String>| {
+        let Rec::Config(i) = rec else { return };
+        let day = |k: &str| part.get(k).cloned().unwrap_or_default();
+        if !wanted.contains(&(day("year"), day("month"), day("day"))) {
+            return;
+        }
+        if !in_window(i.configuration_item_capture_time.as_ref().map(Text::as_str), w) {
+            return;
+        }
+        // `array_join(relatedevents, ' ')`: NULL for no array, the ids joined otherwise.
+        let related = i
+            .related_events
+            .and_then(|raw| serde_json::from_str::<Vec<Value>>(raw.get()).ok())
+            .map(|ids| Value::String(ids.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" ")));
+        acc.push(vec![
+            s(i.configuration_item_capture_time.as_ref()),
+            s(i.resource_type.as_ref()),
+            s(i.resource_id.as_ref()),
+            s(i.resource_name.as_ref()),
+            s(i.configuration_item_status.as_ref()),
+            s(i.aws_account_id.as_ref()),
+            s(i.aws_region.as_ref()),
+            related.unwrap_or(Value::Null),
+        ]);
+    };
+    let mut rows = scanner.rows(table, &constraints, &visit)?;
+    sort_rows(&mut rows, &(0..8).map(|i| (i, false)).collect::<Vec<_>>());
     rows.truncate(super::INCIDENT_ROW_LIMIT);
     Ok(rows)
 }

@@ -266,6 +266,25 @@ pub const QUERIES: &[QueryDef] = &[
         post: Some(crate::analysis::incident::changes::rows),
     },
     QueryDef {
+        name: "config-items",
+        description: "AWS Config configuration items captured in a time window (what changed, with the CloudTrail \
+                      events Config relates to each change)",
+        table: TableKind::ConfigHistory,
+        params: &[START, END, ACCOUNT, REGION],
+        columns: &[
+            "capturetime",
+            "resourcetype",
+            "resourceid",
+            "resourcename",
+            "status",
+            "awsaccountid",
+            "awsregion",
+            "relatedevents",
+        ],
+        sql: include_str!("../../../templates/sql/config-items.sql.tera"),
+        post: None,
+    },
+    QueryDef {
         name: "alb-minutes",
         description: "ALB traffic per minute and load balancer in a time window: requests, 5xx from the load \
                       balancer and from targets, target latency",
@@ -657,6 +676,10 @@ fn derived(params: &Params) -> BTreeMap<String, ParamValue> {
         d.insert("to_ts".into(), ParamValue::Str(window_text(end)));
         d.insert("from_ms".into(), ParamValue::Int(start.as_millisecond()));
         d.insert("to_ms".into(), ParamValue::Int(end.as_millisecond()));
+        // Config's unpadded year/month/day partitions as one number, yyyymmdd.
+        let ymd = |d: Date| i64::from(d.year()) * 10_000 + i64::from(d.month()) * 100 + i64::from(d.day());
+        d.insert("from_ymd".into(), ParamValue::Int(ymd(first)));
+        d.insert("to_ymd".into(), ParamValue::Int(ymd(last)));
     }
     d
 }

@@ -131,6 +131,7 @@ pub struct Gathered {
 /// (source name, query, the table it needs, whether it reads the look-back too).
 const SOURCES: &[(&str, &str, TableKind, bool)] = &[
     ("cloudtrail", "changes", TableKind::CloudTrail, true),
+    ("config", "config-items", TableKind::ConfigHistory, true),
     ("alb", "alb-minutes", TableKind::AlbAccessLogs, false),
     ("alb", "alb-error-urls", TableKind::AlbAccessLogs, false),
     ("app_logs", "log-minutes", TableKind::AppLogs, false),
@@ -143,6 +144,7 @@ fn why_unavailable(kind: TableKind) -> &'static str {
         TableKind::AlbAccessLogs => "the spec lists no ALB access-log buckets (sources.alb)",
         TableKind::AppLogs => "the lake does not capture application logs (features.failure_analysis.capture.logs)",
         TableKind::Metrics => "the lake does not capture metrics (features.failure_analysis.capture.metrics)",
+        TableKind::ConfigHistory => "the lake holds no AWS Config history (sources.config)",
         _ => "the lake has no such table",
     }
 }
@@ -168,7 +170,7 @@ pub async fn gather(source: &Source, layout: &LakeLayout, scope: &Scope) -> Gath
     let mut out = Gathered::default();
     for (name, q, result, why) in results {
         let limit = match q {
-            "changes" | "log-errors" => Some(query::INCIDENT_ROW_LIMIT),
+            "changes" | "log-errors" | "config-items" => Some(query::INCIDENT_ROW_LIMIT),
             "metric-points" => Some(query::METRIC_ROW_LIMIT),
             "alb-error-urls" => Some(20),
             _ => None,
@@ -251,6 +253,8 @@ pub struct RankedChange {
     pub minutes_before_onset: f64,
     /// Targets the failing side names too (log messages, log groups, load balancers, URLs).
     pub shared_names: Vec<String>,
+    /// AWS Config items that record what the change did (Config relates them to its event).
+    pub config_items: Vec<String>,
     pub score: f64,
 }
 
@@ -467,7 +471,31 @@ pub fn analyze(scope: &Scope, g: Gathered) -> Analysis {
     failing.extend(get("alb-error-urls").records().filter_map(|r| r.str("url").map(str::to_string)));
     failing.extend(metrics.iter().map(|m| m.dimensions.clone()));
 
-    let changes = rank_changes(get("changes"), onset_min, &failing);
+    let mut changes = rank_changes(get("changes"), onset_min, &failing);
+    // AWS Config's record of each change: in the timeline, and linked to the change it relates.
+    for r in get("config-items").records() {
+        let time = r.str("capturetime").unwrap_or("");
+        let id = format!("cfg:{}@{}", r.str("resourceid").unwrap_or(""), time);
+        let related: Vec<&str> = r.str("relatedevents").unwrap_or("").split(' ').filter(|e| !e.is_empty()).collect();
+        for c in changes.iter_mut().filter(|c| related.iter().any(|e| c.evidence == format!("ct:{e}"))) {
+            c.config_items.push(id.clone());
+        }
+        {
+            timeline.push(Evidence {
+                id,
+                time: time.to_string(),
+                source: "config",
+                summary: format!(
+                    "{} {} {} ({}){}",
+                    r.str("resourcetype").unwrap_or(""),
+                    r.str("resourceid").unwrap_or(""),
+                    r.str("resourcename").map(|n| format!("\"{n}\"")).unwrap_or_default(),
+                    r.str("status").unwrap_or(""),
+                    if related.is_empty() { String::new() } else { format!(" after {}", related.join(", ")) },
+                ),
+            });
+        }
+    }
     for r in get("changes").records() {
         let id = format!("ct:{}", r.str("eventid").unwrap_or(""));
         let ranked = changes.iter().find(|c| c.evidence == id);
@@ -643,6 +671,7 @@ fn rank_changes(rows: &Answer, onset_min: Option<i64>, failing: &[String]) -> Ve
             targets,
             minutes_before_onset: (before * 10.0).round() / 10.0,
             shared_names: shared,
+            config_items: Vec::new(),
             score: (score * 1000.0).round() / 1000.0,
         });
     }
@@ -706,6 +735,7 @@ fn hypotheses(
     let mut out = Vec::new();
     for c in changes.iter().filter(|c| c.score >= 0.02).take(5) {
         let mut evidence = vec![c.evidence.clone()];
+        evidence.extend(c.config_items.iter().cloned());
         evidence.extend(symptoms.iter().cloned());
         let on = if c.targets.is_empty() { String::new() } else { format!(" on {}", c.targets.join(", ")) };
         let when = if c.minutes_before_onset >= 0.0 {
