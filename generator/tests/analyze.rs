@@ -214,10 +214,18 @@ fn text_and_markdown_reports_say_the_same() {
     let (code, md, err) = analyze(&["--at", AT, "--format", "markdown"]);
     assert_eq!(code, 0, "{err}");
     assert!(md.starts_with("# Failure analysis\n") && md.contains("\n## Hypotheses\n"), "{md}");
-    // A civil time in a zone is the same instant.
-    let (code, tokyo, err) = analyze(&["--at", "2025-06-12 18:45", "--tz", "Asia/Tokyo"]);
+    // A civil time in a zone is the same instant, and the report speaks that zone.
+    let (code, tokyo, err) = analyze(&["--at", "2025-06-12 18:45", "--tz", "Asia/Tokyo", "--format", "json"]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(tokyo, text);
+    let (_, utc, _) = analyze(&["--at", AT, "--format", "json"]);
+    assert_eq!(tokyo, utc, "JSON stays in UTC");
+    let (_, tokyo, _) = analyze(&["--at", "2025-06-12 18:45", "--tz", "Asia/Tokyo"]);
+    for want in [
+        "Window: 2025-06-12 18:15:00 +09:00 to 2025-06-12 18:55:00 +09:00 (Asia/Tokyo).",
+        "Errors began at 2025-06-12 18:40:00 +09:00.",
+    ] {
+        assert!(tokyo.contains(want), "{want} missing from:\n{tokyo}");
+    }
 }
 
 #[test]

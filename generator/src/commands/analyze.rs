@@ -37,7 +37,8 @@ pub struct Args {
     /// Window end (with --from)
     #[arg(long, requires = "from")]
     to: Option<String>,
-    /// The zone of times written without an offset (default UTC), e.g. Asia/Tokyo
+    /// The zone of times written without an offset, and of the report's times (default UTC),
+    /// e.g. Asia/Tokyo (JSON stays in UTC)
     #[arg(long)]
     tz: Option<String>,
     /// Only this account
@@ -73,16 +74,26 @@ fn time(flag: &str, s: &str, tz: &TimeZone) -> Result<Timestamp> {
 }
 
 /// The window and filters, checked against the spec.
-fn scope(a: &Args, spec: &crate::spec::Spec, layout: &opslake_runtime::lake::LakeLayout) -> Result<Scope> {
-    let tz = match &a.tz {
+/// The zone of `--tz` (UTC without it): how times without an offset are read, and how the
+/// report writes times.
+fn zone(a: &Args) -> Result<TimeZone> {
+    match &a.tz {
         Some(name) => TimeZone::get(name).map_err(|e| {
             Error::bad_input(format!("--tz {name}: {e}")).hint("use an IANA zone name, e.g. Asia/Tokyo or UTC")
-        })?,
-        None => TimeZone::UTC,
-    };
+        }),
+        None => Ok(TimeZone::UTC),
+    }
+}
+
+fn scope(
+    a: &Args,
+    tz: &TimeZone,
+    spec: &crate::spec::Spec,
+    layout: &opslake_runtime::lake::LakeLayout,
+) -> Result<Scope> {
     let (start, end) = match (&a.at, &a.from, &a.to) {
-        (Some(at), _, _) => Scope::around(time("at", at, &tz)?),
-        (None, Some(f), Some(t)) => (time("from", f, &tz)?, time("to", t, &tz)?),
+        (Some(at), _, _) => Scope::around(time("at", at, tz)?),
+        (None, Some(f), Some(t)) => (time("from", f, tz)?, time("to", t, tz)?),
         _ => return Err(Error::bad_input("say when: --at TIME, or --from TIME --to TIME")),
     };
     let groups = spec.features.failure_analysis.as_ref().map(|f| f.log_groups.clone()).unwrap_or_default();
@@ -110,7 +121,8 @@ fn scope(a: &Args, spec: &crate::spec::Spec, layout: &opslake_runtime::lake::Lak
 pub fn run(ctx: &mut Context, a: Args) -> Result {
     let loaded = ctx.load_spec(&a.lake.spec, Diagnostics::Errors)?;
     let (spec, layout) = (&loaded.spec, loaded.layout());
-    let scope = scope(&a, spec, &layout)?;
+    let tz = zone(&a)?;
+    let scope = scope(&a, &tz, spec, &layout)?;
     // The command line calls a model only when asked: offline and free by default.
     let choice: ModelChoice = a.model.parse().map_err(|e| Error::bad_input(format!("--model {e}")))?;
     let (model, source) = ctx.model_and_source(spec, &layout, &a.lake, &choice, true)?;
@@ -135,8 +147,8 @@ pub fn run(ctx: &mut Context, a: Args) -> Result {
     }
     match a.format {
         ReportFormat::Json => writeln!(ctx.out, "{}", serde_json::to_string_pretty(&analysis).unwrap_or_default())?,
-        ReportFormat::Text => write!(ctx.out, "{}", render(&analysis, Style::Text))?,
-        ReportFormat::Markdown => write!(ctx.out, "{}", render(&analysis, Style::Markdown))?,
+        ReportFormat::Text => write!(ctx.out, "{}", render(&analysis, Style::Text, &tz))?,
+        ReportFormat::Markdown => write!(ctx.out, "{}", render(&analysis, Style::Markdown, &tz))?,
     }
     let answered = analysis.sources.iter().any(|s| matches!(s.status, SourceStatus::Ok | SourceStatus::Empty));
     Ok(Exit::ok_if(answered))

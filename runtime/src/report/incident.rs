@@ -1,8 +1,11 @@
 //! A failure analysis for people: summary, hypotheses with their evidence, the timeline, each
 //! source's evidence and what was not available. Plain text for a terminal, Markdown for a
-//! ticket or a chat thread; the same words either way. Times are UTC, written with their `Z`.
+//! ticket or a chat thread; the same words either way. Times are written in the reader's zone
+//! with their offset (`2025-06-12 18:40:00 +09:00`), or in UTC with their `Z`.
 
 use std::fmt::Write;
+
+use jiff::tz::TimeZone;
 
 use crate::analysis::incident::{Analysis, SourceStatus};
 
@@ -31,8 +34,19 @@ fn code(style: Style, s: &str) -> String {
     }
 }
 
-/// The whole report.
-pub fn render(a: &Analysis, style: Style) -> String {
+/// A UTC time (RFC 3339, as the analysis holds it) in `tz`, with its offset; as given in UTC.
+fn at(t: &str, tz: &TimeZone) -> String {
+    if *tz == TimeZone::UTC {
+        return t.to_string();
+    }
+    match t.parse::<jiff::Timestamp>() {
+        Ok(ts) => ts.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M:%S %:z").to_string(),
+        Err(_) => t.to_string(),
+    }
+}
+
+/// The whole report, times in `tz`.
+pub fn render(a: &Analysis, style: Style, tz: &TimeZone) -> String {
     let mut out = String::new();
     let title = "Failure analysis";
     match style {
@@ -44,10 +58,11 @@ pub fn render(a: &Analysis, style: Style) -> String {
         }
     }
     heading(&mut out, style, "Summary");
-    let _ = writeln!(out, "Window: {} to {} (UTC).", a.window.from, a.window.to);
+    let zone = tz.iana_name().unwrap_or("UTC");
+    let _ = writeln!(out, "Window: {} to {} ({zone}).", at(&a.window.from, tz), at(&a.window.to, tz));
     match (&a.window.onset, &a.onset_note) {
         (Some(o), _) => {
-            let _ = writeln!(out, "Errors began at {o}.");
+            let _ = writeln!(out, "Errors began at {}.", at(o, tz));
         }
         (None, Some(note)) => {
             let _ = writeln!(out, "No onset: {note}.");
@@ -92,14 +107,14 @@ pub fn render(a: &Analysis, style: Style) -> String {
         let _ = writeln!(out, "nothing in the window");
     }
     for e in &a.timeline {
-        let _ = writeln!(out, "{}  {:<10} {}  {}", e.time, e.source, code(style, &e.id), e.summary);
+        let _ = writeln!(out, "{}  {:<10} {}  {}", at(&e.time, tz), e.source, code(style, &e.id), e.summary);
     }
 
     heading(&mut out, style, "Errors per minute");
     let _ = writeln!(out, "minute                 alb_5xx  log_errors  requests");
     for m in a.minutes.iter().filter(|m| m.alb_5xx + m.log_errors + m.requests > 0) {
         let mark = if a.window.onset.as_deref() == Some(m.minute.as_str()) { "  ← onset" } else { "" };
-        let _ = writeln!(out, "{}  {:>7}  {:>10}  {:>8}{mark}", m.minute, m.alb_5xx, m.log_errors, m.requests);
+        let _ = writeln!(out, "{}  {:>7}  {:>10}  {:>8}{mark}", at(&m.minute, tz), m.alb_5xx, m.log_errors, m.requests);
     }
 
     heading(&mut out, style, "Changes before the onset");
@@ -110,7 +125,7 @@ pub fn render(a: &Analysis, style: Style) -> String {
         let _ = writeln!(
             out,
             "{}  {:<11} {} by {} on {} — {} min before, score {}{}",
-            c.time,
+            at(&c.time, tz),
             c.category.as_str(),
             c.event,
             c.actor.as_deref().unwrap_or("?"),
@@ -137,7 +152,7 @@ pub fn render(a: &Analysis, style: Style) -> String {
             code(style, &s.signature),
             s.before,
             s.during,
-            s.first_seen,
+            at(&s.first_seen, tz),
             code(style, &s.first_event),
             s.log_groups.join(", ")
         );
@@ -162,7 +177,12 @@ pub fn render(a: &Analysis, style: Style) -> String {
             let _ = writeln!(
                 out,
                 "{}  {} {} {}: {} (baseline median {})",
-                m.minute, m.namespace, m.metric, m.dimensions, m.value, m.baseline_median
+                at(&m.minute, tz),
+                m.namespace,
+                m.metric,
+                m.dimensions,
+                m.value,
+                m.baseline_median
             );
         }
     }
