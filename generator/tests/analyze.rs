@@ -199,9 +199,38 @@ fn the_incident_ranks_the_planted_change_first_and_every_count_checks_out() {
     assert!(fix.is_none(), "the window ends at 09:55; the fix (09:57:30) is outside it");
 }
 
+/// `examples/specs/full.yaml` with `from` replaced by `to`, in a temporary directory.
+fn spec_with(from: &str, to: &str) -> (tempfile::TempDir, String) {
+    let text = std::fs::read_to_string(spec()).unwrap();
+    assert!(text.contains(from), "{from} is not in full.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("opslake.yaml");
+    std::fs::write(&path, text.replace(from, to)).unwrap();
+    let path = path.display().to_string();
+    (dir, path)
+}
+
 #[test]
-fn text_and_markdown_reports_say_the_same() {
-    let (code, text, err) = analyze(&["--at", AT]);
+fn text_and_markdown_reports_say_the_same_in_the_specs_language() {
+    // full.yaml's model.language is ja: the report is in Japanese.
+    let (code, ja, err) = analyze(&["--at", AT]);
+    assert_eq!(code, 0, "{err}");
+    for want in [
+        "エラーの開始: 2025-06-12T09:40:00Z",
+        "最も可能性が高い原因: エラー開始の 3.8 分前の network 変更 ec2:RevokeSecurityGroupIngress",
+        "タイムライン",
+        "データソース",
+    ] {
+        assert!(ja.contains(want), "{want} missing from:\n{ja}");
+    }
+    let (_dir, en_spec) = spec_with("language: ja", "language: en");
+    let logs = logs();
+    let en = |extra: &[&str]| {
+        let mut args = vec!["analyze", "--spec", &en_spec, "--local", &logs];
+        args.extend_from_slice(extra);
+        cli(&args)
+    };
+    let (code, text, err) = en(&["--at", AT]);
     assert_eq!(code, 0, "{err}");
     for want in [
         "Errors began at 2025-06-12T09:40:00Z.",
@@ -211,15 +240,27 @@ fn text_and_markdown_reports_say_the_same() {
     ] {
         assert!(text.contains(want), "{want} missing from:\n{text}");
     }
-    let (code, md, err) = analyze(&["--at", AT, "--format", "markdown"]);
+    let (code, md, err) = en(&["--at", AT, "--format", "markdown"]);
     assert_eq!(code, 0, "{err}");
     assert!(md.starts_with("# Failure analysis\n") && md.contains("\n## Hypotheses\n"), "{md}");
+    // The same hypotheses, data for data, whatever the language.
+    let (_, en_json, _) = en(&["--at", AT, "--format", "json"]);
+    let (_, ja_json, _) = analyze(&["--at", AT, "--format", "json"]);
+    let causes = |t: &str| {
+        serde_json::from_str::<Value>(t).unwrap()["hypotheses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| (h["cause"].clone(), h["evidence"].clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(causes(&en_json), causes(&ja_json));
     // A civil time in a zone is the same instant, and the report speaks that zone.
     let (code, tokyo, err) = analyze(&["--at", "2025-06-12 18:45", "--tz", "Asia/Tokyo", "--format", "json"]);
     assert_eq!(code, 0, "{err}");
     let (_, utc, _) = analyze(&["--at", AT, "--format", "json"]);
     assert_eq!(tokyo, utc, "JSON stays in UTC");
-    let (_, tokyo, _) = analyze(&["--at", "2025-06-12 18:45", "--tz", "Asia/Tokyo"]);
+    let (_, tokyo, _) = en(&["--at", "2025-06-12 18:45", "--tz", "Asia/Tokyo"]);
     for want in [
         "Window: 2025-06-12 18:15:00 +09:00 to 2025-06-12 18:55:00 +09:00 (Asia/Tokyo).",
         "Errors began at 2025-06-12 18:40:00 +09:00.",
@@ -315,13 +356,8 @@ fn a_model_ranks_the_evidence_and_cannot_cite_what_does_not_exist() {
         )
     }));
     // The spec asks for IP addresses to be redacted too.
-    let text =
-        std::fs::read_to_string(spec()).unwrap().replace("    xray: true\n", "    xray: true\n    redact_ips: true\n");
-    assert!(text.contains("redact_ips: true"));
-    let dir = tempfile::tempdir().unwrap();
-    let spec_file = dir.path().join("opslake.yaml");
-    std::fs::write(&spec_file, text).unwrap();
-    let (spec_file, logs) = (spec_file.display().to_string(), logs());
+    let (_dir, spec_file) = spec_with("    xray: true\n", "    xray: true\n    redact_ips: true\n");
+    let logs = logs();
     let model = ["--model", "bedrock:anthropic.claude-test-v1:0", "--endpoint-url", &fake.url];
     let mut args = vec!["analyze", "--spec", &spec_file, "--local", &logs, "--at", AT, "--format", "json"];
     args.extend_from_slice(&model);

@@ -10,7 +10,7 @@ use opslake_runtime::analysis::incident::rank::{rank, Redaction};
 use opslake_runtime::analysis::incident::{analyze, gather, Scope, SourceStatus};
 use opslake_runtime::llm::ModelChoice;
 use opslake_runtime::query;
-use opslake_runtime::report::incident::{render, Style};
+use opslake_runtime::report::incident::{json, render, Style};
 
 use crate::args::LakeArgs;
 use crate::context::{Context, Diagnostics};
@@ -146,9 +146,11 @@ pub fn run(ctx: &mut Context, a: Args) -> Result {
         writeln!(ctx.err, "warning: {} ({}) failed: {}", s.name, s.query, s.error.as_deref().unwrap_or(""))?;
     }
     match a.format {
-        ReportFormat::Json => writeln!(ctx.out, "{}", serde_json::to_string_pretty(&analysis).unwrap_or_default())?,
-        ReportFormat::Text => write!(ctx.out, "{}", render(&analysis, Style::Text, &tz))?,
-        ReportFormat::Markdown => write!(ctx.out, "{}", render(&analysis, Style::Markdown, &tz))?,
+        ReportFormat::Json => {
+            writeln!(ctx.out, "{}", serde_json::to_string_pretty(&json(&analysis, language)).unwrap_or_default())?
+        }
+        ReportFormat::Text => write!(ctx.out, "{}", render(&analysis, Style::Text, &tz, language))?,
+        ReportFormat::Markdown => write!(ctx.out, "{}", render(&analysis, Style::Markdown, &tz, language))?,
     }
     let answered = analysis.sources.iter().any(|s| matches!(s.status, SourceStatus::Ok | SourceStatus::Empty));
     Ok(Exit::ok_if(answered))

@@ -247,10 +247,11 @@ async fn run_tool(
             // Only Athena's bytes count against the question's budget.
             let billed = a.sources.iter().filter(|s| s.cost_usd > 0.0);
             let (bytes, cost) = billed.fold((0, 0.0), |(b, c), s| (b + s.bytes_scanned, c + s.cost_usd));
+            let data = crate::report::incident::json(&a, Language::En);
             let content = json!({
                 "window": a.window,
                 "onset_note": a.onset_note,
-                "rows": a.hypotheses,
+                "rows": data["hypotheses"],
                 "signatures": a.signatures.iter().take(5).collect::<Vec<_>>(),
                 "metrics": a.metrics.iter().take(5).collect::<Vec<_>>(),
                 "sources": a.sources.iter().map(|s| json!({"name": s.name, "query": s.query, "status": s.status, "kept": s.kept})).collect::<Vec<_>>(),

@@ -235,7 +235,30 @@ pub struct Evidence {
     /// UTC, RFC 3339.
     pub time: String,
     pub source: &'static str,
-    pub summary: String,
+    /// What the item says, as data (the reporter puts it into words).
+    pub detail: Detail,
+}
+
+/// What an evidence item records.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Detail {
+    /// A load balancer's first minute of 5xx from the onset.
+    Alb { requests: i64, elb_5xx: i64, target_5xx: i64, no_target: i64 },
+    /// An error signature that occurs from the onset.
+    Signature { signature: String, before: u64, during: u64, first_event: String },
+    /// A metric that left its baseline.
+    Metric { namespace: String, metric: String, dimensions: String, value: f64, baseline_median: f64 },
+    /// A CloudTrail write or failed call.
+    Change { category: String, event: String, actor: Option<String>, targets: String, error: Option<String> },
+    /// An AWS Config configuration item, with the CloudTrail events it relates.
+    Config {
+        resource_type: String,
+        resource_id: String,
+        resource_name: Option<String>,
+        status: String,
+        related: Vec<String>,
+    },
 }
 
 /// A change before the onset, scored.
@@ -297,11 +320,35 @@ pub enum Confidence {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Hypothesis {
     pub rank: usize,
-    pub title: String,
+    pub cause: Cause,
     pub confidence: Confidence,
     pub score: f64,
     pub evidence: Vec<String>,
-    pub next_checks: Vec<String>,
+}
+
+/// What a hypothesis says caused the failure, as data (the reporter puts it into words, with
+/// the checks that would confirm it).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Cause {
+    /// A change shortly before the onset.
+    Change {
+        category: Category,
+        event: String,
+        time: String,
+        actor: Option<String>,
+        targets: Vec<String>,
+        minutes_before_onset: f64,
+        shared_names: Vec<String>,
+    },
+    /// The load balancer got no response from its targets.
+    TargetsUnreachable { responses_missing: i64 },
+    /// The targets answered 5xx themselves.
+    TargetErrors { count: i64 },
+    /// An error signature that appeared at the onset.
+    NewError { signature: String, log_groups: Vec<String>, first_seen: String, first_event: String },
+    /// A model's hypothesis, in its own words.
+    Model { title: String, next_checks: Vec<String> },
 }
 
 /// Errors per minute, as the onset was found from.
@@ -425,13 +472,12 @@ pub fn analyze(scope: &Scope, g: Gathered) -> Analysis {
                     id: format!("alb:{}@{}", r.str("elb").unwrap_or("-"), r.str("minute").unwrap_or("")),
                     time: minute_text(m),
                     source: "alb",
-                    summary: format!(
-                        "{} 5xx of {} requests ({} from targets, {} without a target response)",
-                        r.int("elb_5xx"),
-                        r.int("requests"),
-                        r.int("target_5xx"),
-                        r.int("no_target")
-                    ),
+                    detail: Detail::Alb {
+                        requests: r.int("requests"),
+                        elb_5xx: r.int("elb_5xx"),
+                        target_5xx: r.int("target_5xx"),
+                        no_target: r.int("no_target"),
+                    },
                 });
             }
         }
@@ -442,10 +488,12 @@ pub fn analyze(scope: &Scope, g: Gathered) -> Analysis {
             id: s.evidence.clone(),
             time: s.first_seen.clone(),
             source: "app_logs",
-            summary: format!(
-                "{} ({} before the onset, {} from it; first: {})",
-                s.signature, s.before, s.during, s.first_event
-            ),
+            detail: Detail::Signature {
+                signature: s.signature.clone(),
+                before: s.before,
+                during: s.during,
+                first_event: s.first_event.clone(),
+            },
         });
     }
     let metrics = departures(get("metric-points"), onset_min);
@@ -454,10 +502,13 @@ pub fn analyze(scope: &Scope, g: Gathered) -> Analysis {
             id: m.evidence.clone(),
             time: m.minute.clone(),
             source: "metrics",
-            summary: format!(
-                "{} {} {}: {} (baseline median {})",
-                m.namespace, m.metric, m.dimensions, m.value, m.baseline_median
-            ),
+            detail: Detail::Metric {
+                namespace: m.namespace.clone(),
+                metric: m.metric.clone(),
+                dimensions: m.dimensions.clone(),
+                value: m.value,
+                baseline_median: m.baseline_median,
+            },
         });
     }
 
@@ -480,21 +531,18 @@ pub fn analyze(scope: &Scope, g: Gathered) -> Analysis {
         for c in changes.iter_mut().filter(|c| related.iter().any(|e| c.evidence == format!("ct:{e}"))) {
             c.config_items.push(id.clone());
         }
-        {
-            timeline.push(Evidence {
-                id,
-                time: time.to_string(),
-                source: "config",
-                summary: format!(
-                    "{} {} {} ({}){}",
-                    r.str("resourcetype").unwrap_or(""),
-                    r.str("resourceid").unwrap_or(""),
-                    r.str("resourcename").map(|n| format!("\"{n}\"")).unwrap_or_default(),
-                    r.str("status").unwrap_or(""),
-                    if related.is_empty() { String::new() } else { format!(" after {}", related.join(", ")) },
-                ),
-            });
-        }
+        timeline.push(Evidence {
+            id,
+            time: time.to_string(),
+            source: "config",
+            detail: Detail::Config {
+                resource_type: r.str("resourcetype").unwrap_or("").to_string(),
+                resource_id: r.str("resourceid").unwrap_or("").to_string(),
+                resource_name: r.str("resourcename").map(str::to_string),
+                status: r.str("status").unwrap_or("").to_string(),
+                related: related.iter().map(|e| e.to_string()).collect(),
+            },
+        });
     }
     for r in get("changes").records() {
         let id = format!("ct:{}", r.str("eventid").unwrap_or(""));
@@ -507,14 +555,13 @@ pub fn analyze(scope: &Scope, g: Gathered) -> Analysis {
             id,
             time: r.str("eventtime").unwrap_or("").to_string(),
             source: "cloudtrail",
-            summary: format!(
-                "{} {} by {}{}{}",
-                cat,
-                r.str("eventname").unwrap_or(""),
-                r.str("arn").or(r.str("invokedby")).unwrap_or("?"),
-                r.str("targets").filter(|t| !t.is_empty()).map(|t| format!(" on {t}")).unwrap_or_default(),
-                r.str("errorcode").map(|e| format!(" → {e}")).unwrap_or_default(),
-            ),
+            detail: Detail::Change {
+                category: cat.to_string(),
+                event: r.str("eventname").unwrap_or("").to_string(),
+                actor: r.str("arn").or(r.str("invokedby")).map(str::to_string),
+                targets: r.str("targets").unwrap_or("").to_string(),
+                error: r.str("errorcode").map(str::to_string),
+            },
         });
     }
     timeline.sort_by(|a, b| (a.time.as_str(), a.id.as_str()).cmp(&(b.time.as_str(), b.id.as_str())));
@@ -691,35 +738,6 @@ fn confidence(score: f64) -> Confidence {
     }
 }
 
-fn next_checks(c: &RankedChange) -> Vec<String> {
-    let t = c.targets.first().map(String::as_str).unwrap_or("the resource");
-    let mut v = match c.category {
-        Category::Network => vec![
-            format!(
-                "compare {t}'s rules before and after {} (AWS Config history, the event's requestParameters)",
-                c.time
-            ),
-            "check whether the failing targets still reach their dependencies (VPC Reachability Analyzer, flow logs)"
-                .into(),
-        ],
-        Category::Deploy => vec![
-            format!("compare the deployed version of {t} with the previous one; roll back if the errors match"),
-            "check the new version's own logs from its first invocation".into(),
-        ],
-        Category::Iam => vec![format!(
-            "simulate the failing principal's calls against the changed policy of {t} (IAM policy simulator)"
-        )],
-        Category::Parameters => vec![format!("compare the value of {t} before and after the change")],
-        Category::Scaling => vec![format!("check the capacity of {t} against the traffic (desired vs running)")],
-        Category::DataStore => vec![format!("check {t}'s status and events (failover, reboot, parameter changes)")],
-        Category::OtherWrite | Category::FailedCall => vec![format!("check what the call changed on {t}")],
-    };
-    if let Some(actor) = &c.actor {
-        v.push(format!("ask {actor} what the change was for"));
-    }
-    v
-}
-
 fn hypotheses(
     changes: &[RankedChange],
     signatures: &[Signature],
@@ -737,24 +755,20 @@ fn hypotheses(
         let mut evidence = vec![c.evidence.clone()];
         evidence.extend(c.config_items.iter().cloned());
         evidence.extend(symptoms.iter().cloned());
-        let on = if c.targets.is_empty() { String::new() } else { format!(" on {}", c.targets.join(", ")) };
-        let when = if c.minutes_before_onset >= 0.0 {
-            format!("{} min before the errors began", c.minutes_before_onset)
-        } else {
-            format!("{} min after the errors began", -c.minutes_before_onset)
-        };
-        let shared = if c.shared_names.is_empty() {
-            String::new()
-        } else {
-            format!("; the failing side names {}", c.shared_names.join(", "))
-        };
         out.push(Hypothesis {
             rank: 0,
-            title: format!("{} change {}{on}, {when}{shared}", c.category.as_str(), c.event),
+            cause: Cause::Change {
+                category: c.category,
+                event: c.event.clone(),
+                time: c.time.clone(),
+                actor: c.actor.clone(),
+                targets: c.targets.clone(),
+                minutes_before_onset: c.minutes_before_onset,
+                shared_names: c.shared_names.clone(),
+            },
             confidence: confidence(c.score),
             score: c.score,
             evidence,
-            next_checks: next_checks(c),
         });
     }
     // Without a change to blame: what the symptoms say.
@@ -766,28 +780,25 @@ fn hypotheses(
         }
     }
     if no_target > 0 || target_5xx > 0 {
-        let title = if no_target >= target_5xx {
-            format!("the load balancer could not get a response from its targets ({no_target} 5xx without one): targets down, overloaded or unreachable")
+        let cause = if no_target >= target_5xx {
+            Cause::TargetsUnreachable { responses_missing: no_target }
         } else {
-            format!("the targets themselves answered 5xx ({target_5xx}): an application or dependency failure")
+            Cause::TargetErrors { count: target_5xx }
         };
-        out.push(Hypothesis {
-            rank: 0,
-            title,
-            confidence: Confidence::Low,
-            score: 0.015,
-            evidence: symptoms.clone(),
-            next_checks: vec!["check the target group's health checks and the targets' own logs".into()],
-        });
+        out.push(Hypothesis { rank: 0, cause, confidence: Confidence::Low, score: 0.015, evidence: symptoms.clone() });
     }
     if let Some(s) = signatures.iter().find(|s| s.during > 0 && s.before == 0) {
         out.push(Hypothesis {
             rank: 0,
-            title: format!("a new error appeared at the onset in {}: {}", s.log_groups.join(", "), s.signature),
+            cause: Cause::NewError {
+                signature: s.signature.clone(),
+                log_groups: s.log_groups.clone(),
+                first_seen: s.first_seen.clone(),
+                first_event: s.first_event.clone(),
+            },
             confidence: Confidence::Low,
             score: 0.01,
             evidence: vec![s.evidence.clone()],
-            next_checks: vec![format!("read the events around {} ({})", s.first_seen, s.first_event)],
         });
     }
     out.sort_by(|a, b| b.score.total_cmp(&a.score));

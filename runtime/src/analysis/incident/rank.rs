@@ -7,7 +7,7 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::{Analysis, Confidence, Hypothesis, TOP};
+use super::{Analysis, Cause, Confidence, Hypothesis, TOP};
 use crate::llm::{Block, Chat, Model, Tool, Turn};
 use crate::report::Language;
 
@@ -86,9 +86,11 @@ pub fn redact(text: &str, r: Redaction) -> String {
 
 /// The evidence table: every item a hypothesis may cite, bounded.
 pub fn evidence_table(a: &Analysis, r: Redaction) -> Vec<Value> {
+    use crate::report::incident::{summary, title};
     let mut items = Vec::new();
     for h in a.hypotheses.iter().take(TOP) {
-        items.push(json!({"id": format!("hyp:{}", h.rank), "kind": "code hypothesis", "summary": redact(&h.title, r), "cites": h.evidence}));
+        let t = title(&h.cause, Language::En);
+        items.push(json!({"id": format!("hyp:{}", h.rank), "kind": "code hypothesis", "summary": redact(&t, r), "cites": h.evidence}));
     }
     for c in a.changes.iter().take(TOP) {
         items.push(json!({
@@ -99,7 +101,7 @@ pub fn evidence_table(a: &Analysis, r: Redaction) -> Vec<Value> {
     }
     let seen: Vec<String> = items.iter().filter_map(|i| i["id"].as_str().map(str::to_string)).collect();
     for e in a.timeline.iter().filter(|e| !seen.contains(&e.id)).take(2 * TOP) {
-        items.push(json!({"id": e.id, "time": e.time, "kind": e.source, "summary": redact(&e.summary, r)}));
+        items.push(json!({"id": e.id, "time": e.time, "kind": e.source, "summary": redact(&summary(&e.detail, Language::En), r)}));
     }
     items
 }
@@ -185,11 +187,10 @@ fn accept(input: &Value, known: &[String]) -> (Vec<Hypothesis>, Vec<Value>) {
             h["next_checks"].as_array().into_iter().flatten().filter_map(|c| c.as_str().map(str::to_string)).collect();
         kept.push(Hypothesis {
             rank: kept.len() + 1,
-            title: title.to_string(),
+            cause: Cause::Model { title: title.to_string(), next_checks },
             confidence: conf,
             score: 0.0,
             evidence,
-            next_checks,
         });
     }
     (kept, dropped)
@@ -303,7 +304,8 @@ mod tests {
             {"title": "d", "confidence": "low", "evidence": []}
         ]});
         let (kept, dropped) = accept(&input, &known);
-        assert_eq!(kept.iter().map(|h| h.title.as_str()).collect::<Vec<_>>(), ["a"]);
+        let titles: Vec<String> = kept.iter().map(|h| crate::report::incident::title(&h.cause, Language::En)).collect();
+        assert_eq!(titles, ["a"]);
         assert_eq!(dropped.len(), 3);
         assert_eq!(dropped[0]["unknown"], json!(["ct:9"]));
     }
