@@ -123,6 +123,8 @@ pub struct Names {
     pub app_logs_stream: String,
     pub metrics_stream: String,
     pub metric_stream: String,
+    /// Member accounts' capture roles are this and their region (the bucket policy matches it).
+    pub capture_role_prefix: String,
     /// The bootstrap stack, one per account and region, shared by every lake there.
     pub bootstrap_stack: String,
     /// Its assets bucket: the functions' zips and large templates.
@@ -149,6 +151,7 @@ impl Names {
             app_logs_stream: format!("{n}-opslake-app-logs"),
             metrics_stream: format!("{n}-opslake-metrics"),
             metric_stream: format!("{n}-opslake"),
+            capture_role_prefix: format!("{n}-opslake-capture-"),
             leftovers_function: format!("{n}-opslake-leftovers"),
             leftovers_topic: format!("{n}-opslake-leftovers"),
             change_summary_function: format!("{n}-opslake-change-summary"),
@@ -256,6 +259,22 @@ fn capture(spec: &Spec, names: &Names) -> Value {
             "metric_role": format!("opslake {}: the metric stream sends metrics to Firehose", spec.name),
         },
     })
+}
+
+/// The member template's capture: metrics in every account and region (the home account's
+/// home region is the central stack's), by a role whose name the bucket policy's pattern
+/// matches; the spec's log groups live in the home account and region only.
+fn member_capture(spec: &Spec, names: &Names) -> Value {
+    let mut c = capture(spec, names);
+    if c["metrics"].is_null() {
+        return Value::Null;
+    }
+    if let Some(m) = c.as_object_mut() {
+        m.insert("logs".into(), Value::Null);
+        m.insert("log_groups".into(), json!([]));
+        m.insert("role_name".into(), json!(format!("{}${{AWS::Region}}", names.capture_role_prefix)));
+    }
+    c
 }
 
 /// Days the functions' log groups keep their logs (an allowed CloudWatch Logs value).
@@ -630,15 +649,7 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
 
     let member_trail = trail == TrailMode::Account;
     let authorization = config.aggregator && spec.organization.is_none();
-    // Metrics are captured in every account and region (the home account's home region is
-    // the central stack's); the spec's log groups live in the home account and region.
-    let mut member_capture = capture(spec, &names);
-    if let Some(c) = member_capture.as_object_mut() {
-        c.insert("logs".into(), Value::Null);
-        c.insert("log_groups".into(), json!([]));
-        c.insert("role_name".into(), json!(format!("{}-opslake-capture-${{AWS::Region}}", spec.name)));
-    }
-    let member_capture = if member_capture["metrics"].is_null() { Value::Null } else { member_capture };
+    let member_capture = member_capture(spec, &names);
     if config.recorder || member_trail || authorization || !member_capture.is_null() {
         let member_ctx = json!({
             "name": spec.name,

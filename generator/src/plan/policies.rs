@@ -125,39 +125,43 @@ pub fn bucket_policy(
             }
         ]
     });
-    if let (Some((principal, cond)), Some(statements)) =
-        (capture_grant(spec, accounts), policy["Statement"].as_array_mut())
-    {
-        // Each account's capture role writes its own account's folders only: the resource
-        // names `${aws:PrincipalAccount}`, so no account can write another's.
-        let prefix = if spec.lake.prefix.is_empty() { String::new() } else { format!("{}/", spec.lake.prefix) };
-        let own = |folder: &str| format!("{logs}/${{aws:PrincipalAccount}}/{folder}/*");
-        statements.push(json!({
+    if let Some(statements) = policy["Statement"].as_array_mut() {
+        statements.extend(capture_statements(spec, accounts, &bucket_arn, &logs));
+    }
+    policy
+}
+
+/// The bucket-policy statements that let the member accounts' capture roles deliver: each
+/// writes its own account's folders only, because the resource names `${aws:PrincipalAccount}`.
+fn capture_statements(spec: &Spec, accounts: &[String], bucket_arn: &str, logs: &str) -> Vec<Value> {
+    let Some((principal, cond)) = capture_grant(spec, accounts) else { return Vec::new() };
+    let prefix = if spec.lake.prefix.is_empty() { String::new() } else { format!("{}/", spec.lake.prefix) };
+    vec![
+        json!({
             "Sid": "CaptureList",
             "Effect": "Allow",
             "Principal": principal,
             "Action": ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
             "Resource": bucket_arn,
             "Condition": cond
-        }));
-        statements.push(json!({
+        }),
+        json!({
             "Sid": "CaptureWriteOwnFolders",
             "Effect": "Allow",
             "Principal": principal,
             "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
             "Resource": [
-                own("CloudWatchMetrics"),
+                format!("{logs}/${{aws:PrincipalAccount}}/CloudWatchMetrics/*"),
                 format!("{bucket_arn}/{prefix}firehose-errors/${{aws:PrincipalAccount}}/*")
             ],
             "Condition": cond
-        }));
-    }
-    policy
+        }),
+    ]
 }
 
-/// The role every member account's capture (Firehose) assumes: one per region.
-pub fn capture_role_pattern(spec: &Spec) -> String {
-    format!("arn:aws:iam::*:role/{}-opslake-capture-*", spec.name)
+/// The roles of every member account's capture (Firehose), one per region.
+fn capture_role_pattern(spec: &Spec) -> String {
+    format!("arn:aws:iam::*:role/{}*", Names::of(spec).capture_role_prefix)
 }
 
 /// Who may write captured metrics from the member accounts: the lake's accounts (as

@@ -194,10 +194,7 @@ impl LakeLayout {
         };
         let folder = Self::firehose_folder(kind).unwrap_or_default();
         let root = Self::awslogs_root(&self.bucket, &self.prefix);
-        let mut params = BTreeMap::new();
-        params.insert("classification".into(), "json".into());
-        params.insert("EXTERNAL".into(), "TRUE".into());
-        params.insert("projection.enabled".into(), "true".into());
+        let mut params = projected("json");
         self.enum_params(&mut params);
         self.day_params(&mut params, "day");
         params.insert("storage.location.template".into(), format!("{root}${{account}}/{folder}/${{region}}/${{day}}"));
@@ -230,10 +227,7 @@ impl LakeLayout {
             root.push_str(org);
             root.push('/');
         }
-        let mut params = BTreeMap::new();
-        params.insert("classification".into(), "cloudtrail".into());
-        params.insert("EXTERNAL".into(), "TRUE".into());
-        params.insert("projection.enabled".into(), "true".into());
+        let mut params = projected("cloudtrail");
         self.enum_params(&mut params);
         self.day_params(&mut params, "timestamp");
         params.insert(
@@ -258,10 +252,7 @@ impl LakeLayout {
 
     fn config_table(&self) -> TableDef {
         let root = Self::awslogs_root(&self.bucket, &self.prefix);
-        let mut params = BTreeMap::new();
-        params.insert("classification".into(), "json".into());
-        params.insert("EXTERNAL".into(), "TRUE".into());
-        params.insert("projection.enabled".into(), "true".into());
+        let mut params = projected("json");
         self.enum_params(&mut params);
         // AWS Config does not pad month and day (`2016/9/7`): integers without `digits`.
         let end_year = self.end.map(|d| d.year()).unwrap_or(CONFIG_YEAR_MAX);
@@ -301,10 +292,7 @@ impl LakeLayout {
 
     fn alb_table(&self, alb: &AlbSource) -> TableDef {
         let root = Self::awslogs_root(&alb.bucket, &alb.prefix);
-        let mut params = BTreeMap::new();
-        params.insert("classification".into(), "alb".into());
-        params.insert("EXTERNAL".into(), "TRUE".into());
-        params.insert("projection.enabled".into(), "true".into());
+        let mut params = projected("alb");
         params.insert("projection.account.type".into(), "enum".into());
         params.insert("projection.account.values".into(), self.accounts.join(","));
         self.day_params(&mut params, "day");
@@ -343,6 +331,15 @@ enum FirehoseTable {
 /// (byte-identical output on every run). Queries always constrain the year, so the width of
 /// the range costs nothing.
 pub const CONFIG_YEAR_MAX: i16 = 2099;
+
+/// The parameters every table starts from: its classification, external, projected.
+fn projected(classification: &str) -> BTreeMap<String, String> {
+    let mut params = BTreeMap::new();
+    params.insert("classification".into(), classification.into());
+    params.insert("EXTERNAL".into(), "TRUE".into());
+    params.insert("projection.enabled".into(), "true".into());
+    params
+}
 
 fn partition(keys: &[(&str, &str)]) -> Vec<Column> {
     keys.iter().map(|(n, t)| Column { name: (*n).into(), ty: (*t).into() }).collect()

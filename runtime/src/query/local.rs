@@ -129,153 +129,29 @@ pub fn run(
         }
         "event-counts" => {
             constraints.insert("timestamp".into(), w.days.clone());
-            // Each worker counts into its own map (one entry per API): memory does not grow
-            // with the number of events.
-            let counts: Counts<(Option<String>, Option<String>)> = scanner.run(
-                &tables[0],
-                &constraints,
-                HashMap::new,
-                |acc, rec, _| {
-                    let Rec::Trail(r) = rec else { return };
-                    if in_window(r.event_time.as_ref().map(Text::as_str), &w) {
-                        let e = acc.entry((owned(r.event_source.as_ref()), owned(r.event_name.as_ref()))).or_default();
-                        e.0 += 1;
-                        e.1 += i64::from(r.error_code.is_some());
-                    }
-                },
-                merge_counts,
-            )?;
-            let mut rows: Vec<Vec<Value>> = counts
-                .into_iter()
-                .map(|((src, name), (n, e))| {
-                    vec![opt(src.as_deref()), opt(name.as_deref()), Value::from(n), Value::from(e)]
-                })
-                .collect();
-            sort_rows(&mut rows, &[(2, true), (0, false), (1, false)]);
-            rows
+            event_counts(&w, &mut scanner, &tables[0], &constraints)?
         }
         "created-deleted" => {
             constraints.insert("timestamp".into(), w.days.clone());
-            let keys: std::collections::HashSet<String> = crate::catalogue::event_keys().into_iter().collect();
-            // Ids are extracted in the workers, by the same function the SQL path uses.
-            let visit = |acc: &mut Vec<Vec<Value>>, rec: Rec<'_, '_>, part: &BTreeMap<String, String>| {
-                let Rec::Trail(r) = rec else { return };
-                if !in_window(r.event_time.as_ref().map(Text::as_str), &w) {
-                    return;
-                }
-                let (Some(src), Some(name)) = (r.event_source.as_ref(), r.event_name.as_ref()) else { return };
-                if !keys.contains(&format!("{}:{}", src.as_str(), name.as_str())) {
-                    return;
-                }
-                acc.extend(event_touch_rows(r, opt(part.get("account").map(String::as_str))));
-            };
-            let mut rows = scanner.rows(&tables[0], &constraints, &visit)?;
-            super::sort_created_deleted(&mut rows);
-            rows
+            created_deleted(&w, &mut scanner, &tables[0], &constraints)?
         }
-        "config-lifecycle" => {
+        "config-lifecycle" | "config-changes" => {
             let (year, month) = (params.int("year").unwrap_or(0), params.int("month").unwrap_or(0));
             constraints.insert("year".into(), Constraint::Values(vec![year.to_string()]));
             constraints.insert("month".into(), Constraint::Values(vec![month.to_string()]));
-            let visit = |acc: &mut Vec<Vec<Value>>, rec: Rec<'_, '_>, _: &BTreeMap<String, String>| {
-                let Rec::Config(i) = rec else { return };
-                let status = i.configuration_item_status.as_ref().map(Text::as_str);
-                if !matches!(status, Some("ResourceDiscovered" | "ResourceDeleted" | "ResourceDeletedNotRecorded")) {
-                    return;
-                }
-                acc.push(vec![
-                    s(i.resource_type.as_ref()),
-                    s(i.resource_id.as_ref()),
-                    s(i.resource_name.as_ref()),
-                    s(i.aws_account_id.as_ref()),
-                    s(i.aws_region.as_ref()),
-                    s(i.configuration_item_status.as_ref()),
-                    s(i.configuration_item_capture_time.as_ref()),
-                ]);
-            };
-            let mut rows = scanner.rows(&tables[0], &constraints, &visit)?;
-            sort_rows(&mut rows, &[(6, false), (0, false), (1, false), (2, false), (3, false), (4, false), (5, false)]);
-            rows
-        }
-        "config-changes" => {
-            let (year, month) = (params.int("year").unwrap_or(0), params.int("month").unwrap_or(0));
-            constraints.insert("year".into(), Constraint::Values(vec![year.to_string()]));
-            constraints.insert("month".into(), Constraint::Values(vec![month.to_string()]));
-            type Key = (Option<String>, Option<String>, Option<String>, Option<String>);
-            let counts: Counts<Key> = scanner.run(
-                &tables[0],
-                &constraints,
-                HashMap::new,
-                |acc, rec, _| {
-                    let Rec::Config(i) = rec else { return };
-                    let key = (
-                        owned(i.resource_type.as_ref()),
-                        owned(i.resource_name.as_ref()),
-                        owned(i.aws_account_id.as_ref()),
-                        owned(i.aws_region.as_ref()),
-                    );
-                    acc.entry(key).or_default().0 += 1;
-                },
-                merge_counts,
-            )?;
-            let mut rows: Vec<Vec<Value>> = counts
-                .into_iter()
-                .map(|((t, n, a, r), (c, _))| {
-                    vec![
-                        opt(t.as_deref()),
-                        opt(n.as_deref()),
-                        opt(a.as_deref()),
-                        opt(r.as_deref()),
-                        Value::from(year),
-                        Value::from(month),
-                        Value::from(c),
-                    ]
-                })
-                .collect();
-            sort_rows(&mut rows, &[(6, true), (0, false), (1, false), (2, false), (3, false)]);
-            rows
-        }
-        "alb-errors" => {
-            let mut c = BTreeMap::new();
-            c.insert("day".to_string(), w.days.clone());
-            let mut rows = Vec::new();
-            for t in &tables {
-                let region = t.region.clone();
-                let visit = |acc: &mut Vec<Vec<Value>>, rec: Rec<'_, '_>, part: &BTreeMap<String, String>| {
-                    let Rec::Alb(l) = rec else { return };
-                    let status = l.int("elb_status_code");
-                    if status.is_none_or(|s| s < 400) || !in_window(l.get("time"), &w) {
-                        return;
-                    }
-                    acc.push(vec![
-                        opt(l.get("time")),
-                        opt(l.get("elb")),
-                        opt(l.get("client_ip")),
-                        opt(l.get("request_verb")),
-                        opt(l.get("request_url")),
-                        status.map_or(Value::Null, Value::from),
-                        opt(l.get("target_status_code")),
-                        opt(region.as_deref()),
-                        opt(part.get("account").map(String::as_str)),
-                    ]);
-                };
-                rows.extend(scanner.rows(t, &c, &visit)?);
+            if q.name == "config-lifecycle" {
+                config_lifecycle(&mut scanner, &tables[0], &constraints)?
+            } else {
+                config_changes(year, month, &mut scanner, &tables[0], &constraints)?
             }
-            sort_rows(&mut rows, &(0..9).map(|i| (i, false)).collect::<Vec<_>>());
-            rows
         }
+        "alb-errors" => alb_errors(&w, &mut scanner, &tables)?,
         "changes" => {
             constraints.insert("timestamp".into(), w.days.clone());
             let rows = changes(&w, &mut scanner, &tables[0], &constraints)?;
             super::finish(q, rows)
         }
-        "config-items" => {
-            let (from, to) = match &w.days {
-                Constraint::DateRange { from, to } => (*from, *to),
-                _ => (Date::constant(2000, 1, 1), Date::constant(2000, 1, 1)),
-            };
-            config_items(from, to, &w, &mut scanner, &tables[0], constraints)?
-        }
+        "config-items" => config_items(&w, &mut scanner, &tables[0], constraints)?,
         "alb-minutes" | "alb-error-urls" => alb_window(q.name, &w, &mut scanner, &tables)?,
         "log-minutes" | "log-errors" => {
             constraints.insert("day".into(), w.days.clone());
@@ -287,7 +163,166 @@ pub fn run(
         }
         other => return Err(QueryError::Param(super::ParamError(format!("{other}: no local evaluation")))),
     };
+    let mut rows = rows;
+    if let Some(n) = q.limit {
+        rows.truncate(n); // the SQL's LIMIT, after its ORDER BY
+    }
     Ok(Answer { stats: scanner.stats, ..Answer::of(q, rows) })
+}
+
+/// `event-counts`: calls and errors per API. Each worker counts into its own map (one entry
+/// per API): memory does not grow with the number of events.
+fn event_counts(
+    w: &Window,
+    scanner: &mut Scanner,
+    table: &TableDef,
+    constraints: &BTreeMap<String, Constraint>,
+) -> Result<Vec<Vec<Value>>, QueryError> {
+    let counts: Counts<(Option<String>, Option<String>)> = scanner.run(
+        table,
+        constraints,
+        HashMap::new,
+        |acc, rec, _| {
+            let Rec::Trail(r) = rec else { return };
+            if in_window(r.event_time.as_ref().map(Text::as_str), w) {
+                let e = acc.entry((owned(r.event_source.as_ref()), owned(r.event_name.as_ref()))).or_default();
+                e.0 += 1;
+                e.1 += i64::from(r.error_code.is_some());
+            }
+        },
+        merge_counts,
+    )?;
+    let mut rows: Vec<Vec<Value>> = counts
+        .into_iter()
+        .map(|((src, name), (n, e))| vec![opt(src.as_deref()), opt(name.as_deref()), Value::from(n), Value::from(e)])
+        .collect();
+    sort_rows(&mut rows, &[(2, true), (0, false), (1, false)]);
+    Ok(rows)
+}
+
+/// `created-deleted`: ids are extracted in the workers, by the same function the SQL path uses.
+fn created_deleted(
+    w: &Window,
+    scanner: &mut Scanner,
+    table: &TableDef,
+    constraints: &BTreeMap<String, Constraint>,
+) -> Result<Vec<Vec<Value>>, QueryError> {
+    let keys: std::collections::HashSet<String> = crate::catalogue::event_keys().into_iter().collect();
+    let visit = |acc: &mut Vec<Vec<Value>>, rec: Rec<'_, '_>, part: &BTreeMap<String, String>| {
+        let Rec::Trail(r) = rec else { return };
+        if !in_window(r.event_time.as_ref().map(Text::as_str), w) {
+            return;
+        }
+        let (Some(src), Some(name)) = (r.event_source.as_ref(), r.event_name.as_ref()) else { return };
+        if !keys.contains(&format!("{}:{}", src.as_str(), name.as_str())) {
+            return;
+        }
+        acc.extend(event_touch_rows(r, opt(part.get("account").map(String::as_str))));
+    };
+    let mut rows = scanner.rows(table, constraints, &visit)?;
+    super::sort_created_deleted(&mut rows);
+    Ok(rows)
+}
+
+/// `config-lifecycle`: items Config saw appear or disappear.
+fn config_lifecycle(
+    scanner: &mut Scanner,
+    table: &TableDef,
+    constraints: &BTreeMap<String, Constraint>,
+) -> Result<Vec<Vec<Value>>, QueryError> {
+    let visit = |acc: &mut Vec<Vec<Value>>, rec: Rec<'_, '_>, _: &BTreeMap<String, String>| {
+        let Rec::Config(i) = rec else { return };
+        let status = i.configuration_item_status.as_ref().map(Text::as_str);
+        if !matches!(status, Some("ResourceDiscovered" | "ResourceDeleted" | "ResourceDeletedNotRecorded")) {
+            return;
+        }
+        acc.push(vec![
+            s(i.resource_type.as_ref()),
+            s(i.resource_id.as_ref()),
+            s(i.resource_name.as_ref()),
+            s(i.aws_account_id.as_ref()),
+            s(i.aws_region.as_ref()),
+            s(i.configuration_item_status.as_ref()),
+            s(i.configuration_item_capture_time.as_ref()),
+        ]);
+    };
+    let mut rows = scanner.rows(table, constraints, &visit)?;
+    sort_rows(&mut rows, &[(6, false), (0, false), (1, false), (2, false), (3, false), (4, false), (5, false)]);
+    Ok(rows)
+}
+
+/// `config-changes`: change records per resource in the month.
+fn config_changes(
+    year: i64,
+    month: i64,
+    scanner: &mut Scanner,
+    table: &TableDef,
+    constraints: &BTreeMap<String, Constraint>,
+) -> Result<Vec<Vec<Value>>, QueryError> {
+    type Key = (Option<String>, Option<String>, Option<String>, Option<String>);
+    let counts: Counts<Key> = scanner.run(
+        table,
+        constraints,
+        HashMap::new,
+        |acc, rec, _| {
+            let Rec::Config(i) = rec else { return };
+            let key = (
+                owned(i.resource_type.as_ref()),
+                owned(i.resource_name.as_ref()),
+                owned(i.aws_account_id.as_ref()),
+                owned(i.aws_region.as_ref()),
+            );
+            acc.entry(key).or_default().0 += 1;
+        },
+        merge_counts,
+    )?;
+    let mut rows: Vec<Vec<Value>> = counts
+        .into_iter()
+        .map(|((t, n, a, r), (c, _))| {
+            vec![
+                opt(t.as_deref()),
+                opt(n.as_deref()),
+                opt(a.as_deref()),
+                opt(r.as_deref()),
+                Value::from(year),
+                Value::from(month),
+                Value::from(c),
+            ]
+        })
+        .collect();
+    sort_rows(&mut rows, &[(6, true), (0, false), (1, false), (2, false), (3, false)]);
+    Ok(rows)
+}
+
+/// `alb-errors`: requests answered with 400 or above, across the regions' ALB tables.
+fn alb_errors(w: &Window, scanner: &mut Scanner, tables: &[TableDef]) -> Result<Vec<Vec<Value>>, QueryError> {
+    let mut c = BTreeMap::new();
+    c.insert("day".to_string(), w.days.clone());
+    let mut rows = Vec::new();
+    for t in tables {
+        let region = t.region.clone();
+        let visit = |acc: &mut Vec<Vec<Value>>, rec: Rec<'_, '_>, part: &BTreeMap<String, String>| {
+            let Rec::Alb(l) = rec else { return };
+            let status = l.int("elb_status_code");
+            if status.is_none_or(|s| s < 400) || !in_window(l.get("time"), w) {
+                return;
+            }
+            acc.push(vec![
+                opt(l.get("time")),
+                opt(l.get("elb")),
+                opt(l.get("client_ip")),
+                opt(l.get("request_verb")),
+                opt(l.get("request_url")),
+                status.map_or(Value::Null, Value::from),
+                opt(l.get("target_status_code")),
+                opt(region.as_deref()),
+                opt(part.get("account").map(String::as_str)),
+            ]);
+        };
+        rows.extend(scanner.rows(t, &c, &visit)?);
+    }
+    sort_rows(&mut rows, &(0..9).map(|i| (i, false)).collect::<Vec<_>>());
+    Ok(rows)
 }
 
 /// `events` and `switch-roles`: matching records as rows, in the SQL's order.
@@ -399,7 +434,6 @@ fn changes(
     };
     let mut rows = scanner.rows(table, constraints, &visit)?;
     sort_rows(&mut rows, &[0, 6, 1, 2, 3, 4, 5, 7, 8, 9].map(|i| (i, false)));
-    rows.truncate(super::INCIDENT_ROW_LIMIT);
     Ok(rows)
 }
 
@@ -407,13 +441,12 @@ fn changes(
 /// partitions are integer year, month and day: each column is constrained to the values the
 /// days take, and partitions of other days that this lets through are skipped by their values.
 fn config_items(
-    from: Date,
-    to: Date,
     w: &Window,
     scanner: &mut Scanner,
     table: &TableDef,
     mut constraints: BTreeMap<String, Constraint>,
 ) -> Result<Vec<Vec<Value>>, QueryError> {
+    let Constraint::DateRange { from, to } = w.days else { return Ok(Vec::new()) };
     let mut days = Vec::new();
     let mut d = from;
     while d <= to && days.len() < 64 {
@@ -458,28 +491,26 @@ fn config_items(
     };
     let mut rows = scanner.rows(table, &constraints, &visit)?;
     sort_rows(&mut rows, &(0..8).map(|i| (i, false)).collect::<Vec<_>>());
-    rows.truncate(super::INCIDENT_ROW_LIMIT);
     Ok(rows)
 }
 
-/// Per-minute and per-URL aggregates of one ALB table's lines in the window.
-#[derive(Default)]
-struct AlbMinute {
-    requests: i64,
-    elb_5xx: i64,
-    target_5xx: i64,
-    no_target: i64,
-    target_sum: f64,
-    target_n: i64,
-    target_max: Option<f64>,
+/// What a per-worker map entry adds up, and how two workers' entries combine.
+trait Tally: Default {
+    fn merge(&mut self, other: Self);
 }
 
-#[derive(Default)]
-struct AlbUrl {
-    errors: i64,
-    first: Option<String>,
-    last: Option<String>,
-    trace: Option<String>,
+fn merge_tallies<K: std::hash::Hash + Eq, T: Tally>(mut a: HashMap<K, T>, b: HashMap<K, T>) -> HashMap<K, T> {
+    for (k, v) in b {
+        a.entry(k).or_default().merge(v);
+    }
+    a
+}
+
+fn max_f(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    }
 }
 
 fn min_opt(a: Option<String>, b: Option<String>) -> Option<String> {
@@ -496,7 +527,81 @@ fn max_opt(a: Option<String>, b: Option<String>) -> Option<String> {
     }
 }
 
-/// `alb-minutes` and `alb-error-urls` over every ALB table the query reads.
+/// One minute of one load balancer (`alb-minutes`).
+#[derive(Default)]
+struct AlbMinute {
+    requests: i64,
+    elb_5xx: i64,
+    target_5xx: i64,
+    no_target: i64,
+    target_sum: f64,
+    target_n: i64,
+    target_max: Option<f64>,
+}
+
+impl AlbMinute {
+    fn add(&mut self, l: &crate::records::alb::Line<'_>) {
+        let status = l.int("elb_status_code");
+        let target = l.get("target_status_code");
+        self.requests += 1;
+        self.elb_5xx += i64::from(status.is_some_and(|s| s >= 500));
+        self.target_5xx += i64::from(target.is_some_and(|t| t.starts_with('5')));
+        self.no_target += i64::from(status.is_some_and(|s| s >= 500) && target == Some("-"));
+        // -1: no target answered; such lines have no target time (the SQL's CASE).
+        if let Some(secs) = l.get("target_processing_time").and_then(|v| v.parse::<f64>().ok()).filter(|s| *s >= 0.0) {
+            self.target_sum += secs;
+            self.target_n += 1;
+            self.target_max = max_f(self.target_max, Some(secs));
+        }
+    }
+
+    fn row(&self, minute: String, elb: Option<String>, region: Value) -> Vec<Value> {
+        let avg = (self.target_n > 0).then(|| self.target_sum / self.target_n as f64);
+        vec![
+            Value::String(minute),
+            opt(elb.as_deref()),
+            Value::from(self.requests),
+            Value::from(self.elb_5xx),
+            Value::from(self.target_5xx),
+            Value::from(self.no_target),
+            avg.map_or(Value::Null, Value::from),
+            self.target_max.map_or(Value::Null, Value::from),
+            region,
+        ]
+    }
+}
+
+impl Tally for AlbMinute {
+    fn merge(&mut self, o: Self) {
+        self.requests += o.requests;
+        self.elb_5xx += o.elb_5xx;
+        self.target_5xx += o.target_5xx;
+        self.no_target += o.no_target;
+        self.target_sum += o.target_sum;
+        self.target_n += o.target_n;
+        self.target_max = max_f(self.target_max, o.target_max);
+    }
+}
+
+/// One URL's 5xx (`alb-error-urls`).
+#[derive(Default)]
+struct AlbUrl {
+    errors: i64,
+    first: Option<String>,
+    last: Option<String>,
+    trace: Option<String>,
+}
+
+impl Tally for AlbUrl {
+    fn merge(&mut self, o: Self) {
+        self.errors += o.errors;
+        self.first = min_opt(self.first.take(), o.first);
+        self.last = max_opt(self.last.take(), o.last);
+        self.trace = min_opt(self.trace.take(), o.trace);
+    }
+}
+
+/// `alb-minutes` and `alb-error-urls` over every ALB table the query reads, in the SQL's order.
 fn alb_window(
     name: &str,
     w: &Window,
@@ -509,93 +614,9 @@ fn alb_window(
     for t in tables {
         let region = opt(t.region.as_deref());
         if name == "alb-minutes" {
-            type Acc = HashMap<(String, Option<String>), AlbMinute>;
-            let acc: Acc = scanner.run(
-                t,
-                &c,
-                HashMap::new,
-                |acc: &mut Acc, rec, _| {
-                    let Rec::Alb(l) = rec else { return };
-                    let Some(time) = l.get("time").filter(|t| in_window(Some(t), w)) else { return };
-                    let minute = time.get(..16).unwrap_or(time).to_string();
-                    let m = acc.entry((minute, l.get("elb").map(str::to_string))).or_default();
-                    let status = l.int("elb_status_code");
-                    let target = l.get("target_status_code");
-                    m.requests += 1;
-                    m.elb_5xx += i64::from(status.is_some_and(|s| s >= 500));
-                    m.target_5xx += i64::from(target.is_some_and(|t| t.starts_with('5')));
-                    m.no_target += i64::from(status.is_some_and(|s| s >= 500) && target == Some("-"));
-                    if let Some(secs) = l.get("target_processing_time").and_then(|v| v.parse::<f64>().ok()) {
-                        if secs >= 0.0 {
-                            m.target_sum += secs;
-                            m.target_n += 1;
-                            m.target_max = Some(m.target_max.map_or(secs, |x| x.max(secs)));
-                        }
-                    }
-                },
-                |mut a, b| {
-                    for (k, v) in b {
-                        let m = a.entry(k).or_default();
-                        m.requests += v.requests;
-                        m.elb_5xx += v.elb_5xx;
-                        m.target_5xx += v.target_5xx;
-                        m.no_target += v.no_target;
-                        m.target_sum += v.target_sum;
-                        m.target_n += v.target_n;
-                        m.target_max = match (m.target_max, v.target_max) {
-                            (Some(x), Some(y)) => Some(x.max(y)),
-                            (x, y) => x.or(y),
-                        };
-                    }
-                    a
-                },
-            )?;
-            rows.extend(acc.into_iter().map(|((minute, elb), m)| {
-                let avg = (m.target_n > 0).then(|| m.target_sum / m.target_n as f64);
-                vec![
-                    Value::String(minute),
-                    opt(elb.as_deref()),
-                    Value::from(m.requests),
-                    Value::from(m.elb_5xx),
-                    Value::from(m.target_5xx),
-                    Value::from(m.no_target),
-                    avg.map_or(Value::Null, Value::from),
-                    m.target_max.map_or(Value::Null, Value::from),
-                    region.clone(),
-                ]
-            }));
+            rows.extend(alb_minutes(w, scanner, t, &c)?.into_iter().map(|((m, elb), a)| a.row(m, elb, region.clone())));
         } else {
-            type Acc = HashMap<(Option<String>, Option<String>, Option<String>), AlbUrl>;
-            let acc: Acc = scanner.run(
-                t,
-                &c,
-                HashMap::new,
-                |acc: &mut Acc, rec, _| {
-                    let Rec::Alb(l) = rec else { return };
-                    let Some(time) = l.get("time").filter(|t| in_window(Some(t), w)) else { return };
-                    if l.int("elb_status_code").is_none_or(|s| s < 500) {
-                        return;
-                    }
-                    let url = l.get("request_url").map(|u| u.split('?').next().unwrap_or(u).to_string());
-                    let key = (l.get("elb").map(str::to_string), l.get("request_verb").map(str::to_string), url);
-                    let u = acc.entry(key).or_default();
-                    u.errors += 1;
-                    u.first = min_opt(u.first.take(), Some(time.to_string()));
-                    u.last = max_opt(u.last.take(), Some(time.to_string()));
-                    u.trace = min_opt(u.trace.take(), l.get("trace_id").map(str::to_string));
-                },
-                |mut a, b| {
-                    for (k, v) in b {
-                        let u = a.entry(k).or_default();
-                        u.errors += v.errors;
-                        u.first = min_opt(u.first.take(), v.first);
-                        u.last = max_opt(u.last.take(), v.last);
-                        u.trace = min_opt(u.trace.take(), v.trace);
-                    }
-                    a
-                },
-            )?;
-            rows.extend(acc.into_iter().map(|((elb, verb, url), u)| {
+            rows.extend(alb_error_urls(w, scanner, t, &c)?.into_iter().map(|((elb, verb, url), u)| {
                 vec![
                     opt(elb.as_deref()),
                     opt(verb.as_deref()),
@@ -613,9 +634,63 @@ fn alb_window(
         sort_rows(&mut rows, &[(0, false), (1, false), (8, false)]);
     } else {
         sort_rows(&mut rows, &[(3, true), (0, false), (1, false), (2, false), (7, false)]);
-        rows.truncate(20);
     }
     Ok(rows)
+}
+
+type MinuteKey = (String, Option<String>);
+
+/// One ALB table's lines in the window, tallied per minute (`substr(time, 1, 16)`) and load balancer.
+fn alb_minutes(
+    w: &Window,
+    scanner: &mut Scanner,
+    t: &TableDef,
+    c: &BTreeMap<String, Constraint>,
+) -> Result<HashMap<MinuteKey, AlbMinute>, QueryError> {
+    scanner.run(
+        t,
+        c,
+        HashMap::new,
+        |acc: &mut HashMap<MinuteKey, AlbMinute>, rec, _| {
+            let Rec::Alb(l) = rec else { return };
+            let Some(time) = l.get("time").filter(|t| in_window(Some(t), w)) else { return };
+            let minute = time.get(..16).unwrap_or(time).to_string();
+            acc.entry((minute, l.get("elb").map(str::to_string))).or_default().add(l);
+        },
+        merge_tallies,
+    )
+}
+
+type UrlKey = (Option<String>, Option<String>, Option<String>);
+
+/// One ALB table's 5xx in the window, tallied per load balancer, verb and URL path.
+fn alb_error_urls(
+    w: &Window,
+    scanner: &mut Scanner,
+    t: &TableDef,
+    c: &BTreeMap<String, Constraint>,
+) -> Result<HashMap<UrlKey, AlbUrl>, QueryError> {
+    scanner.run(
+        t,
+        c,
+        HashMap::new,
+        |acc: &mut HashMap<UrlKey, AlbUrl>, rec, _| {
+            let Rec::Alb(l) = rec else { return };
+            let Some(time) = l.get("time").filter(|t| in_window(Some(t), w)) else { return };
+            if l.int("elb_status_code").is_none_or(|s| s < 500) {
+                return;
+            }
+            let url = l.get("request_url").map(|u| u.split('?').next().unwrap_or(u).to_string());
+            let key = (l.get("elb").map(str::to_string), l.get("request_verb").map(str::to_string), url);
+            acc.entry(key).or_default().merge(AlbUrl {
+                errors: 1,
+                first: Some(time.to_string()),
+                last: Some(time.to_string()),
+                trace: l.get("trace_id").map(str::to_string),
+            });
+        },
+        merge_tallies,
+    )
 }
 
 /// `log-minutes` (counts per minute and log group) or `log-errors` (the error events).
@@ -647,7 +722,6 @@ fn app_logs(
         };
         let mut rows = scanner.rows(table, constraints, &visit)?;
         sort_rows(&mut rows, &[0, 3, 1, 2, 4, 5, 6].map(|i| (i, false)));
-        rows.truncate(super::INCIDENT_ROW_LIMIT);
         return Ok(rows);
     }
     type Key = (i64, Option<String>, Option<String>, Option<String>);
@@ -718,7 +792,6 @@ fn metric_points(
     };
     let mut rows = scanner.rows(table, constraints, &visit)?;
     sort_rows(&mut rows, &[0, 1, 2, 3, 9, 10].map(|i| (i, false)));
-    rows.truncate(super::METRIC_ROW_LIMIT);
     Ok(rows)
 }
 

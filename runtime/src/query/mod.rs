@@ -72,8 +72,8 @@ const TIME_PATTERN: &str =
 /// before it, not a month's.
 pub const MAX_WINDOW_HOURS: i64 = 48;
 
-/// The most rows a row-returning incident query answers (its SQL says `LIMIT`); the
-/// analysis reports when a source stopped there.
+/// The most rows a row-returning incident query answers; the analysis reports when a source
+/// stopped there.
 pub const INCIDENT_ROW_LIMIT: usize = 2000;
 
 /// The most points `metric-points` answers (a minute per metric: 40 minutes of 250 metrics).
@@ -112,6 +112,9 @@ pub struct QueryDef {
     /// Turns the SQL's rows into the answer's (same code for every engine); `None`: as is.
     #[serde(skip)]
     pub post: Option<PostProcess>,
+    /// The most rows the query answers (its SQL's `LIMIT {{ limit }}`; the local evaluation
+    /// keeps as many); `None`: all.
+    pub limit: Option<usize>,
 }
 
 const fn p(name: &'static str, kind: ParamKind, required: bool, help: &'static str) -> ParamDef {
@@ -140,6 +143,7 @@ pub const QUERIES: &[QueryDef] = &[
         columns: &["resourcetype", "resourcename", "awsaccountid", "awsregion", "year", "month", "recordcount"],
         sql: include_str!("../../../templates/sql/config-changes.sql.tera"),
         post: None,
+        limit: None,
     },
     QueryDef {
         name: "config-lifecycle",
@@ -154,6 +158,7 @@ pub const QUERIES: &[QueryDef] = &[
         columns: &["resourcetype", "resourceid", "resourcename", "awsaccountid", "awsregion", "status", "capturetime"],
         sql: include_str!("../../../templates/sql/config-lifecycle.sql.tera"),
         post: None,
+        limit: None,
     },
     QueryDef {
         name: "switch-roles",
@@ -163,6 +168,7 @@ pub const QUERIES: &[QueryDef] = &[
         columns: &["eventtime", "arn", "switchfrom", "result", "account"],
         sql: include_str!("../../../templates/sql/switch-roles.sql.tera"),
         post: None,
+        limit: None,
     },
     QueryDef {
         name: "events",
@@ -191,6 +197,7 @@ pub const QUERIES: &[QueryDef] = &[
         ],
         sql: include_str!("../../../templates/sql/events.sql.tera"),
         post: None,
+        limit: None,
     },
     QueryDef {
         name: "event-counts",
@@ -200,6 +207,7 @@ pub const QUERIES: &[QueryDef] = &[
         columns: &["eventsource", "eventname", "calls", "errors"],
         sql: include_str!("../../../templates/sql/event-counts.sql.tera"),
         post: None,
+        limit: None,
     },
     QueryDef {
         name: "created-deleted",
@@ -223,6 +231,7 @@ pub const QUERIES: &[QueryDef] = &[
         ],
         sql: include_str!("../../../templates/sql/created-deleted.sql.tera"),
         post: Some(created_deleted_rows),
+        limit: None,
     },
     QueryDef {
         name: "alb-errors",
@@ -242,6 +251,7 @@ pub const QUERIES: &[QueryDef] = &[
         ],
         sql: include_str!("../../../templates/sql/alb-errors.sql.tera"),
         post: None,
+        limit: None,
     },
     QueryDef {
         name: "changes",
@@ -264,6 +274,7 @@ pub const QUERIES: &[QueryDef] = &[
         ],
         sql: include_str!("../../../templates/sql/changes.sql.tera"),
         post: Some(crate::analysis::incident::changes::rows),
+        limit: Some(INCIDENT_ROW_LIMIT),
     },
     QueryDef {
         name: "config-items",
@@ -283,6 +294,7 @@ pub const QUERIES: &[QueryDef] = &[
         ],
         sql: include_str!("../../../templates/sql/config-items.sql.tera"),
         post: None,
+        limit: Some(INCIDENT_ROW_LIMIT),
     },
     QueryDef {
         name: "alb-minutes",
@@ -303,6 +315,7 @@ pub const QUERIES: &[QueryDef] = &[
         ],
         sql: include_str!("../../../templates/sql/alb-minutes.sql.tera"),
         post: None,
+        limit: None,
     },
     QueryDef {
         name: "alb-error-urls",
@@ -312,6 +325,7 @@ pub const QUERIES: &[QueryDef] = &[
         columns: &["elb", "request_verb", "url", "errors", "first_time", "last_time", "trace_id", "region"],
         sql: include_str!("../../../templates/sql/alb-error-urls.sql.tera"),
         post: None,
+        limit: Some(20),
     },
     QueryDef {
         name: "log-minutes",
@@ -321,6 +335,7 @@ pub const QUERIES: &[QueryDef] = &[
         columns: &["minute", "loggroup", "events", "errors", "account", "region"],
         sql: include_str!("../../../templates/sql/log-minutes.sql.tera"),
         post: None,
+        limit: None,
     },
     QueryDef {
         name: "log-errors",
@@ -330,6 +345,7 @@ pub const QUERIES: &[QueryDef] = &[
         columns: &["timestamp", "loggroup", "logstream", "id", "message", "account", "region"],
         sql: include_str!("../../../templates/sql/log-errors.sql.tera"),
         post: None,
+        limit: Some(INCIDENT_ROW_LIMIT),
     },
     QueryDef {
         name: "metric-points",
@@ -351,6 +367,7 @@ pub const QUERIES: &[QueryDef] = &[
         ],
         sql: include_str!("../../../templates/sql/metric-points.sql.tera"),
         post: None,
+        limit: Some(METRIC_ROW_LIMIT),
     },
 ];
 
@@ -735,8 +752,7 @@ pub fn render_sql(q: &QueryDef, params: &Params, layout: &LakeLayout) -> Result<
     let alb: Vec<Value> = tables.iter().map(|t| json!({"name": t.name, "region": t.region})).collect();
     ctx.insert("tables", &alb);
     ctx.insert("event_keys", &crate::catalogue::event_keys());
-    ctx.insert("row_limit", &INCIDENT_ROW_LIMIT);
-    ctx.insert("metric_limit", &METRIC_ROW_LIMIT);
+    ctx.insert("limit", &q.limit);
     ctx.insert("error_words", &crate::records::logs::ERROR_WORDS);
     for def in q.params {
         // Presence flags only: values never enter the template.

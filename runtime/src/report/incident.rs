@@ -382,7 +382,15 @@ pub fn render(a: &Analysis, style: Style, tz: &TimeZone, language: Language) -> 
             let _ = writeln!(out, "{}\n{}", w.title, "=".repeat(w.title.chars().count()));
         }
     }
-    heading(&mut out, style, w.summary);
+    summary_section(&mut out, a, style, tz, w);
+    hypotheses_section(&mut out, a, style, w);
+    timeline_sections(&mut out, a, style, tz, w);
+    details_sections(&mut out, a, style, tz, w);
+    out
+}
+
+fn summary_section(out: &mut String, a: &Analysis, style: Style, tz: &TimeZone, w: &Words) {
+    heading(out, style, w.summary);
     let zone = tz.iana_name().unwrap_or("UTC");
     let _ = writeln!(out, "{}", (w.window)(&at(&a.window.from, tz), &at(&a.window.to, tz), zone));
     match (&a.window.onset, &a.onset_note) {
@@ -402,8 +410,10 @@ pub fn render(a: &Analysis, style: Style, tz: &TimeZone, language: Language) -> 
         Some(h) => writeln!(out, "{}", (w.most_likely)(&(w.cause)(&h.cause), (w.confidence)(h.confidence))),
         None => writeln!(out, "{}", w.no_hypothesis),
     };
+}
 
-    heading(&mut out, style, w.hypotheses);
+fn hypotheses_section(out: &mut String, a: &Analysis, style: Style, w: &Words) {
+    heading(out, style, w.hypotheses);
     if a.hypotheses.is_empty() {
         let _ = writeln!(out, "{}", w.none);
     }
@@ -423,8 +433,10 @@ pub fn render(a: &Analysis, style: Style, tz: &TimeZone, language: Language) -> 
             let _ = writeln!(out, "   {}: {c}", w.next);
         }
     }
+}
 
-    heading(&mut out, style, w.timeline);
+fn timeline_sections(out: &mut String, a: &Analysis, style: Style, tz: &TimeZone, w: &Words) {
+    heading(out, style, w.timeline);
     if a.timeline.is_empty() {
         let _ = writeln!(out, "{}", w.nothing);
     }
@@ -433,14 +445,16 @@ pub fn render(a: &Analysis, style: Style, tz: &TimeZone, language: Language) -> 
             writeln!(out, "{}  {:<10} {}  {}", at(&e.time, tz), e.source, code(style, &e.id), (w.detail)(&e.detail));
     }
 
-    heading(&mut out, style, w.per_minute);
+    heading(out, style, w.per_minute);
     let _ = writeln!(out, "{}", w.per_minute_head);
     for m in a.minutes.iter().filter(|m| m.alb_5xx + m.log_errors + m.requests > 0) {
         let mark = if a.window.onset.as_deref() == Some(m.minute.as_str()) { w.onset_mark } else { "" };
         let _ = writeln!(out, "{}  {:>7}  {:>10}  {:>8}{mark}", at(&m.minute, tz), m.alb_5xx, m.log_errors, m.requests);
     }
+}
 
-    heading(&mut out, style, w.changes);
+fn details_sections(out: &mut String, a: &Analysis, style: Style, tz: &TimeZone, w: &Words) {
+    heading(out, style, w.changes);
     if a.changes.is_empty() {
         let _ = writeln!(out, "{}", w.no_changes);
     }
@@ -459,7 +473,7 @@ pub fn render(a: &Analysis, style: Style, tz: &TimeZone, language: Language) -> 
         );
     }
 
-    heading(&mut out, style, w.signatures);
+    heading(out, style, w.signatures);
     if a.signatures.is_empty() {
         let _ = writeln!(out, "{}", w.none);
     }
@@ -477,7 +491,7 @@ pub fn render(a: &Analysis, style: Style, tz: &TimeZone, language: Language) -> 
         );
     }
     if !a.error_urls.is_empty() {
-        heading(&mut out, style, w.urls);
+        heading(out, style, w.urls);
         for u in &a.error_urls {
             let _ = writeln!(
                 out,
@@ -491,7 +505,7 @@ pub fn render(a: &Analysis, style: Style, tz: &TimeZone, language: Language) -> 
         }
     }
     if !a.metrics.is_empty() {
-        heading(&mut out, style, w.metrics);
+        heading(out, style, w.metrics);
         for m in a.metrics.iter().take(TOP) {
             let detail = Detail::Metric {
                 namespace: m.namespace.clone(),
@@ -504,12 +518,11 @@ pub fn render(a: &Analysis, style: Style, tz: &TimeZone, language: Language) -> 
         }
     }
 
-    heading(&mut out, style, w.sources);
+    heading(out, style, w.sources);
     for s in &a.sources {
         let total = s.total.map(|t| format!(" / {t}")).unwrap_or_default();
         let why = s.stopped_because.as_deref().map(|w| format!(" · {w}")).unwrap_or_default();
         let err = s.error.as_deref().map(|e| format!(" — {e}")).unwrap_or_default();
         let _ = writeln!(out, "{:<10} {:<15} {}: {}{total}{why}{err}", s.name, s.query, (w.status)(s.status), s.kept);
     }
-    out
 }

@@ -169,12 +169,7 @@ pub async fn gather(source: &Source, layout: &LakeLayout, scope: &Scope) -> Gath
     let results = futures_util::future::join_all(asks).await;
     let mut out = Gathered::default();
     for (name, q, result, why) in results {
-        let limit = match q {
-            "changes" | "log-errors" | "config-items" => Some(query::INCIDENT_ROW_LIMIT),
-            "metric-points" => Some(query::METRIC_ROW_LIMIT),
-            "alb-error-urls" => Some(20),
-            _ => None,
-        };
+        let limit = query::find(q).and_then(|d| d.limit);
         let report = match &result {
             Ok(a) => SourceReport {
                 name,
@@ -433,105 +428,134 @@ fn tokens_of(target: &str) -> Vec<String> {
 pub fn analyze(scope: &Scope, g: Gathered) -> Analysis {
     let empty = Answer::default();
     let get = |q: &str| g.answers.get(q).unwrap_or(&empty);
-    let (first, last) = (minute_of(scope.start), minute_of(scope.end - SignedDuration::from_secs(1)));
+    let per_minute = errors_per_minute(scope, get("alb-minutes"), get("log-minutes"));
+    let series: Vec<(i64, i64)> = per_minute.iter().map(|(k, m)| (*k, m.alb_5xx + m.log_errors)).collect();
+    let found = onset(&series);
+    let onset_min = found.as_ref().ok().copied();
 
-    // Errors per minute: ALB 5xx (from the load balancer) and application log errors.
+    let signatures = cluster(get("log-errors"), onset_min.map(|m| m * 60_000));
+    let metrics = departures(get("metric-points"), onset_min);
+    let mut timeline = onset_evidence(get("alb-minutes"), onset_min, &signatures, &metrics);
+    let failing = failing_names(&g, &signatures, &metrics);
+    let mut changes = rank_changes(get("changes"), onset_min, &failing);
+    timeline.extend(config_evidence(get("config-items"), &mut changes));
+    timeline.extend(change_evidence(get("changes"), &changes));
+    timeline.sort_by(|a, b| (a.time.as_str(), a.id.as_str()).cmp(&(b.time.as_str(), b.id.as_str())));
+
+    let hypotheses = hypotheses(&changes, &signatures, get("alb-minutes"), onset_min, &timeline);
+    Analysis {
+        window: WindowOut { from: utc_text(scope.start), to: utc_text(scope.end), onset: onset_min.map(minute_text) },
+        hypotheses,
+        timeline,
+        changes,
+        signatures,
+        metrics,
+        error_urls: get("alb-error-urls").objects(),
+        minutes: per_minute.into_values().collect(),
+        sources: g.sources,
+        onset_note: found.err(),
+        ranking: rank::Ranking::by_code("none"),
+    }
+}
+
+/// Errors per minute of the window: ALB 5xx (from the load balancer) and application log errors.
+fn errors_per_minute(scope: &Scope, alb: &Answer, logs: &Answer) -> BTreeMap<i64, Minute> {
+    let (first, last) = (minute_of(scope.start), minute_of(scope.end - SignedDuration::from_secs(1)));
     let mut per_minute: BTreeMap<i64, Minute> = (first..=last)
         .map(|m| (m, Minute { minute: minute_text(m), alb_5xx: 0, log_errors: 0, requests: 0 }))
         .collect();
-    for r in get("alb-minutes").records() {
+    for r in alb.records() {
         if let Some(m) = r.str("minute").and_then(alb_minute).and_then(|m| per_minute.get_mut(&m)) {
             m.alb_5xx += r.int("elb_5xx");
             m.requests += r.int("requests");
         }
     }
-    for r in get("log-minutes").records() {
-        let m = r.int("minute").div_euclid(60_000);
-        if let Some(m) = per_minute.get_mut(&m) {
+    for r in logs.records() {
+        if let Some(m) = per_minute.get_mut(&r.int("minute").div_euclid(60_000)) {
             m.log_errors += r.int("errors");
         }
     }
-    let series: Vec<(i64, i64)> = per_minute.values().map(|m| (0, m.alb_5xx + m.log_errors)).collect();
-    let series: Vec<(i64, i64)> = per_minute.keys().zip(series).map(|(k, (_, v))| (*k, v)).collect();
-    let found = onset(&series);
-    let onset_min = found.as_ref().ok().copied();
-    let onset_ms = onset_min.map(|m| m * 60_000);
+    per_minute
+}
 
-    let mut timeline = Vec::new();
-    // The error evidence: the first 5xx minute per load balancer from the onset, signatures.
-    if let Some(o) = onset_min {
-        for r in get("alb-minutes").records() {
-            let Some(m) = r.str("minute").and_then(alb_minute) else { continue };
-            if m >= o
-                && r.int("elb_5xx") > 0
-                && !timeline.iter().any(|e: &Evidence| {
-                    e.source == "alb" && e.id.starts_with(&format!("alb:{}@", r.str("elb").unwrap_or("")))
-                })
-            {
-                timeline.push(Evidence {
-                    id: format!("alb:{}@{}", r.str("elb").unwrap_or("-"), r.str("minute").unwrap_or("")),
-                    time: minute_text(m),
-                    source: "alb",
-                    detail: Detail::Alb {
-                        requests: r.int("requests"),
-                        elb_5xx: r.int("elb_5xx"),
-                        target_5xx: r.int("target_5xx"),
-                        no_target: r.int("no_target"),
-                    },
-                });
-            }
+/// The failure's own evidence: each load balancer's first 5xx minute from the onset, the
+/// signatures that occur from it, the metrics that left their baseline.
+fn onset_evidence(
+    alb: &Answer,
+    onset_min: Option<i64>,
+    signatures: &[Signature],
+    metrics: &[MetricDeparture],
+) -> Vec<Evidence> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for r in alb.records().filter(|r| r.int("elb_5xx") > 0) {
+        let Some(m) = r.str("minute").and_then(alb_minute) else { continue };
+        let elb = r.str("elb").unwrap_or("-");
+        if onset_min.is_some_and(|o| m >= o) && seen.insert(elb.to_string()) {
+            out.push(Evidence {
+                id: format!("alb:{elb}@{}", r.str("minute").unwrap_or("")),
+                time: minute_text(m),
+                source: "alb",
+                detail: Detail::Alb {
+                    requests: r.int("requests"),
+                    elb_5xx: r.int("elb_5xx"),
+                    target_5xx: r.int("target_5xx"),
+                    no_target: r.int("no_target"),
+                },
+            });
         }
     }
-    let signatures = cluster(get("log-errors"), onset_ms);
-    for s in signatures.iter().filter(|s| s.during > 0).take(TOP) {
-        timeline.push(Evidence {
-            id: s.evidence.clone(),
-            time: s.first_seen.clone(),
-            source: "app_logs",
-            detail: Detail::Signature {
-                signature: s.signature.clone(),
-                before: s.before,
-                during: s.during,
-                first_event: s.first_event.clone(),
-            },
-        });
-    }
-    let metrics = departures(get("metric-points"), onset_min);
-    for m in metrics.iter().take(TOP) {
-        timeline.push(Evidence {
-            id: m.evidence.clone(),
-            time: m.minute.clone(),
-            source: "metrics",
-            detail: Detail::Metric {
-                namespace: m.namespace.clone(),
-                metric: m.metric.clone(),
-                dimensions: m.dimensions.clone(),
-                value: m.value,
-                baseline_median: m.baseline_median,
-            },
-        });
-    }
+    out.extend(signatures.iter().filter(|s| s.during > 0).take(TOP).map(|s| Evidence {
+        id: s.evidence.clone(),
+        time: s.first_seen.clone(),
+        source: "app_logs",
+        detail: Detail::Signature {
+            signature: s.signature.clone(),
+            before: s.before,
+            during: s.during,
+            first_event: s.first_event.clone(),
+        },
+    }));
+    out.extend(metrics.iter().take(TOP).map(|m| Evidence {
+        id: m.evidence.clone(),
+        time: m.minute.clone(),
+        source: "metrics",
+        detail: Detail::Metric {
+            namespace: m.namespace.clone(),
+            metric: m.metric.clone(),
+            dimensions: m.dimensions.clone(),
+            value: m.value,
+            baseline_median: m.baseline_median,
+        },
+    }));
+    out
+}
 
-    // What the failing side names: log messages and groups, load balancers, URLs, metrics.
-    let mut failing: Vec<String> = Vec::new();
-    failing.extend(get("log-errors").records().filter_map(|r| r.str("message").map(str::to_string)));
+/// What the failing side names: log messages and groups, load balancers, URLs, metric dimensions.
+fn failing_names(g: &Gathered, signatures: &[Signature], metrics: &[MetricDeparture]) -> Vec<String> {
+    let rows = |q: &str| g.answers.get(q).into_iter().flat_map(|a| a.records());
+    let mut failing: Vec<String> = rows("log-errors").filter_map(|r| r.str("message").map(str::to_string)).collect();
     failing.extend(signatures.iter().flat_map(|s| s.log_groups.clone()));
-    failing.extend(
-        get("alb-minutes").records().filter(|r| r.int("elb_5xx") > 0).filter_map(|r| r.str("elb").map(str::to_string)),
-    );
-    failing.extend(get("alb-error-urls").records().filter_map(|r| r.str("url").map(str::to_string)));
+    failing
+        .extend(rows("alb-minutes").filter(|r| r.int("elb_5xx") > 0).filter_map(|r| r.str("elb").map(str::to_string)));
+    failing.extend(rows("alb-error-urls").filter_map(|r| r.str("url").map(str::to_string)));
     failing.extend(metrics.iter().map(|m| m.dimensions.clone()));
+    failing
+}
 
-    let mut changes = rank_changes(get("changes"), onset_min, &failing);
-    // AWS Config's record of each change: in the timeline, and linked to the change it relates.
-    for r in get("config-items").records() {
+/// AWS Config's record of each change: timeline items, each linked to the changes whose event
+/// Config relates to it.
+fn config_evidence(items: &Answer, changes: &mut [RankedChange]) -> Vec<Evidence> {
+    let mut out = Vec::new();
+    for r in items.records() {
         let time = r.str("capturetime").unwrap_or("");
         let id = format!("cfg:{}@{}", r.str("resourceid").unwrap_or(""), time);
-        let related: Vec<&str> = r.str("relatedevents").unwrap_or("").split(' ').filter(|e| !e.is_empty()).collect();
+        let related: Vec<String> =
+            r.str("relatedevents").unwrap_or("").split(' ').filter(|e| !e.is_empty()).map(str::to_string).collect();
         for c in changes.iter_mut().filter(|c| related.iter().any(|e| c.evidence == format!("ct:{e}"))) {
             c.config_items.push(id.clone());
         }
-        timeline.push(Evidence {
+        out.push(Evidence {
             id,
             time: time.to_string(),
             source: "config",
@@ -540,18 +564,24 @@ pub fn analyze(scope: &Scope, g: Gathered) -> Analysis {
                 resource_id: r.str("resourceid").unwrap_or("").to_string(),
                 resource_name: r.str("resourcename").map(str::to_string),
                 status: r.str("status").unwrap_or("").to_string(),
-                related: related.iter().map(|e| e.to_string()).collect(),
+                related,
             },
         });
     }
-    for r in get("changes").records() {
+    out
+}
+
+/// The CloudTrail writes as timeline items (failed calls only when ranked: they are many, and
+/// counted elsewhere).
+fn change_evidence(rows: &Answer, ranked: &[RankedChange]) -> Vec<Evidence> {
+    let mut out = Vec::new();
+    for r in rows.records() {
         let id = format!("ct:{}", r.str("eventid").unwrap_or(""));
-        let ranked = changes.iter().find(|c| c.evidence == id);
         let cat = r.str("category").unwrap_or("");
-        if ranked.is_none() && cat == Category::FailedCall.as_str() {
-            continue; // failed calls are counted, not listed one by one
+        if cat == Category::FailedCall.as_str() && !ranked.iter().any(|c| c.evidence == id) {
+            continue;
         }
-        timeline.push(Evidence {
+        out.push(Evidence {
             id,
             time: r.str("eventtime").unwrap_or("").to_string(),
             source: "cloudtrail",
@@ -564,30 +594,7 @@ pub fn analyze(scope: &Scope, g: Gathered) -> Analysis {
             },
         });
     }
-    timeline.sort_by(|a, b| (a.time.as_str(), a.id.as_str()).cmp(&(b.time.as_str(), b.id.as_str())));
-
-    let hypotheses = hypotheses(&changes, &signatures, get("alb-minutes"), onset_min, &timeline);
-    let error_urls = get("alb-error-urls").objects();
-    Analysis {
-        window: WindowOut { from: utc_text(scope.start), to: utc_text(scope.end), onset: onset_min.map(minute_text) },
-        hypotheses,
-        timeline,
-        changes,
-        signatures,
-        metrics,
-        error_urls,
-        minutes: per_minute.into_values().collect(),
-        sources: g.sources,
-        onset_note: found.err(),
-        ranking: rank::Ranking {
-            by: "code",
-            model: "none".into(),
-            dropped: Vec::new(),
-            error: None,
-            input_tokens: 0,
-            output_tokens: 0,
-        },
-    }
+    out
 }
 
 /// Clusters error events by signature; counts before and from the onset.

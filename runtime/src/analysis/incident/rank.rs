@@ -39,6 +39,13 @@ pub struct Ranking {
     pub output_tokens: u64,
 }
 
+impl Ranking {
+    /// The code's ranking; `model` names the model that was not asked or did not answer.
+    pub fn by_code(model: &str) -> Ranking {
+        Ranking { by: "code", model: model.into(), dropped: Vec::new(), error: None, input_tokens: 0, output_tokens: 0 }
+    }
+}
+
 fn redact_word(w: &str, r: Redaction) -> Option<&'static str> {
     let t = w.trim_matches(|c: char| !c.is_ascii_alphanumeric());
     let key_like = t.len() == 20
@@ -140,8 +147,8 @@ fn tool() -> Tool {
     }
 }
 
-/// (system, user) prompts.
-pub fn prompt(a: &Analysis, language: Language, r: Redaction) -> Result<(String, String), String> {
+/// (system, user) prompts over the evidence `table`.
+pub fn prompt(a: &Analysis, table: &[Value], language: Language) -> Result<(String, String), String> {
     let mut tera = tera::Tera::default();
     tera.add_raw_template("incident.system", include_str!("../../../../templates/prompts/incident.system.tera"))
         .map_err(|e| e.to_string())?;
@@ -152,7 +159,7 @@ pub fn prompt(a: &Analysis, language: Language, r: Redaction) -> Result<(String,
     let user = json!({
         "window": a.window,
         "onset_note": a.onset_note,
-        "evidence": evidence_table(a, r),
+        "evidence": table,
         "sources": a.sources.iter().map(|s| json!({"name": s.name, "query": s.query, "status": s.status, "kept": s.kept, "stopped_because": s.stopped_because})).collect::<Vec<_>>(),
     });
     Ok((system, format!("Rank the causes of this failure.\n{user}")))
@@ -218,19 +225,13 @@ async fn ask_model(
     max_tokens: u32,
     r: Redaction,
 ) -> Result<Ranking, String> {
-    let mut ranking = Ranking {
-        by: "code",
-        model: model.name(),
-        dropped: Vec::new(),
-        error: None,
-        input_tokens: 0,
-        output_tokens: 0,
-    };
+    let mut ranking = Ranking::by_code(&model.name());
     if a.window.onset.is_none() && a.changes.is_empty() {
         return Ok(ranking); // nothing to rank: no call is made
     }
-    let (system, user) = prompt(a, language, r).map_err(|e| format!("prompt template: {e}"))?;
-    let known = known_ids(&evidence_table(a, r));
+    let table = evidence_table(a, r);
+    let (system, user) = prompt(a, &table, language).map_err(|e| format!("prompt template: {e}"))?;
+    let known = known_ids(&table);
     let chat = Chat { system, turns: vec![Turn::user(user)], tools: vec![tool()], max_tokens };
     let reply = match model.chat(&chat).await {
         None => return Ok(ranking),
