@@ -522,6 +522,82 @@ fn table_context(t: &TableDef) -> Value {
 
 /// Builds the plan. Errors are specs that pass validation but would not deploy
 /// (policy size limits), reported against the spec value that causes them.
+/// The policies must fit their services' limits (S3 20 KB, KMS 32 KB) before anything is written.
+fn check_policy_sizes(
+    bucket_policy: &Value,
+    key_policy: &Value,
+    accounts: usize,
+    creates_bucket: bool,
+    kms: bool,
+) -> Result<(), PlanError> {
+    let size = |v: &Value| serde_json::to_string(v).map(|s| s.len()).unwrap_or(usize::MAX);
+    if creates_bucket && size(bucket_policy) > MAX_BUCKET_POLICY_BYTES {
+        return Err(PlanError {
+            pointer: "/accounts".into(),
+            message: format!(
+                "the lake bucket policy for {accounts} accounts would be {} bytes; S3 allows {}",
+                size(bucket_policy),
+                MAX_BUCKET_POLICY_BYTES
+            ),
+            hint: "use an organization trail (sources.cloudtrail.trail: organization), or split the accounts over several lakes".into(),
+        });
+    }
+    if kms && size(key_policy) > MAX_KEY_POLICY_BYTES {
+        return Err(PlanError {
+            pointer: "/accounts".into(),
+            message: format!(
+                "the lake key policy for {accounts} accounts would be {} bytes; KMS allows {}",
+                size(key_policy),
+                MAX_KEY_POLICY_BYTES
+            ),
+            hint: "use an organization trail, or split the accounts over several lakes".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Every description a template prints is computed here: templates never concatenate values
+/// (Tera does not escape a `~` concatenation).
+fn texts(spec: &Spec) -> Value {
+    let n = &spec.name;
+    json!({
+        "central": format!("opslake {n}: central log lake (bucket, trail, Config aggregator, Glue tables, Athena workgroup)"),
+        "key": format!("opslake {n}: encrypts the log lake and Athena results"),
+        "database": format!("opslake {n}: tables over the log lake (partition projection)"),
+        "workgroup": format!("opslake {n}: queries over the log lake"),
+        "member": format!("opslake {n}: per-account and per-region delivery into the log lake"),
+        "bootstrap": "opslake bootstrap: assets bucket for deploys (function zips, large templates)",
+    })
+}
+
+/// Where the member template goes: a SERVICE_MANAGED StackSet to the organization's OUs (plus
+/// a plain stack in the management account, which StackSets never reach), or a SELF_MANAGED
+/// one to the account list.
+fn member_target(spec: &Spec, names: &Names, accounts: &[String]) -> Target {
+    match &spec.organization {
+        Some(org) => Target::StackSet {
+            stack_set_name: names.member_stack_set.clone(),
+            permission_model: "SERVICE_MANAGED".into(),
+            organizational_units: org.member_ous.clone(),
+            accounts: vec![],
+            regions: spec.regions.clone(),
+            also_as_stacks_in: if accounts.contains(&spec.home.account) {
+                vec![spec.home.account.clone()]
+            } else {
+                vec![]
+            },
+        },
+        None => Target::StackSet {
+            stack_set_name: names.member_stack_set.clone(),
+            permission_model: "SELF_MANAGED".into(),
+            organizational_units: vec![],
+            accounts: accounts.to_vec(),
+            regions: spec.regions.clone(),
+            also_as_stacks_in: vec![],
+        },
+    }
+}
+
 pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
     let names = Names::of(spec);
     let layout = layout(spec);
@@ -540,31 +616,7 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
     };
     let bucket_policy = policies::bucket_policy(spec, &names, trail, &trail_accounts, &accounts);
     let key_policy = policies::key_policy(spec, &trail_accounts, &accounts);
-    let size = |v: &Value| serde_json::to_string(v).map(|s| s.len()).unwrap_or(usize::MAX);
-    if creates_bucket && size(&bucket_policy) > MAX_BUCKET_POLICY_BYTES {
-        return Err(PlanError {
-            pointer: "/accounts".into(),
-            message: format!(
-                "the lake bucket policy for {} accounts would be {} bytes; S3 allows {}",
-                accounts.len(),
-                size(&bucket_policy),
-                MAX_BUCKET_POLICY_BYTES
-            ),
-            hint: "use an organization trail (sources.cloudtrail.trail: organization), or split the accounts over several lakes".into(),
-        });
-    }
-    if kms && size(&key_policy) > MAX_KEY_POLICY_BYTES {
-        return Err(PlanError {
-            pointer: "/accounts".into(),
-            message: format!(
-                "the lake key policy for {} accounts would be {} bytes; KMS allows {}",
-                accounts.len(),
-                size(&key_policy),
-                MAX_KEY_POLICY_BYTES
-            ),
-            hint: "use an organization trail, or split the accounts over several lakes".into(),
-        });
-    }
+    check_policy_sizes(&bucket_policy, &key_policy, accounts.len(), creates_bucket, kms)?;
 
     let data_events: Vec<Value> = spec
         .sources
@@ -573,17 +625,7 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
         .iter()
         .map(|t| json!({"name": format!("Data events: {t}"), "type": t}))
         .collect();
-    // Every string a template prints is computed here: templates never concatenate values
-    // (Tera does not escape a `~` concatenation).
-    let n = &spec.name;
-    let text = json!({
-        "central": format!("opslake {n}: central log lake (bucket, trail, Config aggregator, Glue tables, Athena workgroup)"),
-        "key": format!("opslake {n}: encrypts the log lake and Athena results"),
-        "database": format!("opslake {n}: tables over the log lake (partition projection)"),
-        "workgroup": format!("opslake {n}: queries over the log lake"),
-        "member": format!("opslake {n}: per-account and per-region delivery into the log lake"),
-        "bootstrap": "opslake bootstrap: assets bucket for deploys (function zips, large templates)",
-    });
+    let text = texts(spec);
     let central_ctx = json!({
         "name": spec.name,
         "text": text,
@@ -650,7 +692,8 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
     let member_trail = trail == TrailMode::Account;
     let authorization = config.aggregator && spec.organization.is_none();
     let member_capture = member_capture(spec, &names);
-    if config.recorder || member_trail || authorization || !member_capture.is_null() {
+    let captures = !member_capture.is_null();
+    if config.recorder || member_trail || authorization || captures {
         let member_ctx = json!({
             "name": spec.name,
             "text": text,
@@ -665,28 +708,7 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
             "aggregation_authorization": authorization,
             "capture": member_capture,
         });
-        let target = match &spec.organization {
-            Some(org) => Target::StackSet {
-                stack_set_name: names.member_stack_set.clone(),
-                permission_model: "SERVICE_MANAGED".into(),
-                organizational_units: org.member_ous.clone(),
-                accounts: vec![],
-                regions: spec.regions.clone(),
-                also_as_stacks_in: if accounts.contains(&spec.home.account) {
-                    vec![spec.home.account.clone()]
-                } else {
-                    vec![]
-                },
-            },
-            None => Target::StackSet {
-                stack_set_name: names.member_stack_set.clone(),
-                permission_model: "SELF_MANAGED".into(),
-                organizational_units: vec![],
-                accounts: accounts.clone(),
-                regions: spec.regions.clone(),
-                also_as_stacks_in: vec![],
-            },
-        };
+        let target = member_target(spec, &names, &accounts);
         let mut parameters = std::collections::BTreeMap::new();
         if kms {
             parameters.insert(
@@ -698,9 +720,10 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
             name: "member".into(),
             file: "member.yaml".into(),
             source: "cloudformation/member.yaml.tera".into(),
-            description:
-                "Per account and region: Config recorder and delivery channel, account trail, aggregation authorization"
-                    .into(),
+            description: format!(
+                "Per account and region: Config recorder and delivery channel, account trail, aggregation authorization{}",
+                if captures { ", metric capture" } else { "" }
+            ),
             target,
             parameters,
             context: member_ctx,

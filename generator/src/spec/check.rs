@@ -67,7 +67,19 @@ impl Checker<'_> {
 /// Runs every semantic check. `today` is passed in so tests are independent of the clock.
 pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
     let mut c = Checker { locs, diags: Vec::new() };
+    check_identity(&mut c, spec);
+    check_accounts(&mut c, spec);
+    check_regions(&mut c, spec);
+    check_lake(&mut c, spec, today);
+    check_sources(&mut c, spec);
+    check_model(&mut c, spec);
+    check_features(&mut c, spec);
+    check_unbuilt(&mut c, spec);
+    c.diags
+}
 
+/// The name, the home account and region, the organization.
+fn check_identity(c: &mut Checker, spec: &Spec) {
     // name
     let n = &spec.name;
     let name_ok = n.len() >= 2
@@ -114,14 +126,17 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
             );
         }
     }
+}
 
+/// The accounts: ids, names, no duplicates.
+fn check_accounts(c: &mut Checker, spec: &Spec) {
     // accounts
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (i, a) in spec.accounts.iter().enumerate() {
         let p = format!("/accounts/{i}/id");
         c.account(&p, &a.id);
         if let Some(first) = seen.insert(a.id.as_str(), i) {
-            let line = locs.value(&format!("/accounts/{first}/id")).line;
+            let line = c.locs.value(&format!("/accounts/{first}/id")).line;
             c.error(
                 &p,
                 format!("account `{}` is listed twice", a.id),
@@ -151,7 +166,10 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
             Some(format!("add - {{ id: \"{}\", name: logs }} if it should be", spec.home.account)),
         );
     }
+}
 
+/// The regions: real ones, no duplicates, the home region among them.
+fn check_regions(c: &mut Checker, spec: &Spec) {
     // regions
     if spec.regions.is_empty() {
         c.error(
@@ -178,7 +196,10 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
             Some("the home region records global resources (IAM) and holds the tables: add it to `regions`".into()),
         );
     }
+}
 
+/// The lake: bucket, prefix, retention, projection range.
+fn check_lake(c: &mut Checker, spec: &Spec, today: Date) {
     // lake
     if let Some(problem) = aws::bucket_name_problem(&spec.lake.bucket) {
         c.error("/lake/bucket", format!("`{}` is not a valid bucket name: {problem}", spec.lake.bucket), None);
@@ -213,7 +234,7 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
     } else if prefix.contains("//") {
         c.error("/lake/prefix", "the prefix contains an empty segment (`//`)", None);
     }
-    if spec.lake.existing && spec.lake.kms && locs.has("/lake/kms") {
+    if spec.lake.existing && spec.lake.kms && c.locs.has("/lake/kms") {
         c.warn(
             "/lake/kms",
             "lake.kms has no effect with lake.existing: true: opslake creates no key for a bucket it does not own",
@@ -238,7 +259,10 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
             Some("end must be on or after start; omit it to project up to NOW".into()),
         );
     }
+}
 
+/// The sources: trail mode, data events, Config, ALB buckets.
+fn check_sources(c: &mut Checker, spec: &Spec) {
     // sources
     let trail = spec.trail_mode();
     if trail == TrailMode::Organization && spec.organization.is_none() {
@@ -294,7 +318,10 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
             c.error("/sources/alb/prefix", format!("`{ap}` must not start or end with `/` or contain AWSLogs"), None);
         }
     }
+}
 
+/// The model: provider, id, the Anthropic key's secret, and the features that need one.
+fn check_model(c: &mut Checker, spec: &Spec) {
     // model
     let m = &spec.model;
     match (m.provider, &m.id) {
@@ -342,7 +369,10 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
             Some("store the API key in Secrets Manager and set api_key_secret: arn:aws:secretsmanager:…:secret:NAME-XXXXXX".into()),
         );
     }
+}
 
+/// The features' own settings.
+fn check_features(c: &mut Checker, spec: &Spec) {
     // features
     if let Some(l) = &spec.features.leftovers {
         if let Some(problem) = aws::schedule_problem(&l.schedule) {
@@ -421,6 +451,10 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
             );
         }
     }
+}
+
+/// Sections of features that generate nothing yet (or only part): said, not ignored.
+fn check_unbuilt(c: &mut Checker, spec: &Spec) {
     // Sections of features that generate nothing yet (or only part): said, not ignored.
     if spec.enabled(Feature::FailureAnalysis) {
         let d = Diagnostic::warning(
@@ -450,6 +484,4 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
             }
         }
     }
-
-    c.diags
 }

@@ -340,24 +340,41 @@ fn read_object<A, V>(
             }
             Err(e) => stats.problems.push(problem(format!("not text: {e}"))),
         },
-        TableKind::AppLogs => {
-            read_lines(&body, "CloudWatch Logs subscription records", stats, &problem, |line, stats| {
-                let r = logs::parse(line)?;
-                if r.is_data() {
-                    for e in &r.log_events {
-                        stats.records += 1;
-                        visit(acc, Rec::Log(&r, e), &obj.partition);
-                    }
+        TableKind::AppLogs | TableKind::Metrics => read_capture(kind, &body, obj, acc, visit, stats, &problem),
+    }
+}
+
+/// An object of a Firehose capture: CloudWatch Logs subscription records (one visit per log
+/// event of a data record) or metric-stream records, one per line.
+fn read_capture<A, V>(
+    kind: TableKind,
+    body: &[u8],
+    obj: &Object,
+    acc: &mut A,
+    visit: &V,
+    stats: &mut ScanStats,
+    problem: &dyn Fn(String) -> Problem,
+) where
+    V: Fn(&mut A, Rec<'_, '_>, &Partition),
+{
+    if kind == TableKind::AppLogs {
+        read_lines(body, "CloudWatch Logs subscription records", stats, problem, |line, stats| {
+            let r = logs::parse(line)?;
+            if r.is_data() {
+                for e in &r.log_events {
+                    stats.records += 1;
+                    visit(acc, Rec::Log(&r, e), &obj.partition);
                 }
-                Ok(())
-            })
-        }
-        TableKind::Metrics => read_lines(&body, "metric stream records", stats, &problem, |line, stats| {
+            }
+            Ok(())
+        });
+    } else {
+        read_lines(body, "metric stream records", stats, problem, |line, stats| {
             let p = metrics::parse(line)?;
             stats.records += 1;
             visit(acc, Rec::Metric(&p), &obj.partition);
             Ok(())
-        }),
+        });
     }
 }
 
