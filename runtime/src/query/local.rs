@@ -182,7 +182,7 @@ fn event_counts(
         table,
         constraints,
         HashMap::new,
-        |acc, rec, _| {
+        |acc: &mut Counts<(Option<String>, Option<String>)>, rec, _| {
             let Rec::Trail(r) = rec else { return };
             if in_window(r.event_time.as_ref().map(Text::as_str), w) {
                 let e = acc.entry((owned(r.event_source.as_ref()), owned(r.event_name.as_ref()))).or_default();
@@ -190,7 +190,7 @@ fn event_counts(
                 e.1 += i64::from(r.error_code.is_some());
             }
         },
-        merge_counts,
+        merge_tallies,
     )?;
     let mut rows: Vec<Vec<Value>> = counts
         .into_iter()
@@ -264,7 +264,7 @@ fn config_changes(
         table,
         constraints,
         HashMap::new,
-        |acc, rec, _| {
+        |acc: &mut Counts<Key>, rec, _| {
             let Rec::Config(i) = rec else { return };
             let key = (
                 owned(i.resource_type.as_ref()),
@@ -274,7 +274,7 @@ fn config_changes(
             );
             acc.entry(key).or_default().0 += 1;
         },
-        merge_counts,
+        merge_tallies,
     )?;
     let mut rows: Vec<Vec<Value>> = counts
         .into_iter()
@@ -729,7 +729,7 @@ fn app_logs(
         table,
         constraints,
         HashMap::new,
-        |acc, rec, p| {
+        |acc: &mut Counts<Key>, rec, p| {
             let Rec::Log(r, e) = rec else { return };
             let Some(ts) = e.timestamp.filter(|t| *t >= w.from_ms && *t < w.to_ms) else { return };
             let key = (
@@ -742,7 +742,7 @@ fn app_logs(
             c.0 += 1;
             c.1 += i64::from(e.message.as_ref().is_some_and(|m| is_error(m.as_str())));
         },
-        merge_counts,
+        merge_tallies,
     )?;
     let mut rows: Vec<Vec<Value>> = counts
         .into_iter()
@@ -855,13 +855,12 @@ impl Scanner<'_> {
     }
 }
 
-fn merge_counts<K: std::hash::Hash + Eq>(mut a: Counts<K>, b: Counts<K>) -> Counts<K> {
-    for (k, (n, e)) in b {
-        let x = a.entry(k).or_default();
-        x.0 += n;
-        x.1 += e;
+/// (rows, errors) counts.
+impl Tally for (i64, i64) {
+    fn merge(&mut self, o: Self) {
+        self.0 += o.0;
+        self.1 += o.1;
     }
-    a
 }
 
 /// The `created-deleted` rows of one parsed record (`account` from its partition, or from
