@@ -2,12 +2,18 @@
 //! (CloudTrail changes, ALB, application logs, metrics) → a timeline, the onset, error
 //! signatures and ranked hypotheses that cite their evidence. Deterministic: the code gathers
 //! and correlates; the same lake gives the same answer.
+//!
+//! With `--athena` it runs in cloud mode: the lake's CloudTrail, Config and ALB evidence through
+//! Athena, and the live services of the credentials' account for what the lake holds late or
+//! not at all (Logs Insights, CloudWatch metrics, X-Ray). `--alarm` takes the window from an
+//! alarm's last transition to ALARM.
 
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
+use opslake_runtime::analysis::incident::live::{self, Live};
 use opslake_runtime::analysis::incident::rank::{rank, Redaction};
-use opslake_runtime::analysis::incident::{analyze, gather, Scope, SourceStatus};
+use opslake_runtime::analysis::incident::{analyze, gather, Gathered, Scope, SourceStatus};
 use opslake_runtime::llm::ModelChoice;
 use opslake_runtime::query;
 use opslake_runtime::report::incident::{json, render, Style};
@@ -29,8 +35,13 @@ pub struct Args {
     lake: LakeArgs,
     /// When it happened (an alarm's time, a user's report): the window is 30 minutes before
     /// to 10 minutes after. RFC 3339 (2025-06-12T09:40:00Z), or a local time with --tz
-    #[arg(long, conflicts_with_all = ["from", "to"], required_unless_present_all = ["from", "to"])]
+    #[arg(long, conflicts_with_all = ["from", "to", "alarm"], required_unless_present_any = ["from", "alarm"])]
     at: Option<String>,
+    /// A CloudWatch alarm (in --region, else the home region, of the credentials' account):
+    /// the window is around its last transition to ALARM, and its metric and the metrics that
+    /// share its dimensions are read first
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    alarm: Option<String>,
     /// Window start (with --to), at most 24 hours before it
     #[arg(long, requires = "to")]
     from: Option<String>,
@@ -90,11 +101,19 @@ fn scope(
     tz: &TimeZone,
     spec: &crate::spec::Spec,
     layout: &opslake_runtime::lake::LakeLayout,
+    alarm: Option<&opslake_runtime::engine::cloudwatch::Alarm>,
 ) -> Result<Scope> {
-    let (start, end) = match (&a.at, &a.from, &a.to) {
-        (Some(at), _, _) => Scope::around(time("at", at, tz)?),
-        (None, Some(f), Some(t)) => (time("from", f, tz)?, time("to", t, tz)?),
-        _ => return Err(Error::bad_input("say when: --at TIME, or --from TIME --to TIME")),
+    let (start, end) = match (&a.at, &a.from, &a.to, alarm) {
+        (Some(at), _, _, _) => Scope::around(time("at", at, tz)?),
+        (None, Some(f), Some(t), _) => (time("from", f, tz)?, time("to", t, tz)?),
+        (None, _, _, Some(alarm)) => live::alarm_window(alarm).ok_or_else(|| {
+            Error::bad_input(format!(
+                "--alarm {}: it has not been in ALARM within its history (30 days; state now: {})",
+                alarm.name, alarm.state
+            ))
+            .hint("give the time instead: --at TIME")
+        })?,
+        _ => return Err(Error::bad_input("say when: --alarm NAME, --at TIME, or --from TIME --to TIME")),
     };
     let groups = spec.features.failure_analysis.as_ref().map(|f| f.log_groups.clone()).unwrap_or_default();
     if let Some(g) = a.log_groups.iter().find(|g| !groups.contains(g)) {
@@ -118,18 +137,54 @@ fn scope(
     Scope::new(start, end, a.account.clone(), a.region.clone(), a.log_groups.clone()).map_err(|e| Error::bad_input(e.0))
 }
 
+/// The live services of cloud mode (`--athena`), or only what `--alarm` needs to read the
+/// alarm; `None` when neither is asked.
+fn live_services(ctx: &Context, a: &Args, spec: &crate::spec::Spec) -> Option<Live> {
+    if !a.lake.from.athena && a.alarm.is_none() {
+        return None;
+    }
+    let fa = spec.features.failure_analysis.as_ref();
+    let region = a.region.clone().unwrap_or_else(|| spec.home.region.clone());
+    let aws = ctx.aws(&a.lake.aws.connection(), spec);
+    Some(Live::new(
+        &aws,
+        &region,
+        fa.map(|f| f.log_groups.clone()).unwrap_or_default(),
+        fa.map(|f| f.capture.namespaces.clone()).unwrap_or_default(),
+        fa.is_some_and(|f| f.xray),
+    ))
+}
+
+/// The alarm `--alarm` names, read in the live services' region.
+fn read_alarm(ctx: &Context, name: &str, live: &Live) -> Result<opslake_runtime::engine::cloudwatch::Alarm> {
+    match ctx.rt.block_on(live.alarm(name)) {
+        Ok(Some(alarm)) => Ok(alarm),
+        Ok(None) => Err(Error::bad_input(format!("--alarm {name}: no such alarm in {}", live.region)).hint(
+            "list the region's alarms with `aws cloudwatch describe-alarms --query 'MetricAlarms[].AlarmName'`; another region: --region",
+        )),
+        Err(e) => Err(Error::failed(format!("--alarm {name}: {e}"))),
+    }
+}
+
 pub fn run(ctx: &mut Context, a: Args) -> Result {
     let loaded = ctx.load_spec(&a.lake.spec, Diagnostics::Errors)?;
     let (spec, layout) = (&loaded.spec, loaded.layout());
     let tz = zone(&a)?;
-    let scope = scope(&a, &tz, spec, &layout)?;
+    let mut live = live_services(ctx, &a, spec);
+    if let (Some(name), Some(l)) = (&a.alarm, live.as_mut()) {
+        l.alarm = Some(read_alarm(ctx, name, l)?);
+    }
+    let scope = scope(&a, &tz, spec, &layout, live.as_ref().and_then(|l| l.alarm.as_ref()))?;
     // The command line calls a model only when asked: offline and free by default.
     let choice: ModelChoice = a.model.parse().map_err(|e| Error::bad_input(format!("--model {e}")))?;
     let (model, source) = ctx.model_and_source(spec, &layout, &a.lake, &choice, true)?;
     if matches!(source, opslake_runtime::source::Source::EventHistory { .. }) {
         return Err(Error::bad_input("analyze reads the lake: use --local DIR or --athena"));
     }
-    let gathered = ctx.rt.block_on(gather(&source, &layout, &scope));
+    let gathered: Gathered = match live.as_ref().filter(|_| a.lake.from.athena) {
+        Some(l) => ctx.rt.block_on(live::gather(&source, &layout, &scope, l)),
+        None => ctx.rt.block_on(gather(&source, &layout, &scope)),
+    };
     let mut analysis = analyze(&scope, gathered);
     let redaction = Redaction { ips: spec.features.failure_analysis.as_ref().is_some_and(|f| f.redact_ips) };
     let language = spec.model.language;

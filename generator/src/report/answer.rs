@@ -73,6 +73,7 @@ pub fn read(a: &Answer) -> String {
         Via::EventHistory { calls, regions } => {
             format!("LookupEvents: {calls} calls, {} events in {regions} regions\n", s.records)
         }
+        Via::Live { service, calls } => format!("{service}: {calls} calls, scanned {}\n", mb(s.bytes_scanned)),
     };
     if s.bad_records > 0 {
         out.push_str(&format!("warning: {} records or lines could not be parsed and were skipped\n", s.bad_records));

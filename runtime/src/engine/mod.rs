@@ -3,11 +3,17 @@
 
 #[cfg(feature = "athena")]
 pub mod athena;
+#[cfg(feature = "live")]
+pub mod cloudwatch;
 #[cfg(feature = "cloud-control")]
 pub mod confirm;
+#[cfg(feature = "live")]
+pub mod insights;
 pub mod local;
 #[cfg(feature = "event-history")]
 pub mod lookup;
+#[cfg(feature = "live")]
+pub mod xray;
 
 use serde::Serialize;
 

@@ -809,6 +809,8 @@ pub enum Via {
     Athena { query_id: String, estimated_cost_usd: f64 },
     /// CloudTrail event history: `LookupEvents` calls across `regions`.
     EventHistory { calls: u64, regions: usize },
+    /// A live service of cloud mode (Logs Insights, CloudWatch, X-Ray) and its calls.
+    Live { service: &'static str, calls: u64 },
 }
 
 /// A query's answer: column names, rows, and what was read to get them.

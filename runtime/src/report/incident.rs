@@ -121,6 +121,10 @@ const EN: Words = Words {
         Cause::NewError { signature, log_groups, .. } => {
             format!("a new error appeared at the onset in {}: {signature}", log_groups.join(", "))
         }
+        Cause::TraceRootCause { service, exception, traces, .. } => format!(
+            "X-Ray places the root cause of {traces} failed traces in {service}{}",
+            exception.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
+        ),
         Cause::Model { title, .. } => title.clone(),
     }
     },
@@ -152,6 +156,11 @@ const EN: Words = Words {
         Cause::NewError { first_seen, first_event, .. } => {
             vec![format!("read the events around {first_seen} ({first_event})")]
         }
+        Cause::TraceRootCause { service, first_seen, .. } => {
+            vec![format!(
+                "open the traces of {service} from {first_seen} in the X-Ray console and read the faulting segment"
+            )]
+        }
         Cause::Model { next_checks, .. } => next_checks.clone(),
     },
     detail: |d| match d {
@@ -161,6 +170,10 @@ const EN: Words = Words {
         Detail::Signature { signature, before, during, first_event } => {
             format!("{signature} ({before} before the onset, {during} from it; first: {first_event})")
         }
+        Detail::Trace { service, exception, traces, faults, first_trace } => format!(
+            "{traces} failed traces ({faults} faults) with their root cause in {service}{}; first: {first_trace}",
+            exception.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
+        ),
         Detail::Metric { namespace, metric, dimensions, value, baseline_median } => {
             format!("{namespace} {metric} {dimensions}: {value} (baseline median {baseline_median})")
         }
@@ -235,6 +248,10 @@ const JA: Words = Words {
         Cause::NewError { signature, log_groups, .. } => {
             format!("エラー開始と同時に {} に新しいエラーが現れました: {signature}", log_groups.join(", "))
         }
+        Cause::TraceRootCause { service, exception, traces, .. } => format!(
+            "X-Ray は失敗したトレース {traces} 件の根本原因を {service}{} としています",
+            exception.as_deref().map(|e| format!("({e})")).unwrap_or_default()
+        ),
         Cause::Model { title, .. } => title.clone(),
     }
     },
@@ -273,6 +290,11 @@ const JA: Words = Words {
         Cause::NewError { first_seen, first_event, .. } => {
             vec![format!("{first_seen} 前後のイベントを読む({first_event})")]
         }
+        Cause::TraceRootCause { service, first_seen, .. } => {
+            vec![format!(
+                "X-Ray コンソールで {first_seen} 以降の {service} のトレースを開き、障害のあるセグメントを読む"
+            )]
+        }
         Cause::Model { next_checks, .. } => next_checks.clone(),
     },
     detail: |d| {
@@ -283,6 +305,10 @@ const JA: Words = Words {
         Detail::Signature { signature, before, during, first_event } => {
             format!("{signature}(開始前 {before} 件、開始後 {during} 件。最初: {first_event})")
         }
+        Detail::Trace { service, exception, traces, faults, first_trace } => format!(
+            "根本原因が {service}{} にある失敗トレース {traces} 件(フォールト {faults} 件)。最初: {first_trace}",
+            exception.as_deref().map(|e| format!("({e})")).unwrap_or_default()
+        ),
         Detail::Metric { namespace, metric, dimensions, value, baseline_median } => {
             format!("{namespace} {metric} {dimensions}: {value}(ベースラインの中央値 {baseline_median})")
         }
@@ -523,6 +549,14 @@ fn details_sections(out: &mut String, a: &Analysis, style: Style, tz: &TimeZone,
         let total = s.total.map(|t| format!(" / {t}")).unwrap_or_default();
         let why = s.stopped_because.as_deref().map(|w| format!(" · {w}")).unwrap_or_default();
         let err = s.error.as_deref().map(|e| format!(" — {e}")).unwrap_or_default();
-        let _ = writeln!(out, "{:<10} {:<15} {}: {}{total}{why}{err}", s.name, s.query, (w.status)(s.status), s.kept);
+        let _ = writeln!(
+            out,
+            "{:<10} {:<15} {:<13} {}: {}{total}{why}{err}",
+            s.name,
+            s.query,
+            s.engine,
+            (w.status)(s.status),
+            s.kept
+        );
     }
 }

@@ -1,6 +1,11 @@
-//! A small HTTP server on loopback that speaks the AWS JSON-1.1 protocol with a scripted
-//! handler, recording every call: the stand-in for APIs moto lacks or for failure paths.
+//! A small HTTP server on loopback that speaks the AWS JSON-1.1, REST-JSON and RPC v2 CBOR
+//! protocols with a scripted handler, recording every call: the stand-in for APIs moto lacks
+//! or for failure paths. Handlers see and answer JSON whatever the wire format: a CBOR body is
+//! decoded to JSON (timestamps to epoch seconds) and a reply encoded back, where
+//! `{"$time": SECONDS}` becomes a CBOR timestamp.
 #![allow(dead_code)]
+
+pub mod cloud;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -48,6 +53,7 @@ fn handle(
     let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
     let (mut target, mut len, mut region) = (String::new(), 0usize, String::new());
     let (mut api_key, mut version, mut access_key) = (String::new(), String::new(), String::new());
+    let mut cbor = false;
     loop {
         let mut h = String::new();
         reader.read_line(&mut h)?;
@@ -61,6 +67,7 @@ fn handle(
             "content-length" => len = v.trim().parse().unwrap_or(0),
             "x-api-key" => api_key = v.trim().to_string(),
             "anthropic-version" => version = v.trim().to_string(),
+            "smithy-protocol" => cbor = v.trim() == "rpc-v2-cbor",
             // SigV4: Credential=KEY/DATE/REGION/SERVICE/aws4_request
             "authorization" => {
                 if let Some(scope) = v.split("Credential=").nth(1) {
@@ -73,9 +80,20 @@ fn handle(
     }
     let mut body = vec![0; len];
     reader.read_exact(&mut body)?;
-    let mut body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    // JSON-1.1 APIs name the operation in X-Amz-Target; REST APIs by the path.
-    let op = if target.is_empty() { path.clone() } else { target.rsplit('.').next().unwrap_or("").to_string() };
+    let mut body: Value = if cbor {
+        ciborium::from_reader::<ciborium::Value, _>(&body[..]).map(cbor_to_json).unwrap_or(Value::Null)
+    } else {
+        serde_json::from_slice(&body).unwrap_or(Value::Null)
+    };
+    // JSON-1.1 APIs name the operation in X-Amz-Target, RPC v2 in the path's last segment
+    // (`/service/S/operation/OP`); REST APIs by the path.
+    let op = if !target.is_empty() {
+        target.rsplit('.').next().unwrap_or("").to_string()
+    } else if cbor {
+        path.rsplit('/').next().unwrap_or("").to_string()
+    } else {
+        path.clone()
+    };
     if let Value::Object(m) = &mut body {
         m.insert("__region".into(), Value::String(region.clone()));
         m.insert("__api_key".into(), Value::String(api_key));
@@ -85,10 +103,55 @@ fn handle(
     calls.lock().unwrap().push((op.clone(), body.clone()));
     regions.lock().unwrap().push(region);
     let (status, reply) = handler(&op, &body);
-    let text = reply.to_string();
     let mut out = stream;
+    if cbor {
+        let mut bytes = Vec::new();
+        ciborium::into_writer(&json_to_cbor(&reply), &mut bytes).expect("a CBOR reply");
+        write!(out, "HTTP/1.1 {status} X\r\nContent-Type: application/cbor\r\nsmithy-protocol: rpc-v2-cbor\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", bytes.len())?;
+        out.write_all(&bytes)?;
+        return out.flush();
+    }
+    let text = reply.to_string();
     write!(out, "HTTP/1.1 {status} X\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}", text.len())?;
     out.flush()
+}
+
+/// A CBOR value as JSON: tags (timestamps) dropped to their content, bytes as an array.
+fn cbor_to_json(v: ciborium::Value) -> Value {
+    use ciborium::Value as C;
+    match v {
+        C::Integer(i) => Value::from(i128::from(i) as i64),
+        C::Float(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
+        C::Text(s) => Value::String(s),
+        C::Bool(b) => Value::Bool(b),
+        C::Null => Value::Null,
+        C::Tag(_, inner) => cbor_to_json(*inner),
+        C::Array(a) => Value::Array(a.into_iter().map(cbor_to_json).collect()),
+        C::Map(m) => {
+            Value::Object(m.into_iter().filter_map(|(k, v)| Some((k.into_text().ok()?, cbor_to_json(v)))).collect())
+        }
+        C::Bytes(b) => Value::Array(b.into_iter().map(Value::from).collect()),
+        _ => Value::Null,
+    }
+}
+
+/// JSON as CBOR; `{"$time": SECONDS}` is a timestamp (tag 1).
+fn json_to_cbor(v: &Value) -> ciborium::Value {
+    use ciborium::Value as C;
+    match v {
+        Value::Null => C::Null,
+        Value::Bool(b) => C::Bool(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => C::Integer(i.into()),
+            None => C::Float(n.as_f64().unwrap_or(0.0)),
+        },
+        Value::String(s) => C::Text(s.clone()),
+        Value::Array(a) => C::Array(a.iter().map(json_to_cbor).collect()),
+        Value::Object(m) => match m.get("$time") {
+            Some(t) if m.len() == 1 => C::Tag(1, Box::new(C::Float(t.as_f64().unwrap_or(0.0)))),
+            _ => C::Map(m.iter().map(|(k, v)| (C::Text(k.clone()), json_to_cbor(v))).collect()),
+        },
+    }
 }
 
 /// A connection to the test server `url` in us-east-1, with the static test credentials.
@@ -109,4 +172,26 @@ pub fn credentials() {
     std::env::set_var("AWS_CONFIG_FILE", "/nonexistent/opslake-test");
     std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/opslake-test");
     std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+}
+
+/// The layout of the example mirror's `acme` lake (`examples/logs/`, examples/specs/full.yaml).
+pub fn example_layout() -> opslake_runtime::lake::LakeLayout {
+    serde_json::from_value(serde_json::json!({
+        "database": "acme_opslake", "bucket": "acme-log-archive-111111111111", "prefix": "",
+        "organization_trail": "o-a1b2c3d4e5", "accounts": ["111111111111", "222222222222"],
+        "regions": ["ap-northeast-1", "us-east-1"], "start": "2024-01-01", "end": null,
+        "cloudtrail": true, "config": true,
+        "alb": [{"region": "ap-northeast-1", "bucket": "acme-alb-logs-apne1", "prefix": ""}],
+        "app_logs": true, "metrics": true
+    }))
+    .unwrap()
+}
+
+/// The example mirror, read as of a fixed day.
+pub fn example_mirror() -> opslake_runtime::source::Source {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/logs");
+    opslake_runtime::source::Source::Mirror {
+        mirror: opslake_runtime::engine::local::Mirror::new(root),
+        today: jiff::civil::date(2026, 11, 27),
+    }
 }

@@ -11,6 +11,8 @@
 //! by the query's row limit; a source that fails is reported and the others still answer.
 
 pub mod changes;
+#[cfg(feature = "live")]
+pub mod live;
 pub mod rank;
 pub mod signatures;
 
@@ -109,6 +111,8 @@ pub enum SourceStatus {
 pub struct SourceReport {
     pub name: &'static str,
     pub query: &'static str,
+    /// What read it: `mirror`, `athena`, `logs insights`, `cloudwatch`, `x-ray`.
+    pub engine: &'static str,
     pub status: SourceStatus,
     /// Rows kept, and how many there were in all (when the source can tell).
     pub kept: usize,
@@ -149,11 +153,28 @@ fn why_unavailable(kind: TableKind) -> &'static str {
     }
 }
 
-/// Reads every source's evidence for the scope, in parallel where the source allows.
+/// Reads every source's evidence for the scope from the lake, in parallel where the source
+/// allows. X-Ray is read in cloud mode only ([`live::gather`]).
 pub async fn gather(source: &Source, layout: &LakeLayout, scope: &Scope) -> Gathered {
+    let mut out = gather_lake(source, layout, scope, &[]).await;
+    out.sources.push(SourceReport::not_read(
+        "xray",
+        TRACES,
+        source.name(),
+        SourceStatus::Unavailable,
+        "X-Ray traces are read live, in cloud mode (--athena); the lake holds none".into(),
+    ));
+    out
+}
+
+/// The name traces are kept under (not a catalogue query: only X-Ray answers it).
+pub const TRACES: &str = "trace-summaries";
+
+/// Reads the lake's evidence, except the tables in `except` (a live service answers those).
+pub async fn gather_lake(source: &Source, layout: &LakeLayout, scope: &Scope, except: &[TableKind]) -> Gathered {
     let tables: Vec<TableKind> = layout.tables().iter().map(|t| t.kind).collect();
     let lookback = scope.start - SignedDuration::from_mins(LOOKBACK_MINUTES);
-    let asks = SOURCES.iter().map(|&(name, q, kind, back)| {
+    let asks = SOURCES.iter().filter(|(_, _, kind, _)| !except.contains(kind)).map(|&(name, q, kind, back)| {
         let pairs = scope.pairs(q, if back { lookback } else { scope.start });
         let present = tables.contains(&kind);
         async move {
@@ -169,47 +190,22 @@ pub async fn gather(source: &Source, layout: &LakeLayout, scope: &Scope) -> Gath
     let results = futures_util::future::join_all(asks).await;
     let mut out = Gathered::default();
     for (name, q, result, why) in results {
-        let limit = query::find(q).and_then(|d| d.limit);
-        let report = match &result {
-            Ok(a) => SourceReport {
-                name,
-                query: q,
-                status: if a.rows.is_empty() { SourceStatus::Empty } else { SourceStatus::Ok },
-                kept: a.rows.len(),
-                total: None,
-                stopped_because: limit.filter(|l| a.rows.len() >= *l).map(|l| format!("row limit ({l})")),
-                error: None,
-                bytes_scanned: a.stats.bytes_scanned,
-                cost_usd: match &a.via {
-                    query::Via::Athena { estimated_cost_usd, .. } => *estimated_cost_usd,
-                    _ => 0.0,
-                },
-            },
-            Err(status) => SourceReport {
-                name,
-                query: q,
-                status: *status,
-                kept: 0,
-                total: None,
-                stopped_because: None,
-                error: Some(why),
-                bytes_scanned: 0,
-                cost_usd: 0.0,
-            },
-        };
-        out.sources.push(report);
-        if let Ok(mut a) = result {
-            if !scope.log_groups.is_empty() && q.starts_with("log-") {
-                let at = a.columns.iter().position(|c| c == "loggroup");
-                a.rows.retain(|r| {
-                    at.and_then(|i| r[i].as_str()).is_some_and(|g| scope.log_groups.iter().any(|x| x == g))
-                });
-                if let Some(s) = out.sources.last_mut() {
-                    s.kept = a.rows.len();
-                }
+        let mut a = match result {
+            Ok(a) => a,
+            Err(status) => {
+                out.sources.push(SourceReport::not_read(name, q, source.name(), status, why));
+                continue;
             }
-            out.answers.insert(q, a);
+        };
+        if !scope.log_groups.is_empty() && q.starts_with("log-") {
+            let at = a.columns.iter().position(|c| c == "loggroup");
+            a.rows.retain(|r| at.and_then(|i| r[i].as_str()).is_some_and(|g| scope.log_groups.iter().any(|x| x == g)));
         }
+        let cost_usd = match &a.via {
+            query::Via::Athena { estimated_cost_usd, .. } => *estimated_cost_usd,
+            _ => 0.0,
+        };
+        out.add(name, q, source.name(), a, None, cost_usd);
     }
     // log-errors keeps at most its limit; log-minutes counts every error exactly.
     let total_errors: i64 = out.answers.get("log-minutes").map_or(0, |a| a.records().map(|r| r.int("errors")).sum());
@@ -219,6 +215,65 @@ pub async fn gather(source: &Source, layout: &LakeLayout, scope: &Scope) -> Gath
         }
     }
     out
+}
+
+impl SourceReport {
+    /// A source that gave no answer: failed, or unavailable, and why.
+    pub fn not_read(
+        name: &'static str,
+        query: &'static str,
+        engine: &'static str,
+        status: SourceStatus,
+        why: String,
+    ) -> Self {
+        SourceReport {
+            name,
+            query,
+            engine,
+            status,
+            kept: 0,
+            total: None,
+            stopped_because: None,
+            error: Some(why),
+            bytes_scanned: 0,
+            cost_usd: 0.0,
+        }
+    }
+}
+
+impl Gathered {
+    /// Keeps answer `a` to `query` and reports it: ok or empty, kept against `total` (when the
+    /// source can tell), stopped at the query's row limit when it reached it.
+    pub fn add(
+        &mut self,
+        name: &'static str,
+        query: &'static str,
+        engine: &'static str,
+        a: Answer,
+        total: Option<u64>,
+        cost_usd: f64,
+    ) {
+        let limit = query::find(query).and_then(|d| d.limit);
+        self.sources.push(SourceReport {
+            name,
+            query,
+            engine,
+            status: if a.rows.is_empty() { SourceStatus::Empty } else { SourceStatus::Ok },
+            kept: a.rows.len(),
+            total,
+            stopped_because: limit.filter(|l| a.rows.len() >= *l).map(|l| format!("row limit ({l})")),
+            error: None,
+            bytes_scanned: a.stats.bytes_scanned,
+            cost_usd,
+        });
+        self.answers.insert(query, a);
+    }
+
+    /// Adds what another reader gathered.
+    pub fn merge(&mut self, other: Gathered) {
+        self.answers.extend(other.answers);
+        self.sources.extend(other.sources);
+    }
 }
 
 /// One item of the timeline (and of the evidence hypotheses cite).
@@ -246,6 +301,8 @@ pub enum Detail {
     Metric { namespace: String, metric: String, dimensions: String, value: f64, baseline_median: f64 },
     /// A CloudTrail write or failed call.
     Change { category: String, event: String, actor: Option<String>, targets: String, error: Option<String> },
+    /// Failed X-Ray traces that share a root cause (service and exception).
+    Trace { service: String, exception: Option<String>, traces: u64, faults: u64, first_trace: String },
     /// An AWS Config configuration item, with the CloudTrail events it relates.
     Config {
         resource_type: String,
@@ -303,6 +360,21 @@ pub struct MetricDeparture {
     pub score: Option<f64>,
 }
 
+/// Failed traces grouped by the root cause X-Ray gives them.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TraceCause {
+    /// `trace:<first trace id>`.
+    pub evidence: String,
+    pub service: String,
+    pub exception: Option<String>,
+    pub traces: u64,
+    pub faults: u64,
+    /// Of them, from the onset.
+    pub during: u64,
+    pub first_seen: String,
+    pub first_trace: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum Confidence {
@@ -342,6 +414,8 @@ pub enum Cause {
     TargetErrors { count: i64 },
     /// An error signature that appeared at the onset.
     NewError { signature: String, log_groups: Vec<String>, first_seen: String, first_event: String },
+    /// X-Ray places the failed traces' root cause in one service.
+    TraceRootCause { service: String, exception: Option<String>, traces: u64, first_seen: String },
     /// A model's hypothesis, in its own words.
     Model { title: String, next_checks: Vec<String> },
 }
@@ -364,6 +438,8 @@ pub struct Analysis {
     pub changes: Vec<RankedChange>,
     pub signatures: Vec<Signature>,
     pub metrics: Vec<MetricDeparture>,
+    /// Failed traces by root cause (cloud mode).
+    pub traces: Vec<TraceCause>,
     pub error_urls: Vec<Value>,
     pub minutes: Vec<Minute>,
     pub sources: Vec<SourceReport>,
@@ -435,14 +511,17 @@ pub fn analyze(scope: &Scope, g: Gathered) -> Analysis {
 
     let signatures = cluster(get("log-errors"), onset_min.map(|m| m * 60_000));
     let metrics = departures(get("metric-points"), onset_min);
+    let traces = trace_causes(get(TRACES), onset_min);
     let mut timeline = onset_evidence(get("alb-minutes"), onset_min, &signatures, &metrics);
-    let failing = failing_names(&g, &signatures, &metrics);
+    timeline.extend(trace_evidence(&traces));
+    let mut failing = failing_names(&g, &signatures, &metrics);
+    failing.extend(traces.iter().map(|t| t.service.clone()));
     let mut changes = rank_changes(get("changes"), onset_min, &failing);
     timeline.extend(config_evidence(get("config-items"), &mut changes));
     timeline.extend(change_evidence(get("changes"), &changes));
     timeline.sort_by(|a, b| (a.time.as_str(), a.id.as_str()).cmp(&(b.time.as_str(), b.id.as_str())));
 
-    let hypotheses = hypotheses(&changes, &signatures, get("alb-minutes"), onset_min, &timeline);
+    let hypotheses = hypotheses(&changes, &signatures, &traces, get("alb-minutes"), onset_min, &timeline);
     Analysis {
         window: WindowOut { from: utc_text(scope.start), to: utc_text(scope.end), onset: onset_min.map(minute_text) },
         hypotheses,
@@ -450,6 +529,7 @@ pub fn analyze(scope: &Scope, g: Gathered) -> Analysis {
         changes,
         signatures,
         metrics,
+        traces,
         error_urls: get("alb-error-urls").objects(),
         minutes: per_minute.into_values().collect(),
         sources: g.sources,
@@ -541,6 +621,51 @@ fn failing_names(g: &Gathered, signatures: &[Signature], metrics: &[MetricDepart
     failing.extend(rows("alb-error-urls").filter_map(|r| r.str("url").map(str::to_string)));
     failing.extend(metrics.iter().map(|m| m.dimensions.clone()));
     failing
+}
+
+/// Failed traces grouped by root cause (service, exception), the most frequent first.
+fn trace_causes(traces: &Answer, onset_min: Option<i64>) -> Vec<TraceCause> {
+    let mut by: BTreeMap<(String, Option<String>), TraceCause> = BTreeMap::new();
+    for r in traces.records() {
+        let service = r.str("root_service").unwrap_or("(no root cause)").to_string();
+        let exception = r.str("root_exception").map(str::to_string);
+        let (ms, id) = (r.int("timestamp"), r.str("trace_id").unwrap_or(""));
+        let t = by.entry((service.clone(), exception.clone())).or_insert_with(|| TraceCause {
+            evidence: format!("trace:{id}"),
+            service,
+            exception,
+            traces: 0,
+            faults: 0,
+            during: 0,
+            first_seen: Timestamp::from_millisecond(ms).map(utc_text).unwrap_or_default(),
+            first_trace: id.to_string(),
+        });
+        t.traces += 1;
+        t.faults += u64::from(r.get("fault").as_bool().unwrap_or(false));
+        t.during += u64::from(onset_min.is_some_and(|o| ms.div_euclid(60_000) >= o));
+    }
+    let mut out: Vec<TraceCause> = by.into_values().collect();
+    out.sort_by(|a, b| (b.during, b.traces, &a.first_seen).cmp(&(a.during, a.traces, &b.first_seen)));
+    out
+}
+
+fn trace_evidence(traces: &[TraceCause]) -> Vec<Evidence> {
+    traces
+        .iter()
+        .take(TOP)
+        .map(|t| Evidence {
+            id: t.evidence.clone(),
+            time: t.first_seen.clone(),
+            source: "xray",
+            detail: Detail::Trace {
+                service: t.service.clone(),
+                exception: t.exception.clone(),
+                traces: t.traces,
+                faults: t.faults,
+                first_trace: t.first_trace.clone(),
+            },
+        })
+        .collect()
 }
 
 /// AWS Config's record of each change: timeline items, each linked to the changes whose event
@@ -748,6 +873,7 @@ fn confidence(score: f64) -> Confidence {
 fn hypotheses(
     changes: &[RankedChange],
     signatures: &[Signature],
+    traces: &[TraceCause],
     alb: &Answer,
     onset_min: Option<i64>,
     timeline: &[Evidence],
@@ -757,6 +883,7 @@ fn hypotheses(
     let mut symptoms: Vec<String> =
         timeline.iter().filter(|e| e.source == "alb").map(|e| e.id.clone()).take(2).collect();
     symptoms.extend(signatures.iter().filter(|s| s.during > 0).take(1).map(|s| s.evidence.clone()));
+    symptoms.extend(traces.iter().filter(|t| t.during > 0).take(1).map(|t| t.evidence.clone()));
     let mut out = Vec::new();
     for c in changes.iter().filter(|c| c.score >= 0.02).take(5) {
         let mut evidence = vec![c.evidence.clone()];
@@ -806,6 +933,20 @@ fn hypotheses(
             confidence: Confidence::Low,
             score: 0.01,
             evidence: vec![s.evidence.clone()],
+        });
+    }
+    if let Some(t) = traces.iter().find(|t| t.during > 0) {
+        out.push(Hypothesis {
+            rank: 0,
+            cause: Cause::TraceRootCause {
+                service: t.service.clone(),
+                exception: t.exception.clone(),
+                traces: t.during,
+                first_seen: t.first_seen.clone(),
+            },
+            confidence: Confidence::Low,
+            score: 0.012,
+            evidence: vec![t.evidence.clone()],
         });
     }
     out.sort_by(|a, b| b.score.total_cmp(&a.score));
