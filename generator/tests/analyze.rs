@@ -180,6 +180,7 @@ fn the_incident_ranks_the_planted_change_first_and_every_count_checks_out() {
             ("app_logs", "log-minutes", "ok"),
             ("app_logs", "log-errors", "ok"),
             ("metrics", "metric-points", "ok"),
+            ("xray", "trace-summaries", "unavailable"),
         ]
     );
     let log_errors = a["sources"].as_array().unwrap().iter().find(|s| s["query"] == "log-errors").unwrap();
@@ -404,4 +405,49 @@ fn a_model_ranks_the_evidence_and_cannot_cite_what_does_not_exist() {
     assert!(a["ranking"]["error"].as_str().unwrap().contains("bad model"), "{}", a["ranking"]);
     assert_eq!(a["hypotheses"][0]["evidence"][0], revoke);
     assert!(err.contains("the code's ranking stands"), "{err}");
+}
+
+#[test]
+fn an_alarm_gives_the_window_and_cloud_mode_reads_the_live_services() {
+    fake_aws::credentials();
+    let cloud = fake_aws::cloud::serve_cloud(fake_aws::cloud::Insights::Completes);
+    let url = cloud.fake.url.clone();
+    let spec = spec();
+    let alarm = fake_aws::cloud::ALARM;
+    let base = ["analyze", "--spec", &spec, "--endpoint-url", &url, "--format", "json"];
+    let run = |extra: &[&str]| cli(&[&base[..], extra].concat());
+
+    // An unknown alarm is the caller's mistake.
+    let (code, _, err) = run(&["--athena", "--alarm", "no-such-alarm"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no such alarm in ap-northeast-1") && err.contains("describe-alarms"), "{err}");
+
+    // Cloud mode: Athena (an empty lake here) and the live services; the alarm gives the window.
+    let (code, out, err) = run(&["--athena", "--alarm", alarm]);
+    assert_eq!(code, 0, "{err}");
+    let a: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(a["window"]["from"], "2025-06-12T09:11:30Z");
+    assert_eq!(a["window"]["to"], "2025-06-12T09:51:30Z");
+    assert_eq!(a["window"]["onset"], "2025-06-12T09:40:00Z", "the live logs find the onset");
+    let sources: BTreeMap<&str, (&str, &str)> = a["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["query"].as_str().unwrap(), (s["engine"].as_str().unwrap(), s["status"].as_str().unwrap())))
+        .collect();
+    assert_eq!(sources["changes"], ("athena", "empty"));
+    assert_eq!(sources["log-errors"], ("logs insights", "ok"));
+    assert_eq!(sources["metric-points"], ("cloudwatch", "ok"));
+    assert_eq!(sources["trace-summaries"], ("x-ray", "ok"));
+    let causes: Vec<&str> =
+        a["hypotheses"].as_array().unwrap().iter().map(|h| h["cause"]["kind"].as_str().unwrap()).collect();
+    assert!(causes.contains(&"trace_root_cause"), "{causes:?}");
+
+    // The alarm's window over the mirror: the lake's planted change ranks first.
+    let logs = logs();
+    let (code, out, err) = run(&["--local", &logs, "--alarm", alarm]);
+    assert_eq!(code, 0, "{err}");
+    let a: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(a["window"]["from"], "2025-06-12T09:11:30Z");
+    assert_eq!(a["hypotheses"][0]["evidence"][0], format!("ct:{}", revoke_event_id()));
 }

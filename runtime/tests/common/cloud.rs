@@ -11,6 +11,8 @@
 //!   every third call throttled).
 //! - X-Ray: `GetTraceSummaries` (REST-JSON), five summaries a page, ranges over six hours and
 //!   any other filter expression refused; the traces are made up here (faults from the onset).
+//! - Athena (for the command line's `--athena`): every query succeeds with no rows — a lake
+//!   that holds nothing yet, so what the analysis finds comes from the live services alone.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
@@ -149,6 +151,10 @@ pub fn serve_cloud(insights: Insights) -> Cloud {
         let mut seen = s.lock().unwrap();
         match op {
             "StartQuery" => start_query(&mut seen, body),
+            // Athena's operation of the same name reads a query execution.
+            "GetQueryResults" if body.get("QueryExecutionId").is_some() => {
+                (200, json!({"ResultSet": {"Rows": [], "ResultSetMetadata": {"ColumnInfo": []}}}))
+            }
             "GetQueryResults" => query_results(&mut seen, body, &events, insights),
             "StopQuery" => {
                 seen.stopped.push(body["queryId"].as_str().unwrap_or("").into());
@@ -173,6 +179,12 @@ pub fn serve_cloud(insights: Insights) -> Cloud {
                 seen.trace_calls.push((from, to));
                 trace_summaries(body)
             }
+            "StartQueryExecution" => (200, json!({"QueryExecutionId": "athena-1"})),
+            "GetQueryExecution" => (
+                200,
+                json!({"QueryExecution": {"QueryExecutionId": "athena-1",
+                    "Status": {"State": "SUCCEEDED"}, "Statistics": {"DataScannedInBytes": 0}}}),
+            ),
             other => (400, json!({"__type": "UnknownOperationException", "message": other})),
         }
     }));
