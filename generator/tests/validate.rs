@@ -1155,3 +1155,19 @@ fn features_not_built_yet_are_warnings_at_their_line() {
     let loaded = spec::load(off.as_bytes(), today);
     assert_eq!(loaded.diagnostics.iter().filter(|d| d.severity == Severity::Warning).count(), 1);
 }
+
+/// `insights_query` still loads (older specs set it) but is said to be unused, at its line.
+#[test]
+fn an_unused_insights_query_is_a_warning_at_its_line() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/specs/full.yaml");
+    let text = std::fs::read_to_string(path).unwrap().replace(
+        "    xray: true\n",
+        "    xray: true\n    insights_query: \"fields @message | filter @message like /ERROR/\"\n",
+    );
+    let loaded = spec::load(text.as_bytes(), jiff::civil::date(2026, 11, 27));
+    assert!(!loaded.has_errors(), "{}", render(&loaded.diagnostics));
+    let line = text.lines().position(|l| l.contains("insights_query")).unwrap() + 1;
+    let d = loaded.diagnostics.iter().find(|d| d.message.contains("insights_query is not used")).expect("a warning");
+    assert_eq!((d.severity, d.pos.line, d.pos.col), (Severity::Warning, line, 5));
+    assert!(d.hint.as_deref().unwrap().contains("--log-group"));
+}

@@ -420,6 +420,15 @@ fn check_features(c: &mut Checker, spec: &Spec) {
                 c.error(&p, format!("log group `{lg}` is listed twice"), None);
             }
         }
+        if fa.insights_query != super::model::default_insights_query() {
+            let d = Diagnostic::warning(
+                c.locs.key("/features/failure_analysis/insights_query"),
+                "insights_query is not used: every engine (mirror, Athena, Logs Insights) counts as errors the \
+                 messages holding error, exception, timeout, timed out, fatal or panic, so their answers agree",
+            )
+            .hint("remove insights_query; narrow what is read with log_groups or `opslake analyze --log-group`");
+            c.diags.push(d);
+        }
         for (i, t) in fa.alarm_topics.iter().enumerate() {
             if let Some(problem) = aws::topic_arn_problem(t) {
                 c.error(&format!("/features/failure_analysis/alarm_topics/{i}"), problem, None);
@@ -462,7 +471,7 @@ fn check_unbuilt(c: &mut Checker, spec: &Spec) {
             "features.failure_analysis: the log groups are captured in the home account and region only \
              (metrics in every account and region); the alarm trigger and the Slack app are not generated yet",
         )
-        .hint("`opslake analyze --local DIR` or `--athena` analyses what the lake holds");
+        .hint("`opslake analyze --local DIR` analyses what the lake holds; `--athena` adds Logs Insights, CloudWatch and X-Ray");
         c.diags.push(d);
     }
     if spec.enabled(Feature::ActivityInsights) {

@@ -259,7 +259,8 @@ pub struct FailureAnalysis {
     pub enabled: bool,
     #[serde(default)]
     pub log_groups: Vec<String>,
-    #[serde(default = "d_insights")]
+    /// Not used (kept so that specs that set it still load): a warning says so.
+    #[serde(default = "default_insights_query")]
     pub insights_query: String,
     #[serde(default = "d_true")]
     pub xray: bool,
@@ -337,7 +338,7 @@ fn d_schedule() -> String {
 fn d_lookback() -> u32 {
     30
 }
-fn d_insights() -> String {
+pub(crate) fn default_insights_query() -> String {
     "fields @timestamp, @message | filter @message like /(?i)error/".into()
 }
 
