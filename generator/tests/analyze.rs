@@ -9,7 +9,7 @@ mod fake_aws;
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
 use support::*;
@@ -34,22 +34,6 @@ fn analyze(extra: &[&str]) -> (u8, String, String) {
     cli(&args)
 }
 
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())).flatten() {
-            if e.path().is_dir() {
-                stack.push(e.path());
-            } else {
-                out.push(e.path());
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 fn gunzip(path: &Path) -> String {
     let mut s = String::new();
     flate2::read::MultiGzDecoder::new(std::fs::File::open(path).unwrap()).read_to_string(&mut s).unwrap();
@@ -61,7 +45,7 @@ fn gunzip(path: &Path) -> String {
 fn alb_5xx_per_minute() -> BTreeMap<String, i64> {
     let dir = workspace().join("examples/logs/acme-alb-logs-apne1/AWSLogs");
     let mut out = BTreeMap::new();
-    for f in files_under(&dir).into_iter().filter(|p| p.extension().is_some_and(|e| e == "gz")) {
+    for f in fake_aws::files_under(&dir).into_iter().filter(|p| p.extension().is_some_and(|e| e == "gz")) {
         for line in gunzip(&f).lines() {
             let fields: Vec<&str> = line.split(' ').collect();
             let minute = &fields[1][..16];
@@ -78,7 +62,7 @@ fn log_errors_per_minute() -> BTreeMap<String, i64> {
     let dir = workspace().join("examples/logs/acme-log-archive-111111111111/AWSLogs/222222222222/CloudWatchLogs");
     let (from, to) = (ms(&format!("{FROM}:00Z")), ms(&format!("{TO}:00Z")));
     let mut out = BTreeMap::new();
-    for f in files_under(&dir) {
+    for f in fake_aws::files_under(&dir) {
         for line in gunzip(&f).lines() {
             let r: Value = serde_json::from_str(line).unwrap();
             if r["messageType"] == "CONTROL_MESSAGE" {
@@ -107,7 +91,7 @@ fn ms(t: &str) -> i64 {
 fn revoke_event_id() -> String {
     let dir = workspace()
         .join("examples/logs/acme-log-archive-111111111111/AWSLogs/o-a1b2c3d4e5/222222222222/CloudTrail/ap-northeast-1/2025/06/12");
-    let ids: Vec<String> = files_under(&dir)
+    let ids: Vec<String> = fake_aws::files_under(&dir)
         .iter()
         .flat_map(|f| {
             let doc: Value = serde_json::from_str(&gunzip(f)).unwrap();

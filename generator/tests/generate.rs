@@ -10,6 +10,18 @@ use support::*;
 
 const EXAMPLES: &[&str] = &["minimal.yaml", "organization.yaml", "full.yaml"];
 
+/// full.yaml with log groups in the home account and region, in a member account's two
+/// regions and in the home account's other region.
+fn member_logs_spec() -> String {
+    let full = example("full.yaml");
+    let groups = "log_groups: [/aws/lambda/orders-api, /apigateway/orders]";
+    assert!(full.contains(groups));
+    full.replace(
+        groups,
+        "log_groups: [/aws/lambda/orders-api, \"arn:aws:logs:ap-northeast-1:222222222222:log-group:/aws/lambda/orders-api\", \"arn:aws:logs:us-east-1:222222222222:log-group:/ecs/web:*\", \"arn:aws:logs:us-east-1:111111111111:log-group:/ecs/web\"]",
+    )
+}
+
 /// Spec variants beyond the examples, so every branch of the templates is linted.
 fn variants() -> Vec<(&'static str, String)> {
     let minimal = example("minimal.yaml");
@@ -25,6 +37,14 @@ fn variants() -> Vec<(&'static str, String)> {
         "capture-metrics",
         format!("{minimal}{fa}    capture: {{ logs: false, namespaces: [AWS/ECS, Orders] }}\n"),
     ));
+    // Log groups named by ARN: captured by the member stacks where they live.
+    v.push((
+        "member-logs-one-place",
+        format!(
+            "{minimal}  kms: false\nfeatures:\n  failure_analysis:\n    log_groups: [\"arn:aws:logs:eu-west-1:123456789012:log-group:/ecs/web:*\"]\n    alarm_topics: [arn:aws:sns:us-east-1:123456789012:alarms]\n    capture: {{ metrics: false }}\n"
+        ),
+    ));
+    v.push(("member-logs-places", member_logs_spec()));
     v.push(("existing-trail", format!("{minimal}sources:\n  cloudtrail: {{ trail: existing }}\n  config: {{ recorder: false, aggregator: false }}\n")));
     v.push((
         "account-trails-data-events",
@@ -454,4 +474,69 @@ fn every_function_reads_the_environment_its_template_sets() {
         assert_eq!(raw, &serde_json::json!({"Ref": "LeftoversTopic"}), "{example}");
         assert!(central["Resources"]["LeftoversTopic"].is_object(), "{example}");
     }
+}
+
+/// A log group named by ARN is captured by the member stack of its account and region only:
+/// a condition per place, the subscription filter under it, the stream and roles under any of
+/// them; the bucket policy lets member capture roles write their own CloudWatchLogs folder.
+#[test]
+fn log_groups_named_by_arn_are_captured_where_they_live() {
+    let files = generate(&load_spec_text(&member_logs_spec()));
+    let yaml = |name: &str| -> serde_json::Value {
+        let f = files.iter().find(|f| f.name == name).unwrap();
+        opslake::render::parse_back(name, &f.bytes).unwrap()
+    };
+    let (central, member) = (yaml("central.yaml"), yaml("member.yaml"));
+    let filters = |t: &serde_json::Value| -> Vec<(String, String, Option<String>)> {
+        t["Resources"]
+            .as_object()
+            .unwrap()
+            .values()
+            .filter(|r| r["Type"] == "AWS::Logs::SubscriptionFilter")
+            .map(|r| {
+                (
+                    r["Properties"]["LogGroupName"].as_str().unwrap().to_string(),
+                    r["Properties"]["FilterName"].as_str().unwrap().to_string(),
+                    r["Condition"].as_str().map(str::to_string),
+                )
+            })
+            .collect()
+    };
+    // The home account's home region: the central stack, no condition.
+    assert_eq!(filters(&central), [("/aws/lambda/orders-api".into(), "opslake-failure-analysis".into(), None)]);
+    let mut away = filters(&member);
+    away.sort();
+    assert_eq!(
+        away,
+        [
+            ("/aws/lambda/orders-api".into(), "opslake-failure-analysis".into(), Some("AppLogsIn2".into())),
+            ("/ecs/web".into(), "opslake-failure-analysis".into(), Some("AppLogsIn1".into())),
+            ("/ecs/web".into(), "opslake-failure-analysis".into(), Some("AppLogsIn3".into())),
+        ]
+    );
+    let c = &member["Conditions"];
+    let place = |id: &str| {
+        let and = c[id]["Fn::And"].as_array().unwrap();
+        (and[0]["Fn::Equals"][1].as_str().unwrap().to_string(), and[1]["Fn::Equals"][1].as_str().unwrap().to_string())
+    };
+    assert_eq!(place("AppLogsIn1"), ("111111111111".into(), "us-east-1".into()));
+    assert_eq!(place("AppLogsIn2"), ("222222222222".into(), "ap-northeast-1".into()));
+    assert_eq!(place("AppLogsIn3"), ("222222222222".into(), "us-east-1".into()));
+    assert_eq!(
+        c["AppLogsHere"],
+        serde_json::json!({"Fn::Or": [{"Condition": "AppLogsIn1"}, {"Condition": "AppLogsIn2"}, {"Condition": "AppLogsIn3"}]})
+    );
+    let r = &member["Resources"];
+    for id in ["AppLogsDeliveryStream", "AppLogsSubscriptionRole", "AppLogsDeliveryLogGroup"] {
+        assert_eq!(r[id]["Condition"], "AppLogsHere", "{id}");
+    }
+    let processors = &r["AppLogsDeliveryStream"]["Properties"]["ExtendedS3DestinationConfiguration"]
+        ["ProcessingConfiguration"]["Processors"];
+    assert_eq!(processors[0]["Type"], "Decompression");
+    assert_eq!(processors[1]["Type"], "AppendDelimiterToRecord");
+    // The bucket policy: member capture roles write their own account's log folder.
+    let policy = &central["Resources"]["LakeBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"];
+    let write = policy.as_array().unwrap().iter().find(|s| s["Sid"] == "CaptureWriteOwnFolders").unwrap();
+    let resources = serde_json::to_string(&write["Resource"]).unwrap();
+    assert!(resources.contains("AWSLogs/${aws:PrincipalAccount}/CloudWatchLogs/*"), "{resources}");
 }

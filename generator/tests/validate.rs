@@ -739,6 +739,30 @@ features:
         expect: &[(8, 42, "(found ` `)")],
     },
     Case {
+        name: "log group ARNs: malformed, outside the spec's accounts and regions, listed twice",
+        yaml: r#"name: demo
+home: { account: "123456789012", region: us-east-1 }
+regions: [us-east-1, eu-west-1]
+lake:
+  bucket: demo-log-archive-123456789012
+features:
+  failure_analysis:
+    alarm_topics: [arn:aws:sns:us-east-1:123456789012:alarms]
+    log_groups:
+      - arn:aws:logs:eu-west-1:123456789012:loggroup:/ecs/web
+      - arn:aws:logs:eu-west-1:999999999999:log-group:/ecs/web
+      - arn:aws:logs:ap-south-1:123456789012:log-group:/ecs/web:*
+      - /ecs/web
+      - arn:aws:logs:us-east-1:123456789012:log-group:/ecs/web
+"#,
+        expect: &[
+            (10, 9, "is not a log group ARN: expected arn:aws:logs:REGION:ACCOUNT:log-group:NAME"),
+            (11, 9, "is in account 999999999999, which is not one of the spec's accounts"),
+            (12, 9, "is in ap-south-1, which is not one of the spec's regions"),
+            (14, 9, "log group `/ecs/web` (123456789012, us-east-1) is listed twice"),
+        ],
+    },
+    Case {
         name: "bad SNS topic ARN",
         yaml: r#"name: demo
 home: { account: "123456789012", region: us-east-1 }
@@ -1139,7 +1163,7 @@ fn features_not_built_yet_are_warnings_at_their_line() {
             (
                 line_of("failure_analysis:"),
                 3,
-                "features.failure_analysis: the log groups are captured in the home account and region only (metrics in every account and region); the alarm trigger and the Slack app are not generated yet"
+                "features.failure_analysis: the alarm trigger and the Slack app are not generated yet"
             ),
             (
                 line_of("activity_insights:"),

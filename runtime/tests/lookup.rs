@@ -23,23 +23,15 @@ fn history() -> BTreeMap<String, Vec<Value>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join(format!("../examples/logs/acme-log-archive-111111111111/AWSLogs/o-a1b2c3d4e5/{ACCOUNT}/CloudTrail"));
     let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    let mut stack = vec![root.clone()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-                continue;
-            }
-            let region =
-                p.strip_prefix(&root).unwrap().components().next().unwrap().as_os_str().to_string_lossy().to_string();
-            let body = opslake_runtime::records::decompress(&std::fs::read(&p).unwrap()).unwrap().into_owned();
-            let doc: Value = serde_json::from_slice(&body).unwrap();
-            for mut r in doc["Records"].as_array().cloned().unwrap_or_default() {
-                // Event history always carries the account.
-                r["recipientAccountId"] = json!(ACCOUNT);
-                out.entry(region.clone()).or_default().push(r);
-            }
+    for p in common::files_under(&root) {
+        let region =
+            p.strip_prefix(&root).unwrap().components().next().unwrap().as_os_str().to_string_lossy().to_string();
+        let body = opslake_runtime::records::decompress(&std::fs::read(&p).unwrap()).unwrap().into_owned();
+        let doc: Value = serde_json::from_slice(&body).unwrap();
+        for mut r in doc["Records"].as_array().cloned().unwrap_or_default() {
+            // Event history always carries the account.
+            r["recipientAccountId"] = json!(ACCOUNT);
+            out.entry(region.clone()).or_default().push(r);
         }
     }
     out

@@ -115,10 +115,13 @@ fn scope(
         })?,
         _ => return Err(Error::bad_input("say when: --alarm NAME, --at TIME, or --from TIME --to TIME")),
     };
-    let groups = spec.features.failure_analysis.as_ref().map(|f| f.log_groups.clone()).unwrap_or_default();
+    let mut groups: Vec<String> =
+        spec.features.failure_analysis.iter().flat_map(|f| f.placed_log_groups(&spec.home)).map(|g| g.name).collect();
+    groups.sort();
+    groups.dedup();
     if let Some(g) = a.log_groups.iter().find(|g| !groups.contains(g)) {
         return Err(Error::bad_input(format!("--log-group {g}: not one of the spec's log groups")).hint(format!(
-            "features.failure_analysis.log_groups lists: {}",
+            "features.failure_analysis.log_groups names: {}",
             if groups.is_empty() { "none".into() } else { groups.join(", ") }
         )));
     }
@@ -145,11 +148,20 @@ fn live_services(ctx: &Context, a: &Args, spec: &crate::spec::Spec) -> Option<Li
     }
     let fa = spec.features.failure_analysis.as_ref();
     let region = a.region.clone().unwrap_or_else(|| spec.home.region.clone());
+    // Logs Insights reads one account's groups (the credentials'): those the spec places in
+    // --account (else the home account) and the region read.
+    let account = a.account.as_deref().unwrap_or(&spec.home.account);
+    let groups = fa
+        .iter()
+        .flat_map(|f| f.placed_log_groups(&spec.home))
+        .filter(|g| g.account == account && g.region == region)
+        .map(|g| g.name)
+        .collect();
     let aws = ctx.aws(&a.lake.aws.connection(), spec);
     Some(Live::new(
         &aws,
         &region,
-        fa.map(|f| f.log_groups.clone()).unwrap_or_default(),
+        groups,
         fa.map(|f| f.capture.namespaces.clone()).unwrap_or_default(),
         fa.is_some_and(|f| f.xray),
     ))

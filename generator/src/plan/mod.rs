@@ -4,6 +4,7 @@
 
 mod policies;
 
+use crate::spec::model::PlacedLogGroup;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -223,8 +224,14 @@ fn capture(spec: &Spec, names: &Names) -> Value {
     let folder = |kind| LakeLayout::firehose_folder(kind).unwrap_or_default();
     let stream = |kind: TableKind, name: &str, on: bool| {
         let f = folder(kind);
+        let logs = kind == TableKind::AppLogs;
         on.then(|| {
             json!({
+                "id": if logs { "AppLogs" } else { "Metrics" },
+                // Where the member template creates it (the central one: always).
+                "condition": if logs { "AppLogsHere" } else { "CaptureHere" },
+                // Subscription records arrive gzipped, one or more per Firehose record.
+                "decompress": logs,
                 "name": name,
                 "prefix": format!("{prefix}AWSLogs/${{AWS::AccountId}}/{f}/${{AWS::Region}}/!{{timestamp:yyyy/MM/dd/HH}}/"),
                 "error_prefix": format!("{prefix}firehose-errors/${{AWS::AccountId}}/${{AWS::Region}}/{f}/!{{firehose:error-output-type}}/!{{timestamp:yyyy/MM/dd}}/"),
@@ -236,13 +243,12 @@ fn capture(spec: &Spec, names: &Names) -> Value {
             })
         })
     };
-    let groups: Vec<Value> = spec
-        .features
-        .failure_analysis
+    let at_home = |g: &PlacedLogGroup| g.account == spec.home.account && g.region == spec.home.region;
+    let groups: Vec<Value> = placed_log_groups(spec)
         .iter()
-        .flat_map(|f| f.log_groups.iter())
         .enumerate()
-        .map(|(i, g)| json!({"id": format!("AppLogsSubscription{}", i + 1), "name": g}))
+        .filter(|(_, g)| at_home(g))
+        .map(|(i, g)| json!({"id": format!("AppLogsSubscription{}", i + 1), "name": g.name}))
         .collect();
     json!({
         "logs": stream(TableKind::AppLogs, &names.app_logs_stream, c.logs),
@@ -261,18 +267,113 @@ fn capture(spec: &Spec, names: &Names) -> Value {
     })
 }
 
+/// The spec's log groups with their account and region (none without failure analysis).
+fn placed_log_groups(spec: &Spec) -> Vec<PlacedLogGroup> {
+    spec.features.failure_analysis.iter().flat_map(|f| f.placed_log_groups(&spec.home)).collect()
+}
+
+/// The captured log groups outside the home account and region (the member stacks'), with
+/// their place in the spec's list.
+pub(crate) fn away_log_groups(spec: &Spec) -> Vec<(usize, PlacedLogGroup)> {
+    let logs_on = spec.capture().is_some_and(|c| c.logs);
+    placed_log_groups(spec)
+        .into_iter()
+        .enumerate()
+        .filter(|(_, g)| logs_on && (g.account != spec.home.account || g.region != spec.home.region))
+        .collect()
+}
+
+/// `Fn::Or` over conditions (2 to 10 each, nested beyond), or the one condition's own test.
+fn any_of(conditions: &[(String, Value)]) -> Value {
+    match conditions {
+        [(_, only)] => only.clone(),
+        _ => {
+            let refs: Vec<Value> = conditions
+                .chunks(10)
+                .map(|chunk| match chunk {
+                    [(id, _)] => json!({"Condition": id}),
+                    _ => json!({"Fn::Or": chunk.iter().map(|(id, _)| json!({"Condition": id})).collect::<Vec<_>>()}),
+                })
+                .collect();
+            if refs.len() == 1 {
+                refs.into_iter().next().unwrap_or(Value::Null)
+            } else {
+                json!({"Fn::Or": refs})
+            }
+        }
+    }
+}
+
 /// The member template's capture: metrics in every account and region (the home account's
-/// home region is the central stack's), by a role whose name the bucket policy's pattern
-/// matches; the spec's log groups live in the home account and region only.
+/// home region is the central stack's), and the log groups the spec names by ARN where they
+/// live, each by a condition on the stack's account and region; by a role whose name the
+/// bucket policy's pattern matches.
 fn member_capture(spec: &Spec, names: &Names) -> Value {
     let mut c = capture(spec, names);
-    if c["metrics"].is_null() {
+    if c.is_null() {
         return Value::Null;
     }
+    let away = away_log_groups(spec);
+    if c["metrics"].is_null() && away.is_empty() {
+        return Value::Null;
+    }
+    let mut places: Vec<(String, String)> = away.iter().map(|(_, g)| (g.account.clone(), g.region.clone())).collect();
+    places.sort();
+    places.dedup();
+    let tests: Vec<(String, Value)> = places
+        .iter()
+        .enumerate()
+        .map(|(i, (account, region))| {
+            let test = json!({"Fn::And": [
+                {"Fn::Equals": [{"Ref": "AWS::AccountId"}, account]},
+                {"Fn::Equals": [{"Ref": "AWS::Region"}, region]},
+            ]});
+            (format!("AppLogsIn{}", i + 1), test)
+        })
+        .collect();
+    let one_place = tests.len() == 1;
+    let groups: Vec<Value> = away
+        .iter()
+        .map(|(i, g)| {
+            let at = places.iter().position(|p| p.0 == g.account && p.1 == g.region).unwrap_or(0);
+            let condition = if one_place { "AppLogsHere".to_string() } else { tests[at].0.clone() };
+            json!({"id": format!("AppLogsSubscription{}", i + 1), "name": g.name, "condition": condition})
+        })
+        .collect();
+    let listed: Vec<Value> = if one_place {
+        Vec::new()
+    } else {
+        tests
+            .iter()
+            .zip(&places)
+            .map(|((id, _), (account, region))| json!({"id": id, "account": account, "region": region}))
+            .collect()
+    };
     if let Some(m) = c.as_object_mut() {
-        m.insert("logs".into(), Value::Null);
-        m.insert("log_groups".into(), json!([]));
+        if away.is_empty() {
+            m.insert("logs".into(), Value::Null);
+        }
+        m.insert("log_groups".into(), json!(groups));
+        m.insert("places".into(), json!(listed));
+        m.insert("logs_here".into(), if away.is_empty() { Value::Null } else { any_of(&tests) });
+        let metrics = !m["metrics"].is_null();
+        m.insert("role_condition".into(), json!(if metrics { "CaptureHere" } else { "AppLogsHere" }));
         m.insert("role_name".into(), json!(format!("{}${{AWS::Region}}", names.capture_role_prefix)));
+    }
+    c
+}
+
+/// The central template's capture: the log groups of the home account and region (no log
+/// stream when there are none), and metrics there.
+fn central_capture(spec: &Spec, names: &Names) -> Value {
+    let mut c = capture(spec, names);
+    if c["log_groups"].as_array().is_some_and(|g| g.is_empty()) {
+        if let Some(m) = c.as_object_mut() {
+            m.insert("logs".into(), Value::Null);
+        }
+    }
+    if c["logs"].is_null() && c["metrics"].is_null() {
+        return Value::Null;
     }
     c
 }
@@ -652,7 +753,7 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
         "reader": reader(spec, &layout, &names),
         "url_functions": url_functions(spec, &names).iter().map(|f| f.context(spec)).collect::<Vec<_>>(),
         "leftovers": leftovers_function(spec, &names),
-        "capture": capture(spec, &names),
+        "capture": central_capture(spec, &names),
         "athena": {
             "cutoff_bytes": spec.athena.bytes_scanned_cutoff_mb * 1024 * 1024,
             "results_retention_days": spec.athena.results_retention_days,
@@ -722,7 +823,12 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
             source: "cloudformation/member.yaml.tera".into(),
             description: format!(
                 "Per account and region: Config recorder and delivery channel, account trail, aggregation authorization{}",
-                if captures { ", metric capture" } else { "" }
+                match (member_capture["metrics"].is_null(), member_capture["logs"].is_null()) {
+                    _ if !captures => "",
+                    (false, true) => ", metric capture",
+                    (true, false) => ", log capture",
+                    _ => ", log and metric capture",
+                }
             ),
             target,
             parameters,

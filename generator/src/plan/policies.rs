@@ -150,13 +150,24 @@ fn capture_statements(spec: &Spec, accounts: &[String], bucket_arn: &str, logs: 
             "Effect": "Allow",
             "Principal": principal,
             "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
-            "Resource": [
-                format!("{logs}/${{aws:PrincipalAccount}}/CloudWatchMetrics/*"),
-                format!("{bucket_arn}/{prefix}firehose-errors/${{aws:PrincipalAccount}}/*")
-            ],
+            "Resource": capture_folders(spec, bucket_arn, logs, &prefix),
             "Condition": cond
         }),
     ]
+}
+
+/// What the member capture roles write: their account's metric and (for log groups named by
+/// ARN) log folders, and its Firehose error folder.
+fn capture_folders(spec: &Spec, bucket_arn: &str, logs: &str, prefix: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if spec.capture().is_some_and(|c| c.metrics) {
+        out.push(format!("{logs}/${{aws:PrincipalAccount}}/CloudWatchMetrics/*"));
+    }
+    if !super::away_log_groups(spec).is_empty() {
+        out.push(format!("{logs}/${{aws:PrincipalAccount}}/CloudWatchLogs/*"));
+    }
+    out.push(format!("{bucket_arn}/{prefix}firehose-errors/${{aws:PrincipalAccount}}/*"));
+    out
 }
 
 /// The roles of every member account's capture (Firehose), one per region.
@@ -168,7 +179,7 @@ fn capture_role_pattern(spec: &Spec) -> String {
 /// principals), and in them only their capture roles (and, with an organization, only inside
 /// it). `None` without a member capture.
 fn capture_grant(spec: &Spec, accounts: &[String]) -> Option<(Value, Value)> {
-    spec.capture().filter(|c| c.metrics)?;
+    spec.capture().filter(|c| c.metrics || !super::away_log_groups(spec).is_empty())?;
     let roots: Vec<String> = accounts.iter().map(|a| format!("arn:aws:iam::{a}:root")).collect();
     let mut cond = json!({"ArnLike": {"aws:PrincipalArn": capture_role_pattern(spec)}});
     if let Some(org) = &spec.organization {

@@ -161,6 +161,30 @@ pub fn topic_arn_problem(arn: &str) -> Option<String> {
     None
 }
 
+/// A log group's ARN (`arn:aws:logs:REGION:ACCOUNT:log-group:NAME`, an ending `:*` allowed)
+/// → (region, account, name); why not, when it is not one.
+pub fn log_group_arn(arn: &str) -> Result<(&str, &str, &str), String> {
+    let expected = "expected arn:aws:logs:REGION:ACCOUNT:log-group:NAME";
+    let Some((service, region, account, resource)) = arn_parts(arn) else {
+        return Err(format!("not an ARN: {expected}"));
+    };
+    if service != "logs" {
+        return Err(format!("expected a log group ARN, found a `{service}` ARN"));
+    }
+    if !REGIONS.contains(&region) {
+        return Err(format!("`{region}` is not a known region"));
+    }
+    if !is_account_id(account) {
+        return Err(format!("`{account}` is not a 12-digit account id"));
+    }
+    let Some(name) = resource.strip_prefix("log-group:") else { return Err(expected.into()) };
+    let name = name.strip_suffix(":*").unwrap_or(name);
+    match log_group_problem(name) {
+        Some(problem) => Err(problem),
+        None => Ok((region, account, name)),
+    }
+}
+
 /// Why `name` is not a CloudWatch Logs log group name, if it is not.
 pub fn log_group_problem(name: &str) -> Option<String> {
     if name.is_empty() || name.len() > 512 {

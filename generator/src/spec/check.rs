@@ -410,16 +410,7 @@ fn check_features(c: &mut Checker, spec: &Spec) {
                 None,
             );
         }
-        let mut seen_lg: HashMap<&str, usize> = HashMap::new();
-        for (i, lg) in fa.log_groups.iter().enumerate() {
-            let p = format!("/features/failure_analysis/log_groups/{i}");
-            if let Some(problem) = aws::log_group_problem(lg) {
-                c.error(&p, format!("`{lg}` is not a log group name: {problem}"), None);
-            }
-            if seen_lg.insert(lg.as_str(), i).is_some() {
-                c.error(&p, format!("log group `{lg}` is listed twice"), None);
-            }
-        }
+        check_log_groups(c, spec, fa);
         if fa.insights_query != super::model::default_insights_query() {
             let d = Diagnostic::warning(
                 c.locs.key("/features/failure_analysis/insights_query"),
@@ -462,14 +453,54 @@ fn check_features(c: &mut Checker, spec: &Spec) {
     }
 }
 
+/// Each log group: a name (the home account and region) or an ARN in one of the spec's
+/// accounts and regions, each place listed once.
+fn check_log_groups(c: &mut Checker, spec: &Spec, fa: &super::model::FailureAnalysis) {
+    let accounts = spec.account_ids();
+    let mut seen: HashMap<(String, String, String), usize> = HashMap::new();
+    for (i, lg) in fa.log_groups.iter().enumerate() {
+        let p = format!("/features/failure_analysis/log_groups/{i}");
+        let (account, region, name) = if lg.starts_with("arn:") {
+            match aws::log_group_arn(lg) {
+                Ok((region, account, name)) => (account.to_string(), region.to_string(), name.to_string()),
+                Err(problem) => {
+                    c.error(&p, format!("`{lg}` is not a log group ARN: {problem}"), None);
+                    continue;
+                }
+            }
+        } else {
+            if let Some(problem) = aws::log_group_problem(lg) {
+                c.error(&p, format!("`{lg}` is not a log group name: {problem}"), None);
+            }
+            (spec.home.account.clone(), spec.home.region.clone(), lg.clone())
+        };
+        if !accounts.contains(&account) {
+            c.error(
+                &p,
+                format!("log group `{name}` is in account {account}, which is not one of the spec's accounts"),
+                Some(format!("add {{ id: \"{account}\" }} to accounts, or name a log group of one of them")),
+            );
+        }
+        if !spec.regions.contains(&region) {
+            c.error(
+                &p,
+                format!("log group `{name}` is in {region}, which is not one of the spec's regions"),
+                Some(format!("add {region} to regions")),
+            );
+        }
+        if seen.insert((account.clone(), region.clone(), name.clone()), i).is_some() {
+            c.error(&p, format!("log group `{name}` ({account}, {region}) is listed twice"), None);
+        }
+    }
+}
+
 /// Sections of features that generate nothing yet (or only part): said, not ignored.
 fn check_unbuilt(c: &mut Checker, spec: &Spec) {
     // Sections of features that generate nothing yet (or only part): said, not ignored.
     if spec.enabled(Feature::FailureAnalysis) {
         let d = Diagnostic::warning(
             c.locs.key("/features/failure_analysis"),
-            "features.failure_analysis: the log groups are captured in the home account and region only \
-             (metrics in every account and region); the alarm trigger and the Slack app are not generated yet",
+            "features.failure_analysis: the alarm trigger and the Slack app are not generated yet",
         )
         .hint("`opslake analyze --local DIR` analyses what the lake holds; `--athena` adds Logs Insights, CloudWatch and X-Ray");
         c.diags.push(d);

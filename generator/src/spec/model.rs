@@ -276,6 +276,33 @@ pub struct FailureAnalysis {
     pub redact_ips: bool,
 }
 
+/// A log group of the spec, where it lives.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PlacedLogGroup {
+    pub account: String,
+    pub region: String,
+    pub name: String,
+}
+
+impl FailureAnalysis {
+    /// The log groups with their account and region: a name lives in the home account and
+    /// region, an ARN where it says (entries that are neither are left out: validation
+    /// reports them).
+    pub fn placed_log_groups(&self, home: &Home) -> Vec<PlacedLogGroup> {
+        self.log_groups
+            .iter()
+            .filter_map(|g| {
+                if g.starts_with("arn:") {
+                    let (region, account, name) = super::aws::log_group_arn(g).ok()?;
+                    Some(PlacedLogGroup { account: account.into(), region: region.into(), name: name.into() })
+                } else {
+                    Some(PlacedLogGroup { account: home.account.clone(), region: home.region.clone(), name: g.clone() })
+                }
+            })
+            .collect()
+    }
+}
+
 /// What failure analysis keeps in the lake besides CloudTrail and ALB logs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

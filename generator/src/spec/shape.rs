@@ -187,7 +187,7 @@ pub const SPEC: Shape = Shape::Object(&[
                 "failure_analysis",
                 &Shape::Object(&[
                     def("enabled", &BOOL, "true", ""),
-                    def("log_groups", &Shape::List(&STR), "[]", "CloudWatch Logs groups of the home account and region: searched with Logs Insights (at most 50) and captured into the lake."),
+                    def("log_groups", &Shape::List(&STR), "[]", "CloudWatch Logs groups: a name is in the home account and region, an ARN (arn:aws:logs:REGION:ACCOUNT:log-group:NAME) in one of the spec's accounts and regions; captured into the lake and searched with Logs Insights (at most 50)."),
                     def("insights_query", &STR, "\"fields @timestamp, @message | filter @message like /(?i)error/\"", "Not used: every engine counts as errors the messages holding error, exception, timeout, timed out, fatal or panic (a warning says so when set)."),
                     def("xray", &BOOL, "true", "Include X-Ray trace summaries."),
                     def("alarm_topics", &Shape::List(&ARN), "[]", "SNS topics whose alarms trigger an analysis."),

@@ -60,18 +60,10 @@ fn mirror_dir(kind: &str) -> PathBuf {
 
 fn lines(kind: &str) -> Vec<Value> {
     let mut out = Vec::new();
-    let mut stack = vec![mirror_dir(kind)];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-                continue;
-            }
-            let mut text = String::new();
-            flate2::read::MultiGzDecoder::new(std::fs::File::open(&p).unwrap()).read_to_string(&mut text).unwrap();
-            out.extend(text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()));
-        }
+    for p in super::files_under(&mirror_dir(kind)) {
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(std::fs::File::open(&p).unwrap()).read_to_string(&mut text).unwrap();
+        out.extend(text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()));
     }
     out
 }

@@ -195,3 +195,20 @@ pub fn example_mirror() -> opslake_runtime::source::Source {
         today: jiff::civil::date(2026, 11, 27),
     }
 }
+
+/// Every file under `dir`, sorted (tests read the example mirror's files directly with it).
+pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())).flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}

@@ -118,7 +118,9 @@ impl Live {
         let groups = if scope.log_groups.is_empty() { self.log_groups.clone() } else { scope.log_groups.clone() };
         if groups.is_empty() {
             for q in ["log-minutes", "log-errors"] {
-                let why = "the spec names no log groups (features.failure_analysis.log_groups)".to_string();
+                let why =
+                    "the spec names no log groups in this account and region (features.failure_analysis.log_groups)"
+                        .to_string();
                 out.sources.push(SourceReport::not_read("app_logs", q, ENGINE, SourceStatus::Unavailable, why));
             }
             return out;
