@@ -90,7 +90,7 @@ async fn cloud_mode_gives_the_mirrors_analysis_and_adds_the_traces() {
 
     // What the services saw: throttling retried, queries polled to completion, pages read.
     let seen = cloud.seen.lock().unwrap();
-    assert!(seen.throttled >= 2, "StartQuery and GetMetricData were throttled once at least");
+    assert!(seen.throttled >= 3, "StartQuery, GetMetricData and GetTraceSummaries were throttled once at least");
     assert_eq!(seen.queries.len(), 2);
     for (id, _, groups, start, end) in &seen.queries {
         assert!(seen.polls[id] >= 3, "{id} was polled through Scheduled and Running");

@@ -10,7 +10,8 @@
 //!   first), `ListMetrics` (two metrics a page), `GetMetricData` (15 points per result a page,
 //!   every third call throttled).
 //! - X-Ray: `GetTraceSummaries` (REST-JSON), five summaries a page, ranges over six hours and
-//!   any other filter expression refused; the traces are made up here (faults from the onset).
+//!   any other filter expression refused, the second call throttled (429); the traces are
+//!   made up here (faults from the onset).
 //! - Athena (for the command line's `--athena`): every query succeeds with no rows — a lake
 //!   that holds nothing yet, so what the analysis finds comes from the live services alone.
 #![allow(dead_code)]
@@ -169,6 +170,10 @@ pub fn serve_cloud(insights: Insights) -> Cloud {
             "/TraceSummaries" => {
                 let (from, to) = (body["StartTime"].as_f64().unwrap_or(0.0), body["EndTime"].as_f64().unwrap_or(0.0));
                 seen.trace_calls.push((from, to));
+                if seen.trace_calls.len() == 2 {
+                    seen.throttled += 1;
+                    return (429, json!({"__type": "ThrottledException", "message": "Rate exceeded"}));
+                }
                 trace_summaries(body)
             }
             "StartQueryExecution" => (200, json!({"QueryExecutionId": "athena-1"})),
