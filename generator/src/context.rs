@@ -166,7 +166,11 @@ impl Context<'_> {
             if !dir.is_dir() {
                 return Err(Error::bad_input(format!("--local {}: not a directory", dir.display())));
             }
-            return Ok(Source::Mirror { mirror: Mirror::new(dir), today: self.today });
+            let mut mirror = Mirror::new(dir);
+            if self.stderr_is_terminal {
+                mirror = mirror.with_progress(std::sync::Arc::new(crate::report::progress::ScanBar::new()));
+            }
+            return Ok(Source::Mirror { mirror, today: self.today });
         }
         if from.athena {
             return Ok(Source::Athena(AthenaEngine::new(&aws(), &spec.workgroup(), &layout.database)));

@@ -79,6 +79,9 @@ fn local_engine_and_athena_sql_agree() {
             ],
         ),
         ("full.yaml", "events", &[("from", "2024-10-01"), ("to", "2025-11-30"), ("user", "alucloud31")]),
+        // The first rows in the query's order: the top-n path and the SQL's LIMIT.
+        ("full.yaml", "events", &[("from", "2024-10-01"), ("to", "2025-11-30"), ("limit", "7")]),
+        ("full.yaml", "switch-roles", &[("from", "2024-10-01"), ("to", "2025-11-30"), ("limit", "2")]),
         ("full.yaml", "created-deleted", &[("from", "2024-10-01"), ("to", "2025-11-30")]),
         (
             "full.yaml",
@@ -310,4 +313,46 @@ fn query_formats() {
     let (code, table, _) = cli(&base);
     assert_eq!(code, 0);
     assert!(table.contains(&format!("({} rows)", rows.len())), "{table}");
+}
+
+/// `--format csv` and `json` stream the rows: the same bytes an answer in memory renders to,
+/// in the query's order; `limit` keeps the first rows of that order.
+#[test]
+fn streamed_csv_and_json_equal_the_answer_in_memory() {
+    let spec = workspace().join("examples/specs/full.yaml");
+    let logs = workspace().join("examples/logs");
+    let (spec, logs) = (spec.to_str().unwrap(), logs.to_str().unwrap());
+    let loaded = load_spec_text(&std::fs::read_to_string(spec).unwrap());
+    let layout = opslake::plan::layout(&loaded);
+    let q = opslake_runtime::query::find("events").unwrap();
+    let pairs = [("from".to_string(), "2024-10-01".to_string()), ("to".to_string(), "2025-11-30".to_string())];
+    let params = opslake_runtime::query::validate(q, &pairs, &layout).unwrap();
+    let mirror = opslake_runtime::engine::local::Mirror::new(logs);
+    let answer = opslake_runtime::query::run_local(q, &params, &layout, &mirror, today()).unwrap();
+    assert!(answer.rows.len() > 100, "the example has events to stream");
+    for (format, want) in [("csv", opslake::args::TableFormat::Csv), ("json", opslake::args::TableFormat::Json)] {
+        let args = ["query", "events", "--spec", spec, "--local", logs, "--param", "from=2024-10-01"];
+        let (code, out, err) = cli(&[&args[..], &["--param", "to=2025-11-30", "--format", format]].concat());
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out, opslake::report::answer::render(&answer, want), "{format}");
+    }
+    let (code, out, err) = cli(&[
+        "query",
+        "events",
+        "--spec",
+        spec,
+        "--local",
+        logs,
+        "--param",
+        "from=2024-10-01",
+        "--param",
+        "to=2025-11-30",
+        "--param",
+        "limit=5",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let first: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(first, answer.objects()[..5].to_vec());
 }

@@ -107,6 +107,40 @@ impl Source {
     }
 }
 
+/// Why a streamed answer stopped: the source failed, or the sink refused a row.
+#[derive(Debug)]
+pub enum StreamFailure<E> {
+    Source(SourceError),
+    Sink(E),
+}
+
+impl Source {
+    /// Answers a query whose parameters were validated, handing `sink` its rows in order, one
+    /// at a time; the answer's columns, statistics and engine (its rows left empty). A mirror
+    /// streams in flat memory however many rows match; Athena and event history answer first,
+    /// then hand the rows over.
+    pub async fn stream<E>(
+        &self,
+        q: &QueryDef,
+        params: &Params,
+        layout: &LakeLayout,
+        mut sink: impl FnMut(Vec<serde_json::Value>) -> Result<(), E>,
+    ) -> Result<Answer, StreamFailure<E>> {
+        if let Source::Mirror { mirror, today } = self {
+            let stats = query::stream_local(q, params, layout, mirror, *today, sink).map_err(|e| match e {
+                query::StreamError::Query(e) => StreamFailure::Source(e.into()),
+                query::StreamError::Sink(e) => StreamFailure::Sink(e),
+            })?;
+            return Ok(Answer { stats, ..Answer::of(q, Vec::new()) });
+        }
+        let mut answer = self.answer(q, params, layout).await.map_err(StreamFailure::Source)?;
+        for r in std::mem::take(&mut answer.rows) {
+            sink(r).map_err(StreamFailure::Sink)?;
+        }
+        Ok(answer)
+    }
+}
+
 /// Event history answers `created-deleted` only, within its 90 days.
 #[cfg(feature = "event-history")]
 async fn event_history(

@@ -2,6 +2,7 @@
 //! Athena or event history (table, JSON or CSV), or its Athena SQL.
 
 use opslake_runtime::query::{self, QUERIES};
+use opslake_runtime::source::StreamFailure;
 
 use crate::args::{LakeArgs, TableFormat};
 use crate::context::{Context, Diagnostics};
@@ -67,8 +68,21 @@ pub fn run(ctx: &mut Context, a: Args) -> Result {
             }
         })?;
     let rt = ctx.rt;
-    let answer = rt.block_on(source.answer(q, &params, &layout))?;
-    write!(ctx.out, "{}", report::answer::render(&answer, a.format))?;
+    let answer = if a.format == TableFormat::Table {
+        let answer = rt.block_on(source.answer(q, &params, &layout))?;
+        write!(ctx.out, "{}", report::answer::render(&answer, a.format))?;
+        answer
+    } else {
+        // Row by row: memory stays flat however many rows the query returns.
+        let columns: Vec<String> = q.columns.iter().map(|c| c.to_string()).collect();
+        let mut w = report::answer::RowWriter::begin(&mut *ctx.out, &columns, a.format == TableFormat::Csv)?;
+        let answer = rt.block_on(source.stream(q, &params, &layout, |r| w.row(&r))).map_err(|e| match e {
+            StreamFailure::Source(e) => Error::from(e),
+            StreamFailure::Sink(e) => Error::from(e),
+        })?;
+        w.end()?;
+        answer
+    };
     write!(ctx.err, "{}", report::answer::read(&answer))?;
     Ok(Exit::Ok)
 }

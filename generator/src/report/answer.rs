@@ -23,18 +23,63 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+/// Rows written as they come, as CSV (a header line, then one line per row) or as a JSON
+/// array of objects keyed by column (pretty-printed): what `query` streams, and what an
+/// answer in memory renders to.
+pub struct RowWriter<W: std::io::Write> {
+    out: W,
+    columns: Vec<String>,
+    csv: bool,
+    rows: u64,
+}
+
+impl<W: std::io::Write> RowWriter<W> {
+    /// Starts the output (the CSV header, or the JSON array's opening bracket).
+    pub fn begin(mut out: W, columns: &[String], csv: bool) -> std::io::Result<Self> {
+        if csv {
+            writeln!(out, "{}", columns.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","))?;
+        } else {
+            out.write_all(b"[")?;
+        }
+        Ok(RowWriter { out, columns: columns.to_vec(), csv, rows: 0 })
+    }
+
+    pub fn row(&mut self, r: &[Value]) -> std::io::Result<()> {
+        if self.csv {
+            writeln!(self.out, "{}", r.iter().map(|v| csv_field(&cell(v))).collect::<Vec<_>>().join(","))?;
+        } else {
+            let object: serde_json::Map<String, Value> = self.columns.iter().cloned().zip(r.iter().cloned()).collect();
+            let text = serde_json::to_string_pretty(&object).map_err(std::io::Error::other)?;
+            // Indented one level, as an element of the array.
+            let sep = if self.rows == 0 { "\n  " } else { ",\n  " };
+            write!(self.out, "{sep}{}", text.replace('\n', "\n  "))?;
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Ends the output; the writer back.
+    pub fn end(mut self) -> std::io::Result<W> {
+        if !self.csv {
+            self.out.write_all(if self.rows == 0 { b"]\n" } else { b"\n]\n" })?;
+        }
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
 /// The answer in `format`.
 pub fn render(a: &Answer, format: TableFormat) -> String {
     match format {
-        TableFormat::Json => format!("{}\n", serde_json::to_string_pretty(&a.objects()).unwrap_or_default()),
-        TableFormat::Csv => {
-            let mut out = a.columns.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(",");
-            out.push('\n');
-            for r in &a.rows {
-                out.push_str(&r.iter().map(|v| csv_field(&cell(v))).collect::<Vec<_>>().join(","));
-                out.push('\n');
-            }
-            out
+        TableFormat::Json | TableFormat::Csv => {
+            let write = || -> std::io::Result<Vec<u8>> {
+                let mut w = RowWriter::begin(Vec::new(), &a.columns, format == TableFormat::Csv)?;
+                for r in &a.rows {
+                    w.row(r)?;
+                }
+                w.end()
+            };
+            String::from_utf8(write().unwrap_or_default()).unwrap_or_default()
         }
         TableFormat::Table => {
             let rows: Vec<Vec<String>> = a

@@ -6,4 +6,5 @@ pub mod answer;
 pub mod ask;
 pub mod deploy;
 pub mod doctor;
+pub mod progress;
 pub mod table;

@@ -513,7 +513,7 @@ mod tests {
                 match p.kind {
                     ParamKind::Region => assert_eq!(s["enum"], json!(layout.regions)),
                     ParamKind::Account => assert_eq!(s["enum"], json!(layout.accounts)),
-                    ParamKind::Year | ParamKind::Month => assert_eq!(s["type"], "integer"),
+                    ParamKind::Year | ParamKind::Month | ParamKind::Limit => assert_eq!(s["type"], "integer"),
                     ParamKind::Bool => assert_eq!(s["type"], "boolean"),
                     _ => assert!(s["type"] == "string" && s["pattern"].is_string(), "{}: {s}", p.name),
                 }

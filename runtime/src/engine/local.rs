@@ -46,20 +46,47 @@ pub enum EngineError {
     /// The table's projection cannot be interpreted or the constraints are refused.
     #[error("{0}")]
     Projection(String),
+    /// Rows spilled to a temporary file could not be read back.
+    #[error("{0}")]
+    Sort(String),
+}
+
+/// Told how a scan advances (the command line draws a progress bar from it); called from
+/// the scan's worker threads.
+pub trait ScanProgress: Send + Sync {
+    /// A scan of `objects` objects holding `bytes` bytes begins.
+    fn begin(&self, objects: u64, bytes: u64);
+    /// One object was read: its stored bytes and the records it held.
+    fn advance(&self, bytes: u64, records: u64);
+    /// The scan is over.
+    fn finish(&self);
 }
 
 /// A mirror root directory.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Mirror {
     pub root: PathBuf,
     /// Objects and bytes under each table location, counted once (a summary runs a dozen
     /// queries over the same tables).
     totals: Arc<std::sync::Mutex<BTreeMap<String, (u64, u64)>>>,
+    progress: Option<Arc<dyn ScanProgress>>,
+}
+
+impl std::fmt::Debug for Mirror {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mirror").field("root", &self.root).finish_non_exhaustive()
+    }
 }
 
 impl Mirror {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Mirror { root: root.into(), totals: Arc::default() }
+        Mirror { root: root.into(), totals: Arc::default(), progress: None }
+    }
+
+    /// The same mirror, telling `progress` how each scan advances.
+    pub fn with_progress(mut self, progress: Arc<dyn ScanProgress>) -> Self {
+        self.progress = Some(progress);
+        self
     }
 
     /// (objects, bytes) under `location`.
@@ -67,10 +94,7 @@ impl Mirror {
         if let Some(t) = self.totals.lock().ok().and_then(|m| m.get(location).copied()) {
             return t;
         }
-        let mut all = Vec::new();
-        if let Some(root) = self.path_of(location) {
-            walk(&root, &mut all);
-        }
+        let all = self.path_of(location).map(|root| walk(&root)).unwrap_or_default();
         let t = (all.len() as u64, all.iter().map(|(_, s)| s).sum());
         if let Ok(mut m) = self.totals.lock() {
             m.insert(location.to_string(), t);
@@ -113,19 +137,20 @@ impl Mirror {
             .partitions(constraints, today)
             .map_err(|e| EngineError::Projection(format!("table {}: {e}", table.name)))?;
         let mut stats = ScanStats { partitions_projected: partitions.len(), ..ScanStats::default() };
+        // Thousands of partition folders (days × accounts × regions): listed in parallel.
+        let listed: Vec<(Partition, Vec<(PathBuf, u64)>)> = partitions
+            .into_par_iter()
+            .filter_map(|p| {
+                let dir = self.path_of(&p.location).filter(|d| d.is_dir())?;
+                let mut files = walk(&dir);
+                files.sort();
+                Some((p.values, files))
+            })
+            .collect();
         let mut out = Vec::new();
-        for p in partitions {
-            let Some(dir) = self.path_of(&p.location) else {
-                continue;
-            };
-            if !dir.is_dir() {
-                continue;
-            }
+        for (values, files) in listed {
             stats.partitions_present += 1;
-            let partition = Arc::new(p.values);
-            let mut files = Vec::new();
-            walk(&dir, &mut files);
-            files.sort();
+            let partition = Arc::new(values);
             for (path, size) in files {
                 let key = format!(
                     "s3://{}",
@@ -167,13 +192,24 @@ impl Mirror {
         V: Fn(&mut A, Rec<'_, '_>, &Partition) + Sync + Send,
         M: Fn(A, A) -> A + Sync + Send,
     {
+        let progress = self.progress.as_deref();
+        if let Some(p) = progress {
+            p.begin(objects.len() as u64, objects.iter().map(|o| o.size).sum());
+        }
+        // Leaves of a few hundred objects at most (a few per thread for a small scan): each
+        // leaf folds into its own accumulator, and accumulators cost a merge each.
+        let leaf = (objects.len() / (rayon::current_num_threads() * 64)).max(1);
         let (acc, stats) = objects
             .par_iter()
-            .with_max_len(1)
+            .with_min_len(leaf)
             .fold(
                 || (init(), ScanStats::default()),
                 |(mut acc, mut stats), obj| {
+                    let before = stats.records;
                     read_object(kind, obj, needles, &mut acc, &visit, &mut stats);
+                    if let Some(p) = progress {
+                        p.advance(obj.size, stats.records - before);
+                    }
                     (acc, stats)
                 },
             )
@@ -184,6 +220,9 @@ impl Mirror {
                     (merge(a, b), sa)
                 },
             );
+        if let Some(p) = progress {
+            p.finish();
+        }
         let mut stats = stats;
         stats.problems.sort_by(|a, b| a.key.cmp(&b.key));
         (acc, stats)
@@ -234,22 +273,25 @@ fn hidden(name: &std::ffi::OsStr) -> bool {
     n.starts_with('_') || n.starts_with('.')
 }
 
-fn walk(dir: &Path, out: &mut Vec<(PathBuf, u64)>) {
+/// Every visible file under `dir` with its size; subfolders listed in parallel.
+fn walk(dir: &Path) -> Vec<(PathBuf, u64)> {
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
+        return Vec::new();
     };
-    for e in entries.flatten() {
-        if hidden(&e.file_name()) {
-            continue;
-        }
-        let Ok(ft) = e.file_type() else { continue };
-        if ft.is_dir() {
-            walk(&e.path(), out);
-        } else if ft.is_file() {
-            let size = e.metadata().map(|m| m.len()).unwrap_or(0);
-            out.push((e.path(), size));
-        }
-    }
+    let entries: Vec<std::fs::DirEntry> = entries.flatten().filter(|e| !hidden(&e.file_name())).collect();
+    entries
+        .par_iter()
+        .flat_map_iter(|e| {
+            let Ok(ft) = e.file_type() else { return Vec::new() };
+            if ft.is_dir() {
+                walk(&e.path())
+            } else if ft.is_file() {
+                vec![(e.path(), e.metadata().map(|m| m.len()).unwrap_or(0))]
+            } else {
+                Vec::new()
+            }
+        })
+        .collect()
 }
 
 fn read_object<A, V>(

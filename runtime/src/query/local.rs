@@ -2,14 +2,14 @@
 //! their SQL, over the mirror. Partition predicates become projection constraints, so only
 //! the partitions the SQL would read are opened.
 
-use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 
 use jiff::civil::Date;
 use serde_json::Value;
 
+use super::ordered::{DrainError, Ordered, Plan, MEMORY_BUDGET};
 use super::{Answer, Params, QueryDef, QueryError};
-use crate::engine::local::{EventNames, Mirror, Rec};
+use crate::engine::local::{EngineError, EventNames, Mirror, Rec};
 use crate::engine::ScanStats;
 use crate::lake::{Constraint, LakeLayout, TableDef};
 use crate::records::cloudtrail::{extract_scalar, Record};
@@ -23,30 +23,9 @@ fn opt(v: Option<&str>) -> Value {
     v.map_or(Value::Null, |t| Value::String(t.to_string()))
 }
 
-/// SQL ordering of one value: NULLs last (Athena's default for ASC).
-fn cmp_value(a: &Value, b: &Value) -> Ordering {
-    match (a, b) {
-        (Value::Null, Value::Null) => Ordering::Equal,
-        (Value::Null, _) => Ordering::Greater,
-        (_, Value::Null) => Ordering::Less,
-        (Value::Number(x), Value::Number(y)) => x.as_f64().unwrap_or(0.0).total_cmp(&y.as_f64().unwrap_or(0.0)),
-        (Value::String(x), Value::String(y)) => x.cmp(y),
-        _ => a.to_string().cmp(&b.to_string()),
-    }
-}
-
 /// Sorts rows by columns `keys`: (index, descending).
 pub(super) fn sort_rows(rows: &mut [Vec<Value>], keys: &[(usize, bool)]) {
-    rows.sort_by(|a, b| {
-        for &(i, desc) in keys {
-            let o = cmp_value(&a[i], &b[i]);
-            let o = if desc { o.reverse() } else { o };
-            if o != Ordering::Equal {
-                return o;
-            }
-        }
-        Ordering::Equal
-    });
+    rows.sort_by(|a, b| super::ordered::cmp_rows(a, b, keys));
 }
 
 struct Window {
@@ -92,6 +71,14 @@ fn values(v: Option<&str>) -> Option<Constraint> {
     v.map(|x| Constraint::Values(vec![x.to_string()]))
 }
 
+/// A local evaluation's rows: all in memory (an aggregate, a bounded list), or in order still
+/// to be drained (a query that returns a row per record).
+pub enum Rows {
+    Done(Vec<Vec<Value>>),
+    Ordered(Ordered),
+}
+
+/// Runs a query over the mirror into an [`Answer`] (every row in memory).
 pub fn run(
     q: &QueryDef,
     params: &Params,
@@ -99,6 +86,70 @@ pub fn run(
     mirror: &Mirror,
     today: Date,
 ) -> Result<Answer, QueryError> {
+    let (rows, mut stats) = evaluate(q, params, layout, mirror, today)?;
+    let rows = match rows {
+        Rows::Done(rows) => rows,
+        Rows::Ordered(o) => {
+            let (mut rows, warning) = o.into_rows();
+            stats.problems.extend(warning.map(|reason| crate::engine::Problem { key: "(sort)".into(), reason }));
+            for r in &mut rows {
+                r.truncate(q.columns.len());
+            }
+            rows
+        }
+    };
+    Ok(Answer { stats, ..Answer::of(q, rows) })
+}
+
+/// Runs a query over the mirror, handing `sink` its rows in order, one at a time (memory stays
+/// flat however many rows there are); what was scanned.
+pub fn stream<E>(
+    q: &QueryDef,
+    params: &Params,
+    layout: &LakeLayout,
+    mirror: &Mirror,
+    today: Date,
+    mut sink: impl FnMut(Vec<Value>) -> Result<(), E>,
+) -> Result<ScanStats, StreamError<E>> {
+    let (rows, mut stats) = evaluate(q, params, layout, mirror, today).map_err(StreamError::Query)?;
+    let width = q.columns.len();
+    match rows {
+        Rows::Done(rows) => {
+            for r in rows {
+                sink(r).map_err(StreamError::Sink)?;
+            }
+        }
+        Rows::Ordered(o) => {
+            let drained = o.drain(|mut r| {
+                r.truncate(width);
+                sink(r)
+            });
+            match drained {
+                Ok((_, warning)) => {
+                    stats.problems.extend(warning.map(|reason| crate::engine::Problem { key: "(sort)".into(), reason }))
+                }
+                Err(DrainError::Sink(e)) => return Err(StreamError::Sink(e)),
+                Err(DrainError::Run(e)) => return Err(StreamError::Query(QueryError::Engine(EngineError::Sort(e)))),
+            }
+        }
+    }
+    Ok(stats)
+}
+
+/// Why streaming stopped: the query failed, or the sink refused a row.
+#[derive(Debug)]
+pub enum StreamError<E> {
+    Query(QueryError),
+    Sink(E),
+}
+
+fn evaluate(
+    q: &QueryDef,
+    params: &Params,
+    layout: &LakeLayout,
+    mirror: &Mirror,
+    today: Date,
+) -> Result<(Rows, ScanStats), QueryError> {
     let tables = super::tables_for(q, params, layout);
     if tables.is_empty() {
         return Err(QueryError::Param(super::ParamError(format!(
@@ -122,10 +173,12 @@ pub fn run(
     };
     let needles = (!needles.is_empty()).then(|| EventNames::new(&needles));
     let mut scanner = Scanner { mirror, today, stats: ScanStats::default(), needles };
+    let limit = super::row_limit(q, params);
     let rows = match q.name {
         "events" | "switch-roles" => {
             constraints.insert("timestamp".into(), w.days.clone());
-            events(q.name == "switch-roles", params, &w, &mut scanner, &tables[0], &constraints)?
+            let ordered = events(q.name == "switch-roles", params, &w, &mut scanner, &tables[0], &constraints, limit)?;
+            return Ok((Rows::Ordered(ordered), scanner.stats));
         }
         "event-counts" => {
             constraints.insert("timestamp".into(), w.days.clone());
@@ -164,10 +217,10 @@ pub fn run(
         other => return Err(QueryError::Param(super::ParamError(format!("{other}: no local evaluation")))),
     };
     let mut rows = rows;
-    if let Some(n) = q.limit {
+    if let Some(n) = limit {
         rows.truncate(n); // the SQL's LIMIT, after its ORDER BY
     }
-    Ok(Answer { stats: scanner.stats, ..Answer::of(q, rows) })
+    Ok((Rows::Done(rows), scanner.stats))
 }
 
 /// `event-counts`: calls and errors per API. Each worker counts into its own map (one entry
@@ -178,23 +231,37 @@ fn event_counts(
     table: &TableDef,
     constraints: &BTreeMap<String, Constraint>,
 ) -> Result<Vec<Vec<Value>>, QueryError> {
-    let counts: Counts<(Option<String>, Option<String>)> = scanner.run(
+    thread_local! {
+        static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    // Keyed by the pair written into one reused string: no allocation per record, one per API.
+    let counts: Counts<String> = scanner.run(
         table,
         constraints,
-        HashMap::new,
-        |acc: &mut Counts<(Option<String>, Option<String>)>, rec, _| {
+        Counts::default,
+        |acc: &mut Counts<String>, rec, _| {
             let Rec::Trail(r) = rec else { return };
-            if in_window(r.event_time.as_ref().map(Text::as_str), w) {
-                let e = acc.entry((owned(r.event_source.as_ref()), owned(r.event_name.as_ref()))).or_default();
+            if !in_window(r.event_time.as_ref().map(Text::as_str), w) {
+                return;
+            }
+            KEY.with_borrow_mut(|key| {
+                pair_key(key, r.event_source.as_ref().map(Text::as_str), r.event_name.as_ref().map(Text::as_str));
+                let e = match acc.get_mut(key.as_str()) {
+                    Some(e) => e,
+                    None => acc.entry(key.clone()).or_default(),
+                };
                 e.0 += 1;
                 e.1 += i64::from(r.error_code.is_some());
-            }
+            });
         },
         merge_tallies,
     )?;
     let mut rows: Vec<Vec<Value>> = counts
         .into_iter()
-        .map(|((src, name), (n, e))| vec![opt(src.as_deref()), opt(name.as_deref()), Value::from(n), Value::from(e)])
+        .map(|(key, (n, e))| {
+            let (src, name) = unpair_key(&key);
+            vec![opt(src), opt(name), Value::from(n), Value::from(e)]
+        })
         .collect();
     sort_rows(&mut rows, &[(2, true), (0, false), (1, false)]);
     Ok(rows)
@@ -263,7 +330,7 @@ fn config_changes(
     let counts: Counts<Key> = scanner.run(
         table,
         constraints,
-        HashMap::new,
+        Counts::default,
         |acc: &mut Counts<Key>, rec, _| {
             let Rec::Config(i) = rec else { return };
             let key = (
@@ -333,12 +400,13 @@ fn events(
     scanner: &mut Scanner,
     table: &TableDef,
     constraints: &BTreeMap<String, Constraint>,
-) -> Result<Vec<Vec<Value>>, QueryError> {
+    limit: Option<usize>,
+) -> Result<Ordered, QueryError> {
     let name = params.str("event_name");
     let source = params.str("event_source");
     let user = params.str("user");
     let errors_only = params.flag("errors_only");
-    let visit = |acc: &mut Vec<Vec<Value>>, rec: Rec<'_, '_>, part: &BTreeMap<String, String>| {
+    let visit = |acc: &mut Ordered, rec: Rec<'_, '_>, part: &BTreeMap<String, String>| {
         let Rec::Trail(r) = rec else { return };
         if !in_window(r.event_time.as_ref().map(Text::as_str), w) {
             return;
@@ -377,30 +445,15 @@ fn events(
             s(r.event_id.as_ref()),
         ]);
     };
-    let mut rows = scanner.rows(table, constraints, &visit)?;
-    if switch {
-        // eventtime, eventid, then every output column: a total order, as in the SQL
-        sort_rows(&mut rows, &[(0, false), (5, false), (1, false), (2, false), (3, false), (4, false)]);
-        for r in &mut rows {
-            r.truncate(5); // the event id only orders the rows
-        }
+    // eventtime, eventid, then every output column: a total order, as in the SQL (the event
+    // id only orders switch-roles' rows, and is cut from them on output).
+    let keys: &[(usize, bool)] = if switch {
+        &[(0, false), (5, false), (1, false), (2, false), (3, false), (4, false)]
     } else {
-        sort_rows(
-            &mut rows,
-            &[
-                (0, false),
-                (8, false),
-                (1, false),
-                (2, false),
-                (3, false),
-                (4, false),
-                (5, false),
-                (6, false),
-                (7, false),
-            ],
-        );
-    }
-    Ok(rows)
+        &[(0, false), (8, false), (1, false), (2, false), (3, false), (4, false), (5, false), (6, false), (7, false)]
+    };
+    let plan = Plan::new(keys, limit, MEMORY_BUDGET);
+    scanner.run(table, constraints, || plan.collector(), visit, Ordered::merge)
 }
 
 /// `changes`: writes and failed calls in the window, as the SQL selects them (request
@@ -499,7 +552,10 @@ trait Tally: Default {
     fn merge(&mut self, other: Self);
 }
 
-fn merge_tallies<K: std::hash::Hash + Eq, T: Tally>(mut a: HashMap<K, T>, b: HashMap<K, T>) -> HashMap<K, T> {
+fn merge_tallies<K: std::hash::Hash + Eq, T: Tally, S: std::hash::BuildHasher>(
+    mut a: HashMap<K, T, S>,
+    b: HashMap<K, T, S>,
+) -> HashMap<K, T, S> {
     for (k, v) in b {
         a.entry(k).or_default().merge(v);
     }
@@ -728,7 +784,7 @@ fn app_logs(
     let counts: Counts<Key> = scanner.run(
         table,
         constraints,
-        HashMap::new,
+        Counts::default,
         |acc: &mut Counts<Key>, rec, p| {
             let Rec::Log(r, e) = rec else { return };
             let Some(ts) = e.timestamp.filter(|t| *t >= w.from_ms && *t < w.to_ms) else { return };
@@ -795,7 +851,37 @@ fn metric_points(
     Ok(rows)
 }
 
-type Counts<K> = HashMap<K, (i64, i64)>;
+type Counts<K> = HashMap<K, (i64, i64), foldhash::fast::RandomState>;
+
+/// Two optional strings as one key: each a presence mark, its length and its text.
+fn pair_key(out: &mut String, a: Option<&str>, b: Option<&str>) {
+    use std::fmt::Write;
+    out.clear();
+    for v in [a, b] {
+        match v {
+            Some(v) => {
+                let _ = write!(out, "+{}:{v}", v.len());
+            }
+            None => out.push('-'),
+        }
+    }
+}
+
+/// The two optional strings of a [`pair_key`].
+fn unpair_key(key: &str) -> (Option<&str>, Option<&str>) {
+    fn one(s: &str) -> (Option<&str>, &str) {
+        match s.strip_prefix('+').and_then(|r| r.split_once(':')) {
+            Some((len, rest)) => {
+                let n: usize = len.parse().unwrap_or(rest.len()).min(rest.len());
+                (Some(&rest[..n]), &rest[n..])
+            }
+            None => (None, s.strip_prefix('-').unwrap_or(s)),
+        }
+    }
+    let (a, rest) = one(key);
+    let (b, _) = one(rest);
+    (a, b)
+}
 
 fn owned(t: Option<&Text>) -> Option<String> {
     t.map(|t| t.as_str().to_string())

@@ -8,6 +8,7 @@
 //! `ident` filter).
 
 mod local;
+pub mod ordered;
 
 pub use local::event_touch_rows;
 
@@ -41,7 +42,12 @@ pub enum ParamKind {
     Time,
     /// A CloudWatch namespace (`AWS/ApplicationELB`, `Orders`).
     Namespace,
+    /// A number of rows, 1 to [`MAX_LIMIT`].
+    Limit,
 }
+
+/// The largest `limit` a query takes.
+pub const MAX_LIMIT: i64 = 10_000_000;
 
 impl ParamKind {
     /// The JSON Schema of a value of this kind (what [`validate`] accepts, for a model's tool
@@ -60,6 +66,7 @@ impl ParamKind {
             ParamKind::Bool => json!({"type": "boolean"}),
             ParamKind::Time => json!({"type": "string", "format": "date-time", "pattern": TIME_PATTERN}),
             ParamKind::Namespace => json!({"type": "string", "pattern": "^[A-Za-z0-9/_.#:-]{1,255}$"}),
+            ParamKind::Limit => json!({"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}),
         }
     }
 }
@@ -124,6 +131,7 @@ const fn p(name: &'static str, kind: ParamKind, required: bool, help: &'static s
 const FROM: ParamDef = p("from", ParamKind::Date, true, "first day, YYYY-MM-DD (UTC)");
 const TO: ParamDef = p("to", ParamKind::Date, true, "last day, YYYY-MM-DD (UTC), inclusive");
 const ACCOUNT: ParamDef = p("account", ParamKind::Account, false, "only this account (12 digits)");
+const LIMIT: ParamDef = p("limit", ParamKind::Limit, false, "at most this many rows, the first in the query's order");
 const REGION: ParamDef = p("region", ParamKind::Region, false, "only this region (one of the spec's)");
 const START: ParamDef = p("start", ParamKind::Time, true, "window start, RFC 3339 (e.g. 2025-06-12T09:30:00Z)");
 const END: ParamDef = p("end", ParamKind::Time, true, "window end (exclusive), RFC 3339, at most 48 h after start");
@@ -164,7 +172,7 @@ pub const QUERIES: &[QueryDef] = &[
         name: "switch-roles",
         description: "Console SwitchRole sign-ins: who switched from where into which role",
         table: TableKind::CloudTrail,
-        params: &[FROM, TO, ACCOUNT],
+        params: &[FROM, TO, ACCOUNT, LIMIT],
         columns: &["eventtime", "arn", "switchfrom", "result", "account"],
         sql: include_str!("../../../templates/sql/switch-roles.sql.tera"),
         post: None,
@@ -183,6 +191,7 @@ pub const QUERIES: &[QueryDef] = &[
             ACCOUNT,
             REGION,
             p("errors_only", ParamKind::Bool, false, "true: only calls that returned an error"),
+            LIMIT,
         ],
         columns: &[
             "eventtime",
@@ -501,6 +510,10 @@ fn parse_value(def: &ParamDef, raw: &str, layout: &LakeLayout) -> Result<ParamVa
     let n = def.name;
     let v = raw.trim();
     match def.kind {
+        ParamKind::Limit => match v.parse::<i64>() {
+            Ok(l) if (1..=MAX_LIMIT).contains(&l) => Ok(ParamValue::Int(l)),
+            _ => Err(ParamError(format!("{n}: `{v}` is not a number of rows (1-{MAX_LIMIT})"))),
+        },
         ParamKind::Year => match v.parse::<i64>() {
             Ok(y) if (2000..=2100).contains(&y) && v.len() == 4 => Ok(ParamValue::Int(y)),
             _ => Err(ParamError(format!("{n}: `{v}` is not a year (2000-2100)"))),
@@ -752,14 +765,15 @@ pub fn render_sql(q: &QueryDef, params: &Params, layout: &LakeLayout) -> Result<
     let alb: Vec<Value> = tables.iter().map(|t| json!({"name": t.name, "region": t.region})).collect();
     ctx.insert("tables", &alb);
     ctx.insert("event_keys", &crate::catalogue::event_keys());
-    ctx.insert("limit", &q.limit);
     ctx.insert("error_words", &crate::records::logs::ERROR_WORDS);
     for def in q.params {
-        // Presence flags only: values never enter the template.
+        // Presence flags only: values never enter the template…
         let present =
             params.0.contains_key(def.name) && !matches!(params.0.get(def.name), Some(ParamValue::Bool(false)));
         ctx.insert(def.name, &present);
     }
+    // …but the row limit, a number the validation bounded, is the LIMIT clause's literal.
+    ctx.insert("limit", &row_limit(q, params));
     let text = tera.render(&name, &ctx).map_err(|e| ParamError(format!("template {name}: {e:?}")))?;
     let mut values: BTreeMap<String, ParamValue> = params.0.clone();
     values.extend(derived(params));
@@ -889,6 +903,15 @@ impl Answer {
     }
 }
 
+/// The most rows a query answers: its catalogue limit, or the `limit` asked, the smaller.
+pub fn row_limit(q: &QueryDef, params: &Params) -> Option<usize> {
+    let asked = params.int("limit").and_then(|n| usize::try_from(n).ok());
+    match (q.limit, asked) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Runs a query over a local mirror.
 pub fn run_local(
     q: &QueryDef,
@@ -899,6 +922,8 @@ pub fn run_local(
 ) -> Result<Answer, QueryError> {
     local::run(q, params, layout, mirror, today)
 }
+
+pub use local::{stream as stream_local, StreamError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {

@@ -212,7 +212,9 @@ struct TypedFile<'a> {
 /// model: the caller then falls back to [`split`] and [`parse`], record by record, to keep
 /// the good ones and count the bad.
 pub fn parse_file(bytes: &[u8]) -> Option<Vec<Record<'_>>> {
-    serde_json::from_slice::<TypedFile>(bytes).ok().map(|f| f.records)
+    // One UTF-8 check of the whole file, rather than one per string and raw value.
+    let text = std::str::from_utf8(bytes).ok()?;
+    serde_json::from_str::<TypedFile>(text).ok().map(|f| f.records)
 }
 
 /// Parses one raw record.

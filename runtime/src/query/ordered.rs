@@ -1,0 +1,404 @@
+//! Rows in a query's order, in bounded memory: the local engine's `ORDER BY … [LIMIT n]`.
+//!
+//! Every scan worker pushes the rows it finds into its own [`Ordered`]. With a limit, each
+//! keeps only its first `n` rows (sorted and cut whenever it holds twice that): the top-n
+//! path. Without one, rows stay in memory until all workers together hold more than the
+//! budget; then a worker holding a fair share sorts its rows and spills them to a temporary
+//! file as one sorted run. [`Ordered::drain`] merges the runs and what is still in memory,
+//! so rows come out in order, one at a time, and memory stays flat however much the scan
+//! reads. The order is SQL's: NULLs last, each key ascending or descending.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::io::{BufRead, BufReader, BufWriter, Seek, Write};
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+/// Rows held in memory by all workers of one query before spilling, in estimated bytes.
+pub const MEMORY_BUDGET: usize = 48 * 1024 * 1024;
+
+/// The sort keys: (column, descending).
+pub type Keys = Arc<[(usize, bool)]>;
+
+/// SQL ordering of one value: NULLs last (Athena's default for ASC).
+pub fn cmp_value(a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::Null, Value::Null) => Ordering::Equal,
+        (Value::Null, _) => Ordering::Greater,
+        (_, Value::Null) => Ordering::Less,
+        (Value::Number(x), Value::Number(y)) => x.as_f64().unwrap_or(0.0).total_cmp(&y.as_f64().unwrap_or(0.0)),
+        (Value::String(x), Value::String(y)) => x.cmp(y),
+        _ => a.to_string().cmp(&b.to_string()),
+    }
+}
+
+/// Two rows by `keys`.
+pub fn cmp_rows(a: &[Value], b: &[Value], keys: &[(usize, bool)]) -> Ordering {
+    for &(i, desc) in keys {
+        let o = cmp_value(&a[i], &b[i]);
+        let o = if desc { o.reverse() } else { o };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
+
+/// What a row costs in memory, roughly: its strings, and the values and vector around them.
+fn row_bytes(row: &[Value]) -> usize {
+    24 + row
+        .iter()
+        .map(|v| {
+            32 + match v {
+                Value::String(s) => s.len(),
+                Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+                other => other.to_string().len(),
+            }
+        })
+        .sum::<usize>()
+}
+
+/// One query's rows, in order, within a memory budget shared by its workers.
+pub struct Ordered {
+    keys: Keys,
+    limit: Option<usize>,
+    budget: usize,
+    /// Bytes held by every worker of the query.
+    shared: Arc<AtomicUsize>,
+    rows: Vec<Vec<Value>>,
+    bytes: usize,
+    runs: Vec<std::fs::File>,
+    error: Option<String>,
+}
+
+/// What the workers of one query share: the keys, the limit and the memory account.
+#[derive(Clone)]
+pub struct Plan {
+    keys: Keys,
+    limit: Option<usize>,
+    budget: usize,
+    shared: Arc<AtomicUsize>,
+}
+
+impl Plan {
+    pub fn new(keys: &[(usize, bool)], limit: Option<usize>, budget: usize) -> Plan {
+        Plan { keys: keys.into(), limit, budget, shared: Arc::default() }
+    }
+
+    /// An empty collector for one worker.
+    pub fn collector(&self) -> Ordered {
+        Ordered {
+            keys: Arc::clone(&self.keys),
+            limit: self.limit,
+            budget: self.budget,
+            shared: Arc::clone(&self.shared),
+            rows: Vec::new(),
+            bytes: 0,
+            runs: Vec::new(),
+            error: None,
+        }
+    }
+}
+
+impl Ordered {
+    pub fn push(&mut self, row: Vec<Value>) {
+        let b = row_bytes(&row);
+        self.bytes += b;
+        let total = self.shared.fetch_add(b, AtomicOrdering::Relaxed) + b;
+        self.rows.push(row);
+        if let Some(n) = self.limit {
+            if self.rows.len() >= 2 * n.max(512) {
+                self.cut(n);
+            }
+        }
+        // A worker spills once it holds a fair share of the budget and all hold more.
+        if total > self.budget && self.bytes >= self.budget / 8 {
+            self.spill();
+        }
+    }
+
+    /// Sorts, keeps the first `n`.
+    fn cut(&mut self, n: usize) {
+        let keys = Arc::clone(&self.keys);
+        self.rows.sort_unstable_by(|a, b| cmp_rows(a, b, &keys));
+        self.rows.truncate(n);
+        let kept: usize = self.rows.iter().map(|r| row_bytes(r)).sum();
+        self.shared.fetch_sub(self.bytes - kept, AtomicOrdering::Relaxed);
+        self.bytes = kept;
+    }
+
+    /// Writes the rows, sorted, to a temporary file (removed when closed) as one run.
+    fn spill(&mut self) {
+        if let Some(n) = self.limit {
+            self.cut(n);
+        } else {
+            let keys = Arc::clone(&self.keys);
+            self.rows.sort_unstable_by(|a, b| cmp_rows(a, b, &keys));
+        }
+        let written = (|| -> std::io::Result<std::fs::File> {
+            let mut out = BufWriter::with_capacity(1 << 16, tempfile::tempfile()?);
+            for r in &self.rows {
+                serde_json::to_writer(&mut out, r)?;
+                out.write_all(b"\n")?;
+            }
+            let mut file = out.into_inner().map_err(|e| e.into_error())?;
+            file.rewind()?;
+            Ok(file)
+        })();
+        match written {
+            Ok(file) => {
+                self.runs.push(file);
+                self.rows = Vec::new();
+                self.shared.fetch_sub(self.bytes, AtomicOrdering::Relaxed);
+                self.bytes = 0;
+            }
+            // Keep the rows in memory: over budget, but nothing lost; said on drain.
+            Err(e) => {
+                self.error.get_or_insert(format!("cannot spill rows to a temporary file: {e}"));
+            }
+        }
+    }
+
+    /// Adds another worker's rows and runs.
+    pub fn merge(mut self, mut other: Ordered) -> Ordered {
+        if other.rows.len() > self.rows.len() {
+            std::mem::swap(&mut self.rows, &mut other.rows);
+        }
+        self.rows.append(&mut other.rows);
+        self.bytes += std::mem::take(&mut other.bytes);
+        self.runs.append(&mut other.runs);
+        self.error = self.error.take().or(other.error.take());
+        if let Some(n) = self.limit.filter(|n| self.rows.len() > *n) {
+            self.cut(n);
+        }
+        // The scan's many small collectors grow by merging, not only by pushing.
+        if self.shared.load(AtomicOrdering::Relaxed) > self.budget && self.bytes >= self.budget / 8 {
+            self.spill();
+        }
+        self
+    }
+
+    /// Rows in order to `sink` (at most the limit), merging the spilled runs; the number of
+    /// rows and any warning (a spill that failed).
+    pub fn drain<E>(
+        mut self,
+        mut sink: impl FnMut(Vec<Value>) -> Result<(), E>,
+    ) -> Result<(u64, Option<String>), DrainError<E>> {
+        let keys = Arc::clone(&self.keys);
+        self.rows.sort_unstable_by(|a, b| cmp_rows(a, b, &keys));
+        let limit = self.limit.unwrap_or(usize::MAX);
+        let warning = self.error.take();
+        let mut sent = 0u64;
+        let rows = std::mem::take(&mut self.rows);
+        self.shared.fetch_sub(std::mem::take(&mut self.bytes), AtomicOrdering::Relaxed);
+        if self.runs.is_empty() {
+            for r in rows.into_iter().take(limit) {
+                sink(r).map_err(DrainError::Sink)?;
+                sent += 1;
+            }
+            return Ok((sent, warning));
+        }
+        let mut sources: Vec<Source> = std::mem::take(&mut self.runs)
+            .into_iter()
+            .map(|f| Source::Run(BufReader::with_capacity(1 << 16, f).lines()))
+            .collect();
+        sources.push(Source::Memory(rows.into_iter()));
+        let mut heap = BinaryHeap::new();
+        for (i, s) in sources.iter_mut().enumerate() {
+            if let Some(row) = s.next().map_err(DrainError::Run)? {
+                heap.push(Head { row, src: i, keys: Arc::clone(&keys) });
+            }
+        }
+        while let Some(Head { row, src, .. }) = heap.pop() {
+            if sent as usize >= limit {
+                break;
+            }
+            sink(row).map_err(DrainError::Sink)?;
+            sent += 1;
+            if let Some(next) = sources[src].next().map_err(DrainError::Run)? {
+                heap.push(Head { row: next, src, keys: Arc::clone(&keys) });
+            }
+        }
+        Ok((sent, warning))
+    }
+
+    /// Every row, in order, in memory (for the callers that want an [`super::Answer`]).
+    pub fn into_rows(self) -> (Vec<Vec<Value>>, Option<String>) {
+        let mut rows = Vec::new();
+        let drained = self.drain(|r| {
+            rows.push(r);
+            Ok::<(), std::convert::Infallible>(())
+        });
+        let warning = match drained {
+            Ok((_, w)) => w,
+            Err(DrainError::Run(e)) => Some(e),
+            Err(DrainError::Sink(never)) => match never {},
+        };
+        (rows, warning)
+    }
+}
+
+impl Drop for Ordered {
+    fn drop(&mut self) {
+        self.shared.fetch_sub(self.bytes, AtomicOrdering::Relaxed);
+        self.bytes = 0;
+    }
+}
+
+/// Why draining stopped: a run could not be read back, or the sink refused a row.
+#[derive(Debug)]
+pub enum DrainError<E> {
+    Run(String),
+    Sink(E),
+}
+
+enum Source {
+    Run(std::io::Lines<BufReader<std::fs::File>>),
+    Memory(std::vec::IntoIter<Vec<Value>>),
+}
+
+impl Source {
+    fn next(&mut self) -> Result<Option<Vec<Value>>, String> {
+        match self {
+            Source::Memory(it) => Ok(it.next()),
+            Source::Run(lines) => match lines.next() {
+                None => Ok(None),
+                Some(Err(e)) => Err(format!("cannot read back spilled rows: {e}")),
+                Some(Ok(line)) => {
+                    serde_json::from_str(&line).map(Some).map_err(|e| format!("cannot read back spilled rows: {e}"))
+                }
+            },
+        }
+    }
+}
+
+/// The next row of one source; the heap's smallest (by the keys) comes first.
+struct Head {
+    row: Vec<Value>,
+    src: usize,
+    keys: Keys,
+}
+
+impl Ord for Head {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // BinaryHeap pops the greatest: reverse, and break ties by source for stability.
+        cmp_rows(&self.row, &other.row, &self.keys).then(self.src.cmp(&other.src)).reverse()
+    }
+}
+
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Head {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Head {}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn rows(n: usize) -> Vec<Vec<Value>> {
+        // A scrambled order with ties on the first key, NULLs and numbers.
+        (0..n)
+            .map(|i| {
+                let k = (i * 7919) % n;
+                vec![
+                    if k.is_multiple_of(13) { Value::Null } else { json!(format!("t{:05}", k / 3)) },
+                    json!(k),
+                    json!(format!("id-{k}")),
+                ]
+            })
+            .collect()
+    }
+
+    fn expected(all: &[Vec<Value>], keys: &[(usize, bool)], limit: Option<usize>) -> Vec<Vec<Value>> {
+        let mut v = all.to_vec();
+        v.sort_by(|a, b| cmp_rows(a, b, keys));
+        v.truncate(limit.unwrap_or(usize::MAX));
+        v
+    }
+
+    /// Workers fold into their own collectors, which are merged: as rayon does, with many
+    /// small collectors (one per object) merged pairwise.
+    fn collect(all: &[Vec<Value>], plan: &Plan, workers: usize) -> Ordered {
+        let (pushed, merged) = all.split_at(all.len() / 2);
+        let mut parts: Vec<Ordered> = (0..workers).map(|_| plan.collector()).collect();
+        for (i, r) in pushed.iter().enumerate() {
+            parts[i % workers].push(r.clone());
+        }
+        let small = merged.chunks(7).map(|c| {
+            let mut o = plan.collector();
+            c.iter().for_each(|r| o.push(r.clone()));
+            o
+        });
+        parts.into_iter().chain(small).reduce(Ordered::merge).unwrap()
+    }
+
+    #[test]
+    fn in_memory_spilled_and_top_n_give_the_same_order() {
+        let all = rows(20_000);
+        let keys = [(0, false), (1, true), (2, false)];
+        for (budget, limit) in [(usize::MAX, None), (64 * 1024, None), (usize::MAX, Some(25)), (64 * 1024, Some(3000))]
+        {
+            let plan = Plan::new(&keys, limit, budget);
+            let ordered = collect(&all, &plan, 3);
+            let spilled = !ordered.runs.is_empty();
+            assert_eq!(spilled, budget != usize::MAX, "budget {budget} limit {limit:?}");
+            assert!(
+                ordered.bytes <= budget.max(budget / 8 * 3),
+                "held {} bytes over a budget of {budget}",
+                ordered.bytes
+            );
+            let (got, warning) = ordered.into_rows();
+            assert_eq!(warning, None);
+            let want = expected(&all, &keys, limit);
+            assert_eq!(got.len(), want.len(), "budget {budget} limit {limit:?}");
+            let differs = got.iter().zip(&want).position(|(a, b)| a != b);
+            assert_eq!(differs, None, "budget {budget} limit {limit:?}: first difference");
+            assert_eq!(plan.shared.load(AtomicOrdering::Relaxed), 0, "every byte accounted back");
+        }
+    }
+
+    #[test]
+    fn the_top_n_path_holds_at_most_about_twice_n_rows() {
+        let all = rows(50_000);
+        let plan = Plan::new(&[(1, false)], Some(100), usize::MAX);
+        let mut one = plan.collector();
+        let mut peak = 0;
+        for r in &all {
+            one.push(r.clone());
+            peak = peak.max(one.rows.len());
+        }
+        assert!(peak <= 2 * 512, "held {peak} rows for a limit of 100");
+        let (got, _) = one.into_rows();
+        assert_eq!(got.iter().map(|r| r[1].as_u64().unwrap()).collect::<Vec<_>>(), (0..100).collect::<Vec<u64>>());
+    }
+
+    #[test]
+    fn a_sink_error_stops_the_drain() {
+        let plan = Plan::new(&[(1, false)], None, 16 * 1024);
+        let ordered = collect(&rows(5_000), &plan, 2);
+        let mut n = 0;
+        let got = ordered.drain(|_| {
+            n += 1;
+            if n == 10 {
+                Err("broken pipe")
+            } else {
+                Ok(())
+            }
+        });
+        assert!(matches!(got, Err(DrainError::Sink("broken pipe"))));
+        assert_eq!(n, 10);
+    }
+}
