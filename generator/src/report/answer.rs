@@ -46,7 +46,12 @@ impl<W: std::io::Write> RowWriter<W> {
 
     pub fn row(&mut self, r: &[Value]) -> std::io::Result<()> {
         if self.csv {
-            writeln!(self.out, "{}", r.iter().map(|v| csv_field(&cell(v))).collect::<Vec<_>>().join(","))?;
+            // An empty string is `""`, a NULL nothing (as DuckDB and PostgreSQL write them).
+            let field = |v: &Value| match v {
+                Value::String(s) if s.is_empty() => "\"\"".to_string(),
+                other => csv_field(&cell(other)),
+            };
+            writeln!(self.out, "{}", r.iter().map(field).collect::<Vec<_>>().join(","))?;
         } else {
             let object: serde_json::Map<String, Value> = self.columns.iter().cloned().zip(r.iter().cloned()).collect();
             let text = serde_json::to_string_pretty(&object).map_err(std::io::Error::other)?;

@@ -29,13 +29,18 @@ pub enum Rec<'r, 'a> {
 /// Partition values of the object a record came from (`account`, `region`, …).
 pub type Partition = BTreeMap<String, String>;
 
-/// An object to read.
+/// An object to read (its `s3://` key is derived when a problem names it: a scan lists
+/// hundreds of thousands of objects).
 #[derive(Debug, Clone)]
 pub struct Object {
     pub path: PathBuf,
-    pub key: String,
     pub size: u64,
     pub partition: Arc<Partition>,
+}
+
+/// `ROOT/bucket/key` → `s3://bucket/key`.
+fn key_of(root: &Path, path: &Path) -> String {
+    format!("s3://{}", path.strip_prefix(root).unwrap_or(path).to_string_lossy().replace('\\', "/"))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,8 +99,7 @@ impl Mirror {
         if let Some(t) = self.totals.lock().ok().and_then(|m| m.get(location).copied()) {
             return t;
         }
-        let all = self.path_of(location).map(|root| walk(&root)).unwrap_or_default();
-        let t = (all.len() as u64, all.iter().map(|(_, s)| s).sum());
+        let t = self.path_of(location).map(|root| count(&root)).unwrap_or_default();
         if let Ok(mut m) = self.totals.lock() {
             m.insert(location.to_string(), t);
         }
@@ -152,11 +156,7 @@ impl Mirror {
             stats.partitions_present += 1;
             let partition = Arc::new(values);
             for (path, size) in files {
-                let key = format!(
-                    "s3://{}",
-                    path.strip_prefix(&self.root).unwrap_or(&path).to_string_lossy().replace('\\', "/")
-                );
-                out.push(Object { path, key, size, partition: Arc::clone(&partition) });
+                out.push(Object { path, size, partition: Arc::clone(&partition) });
             }
         }
         (stats.objects_total, stats.bytes_total) = self.total(&table.location);
@@ -206,7 +206,7 @@ impl Mirror {
                 || (init(), ScanStats::default()),
                 |(mut acc, mut stats), obj| {
                     let before = stats.records;
-                    read_object(kind, obj, needles, &mut acc, &visit, &mut stats);
+                    read_object(kind, &self.root, obj, needles, &mut acc, &visit, &mut stats);
                     if let Some(p) = progress {
                         p.advance(obj.size, stats.records - before);
                     }
@@ -273,6 +273,22 @@ fn hidden(name: &std::ffi::OsStr) -> bool {
     n.starts_with('_') || n.starts_with('.')
 }
 
+/// (files, bytes) under `dir`, without holding their names; subfolders in parallel.
+fn count(dir: &Path) -> (u64, u64) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return (0, 0);
+    };
+    let entries: Vec<std::fs::DirEntry> = entries.flatten().filter(|e| !hidden(&e.file_name())).collect();
+    entries
+        .par_iter()
+        .map(|e| match e.file_type() {
+            Ok(ft) if ft.is_dir() => count(&e.path()),
+            Ok(ft) if ft.is_file() => (1, e.metadata().map(|m| m.len()).unwrap_or(0)),
+            _ => (0, 0),
+        })
+        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+}
+
 /// Every visible file under `dir` with its size; subfolders listed in parallel.
 fn walk(dir: &Path) -> Vec<(PathBuf, u64)> {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -296,6 +312,7 @@ fn walk(dir: &Path) -> Vec<(PathBuf, u64)> {
 
 fn read_object<A, V>(
     kind: TableKind,
+    root: &Path,
     obj: &Object,
     needles: Option<&EventNames>,
     acc: &mut A,
@@ -304,7 +321,7 @@ fn read_object<A, V>(
 ) where
     V: Fn(&mut A, Rec<'_, '_>, &Partition),
 {
-    let problem = |reason: String| Problem { key: obj.key.clone(), reason };
+    let problem = |reason: String| Problem { key: key_of(root, &obj.path), reason };
     let bytes = match std::fs::read(&obj.path) {
         Ok(b) => b,
         Err(e) => {
