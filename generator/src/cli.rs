@@ -83,6 +83,7 @@ where
         rt: &rt,
         stdin_is_terminal: std::io::stdin().is_terminal(),
         stderr_is_terminal: std::io::stderr().is_terminal(),
+        aws_loaded: Default::default(),
     };
     let result = match cli.command {
         Command::Init(a) => commands::init::run(&mut ctx, a),

@@ -31,6 +31,9 @@ pub struct Context<'a> {
     pub rt: &'a tokio::runtime::Runtime,
     pub stdin_is_terminal: bool,
     pub stderr_is_terminal: bool,
+    /// The SDK configuration [`Context::aws`] loaded last, and for which connection and
+    /// default region: a command that asks twice (a model and cloud mode) loads it once.
+    pub aws_loaded: std::cell::RefCell<Option<(Connection, String, Aws)>>,
 }
 
 /// Which of a spec's diagnostics a command shows.
@@ -121,7 +124,15 @@ impl Context<'_> {
 
     /// The AWS connection, in the spec's home region unless it names another.
     pub fn aws(&self, conn: &Connection, spec: &Spec) -> Aws {
-        self.rt.block_on(conn.load(Some(&spec.home.region)))
+        let region = &spec.home.region;
+        if let Some((c, r, aws)) = self.aws_loaded.borrow().as_ref() {
+            if c == conn && r == region {
+                return aws.clone();
+            }
+        }
+        let aws = self.rt.block_on(conn.load(Some(region)));
+        *self.aws_loaded.borrow_mut() = Some((conn.clone(), region.clone(), aws.clone()));
+        aws
     }
 
     /// The model `--model` names (`none`: no model, no AWS), on `aws`'s credentials, so that

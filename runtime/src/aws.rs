@@ -96,6 +96,14 @@ where
     }
 }
 
+/// The retries every client of the engines uses for throttling, 5xx and dropped connections
+/// (the SDK's standard strategy: `attempts` calls in all, backoff from 200 ms).
+pub fn retries(attempts: u32) -> aws_config::retry::RetryConfig {
+    aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(attempts)
+        .with_initial_backoff(std::time::Duration::from_millis(200))
+}
+
 /// Worth another attempt: throttling, a server error, or no response at all (network).
 pub fn is_transient<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
     let Some(status) = e.raw_response().map(|r| r.status().as_u16()) else { return true };

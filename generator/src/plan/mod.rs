@@ -790,52 +790,59 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
         },
     ];
 
-    let member_trail = trail == TrailMode::Account;
-    let authorization = config.aggregator && spec.organization.is_none();
-    let member_capture = member_capture(spec, &names);
-    let captures = !member_capture.is_null();
-    if config.recorder || member_trail || authorization || captures {
-        let member_ctx = json!({
-            "name": spec.name,
-            "text": text,
-            "home": {"account": spec.home.account, "region": spec.home.region},
-            "names": names,
-            "lake": {"bucket": spec.lake.bucket, "prefix": lake_prefix, "kms": kms},
-            "trail_prefix": non_empty(&spec.lake.prefix),
-            "recorder": config.recorder,
-            "delivery_frequency": config.delivery_frequency,
-            "account_trail": member_trail,
-            "data_events": data_events,
-            "aggregation_authorization": authorization,
-            "capture": member_capture,
-        });
-        let target = member_target(spec, &names, &accounts);
-        let mut parameters = std::collections::BTreeMap::new();
-        if kms {
-            parameters.insert(
-                "LakeKeyArn".to_string(),
-                ParamSource::StackOutput { template: "central".into(), output: "LakeKeyArn".into() },
-            );
-        }
-        templates.push(PlannedTemplate {
-            name: "member".into(),
-            file: "member.yaml".into(),
-            source: "cloudformation/member.yaml.tera".into(),
-            description: format!(
-                "Per account and region: Config recorder and delivery channel, account trail, aggregation authorization{}",
-                match (member_capture["metrics"].is_null(), member_capture["logs"].is_null()) {
-                    _ if !captures => "",
-                    (false, true) => ", metric capture",
-                    (true, false) => ", log capture",
-                    _ => ", log and metric capture",
-                }
-            ),
-            target,
-            parameters,
-            context: member_ctx,
-        });
-    }
+    templates.extend(member_template(spec, &names, &text, &data_events));
     Ok(Plan { name: spec.name.clone(), layout, tables, templates })
+}
+
+/// The StackSet template of every account and region (recorder, account trail, aggregation
+/// authorization, capture), when the spec needs any of them.
+fn member_template(spec: &Spec, names: &Names, text: &Value, data_events: &[Value]) -> Option<PlannedTemplate> {
+    let config = &spec.sources.config;
+    let kms = spec.lake.kms && !spec.lake.existing;
+    let member_trail = spec.trail_mode() == TrailMode::Account;
+    let authorization = config.aggregator && spec.organization.is_none();
+    let capture = member_capture(spec, names);
+    let captures = match (capture["metrics"].is_null(), capture["logs"].is_null()) {
+        (true, true) => "",
+        (false, true) => ", metric capture",
+        (true, false) => ", log capture",
+        (false, false) => ", log and metric capture",
+    };
+    if !(config.recorder || member_trail || authorization || !captures.is_empty()) {
+        return None;
+    }
+    let context = json!({
+        "name": spec.name,
+        "text": text,
+        "home": {"account": spec.home.account, "region": spec.home.region},
+        "names": names,
+        "lake": {"bucket": spec.lake.bucket, "prefix": join_prefix(&spec.lake.prefix), "kms": kms},
+        "trail_prefix": non_empty(&spec.lake.prefix),
+        "recorder": config.recorder,
+        "delivery_frequency": config.delivery_frequency,
+        "account_trail": member_trail,
+        "data_events": data_events,
+        "aggregation_authorization": authorization,
+        "capture": capture,
+    });
+    let mut parameters = std::collections::BTreeMap::new();
+    if kms {
+        parameters.insert(
+            "LakeKeyArn".to_string(),
+            ParamSource::StackOutput { template: "central".into(), output: "LakeKeyArn".into() },
+        );
+    }
+    Some(PlannedTemplate {
+        name: "member".into(),
+        file: "member.yaml".into(),
+        source: "cloudformation/member.yaml.tera".into(),
+        description: format!(
+            "Per account and region: Config recorder and delivery channel, account trail, aggregation authorization{captures}"
+        ),
+        target: member_target(spec, names, &spec.account_ids()),
+        parameters,
+        context,
+    })
 }
 
 #[cfg(test)]

@@ -9,7 +9,6 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_athena::config::retry::RetryConfig;
 use aws_sdk_athena::error::ProvideErrorMetadata;
 use aws_sdk_athena::types::{QueryExecutionContext, QueryExecutionState};
 use aws_sdk_athena::Client;
@@ -75,9 +74,7 @@ impl AthenaEngine {
     /// An engine for the workgroup and database, with a client in the connection's region.
     /// Throttling is retried by the SDK's standard strategy.
     pub fn new(aws: &Aws, workgroup: &str, database: &str) -> AthenaEngine {
-        let config = aws_sdk_athena::config::Builder::from(aws.config())
-            .retry_config(RetryConfig::standard().with_max_attempts(6).with_initial_backoff(Duration::from_millis(200)))
-            .build();
+        let config = aws_sdk_athena::config::Builder::from(aws.config()).retry_config(crate::aws::retries(6)).build();
         AthenaEngine {
             client: Client::from_conf(config),
             workgroup: workgroup.to_string(),

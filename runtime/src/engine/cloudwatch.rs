@@ -3,9 +3,7 @@
 //! their per-minute points (`GetMetricData`, paged), each bounded.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
 use aws_sdk_cloudwatch::types::{
     AlarmType, Dimension, DimensionFilter, HistoryItemType, Metric, MetricDataQuery, MetricStat, ScanBy, StateValue,
 };
@@ -128,7 +126,7 @@ impl CloudWatch {
     /// A client in `region`; throttling and 5xx are retried by the SDK's standard strategy.
     pub fn new(aws: &Aws, region: &str) -> CloudWatch {
         let config = aws_sdk_cloudwatch::config::Builder::from(&aws.in_region(region))
-            .retry_config(RetryConfig::standard().with_max_attempts(6).with_initial_backoff(Duration::from_millis(200)))
+            .retry_config(crate::aws::retries(6))
             .build();
         CloudWatch { client: Client::from_conf(config) }
     }

@@ -3,9 +3,6 @@
 //! word. `ResourceNotFoundException` drops a leftover; any other answer keeps it, marked as
 //! unconfirmed with the reason.
 
-use std::time::Duration;
-
-use aws_sdk_cloudcontrol::config::retry::RetryConfig;
 use aws_sdk_cloudcontrol::error::ProvideErrorMetadata;
 
 use crate::analysis::leftovers::Leftover;
@@ -22,7 +19,7 @@ pub struct Confirmed {
 
 fn client(aws: &Aws, region: &str) -> aws_sdk_cloudcontrol::Client {
     let config = aws_sdk_cloudcontrol::config::Builder::from(&aws.in_region(region))
-        .retry_config(RetryConfig::standard().with_max_attempts(5).with_initial_backoff(Duration::from_millis(200)))
+        .retry_config(crate::aws::retries(5))
         .build();
     aws_sdk_cloudcontrol::Client::from_conf(config)
 }

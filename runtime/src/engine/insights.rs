@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use aws_config::retry::RetryConfig;
 use aws_sdk_cloudwatchlogs::types::QueryStatus;
 use aws_sdk_cloudwatchlogs::Client;
 use jiff::Timestamp;
@@ -55,7 +54,7 @@ impl Insights {
     /// A client in `region`; throttling and 5xx are retried by the SDK's standard strategy.
     pub fn new(aws: &Aws, region: &str) -> Insights {
         let config = aws_sdk_cloudwatchlogs::config::Builder::from(&aws.in_region(region))
-            .retry_config(RetryConfig::standard().with_max_attempts(6).with_initial_backoff(Duration::from_millis(200)))
+            .retry_config(crate::aws::retries(6))
             .build();
         Insights {
             client: Client::from_conf(config),

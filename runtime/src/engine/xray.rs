@@ -2,9 +2,6 @@
 //! (a filter expression, so the service does the filtering), paged and bounded — the summaries
 //! are kept as they come, never all pages first.
 
-use std::time::Duration;
-
-use aws_config::retry::RetryConfig;
 use aws_sdk_xray::types::{TimeRangeType, TraceSummary};
 use aws_sdk_xray::Client;
 use aws_smithy_types::DateTime;
@@ -70,9 +67,8 @@ fn root_cause(t: &TraceSummary) -> (Option<String>, Option<String>) {
 
 impl XRay {
     pub fn new(aws: &Aws, region: &str) -> XRay {
-        let config = aws_sdk_xray::config::Builder::from(&aws.in_region(region))
-            .retry_config(RetryConfig::standard().with_max_attempts(6).with_initial_backoff(Duration::from_millis(200)))
-            .build();
+        let config =
+            aws_sdk_xray::config::Builder::from(&aws.in_region(region)).retry_config(crate::aws::retries(6)).build();
         XRay { client: Client::from_conf(config) }
     }
 
