@@ -61,6 +61,22 @@ impl Aws {
         self.config.to_builder().region(Region::new(region.to_string())).build()
     }
 
+    /// The same configuration with the credentials of `role_arn`, assumed from these ones
+    /// (refreshed before they expire).
+    pub async fn assume(&self, role_arn: &str, session_name: &str) -> Aws {
+        let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+            .session_name(session_name)
+            .configure(&self.config)
+            .build()
+            .await;
+        let config = self
+            .config
+            .to_builder()
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))
+            .build();
+        Aws { config }
+    }
+
     pub fn region(&self) -> Option<&str> {
         self.config.region().map(|r| r.as_ref())
     }
@@ -112,4 +128,18 @@ pub fn is_transient<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> b
         Some("ThrottlingException" | "Throttling" | "TooManyRequestsException" | "ServiceUnavailableException")
     ) || status == 429
         || status >= 500
+}
+
+/// A Secrets Manager secret's string value, trimmed (the functions' keys, tokens and signing
+/// secrets: never in the environment, read once per container by the caller).
+#[cfg(feature = "secrets")]
+pub async fn secret_string(aws: &Aws, arn: &str) -> Result<String, String> {
+    let got = aws_sdk_secretsmanager::Client::new(aws.config())
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| format!("Secrets Manager GetSecretValue {arn}: {}", sdk_message(&e)))?;
+    let value = got.secret_string().ok_or_else(|| format!("{arn} has no string value"))?;
+    Ok(value.trim().to_string())
 }

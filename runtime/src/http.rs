@@ -1,4 +1,4 @@
-//! HTTPS to the APIs that are not AWS's (the Anthropic Messages API), on the client stack
+//! HTTPS to the APIs that are not AWS's (the Anthropic Messages API, Slack's Web API), on the client stack
 //! the AWS SDK already brings: hyper, rustls on aws-lc-rs, the system's trust roots. One TLS
 //! library and one crypto provider in the whole program.
 
@@ -10,11 +10,13 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-/// What came back: the status and the whole body.
+/// What came back: the status, the whole body, and how long the server asked to be left
+/// alone (`Retry-After` in seconds, with a 429 or 503).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,
     pub body: Vec<u8>,
+    pub retry_after: Option<Duration>,
 }
 
 /// A request that got no HTTP answer (connection, TLS, timeout).
@@ -48,17 +50,33 @@ impl HttpClient {
         headers: &[(&str, &str)],
         body: &serde_json::Value,
     ) -> Result<Response, HttpError> {
-        let mut req = hyper::Request::post(url).header("content-type", "application/json");
+        self.post(url, "application/json", headers, body.to_string().into_bytes()).await
+    }
+
+    /// POSTs `body` as `content_type` with `headers`.
+    pub async fn post(
+        &self,
+        url: &str,
+        content_type: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<Response, HttpError> {
+        let mut req = hyper::Request::post(url).header("content-type", content_type);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let req =
-            req.body(Full::new(Bytes::from(body.to_string()))).map_err(|e| HttpError(format!("POST {url}: {e}")))?;
+        let req = req.body(Full::new(Bytes::from(body))).map_err(|e| HttpError(format!("POST {url}: {e}")))?;
         let exchange = async {
             let resp = self.client.request(req).await.map_err(|e| HttpError(format!("POST {url}: {e}")))?;
             let status = resp.status().as_u16();
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
             let body = resp.into_body().collect().await.map_err(|e| HttpError(format!("POST {url}: {e}")))?;
-            Ok(Response { status, body: body.to_bytes().to_vec() })
+            Ok(Response { status, body: body.to_bytes().to_vec(), retry_after })
         };
         tokio::time::timeout(self.timeout, exchange)
             .await

@@ -4,7 +4,7 @@
 //!
 //! `lake` (tables, projection) → `records` (log formats) → `engine` (mirror, Athena, event
 //! history) → `query` (the catalogue) → `source` (one way to ask it) → `analysis` (facts) →
-//! `report` (text for people) and `llm` (narration) → `functions` (the Lambda handlers).
+//! `report` (text for people) and `llm` (narration) → `functions` (the Lambda handlers); `slack` speaks to Slack (signatures, payloads, Web API).
 //! `aws` is the only module that loads SDK configuration; `backoff` the only retry policy.
 
 pub mod analysis;
@@ -13,12 +13,16 @@ pub mod backoff;
 pub mod catalogue;
 pub mod engine;
 pub mod functions;
-#[cfg(feature = "anthropic")]
+#[cfg(feature = "https")]
 pub mod http;
 pub mod lake;
+#[cfg(feature = "slack")]
+pub mod ledger;
 pub mod llm;
 pub mod query;
 pub mod records;
 pub mod report;
+#[cfg(feature = "slack")]
+pub mod slack;
 pub mod source;
 pub mod suggest;

@@ -277,3 +277,141 @@ impl LeftoversEnv {
         LeftoversEnv::from_vars(&|k| std::env::var(k).ok())
     }
 }
+
+pub const SIGNING_SECRET_ARN: &str = "OPSLAKE_SLACK_SIGNING_SECRET_ARN";
+pub const BOT_TOKEN_ARN: &str = "OPSLAKE_SLACK_BOT_TOKEN_ARN";
+pub const SLACK_CHANNEL: &str = "OPSLAKE_SLACK_CHANNEL";
+pub const WORKER: &str = "OPSLAKE_WORKER";
+pub const LOG_GROUPS: &str = "OPSLAKE_LOG_GROUPS";
+pub const NAMESPACES: &str = "OPSLAKE_NAMESPACES";
+pub const XRAY: &str = "OPSLAKE_XRAY";
+pub const TIME_ZONE: &str = "OPSLAKE_TIME_ZONE";
+pub const REDACT_IPS: &str = "OPSLAKE_REDACT_IPS";
+pub const LEDGER_TABLE: &str = "OPSLAKE_LEDGER_TABLE";
+pub const QUIET_MINUTES: &str = "OPSLAKE_QUIET_MINUTES";
+pub const READER_ROLE: &str = "OPSLAKE_READER_ROLE";
+pub const HOME_ACCOUNT: &str = "OPSLAKE_HOME_ACCOUNT";
+/// Slack's Web API base URL; unset in the templates (Slack's own), set by tests and benches.
+pub const SLACK_API_URL: &str = "OPSLAKE_SLACK_API_URL";
+
+/// A log group of the spec and where it lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct PlacedGroup {
+    pub account: String,
+    pub region: String,
+    pub name: String,
+}
+
+fn json_var<T: serde::de::DeserializeOwned>(get: Lookup, name: &str) -> Result<T, String> {
+    serde_json::from_str(&required(get, name)?).map_err(|e| format!("{name}: {e}"))
+}
+
+fn json_text<T: Serialize>(v: &T) -> EnvValue {
+    text(serde_json::to_string(v).unwrap_or_default())
+}
+
+/// The `slack` function: where its two secrets are, the worker it starts, the log groups its
+/// form offers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlackEnv {
+    pub signing_secret_arn: String,
+    pub bot_token_arn: String,
+    /// The worker function (a `Ref` in the template).
+    pub worker: EnvValue,
+    pub log_groups: Vec<String>,
+}
+
+impl SlackEnv {
+    pub fn to_vars(&self) -> Vars {
+        let mut vars = Vars::new();
+        vars.insert(SIGNING_SECRET_ARN, text(&self.signing_secret_arn));
+        vars.insert(BOT_TOKEN_ARN, text(&self.bot_token_arn));
+        vars.insert(WORKER, self.worker.clone());
+        vars.insert(LOG_GROUPS, json_text(&self.log_groups));
+        vars
+    }
+
+    pub fn from_vars(get: Lookup) -> Result<SlackEnv, String> {
+        Ok(SlackEnv {
+            signing_secret_arn: required(get, SIGNING_SECRET_ARN)?,
+            bot_token_arn: required(get, BOT_TOKEN_ARN)?,
+            worker: EnvValue::Text(required(get, WORKER)?),
+            log_groups: json_var(get, LOG_GROUPS)?,
+        })
+    }
+
+    pub fn from_env() -> Result<SlackEnv, String> {
+        SlackEnv::from_vars(&|k| std::env::var(k).ok())
+    }
+}
+
+/// The `analyze` worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalyzeEnv {
+    pub lake: LakeEnv,
+    pub model: ModelEnv,
+    pub home_account: String,
+    /// The run ledger's table (a `Ref` in the template).
+    pub ledger_table: EnvValue,
+    pub log_groups: Vec<PlacedGroup>,
+    pub namespaces: Vec<String>,
+    pub xray: bool,
+    /// The zone of the report's times when the person's is unknown (alarms).
+    pub time_zone: String,
+    pub redact_ips: bool,
+    /// An alarm starts at most one run per this many minutes.
+    pub quiet_minutes: u32,
+    /// The read-only role's name in the other accounts (where an alarm fired).
+    pub reader_role: Option<String>,
+    /// Slack: the bot token's secret and the channel alarms are answered in.
+    pub bot_token_arn: Option<String>,
+    pub channel: Option<String>,
+}
+
+impl AnalyzeEnv {
+    pub fn to_vars(&self) -> Vars {
+        let mut vars = Vars::new();
+        self.lake.to_vars(&mut vars);
+        self.model.to_vars(&mut vars);
+        vars.insert(HOME_ACCOUNT, text(&self.home_account));
+        vars.insert(LEDGER_TABLE, self.ledger_table.clone());
+        vars.insert(LOG_GROUPS, json_text(&self.log_groups));
+        vars.insert(NAMESPACES, json_text(&self.namespaces));
+        vars.insert(XRAY, text(self.xray.to_string()));
+        vars.insert(TIME_ZONE, text(&self.time_zone));
+        vars.insert(REDACT_IPS, text(self.redact_ips.to_string()));
+        vars.insert(QUIET_MINUTES, text(self.quiet_minutes.to_string()));
+        if let Some(r) = &self.reader_role {
+            vars.insert(READER_ROLE, text(r));
+        }
+        if let Some(b) = &self.bot_token_arn {
+            vars.insert(BOT_TOKEN_ARN, text(b));
+        }
+        if let Some(c) = &self.channel {
+            vars.insert(SLACK_CHANNEL, text(c));
+        }
+        vars
+    }
+
+    pub fn from_vars(get: Lookup) -> Result<AnalyzeEnv, String> {
+        Ok(AnalyzeEnv {
+            lake: LakeEnv::from_vars(get)?,
+            model: ModelEnv::from_vars(get)?,
+            home_account: required(get, HOME_ACCOUNT)?,
+            ledger_table: EnvValue::Text(required(get, LEDGER_TABLE)?),
+            log_groups: json_var(get, LOG_GROUPS)?,
+            namespaces: json_var(get, NAMESPACES)?,
+            xray: parsed(get, XRAY)?,
+            time_zone: required(get, TIME_ZONE)?,
+            redact_ips: parsed(get, REDACT_IPS)?,
+            quiet_minutes: parsed(get, QUIET_MINUTES)?,
+            reader_role: get(READER_ROLE),
+            bot_token_arn: get(BOT_TOKEN_ARN),
+            channel: get(SLACK_CHANNEL),
+        })
+    }
+
+    pub fn from_env() -> Result<AnalyzeEnv, String> {
+        AnalyzeEnv::from_vars(&|k| std::env::var(k).ok())
+    }
+}

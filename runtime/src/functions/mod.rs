@@ -1,12 +1,17 @@
 //! The Lambda functions' logic, as libraries: each `src/bin/*.rs` is only an adapter that
 //! reads its environment ([`env`]), connects, and hands events to these.
 
+#[cfg(all(feature = "slack", feature = "live", feature = "athena"))]
+pub mod analyze;
 pub mod ask;
 pub mod change_summary;
 pub mod env;
+pub mod job;
 #[cfg(feature = "sns")]
 pub mod leftovers;
 pub mod query;
+#[cfg(feature = "slack")]
+pub mod slack;
 
 use std::future::Future;
 
@@ -14,6 +19,16 @@ use aws_lambda_events::event::lambda_function_urls::{LambdaFunctionUrlRequest, L
 use base64::Engine as _;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
+
+/// One structured log line on stderr (Lambda sends it to the function's log group): a level,
+/// a message, and fields that never hold a secret, a prompt or an evidence row.
+pub fn log(level: &str, message: &str, fields: Value) {
+    let mut line = json!({"level": level, "message": message});
+    if let (Some(l), Value::Object(f)) = (line.as_object_mut(), fields) {
+        l.extend(f);
+    }
+    eprintln!("{line}");
+}
 
 /// The body of a Function URL request, or the (status, answer) to send when it is not a POST
 /// or not decodable.

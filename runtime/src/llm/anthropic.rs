@@ -3,8 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::{with_backoff, Backoff, Block, BoxFuture, Chat, ConnectError, Model, ModelError, Reply, Role, Turn};
-use crate::aws::Aws;
+use super::{with_backoff, Backoff, Block, BoxFuture, Chat, Model, ModelError, Reply, Role, Turn};
 use crate::http::HttpClient;
 
 /// The Anthropic Messages API.
@@ -107,14 +106,4 @@ impl Model for Anthropic {
     fn chat<'a>(&'a self, chat: &'a Chat) -> BoxFuture<'a, Option<Result<Reply, ModelError>>> {
         Box::pin(async move { Some(with_backoff(&self.backoff, || self.once(chat)).await) })
     }
-}
-
-/// A secret's string value, trimmed.
-pub(super) async fn secret_string(aws: &Aws, arn: &str) -> Result<String, ConnectError> {
-    let got =
-        aws_sdk_secretsmanager::Client::new(aws.config()).get_secret_value().secret_id(arn).send().await.map_err(
-            |e| ConnectError::Secret(format!("Secrets Manager GetSecretValue: {}", crate::aws::sdk_message(&e))),
-        )?;
-    let value = got.secret_string().ok_or_else(|| ConnectError::Secret(format!("{arn} has no string value")))?;
-    Ok(value.trim().to_string())
 }

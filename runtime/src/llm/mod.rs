@@ -245,7 +245,9 @@ pub async fn connect(choice: &ModelChoice, aws: &Aws, key: &AnthropicKey) -> Res
                         "--model {choice}: set {ANTHROPIC_KEY_ENV} (in Lambda the key comes from Secrets Manager)"
                     ))
                 })?,
-                AnthropicKey::Secret { arn } => anthropic::secret_string(aws, arn).await?,
+                AnthropicKey::Secret { arn } => {
+                    crate::aws::secret_string(aws, arn).await.map_err(ConnectError::Secret)?
+                }
             };
             let http = crate::http::HttpClient::new(Duration::from_secs(120))
                 .map_err(|e| ConnectError::Config(e.to_string()))?;

@@ -415,6 +415,55 @@ pub fn render(a: &Analysis, style: Style, tz: &TimeZone, language: Language) -> 
     out
 }
 
+/// The analysis in a few lines, for a chat message: the title, the window and onset, and the
+/// first `top` hypotheses with their confidence and evidence (the full report goes beside it).
+pub struct Brief {
+    pub title: String,
+    /// The window, then the onset (or why there is none).
+    pub when: Vec<String>,
+    /// One line per hypothesis, ranked; `none` when there is none.
+    pub hypotheses: Vec<String>,
+    /// The sources that failed, as `name: error`.
+    pub failed: Vec<String>,
+}
+
+pub fn brief(a: &Analysis, tz: &TimeZone, language: Language, top: usize) -> Brief {
+    let w = words(language);
+    let zone = tz.iana_name().unwrap_or("UTC");
+    let mut when = vec![(w.window)(&at(&a.window.from, tz), &at(&a.window.to, tz), zone)];
+    match (&a.window.onset, &a.onset_note) {
+        (Some(o), _) => when.push((w.onset)(&at(o, tz))),
+        (None, Some(note)) => when.push((w.no_onset)(note)),
+        (None, None) => {}
+    }
+    let mut hypotheses: Vec<String> = a
+        .hypotheses
+        .iter()
+        .take(top)
+        .map(|h| {
+            format!(
+                "{}. {} ({} {}; {}: {})",
+                h.rank,
+                (w.cause)(&h.cause),
+                w.confidence_word,
+                (w.confidence)(h.confidence),
+                w.evidence,
+                h.evidence.join(", ")
+            )
+        })
+        .collect();
+    if hypotheses.is_empty() {
+        hypotheses.push(w.no_hypothesis.to_string());
+    }
+    let failed = a
+        .sources
+        .iter()
+        .filter(|s| s.status == SourceStatus::Failed)
+        .map(|s| format!("{}: {}", s.name, s.error.as_deref().unwrap_or("")))
+        .collect();
+    Brief { title: w.title.to_string(), when, hypotheses, failed }
+}
+
 fn summary_section(out: &mut String, a: &Analysis, style: Style, tz: &TimeZone, w: &Words) {
     heading(out, style, w.summary);
     let zone = tz.iana_name().unwrap_or("UTC");
