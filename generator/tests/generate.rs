@@ -360,6 +360,102 @@ fn query_function_is_least_privilege_and_carries_the_layout() {
     );
 }
 
+/// Failure analysis in Slack: one public URL (Slack's, auth NONE), every other URL IAM-auth;
+/// each role grants only what its function calls, on the spec's resources, and `*` only for
+/// the actions that take no resource; each service that may invoke the worker is bound to its
+/// source; the alarm bus admits only the organization.
+#[test]
+fn the_slack_app_and_the_alarm_trigger_are_least_privilege() {
+    let spec = load_spec_text(&example("organization.yaml"));
+    let files = generate(&spec);
+    let central = opslake::render::parse_back(
+        "central.yaml",
+        &files.iter().find(|f| f.name == "central.yaml").expect("central.yaml").bytes,
+    )
+    .unwrap();
+    let r = central["Resources"].as_object().unwrap();
+    let urls: Vec<(&String, &Value)> = r
+        .iter()
+        .filter(|(_, v)| v["Type"] == "AWS::Lambda::Url")
+        .map(|(k, v)| (k, &v["Properties"]["AuthType"]))
+        .collect();
+    assert!(urls.len() >= 2, "{urls:?}");
+    for (id, auth) in &urls {
+        assert_eq!(*auth, if *id == "SlackFunctionUrl" { "NONE" } else { "AWS_IAM" }, "{id}");
+    }
+    let statements = |role: &str| -> Vec<Value> {
+        r[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].as_array().unwrap().clone()
+    };
+    let fa = spec.features.failure_analysis.as_ref().unwrap();
+    let slack = fa.slack.as_ref().unwrap();
+    let by_sid = |role: &str, sid: &str| {
+        statements(role).into_iter().find(|s| s["Sid"] == sid).unwrap_or_else(|| panic!("{role} has no {sid}"))
+    };
+    assert_eq!(
+        by_sid("SlackFunctionRole", "ReadItsSecrets")["Resource"],
+        serde_json::json!([slack.signing_secret, slack.bot_token])
+    );
+    assert_eq!(
+        by_sid("SlackFunctionRole", "StartTheWorker")["Resource"],
+        serde_json::json!({"Fn::GetAtt": ["AnalyzeFunction", "Arn"]})
+    );
+    let secrets = by_sid("AnalyzeFunctionRole", "ReadItsSecrets")["Resource"].clone();
+    assert!(secrets.as_array().unwrap().contains(&serde_json::json!(slack.bot_token)));
+    assert!(!secrets.as_array().unwrap().contains(&serde_json::json!(slack.signing_secret)));
+    let insights = by_sid("AnalyzeFunctionRole", "LogsInsightsOnTheSpecsGroups")["Resource"].clone();
+    for g in fa.placed_log_groups(&spec.home) {
+        assert!(insights.to_string().contains(&format!("log-group:{}", g.name)), "{insights}");
+    }
+    // `*` only for actions without resource-level permissions.
+    let open: Vec<String> = ["SlackFunctionRole", "AnalyzeFunctionRole"]
+        .iter()
+        .flat_map(|role| statements(role))
+        .filter(|s| s["Resource"] == "*")
+        .flat_map(|s| {
+            let a = s["Action"].clone();
+            a.as_array().cloned().unwrap_or_else(|| vec![a])
+        })
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    for a in &open {
+        let allowed = [
+            "logs:StopQuery",
+            "cloudwatch:GetMetricData",
+            "cloudwatch:ListMetrics",
+            "xray:GetTraceSummaries",
+            "xray:BatchGetTraces",
+        ];
+        assert!(allowed.contains(&a.as_str()), "{a} is granted on every resource");
+    }
+    let assume = by_sid("AnalyzeFunctionRole", "ReadOtherAccounts");
+    assert_eq!(assume["Condition"]["StringEquals"]["aws:ResourceOrgID"], spec.organization.as_ref().unwrap().id);
+    // Every service principal that may invoke the worker is bound to its rule or topic.
+    for (id, p) in r.iter().filter(|(_, v)| v["Type"] == "AWS::Lambda::Permission") {
+        let p = &p["Properties"];
+        if p["Principal"] == "*" {
+            assert!(id.starts_with("SlackFunctionUrl"), "{id} is public");
+            continue;
+        }
+        assert!(p["SourceArn"].is_string() || p["SourceArn"].is_object(), "{id} has no SourceArn: {p}");
+    }
+    let bus = &r["AlarmEventBusPolicy"]["Properties"]["Statement"];
+    assert_eq!(bus["Condition"]["StringEquals"]["aws:PrincipalOrgID"], spec.organization.as_ref().unwrap().id);
+    // The ledger's TTL attribute is the one the worker writes.
+    assert_eq!(
+        r["AnalysisRunsTable"]["Properties"]["TimeToLiveSpecification"]["AttributeName"],
+        opslake_runtime::ledger::EXPIRES_AT
+    );
+    // The member stack: the reader role trusts the worker's role only.
+    let member =
+        opslake::render::parse_back("member.yaml", &files.iter().find(|f| f.name == "member.yaml").unwrap().bytes)
+            .unwrap();
+    let trust = &member["Resources"]["AnalysisReaderRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0];
+    assert_eq!(
+        trust["Condition"]["ArnEquals"]["aws:PrincipalArn"],
+        format!("arn:aws:iam::{}:role/{}-opslake-analyze", spec.home.account, spec.name)
+    );
+}
+
 /// With `features.leftovers`: the function on the spec's schedule, its report topic
 /// (encrypted) and one e-mail subscription per address.
 #[test]
@@ -406,7 +502,8 @@ fn a_large_lake_keeps_the_function_environment_within_lambda_limits() {
 #[test]
 fn every_function_reads_the_environment_its_template_sets() {
     use opslake_runtime::functions::env::{
-        AskEnv, ChangeSummaryEnv, EnvValue, LeftoversEnv, LeftoversSource, QueryEnv, TOPIC_ARN,
+        AnalyzeEnv, AskEnv, ChangeSummaryEnv, EnvValue, LeftoversEnv, LeftoversSource, QueryEnv, SlackEnv,
+        LEDGER_TABLE, TOPIC_ARN, WORKER,
     };
     use opslake_runtime::llm::ModelChoice;
     use opslake_runtime::report::Language;
@@ -473,6 +570,26 @@ fn every_function_reads_the_environment_its_template_sets() {
         let raw = &central["Resources"]["LeftoversFunction"]["Properties"]["Environment"]["Variables"][TOPIC_ARN];
         assert_eq!(raw, &serde_json::json!({"Ref": "LeftoversTopic"}), "{example}");
         assert!(central["Resources"]["LeftoversTopic"].is_object(), "{example}");
+
+        // Failure analysis: the worker reads what the spec says, the Slack endpoint starts it.
+        let fa = spec.features.failure_analysis.as_ref().unwrap();
+        let w = AnalyzeEnv::from_vars(&lookup(&vars("AnalyzeFunction"))).unwrap_or_else(|e| panic!("{example}: {e}"));
+        assert_eq!((&w.lake, &w.model), (&c.lake, &c.model), "{example}");
+        let placed: Vec<(String, String, String)> =
+            fa.placed_log_groups(&spec.home).into_iter().map(|g| (g.account, g.region, g.name)).collect();
+        let read: Vec<(String, String, String)> =
+            w.log_groups.iter().map(|g| (g.account.clone(), g.region.clone(), g.name.clone())).collect();
+        assert_eq!(read, placed, "{example}");
+        assert_eq!((&w.namespaces, w.xray, &w.time_zone), (&fa.capture.namespaces, fa.xray, &fa.time_zone));
+        assert_eq!((w.quiet_minutes, &w.home_account), (fa.quiet_minutes, &spec.home.account));
+        assert_eq!(w.channel.as_deref(), fa.slack.as_ref().map(|s| s.channel.as_str()), "{example}");
+        let raw = &central["Resources"]["AnalyzeFunction"]["Properties"]["Environment"]["Variables"][LEDGER_TABLE];
+        assert_eq!(raw, &serde_json::json!({"Ref": "AnalysisRunsTable"}), "{example}");
+        let s = SlackEnv::from_vars(&lookup(&vars("SlackFunction"))).unwrap_or_else(|e| panic!("{example}: {e}"));
+        let slack = fa.slack.as_ref().unwrap();
+        assert_eq!((&s.signing_secret_arn, &s.bot_token_arn), (&slack.signing_secret, &slack.bot_token));
+        let raw = &central["Resources"]["SlackFunction"]["Properties"]["Environment"]["Variables"][WORKER];
+        assert_eq!(raw, &serde_json::json!({"Ref": "AnalyzeFunction"}), "{example}");
     }
 }
 

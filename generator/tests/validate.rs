@@ -699,16 +699,30 @@ features:
         expect: &[(8, 5, "needs at least one log group")],
     },
     Case {
-        name: "failure analysis with neither slack nor alarm topics",
+        name: "failure analysis with neither slack nor alarm events nor alarm topics",
         yaml: r#"name: demo
 home: { account: "123456789012", region: us-east-1 }
 regions: [us-east-1, eu-west-1]
 lake:
   bucket: demo-log-archive-123456789012
 features:
-  failure_analysis: { log_groups: [/aws/lambda/orders-api] }
+  failure_analysis: { log_groups: [/aws/lambda/orders-api], alarm_events: false }
 "#,
         expect: &[(7, 21, "nothing would trigger failure analysis")],
+    },
+    Case {
+        name: "failure analysis in a time zone that does not exist",
+        yaml: r#"name: demo
+home: { account: "123456789012", region: us-east-1 }
+regions: [us-east-1, eu-west-1]
+lake:
+  bucket: demo-log-archive-123456789012
+features:
+  failure_analysis:
+    log_groups: [/aws/lambda/orders-api]
+    time_zone: Asia/Tokio
+"#,
+        expect: &[(9, 16, "`Asia/Tokio` is not a time zone")],
     },
     Case {
         name: "reserved log group name aws/",
@@ -1145,6 +1159,7 @@ fn examples_and_starter_are_valid() {
 /// silence; the spec stays valid.
 #[test]
 fn features_not_built_yet_are_warnings_at_their_line() {
+    // (Failure analysis is built whole: its section warns of nothing.)
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/specs/full.yaml");
     let text = std::fs::read_to_string(path).unwrap();
     let today = jiff::civil::date(2026, 11, 27);
@@ -1159,25 +1174,18 @@ fn features_not_built_yet_are_warnings_at_their_line() {
     let line_of = |key: &str| text.lines().position(|l| l.trim_start().starts_with(key)).unwrap() + 1;
     assert_eq!(
         warnings,
-        [
-            (
-                line_of("failure_analysis:"),
-                3,
-                "features.failure_analysis: the alarm trigger and the Slack app are not generated yet"
-            ),
-            (
-                line_of("activity_insights:"),
-                3,
-                "features.activity_insights: activity insights is not built yet; this section generates nothing"
-            ),
-        ],
+        [(
+            line_of("activity_insights:"),
+            3,
+            "features.activity_insights: activity insights is not built yet; this section generates nothing"
+        ),],
         "{}",
         render(&loaded.diagnostics)
     );
     // Turned off, it says nothing.
     let off = text.replace("activity_insights: { enabled: true }", "activity_insights: { enabled: false }");
     let loaded = spec::load(off.as_bytes(), today);
-    assert_eq!(loaded.diagnostics.iter().filter(|d| d.severity == Severity::Warning).count(), 1);
+    assert_eq!(loaded.diagnostics.iter().filter(|d| d.severity == Severity::Warning).count(), 0);
 }
 
 /// `insights_query` still loads (older specs set it) but is said to be unused, at its line.

@@ -2,6 +2,7 @@
 //! definition (the tables come from `opslake_runtime::lake`), and decides which templates
 //! exist and where each one is deployed. Only `render` turns this into text.
 
+mod incident;
 mod policies;
 
 use crate::spec::model::PlacedLogGroup;
@@ -120,6 +121,15 @@ pub struct Names {
     pub leftovers_topic: String,
     pub change_summary_function: String,
     pub ask_function: String,
+    /// Failure analysis where the team is: the Slack endpoint, the worker, its run ledger,
+    /// its dead-letter queue, the bus alarms are forwarded to, and the read-only role the
+    /// worker assumes in the other accounts.
+    pub slack_function: String,
+    pub analyze_function: String,
+    pub runs_table: String,
+    pub analyze_dlq: String,
+    pub alarm_bus: String,
+    pub reader_role: String,
     /// Failure analysis's capture: the Firehose streams and the metric stream.
     pub app_logs_stream: String,
     pub metrics_stream: String,
@@ -157,6 +167,12 @@ impl Names {
             leftovers_topic: format!("{n}-opslake-leftovers"),
             change_summary_function: format!("{n}-opslake-change-summary"),
             ask_function: format!("{n}-opslake-ask"),
+            slack_function: format!("{n}-opslake-slack"),
+            analyze_function: format!("{n}-opslake-analyze"),
+            runs_table: format!("{n}-opslake-analysis-runs"),
+            analyze_dlq: format!("{n}-opslake-analyze-failed"),
+            alarm_bus: format!("{n}-opslake-alarms"),
+            reader_role: format!("{n}-opslake-analysis-reader"),
             bootstrap_stack: BOOTSTRAP_STACK.to_string(),
             assets_bucket: assets_bucket(acct, region),
         }
@@ -508,17 +524,22 @@ impl UrlFunction<'_> {
     }
 }
 
-/// The functions the spec turns on that answer behind a Function URL: query, change summary,
-/// ask.
-fn url_functions<'a>(spec: &'a Spec, names: &'a Names) -> Vec<UrlFunction<'a>> {
-    use crate::spec::model::Feature;
+/// What every function that asks the spec's model finds in its environment.
+fn model_env(spec: &Spec) -> ModelEnv {
     let m = &spec.model;
-    let model_env = || ModelEnv {
+    ModelEnv {
         model: m.choice(),
         language: m.language,
         max_tokens: m.max_tokens,
         anthropic_secret_arn: m.api_key_secret.clone(),
-    };
+    }
+}
+
+/// The functions the spec turns on that answer behind a Function URL: query, change summary,
+/// ask.
+fn url_functions<'a>(spec: &'a Spec, names: &'a Names) -> Vec<UrlFunction<'a>> {
+    use crate::spec::model::Feature;
+    let model_env = || model_env(spec);
     let uses_aws_only = "Calls only AWS APIs (Athena, Glue, S3) and holds no network resources; a VPC would add NAT costs without a security gain.";
     let uses_model = "Calls only AWS APIs (Athena, Glue, S3, Bedrock) and the model's public API; a VPC would add NAT costs without a security gain.";
     let mut out = Vec::new();
@@ -586,6 +607,7 @@ fn central_parameters(spec: &Spec, names: &Names) -> std::collections::BTreeMap<
     if spec.enabled(Feature::Leftovers) {
         p.insert("LeftoversFunctionKey".to_string(), ParamSource::Artifact { bin: "leftovers".into() });
     }
+    p.extend(incident::parameters(spec));
     p
 }
 
@@ -753,6 +775,7 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
         "reader": reader(spec, &layout, &names),
         "url_functions": url_functions(spec, &names).iter().map(|f| f.context(spec)).collect::<Vec<_>>(),
         "leftovers": leftovers_function(spec, &names),
+        "incident": incident::central(spec, &names),
         "capture": central_capture(spec, &names),
         "athena": {
             "cutoff_bytes": spec.athena.bytes_scanned_cutoff_mb * 1024 * 1024,
@@ -808,7 +831,14 @@ fn member_template(spec: &Spec, names: &Names, text: &Value, data_events: &[Valu
         (true, false) => ", log capture",
         (false, false) => ", log and metric capture",
     };
-    if !(config.recorder || member_trail || authorization || !captures.is_empty()) {
+    let incident = incident::member(spec, names);
+    let alarms = match (incident["forward"].is_null(), incident["reader"].is_null()) {
+        (true, true) => "",
+        (false, true) => ", alarm forwarding",
+        (true, false) => ", the analysis reader role",
+        (false, false) => ", alarm forwarding, the analysis reader role",
+    };
+    if !(config.recorder || member_trail || authorization || !captures.is_empty() || !alarms.is_empty()) {
         return None;
     }
     let context = json!({
@@ -824,6 +854,7 @@ fn member_template(spec: &Spec, names: &Names, text: &Value, data_events: &[Valu
         "data_events": data_events,
         "aggregation_authorization": authorization,
         "capture": capture,
+        "incident": incident,
     });
     let mut parameters = std::collections::BTreeMap::new();
     if kms {
@@ -837,7 +868,7 @@ fn member_template(spec: &Spec, names: &Names, text: &Value, data_events: &[Valu
         file: "member.yaml".into(),
         source: "cloudformation/member.yaml.tera".into(),
         description: format!(
-            "Per account and region: Config recorder and delivery channel, account trail, aggregation authorization{captures}"
+            "Per account and region: Config recorder and delivery channel, account trail, aggregation authorization{captures}{alarms}"
         ),
         target: member_target(spec, names, &spec.account_ids()),
         parameters,

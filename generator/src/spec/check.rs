@@ -443,11 +443,33 @@ fn check_features(c: &mut Checker, spec: &Spec) {
                 );
             }
         }
-        if fa.enabled && fa.slack.is_none() && fa.alarm_topics.is_empty() {
+        if fa.enabled && fa.slack.is_none() && fa.alarm_topics.is_empty() && !fa.alarm_events {
             c.error(
                 "/features/failure_analysis",
-                "nothing would trigger failure analysis: it needs `slack` or `alarm_topics`",
-                Some("add alarm_topics: [arn:aws:sns:…] and/or a slack section".into()),
+                "nothing would trigger failure analysis: it needs `slack`, `alarm_events` or `alarm_topics`",
+                Some("add a slack section, alarm_topics: [arn:aws:sns:…], or remove alarm_events: false".into()),
+            );
+        }
+        if fa.enabled && fa.slack.is_none() && (fa.alarm_events || !fa.alarm_topics.is_empty()) {
+            let d = Diagnostic::warning(
+                c.locs.key("/features/failure_analysis"),
+                "alarms start analyses, but without a slack section their answers only reach the worker's log",
+            )
+            .hint("add slack: {signing_secret, bot_token, channel} to have them posted");
+            c.diags.push(d);
+        }
+        if jiff::tz::TimeZone::get(&fa.time_zone).is_err() {
+            c.error(
+                "/features/failure_analysis/time_zone",
+                format!("`{}` is not a time zone", fa.time_zone),
+                Some("use an IANA zone name, e.g. Asia/Tokyo or UTC".into()),
+            );
+        }
+        if fa.alarm_prefix.len() > 255 || fa.alarm_prefix.chars().any(char::is_control) {
+            c.error(
+                "/features/failure_analysis/alarm_prefix",
+                "an alarm name prefix is at most 255 characters, none of them control characters",
+                None,
             );
         }
     }
@@ -497,14 +519,6 @@ fn check_log_groups(c: &mut Checker, spec: &Spec, fa: &super::model::FailureAnal
 /// Sections of features that generate nothing yet (or only part): said, not ignored.
 fn check_unbuilt(c: &mut Checker, spec: &Spec) {
     // Sections of features that generate nothing yet (or only part): said, not ignored.
-    if spec.enabled(Feature::FailureAnalysis) {
-        let d = Diagnostic::warning(
-            c.locs.key("/features/failure_analysis"),
-            "features.failure_analysis: the alarm trigger and the Slack app are not generated yet",
-        )
-        .hint("`opslake analyze --local DIR` analyses what the lake holds; `--athena` adds Logs Insights, CloudWatch and X-Ray");
-        c.diags.push(d);
-    }
     if spec.enabled(Feature::ActivityInsights) {
         let d = Diagnostic::warning(
             c.locs.key("/features/activity_insights"),

@@ -274,6 +274,20 @@ pub struct FailureAnalysis {
     /// e-mail addresses always are).
     #[serde(default)]
     pub redact_ips: bool,
+    /// Every alarm of the spec's accounts and regions that goes to ALARM starts an analysis
+    /// (EventBridge rules forwarded to the home account).
+    #[serde(default = "d_true")]
+    pub alarm_events: bool,
+    /// Only alarms whose names start with this (empty: all).
+    #[serde(default)]
+    pub alarm_prefix: String,
+    /// An alarm starts at most one analysis per this many minutes (a flapping alarm does not
+    /// flood the channel).
+    #[serde(default = "d_quiet_minutes")]
+    pub quiet_minutes: u32,
+    /// The zone of the report's times when the asker's is unknown (alarms).
+    #[serde(default = "d_time_zone")]
+    pub time_zone: String,
 }
 
 /// A log group of the spec, where it lives.
@@ -338,6 +352,12 @@ pub struct Slack {
 fn d_true() -> bool {
     true
 }
+fn d_quiet_minutes() -> u32 {
+    30
+}
+fn d_time_zone() -> String {
+    "UTC".into()
+}
 fn d_retention() -> u32 {
     400
 }
@@ -398,7 +418,9 @@ impl Spec {
 
     /// Whether the spec deploys any Lambda function.
     pub fn has_functions(&self) -> bool {
-        [Feature::Query, Feature::Leftovers, Feature::ChangeSummary, Feature::Ask].into_iter().any(|f| self.enabled(f))
+        [Feature::Query, Feature::Leftovers, Feature::ChangeSummary, Feature::Ask, Feature::FailureAnalysis]
+            .into_iter()
+            .any(|f| self.enabled(f))
     }
 
     pub fn enabled(&self, feature: Feature) -> bool {

@@ -294,12 +294,31 @@ pub const HOME_ACCOUNT: &str = "OPSLAKE_HOME_ACCOUNT";
 /// Slack's Web API base URL; unset in the templates (Slack's own), set by tests and benches.
 pub const SLACK_API_URL: &str = "OPSLAKE_SLACK_API_URL";
 
-/// A log group of the spec and where it lives.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+/// A log group of the spec and where it lives (in the environment, as its ARN).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlacedGroup {
     pub account: String,
     pub region: String,
     pub name: String,
+}
+
+impl PlacedGroup {
+    pub fn arn(&self) -> String {
+        format!("arn:aws:logs:{}:{}:log-group:{}", self.region, self.account, self.name)
+    }
+
+    /// `arn:PARTITION:logs:REGION:ACCOUNT:log-group:NAME`.
+    pub fn from_arn(arn: &str) -> Result<PlacedGroup, String> {
+        let mut p = arn.splitn(7, ':');
+        match (p.next(), p.next(), p.next(), p.next(), p.next(), p.next(), p.next()) {
+            (Some("arn"), Some(_), Some("logs"), Some(region), Some(account), Some("log-group"), Some(name))
+                if !region.is_empty() && !account.is_empty() && !name.is_empty() =>
+            {
+                Ok(PlacedGroup { account: account.into(), region: region.into(), name: name.into() })
+            }
+            _ => Err(format!("`{arn}` is not a log group's ARN")),
+        }
+    }
 }
 
 fn json_var<T: serde::de::DeserializeOwned>(get: Lookup, name: &str) -> Result<T, String> {
@@ -375,7 +394,7 @@ impl AnalyzeEnv {
         self.model.to_vars(&mut vars);
         vars.insert(HOME_ACCOUNT, text(&self.home_account));
         vars.insert(LEDGER_TABLE, self.ledger_table.clone());
-        vars.insert(LOG_GROUPS, json_text(&self.log_groups));
+        vars.insert(LOG_GROUPS, json_text(&self.log_groups.iter().map(PlacedGroup::arn).collect::<Vec<_>>()));
         vars.insert(NAMESPACES, json_text(&self.namespaces));
         vars.insert(XRAY, text(self.xray.to_string()));
         vars.insert(TIME_ZONE, text(&self.time_zone));
@@ -399,7 +418,11 @@ impl AnalyzeEnv {
             model: ModelEnv::from_vars(get)?,
             home_account: required(get, HOME_ACCOUNT)?,
             ledger_table: EnvValue::Text(required(get, LEDGER_TABLE)?),
-            log_groups: json_var(get, LOG_GROUPS)?,
+            log_groups: json_var::<Vec<String>>(get, LOG_GROUPS)?
+                .iter()
+                .map(|a| PlacedGroup::from_arn(a))
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("{LOG_GROUPS}: {e}"))?,
             namespaces: json_var(get, NAMESPACES)?,
             xray: parsed(get, XRAY)?,
             time_zone: required(get, TIME_ZONE)?,
