@@ -157,6 +157,9 @@ class FakeAws(BaseHTTPRequestHandler):
 
 class QuietServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog is 5: a burst of connections beyond it waits for a TCP
+    # retransmission (a second), which would be measured as the function's latency.
+    request_queue_size = 1024
 
     def handle_error(self, request, client_address):
         pass  # a killed process leaves its held `next` call with nobody to answer to
@@ -170,18 +173,41 @@ def serve(handler):
 
 # --- the Lambda Runtime API ----------------------------------------------------------------
 
+class RuntimeApiHandler(BaseHTTPRequestHandler):
+    """A Runtime API request; `wants_next` answers 404 to anything but `…/invocation/next`."""
+
+    def log_message(self, *args):
+        pass
+
+    def wants_next(self):
+        if self.path.endswith("/runtime/invocation/next"):
+            return True
+        self.send_error(404)
+        return False
+
+
+def hand_out(handler, request_id, event, timeout_s):
+    """Answers a `GET …/runtime/invocation/next` with `event`, as the Runtime API does."""
+    data = json.dumps(event).encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Lambda-Runtime-Aws-Request-Id", request_id)
+    handler.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + timeout_s * 1000))
+    handler.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:ap-northeast-1:111111111111:function:bench")
+    handler.send_header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 def runtime_api(event):
     """A Runtime API that hands out `event` once and records when each step happened."""
     state = {"next": None, "response": None, "error": None, "body": None,
              "done": threading.Event(), "release": threading.Event()}
 
-    class Api(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
+    class Api(RuntimeApiHandler):
         def do_GET(self):
-            if not self.path.endswith("/runtime/invocation/next"):
-                self.send_error(404)
+            if not self.wants_next():
                 return
             if state["next"] is not None:
                 # Lambda freezes the process here; hold the call until it has been measured.
@@ -189,16 +215,7 @@ def runtime_api(event):
                 self.send_error(410)
                 return
             state["next"] = time.perf_counter()
-            data = json.dumps(event).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Lambda-Runtime-Aws-Request-Id", "bench-request")
-            self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 300_000))
-            self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:ap-northeast-1:111111111111:function:bench")
-            self.send_header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            hand_out(self, "bench-request", event, 300)
 
         def do_POST(self):
             raw = self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
@@ -273,6 +290,27 @@ def template_env(central, resource):
     return out
 
 
+def generated_central(opslake, spec):
+    """The central template `opslake generate` writes for `spec`, parsed."""
+    out = tempfile.mkdtemp(prefix="opslake-bench-generate-")
+    subprocess.run([opslake, "generate", spec, "--out", out], check=True, capture_output=True)
+    with open(os.path.join(out, "central.yaml")) as f:
+        return yaml.safe_load(f)
+
+
+def bootstrap_of(artifacts, fn):
+    """The function's `bootstrap` in a cargo-lambda output dir (unpacked from its zip when only
+    the zip is there: what it holds is what Lambda runs)."""
+    bootstrap = os.path.join(artifacts, fn, "bootstrap")
+    if not os.path.exists(bootstrap):
+        unpacked = tempfile.mkdtemp(prefix="opslake-bench-%s-" % fn)
+        with zipfile.ZipFile(os.path.join(artifacts, fn, "bootstrap.zip")) as z:
+            z.extractall(unpacked)
+        bootstrap = os.path.join(unpacked, "bootstrap")
+        os.chmod(bootstrap, 0o755)
+    return bootstrap
+
+
 PY_HANDLER = """import boto3
 CLIENTS = [boto3.client(name) for name in {clients!r}]
 
@@ -292,23 +330,14 @@ def main():
     ap.add_argument("--format", choices=["text", "json"], default="text")
     a = ap.parse_args()
 
-    out = tempfile.mkdtemp(prefix="opslake-bench-lambda-")
-    subprocess.run([a.opslake, "generate", a.spec, "--out", out], check=True, capture_output=True)
-    with open(os.path.join(out, "central.yaml")) as f:
-        central = yaml.safe_load(f)
+    central = generated_central(a.opslake, a.spec)
     fake = serve(FakeAws)
     endpoint = "http://127.0.0.1:%d" % fake.server_address[1]
     results = []
     for fn, (resource, kind, clients) in FUNCTIONS.items():
         event = function_url_event(URL_BODIES[fn]) if kind == "url" else SCHEDULE_EVENT
         env = dict(lambda_env(endpoint), **template_env(central, resource))
-        bootstrap = os.path.join(a.artifacts, fn, "bootstrap")
-        if not os.path.exists(bootstrap):  # only the zip: run what it holds, as Lambda would
-            unpacked = tempfile.mkdtemp(prefix="opslake-bench-%s-" % fn)
-            with zipfile.ZipFile(os.path.join(a.artifacts, fn, "bootstrap.zip")) as z:
-                z.extractall(unpacked)
-            bootstrap = os.path.join(unpacked, "bootstrap")
-            os.chmod(bootstrap, 0o755)
+        bootstrap = bootstrap_of(a.artifacts, fn)
         runs = [start([bootstrap], env, event) for _ in range(a.runs)]
         body = json.loads(runs[0][3])
         ok = body.get("statusCode", 200) == 200 if kind == "url" else body.get("status") == "SUCCEEDED"

@@ -446,3 +446,22 @@ async fn an_alarm_starts_one_run_however_often_it_is_delivered() {
     assert_eq!(later["runs"][0]["status"], "done");
     assert_eq!(fake.calls("chat.postMessage").len(), 3);
 }
+
+/// The Slack app's manifest in `examples/slack/` asks for what the app calls and names what
+/// the handler answers to.
+#[test]
+fn the_slack_manifest_matches_the_app() {
+    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "../examples/slack/manifest.yaml"].iter().collect();
+    let (node, diags) = opslake::spec::yaml::parse(&std::fs::read(&path).unwrap());
+    assert!(diags.is_empty(), "{diags:?}");
+    let m = opslake::spec::yaml::to_json(&node.unwrap());
+    assert_eq!(m["oauth_config"]["scopes"]["bot"], json!(["commands", "chat:write", "files:write", "users:read"]));
+    assert_eq!(m["features"]["slash_commands"][0]["command"], "/opslake");
+    let shortcut = &m["features"]["shortcuts"][0];
+    assert_eq!(
+        (&shortcut["type"], &shortcut["callback_id"]),
+        (&json!("message"), &json!(opslake_runtime::slack::blocks::SHORTCUT))
+    );
+    assert_eq!(m["settings"]["interactivity"]["is_enabled"], true);
+    assert_eq!(m["features"]["slash_commands"][0]["url"], m["settings"]["interactivity"]["request_url"]);
+}
