@@ -343,12 +343,16 @@ async fn worker(fake: &FakeSlack, cloud: &common::cloud::Cloud, moto: &support::
         settings: Settings {
             home_account: "111111111111".into(),
             home_region: "ap-northeast-1".into(),
-            log_groups: GROUPS
+            // The same groups in the home account (a person's request reads there) and in the
+            // alarm's account.
+            log_groups: ["111111111111", "222222222222"]
                 .iter()
-                .map(|g| PlacedGroup {
-                    account: "222222222222".into(),
-                    region: "ap-northeast-1".into(),
-                    name: g.to_string(),
+                .flat_map(|a| {
+                    GROUPS.map(|g| PlacedGroup {
+                        account: a.to_string(),
+                        region: "ap-northeast-1".into(),
+                        name: g.into(),
+                    })
                 })
                 .collect(),
             namespaces: vec!["AWS/ApplicationELB".into(), "AWS/Lambda".into(), "AWS/RDS".into()],
@@ -365,28 +369,61 @@ async fn worker(fake: &FakeSlack, cloud: &common::cloud::Cloud, moto: &support::
     }
 }
 
+/// A Function URL event as Lambda hands it to the `slack` function: Slack's headers, the body
+/// base64-encoded (as Function URLs pass form bodies).
+fn url_event(body: &[u8], ts: i64) -> aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest {
+    use base64::Engine as _;
+    let path: PathBuf =
+        [env!("CARGO_MANIFEST_DIR"), "../runtime/tests/fixtures/function-url-post.json"].iter().collect();
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let sig = SigningSecret::new(SIGNING_SECRET).sign(&ts.to_string(), body);
+    v["headers"] = json!({"content-type": FORM, "x-slack-request-timestamp": ts.to_string(),
+        "x-slack-signature": sig, "user-agent": "Slackbot 1.0 (+https://api.slack.com/robots)"});
+    v["body"] = json!(base64::engine::general_purpose::STANDARD.encode(body));
+    v["isBase64Encoded"] = json!(true);
+    serde_json::from_value(v).unwrap()
+}
+
+/// Signed request → acknowledgement → the worker, invoked with what the handler sent → the
+/// message and the report in the thread.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_is_answered_in_the_thread_with_the_report_as_a_file() {
     let moto = support::start_moto();
     create_table(&moto);
     let (fake, cloud) = (serve_slack(), common::cloud::serve_cloud(common::cloud::Insights::Completes));
-    let w = worker(&fake, &cloud, &moto).await;
-    let job = json!({
-        "kind": "opslake.analyze/v1", "key": "slack:V0ANALYZE1",
-        "when": {"type": "at", "at": "2025-06-12T09:45:00Z"},
-        "account": "222222222222", "region": "ap-northeast-1",
-        "note": "checkout returns 502 since ~18:40 JST",
-        "reply": {"channel": "C0123456789", "thread_ts": "1749721292.000200", "user": "U0AB12CDE"}
-    });
-    let out = w.handle(&job, Timestamp::now()).await.unwrap();
-    assert_eq!(out["runs"][0]["status"], "done", "{out}");
+    let (service, w) = (slack_service(&fake).await, worker(&fake, &cloud, &moto).await);
 
-    // The asker's zone, the message in the thread (after one 429), the file beside it.
+    // The message shortcut on the alarm notification, then the form's submission, through the
+    // Function URL adapter (base64 body, headers from the event).
+    let t = Timestamp::now().as_second();
+    let shortcut = interaction("slack/message-shortcut.json");
+    let resp = service.handle_url(url_event(&shortcut, t)).await;
+    assert_eq!((resp.status_code, &resp.body), (200, &None), "{resp:?}");
+    let view = &fake.calls("views.open")[0].json()["view"];
+    let mut submission: Value = serde_json::from_str(&fixture("slack/view-submission.json")).unwrap();
+    submission["view"]["private_metadata"] = view["private_metadata"].clone();
+    submission["view"]["state"]["values"]["when"]["at"]["selected_date_time"] = json!(1749721500);
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", &submission.to_string())
+        .finish()
+        .into_bytes();
+    let resp = service.handle_url(url_event(&body, t)).await;
+    assert_eq!((resp.status_code, &resp.body), (200, &None), "{resp:?}");
+    let jobs = fake.invocations();
+    assert_eq!(jobs.len(), 1);
+
+    // The worker gets what the handler sent.
+    let out = w.handle(&jobs[0], Timestamp::now()).await.unwrap();
+    assert_eq!(out["runs"][0]["status"], "done", "{out}");
+    let live: Vec<String> = cloud.fake.calls.lock().unwrap().iter().map(|(op, _)| op.clone()).collect();
+    for op in ["StartQuery", "GetMetricData", "/TraceSummaries"] {
+        assert!(live.iter().any(|o| o == op), "cloud mode read {op}: {live:?}");
+    }
     assert_eq!(fake.calls("users.info")[0].form()["user"], "U0AB12CDE");
     let posts = fake.calls("chat.postMessage");
     assert_eq!(posts.len(), 2, "one 429, then the message");
     let msg = posts[1].json();
-    assert_eq!((msg["channel"].as_str(), msg["thread_ts"].as_str()), (Some("C0123456789"), Some("1749721292.000200")));
+    assert_eq!((msg["channel"].as_str(), msg["thread_ts"].as_str()), (Some("C0ALARMS01"), Some("1749721292.000200")));
     let shown = msg["blocks"].to_string();
     assert!(shown.contains("RevokeSecurityGroupIngress"), "the top hypothesis: {shown}");
     assert!(shown.contains("+09:00") && shown.contains("Asia/Tokyo"), "times in the asker's zone: {shown}");
@@ -402,14 +439,35 @@ async fn a_request_is_answered_in_the_thread_with_the_report_as_a_file() {
     assert_eq!(done["files"][0]["id"], "F0");
     assert_eq!(
         (done["channel_id"].as_str(), done["thread_ts"].as_str()),
-        (Some("C0123456789"), Some("1749721292.000200"))
+        (Some("C0ALARMS01"), Some("1749721292.000200"))
     );
     assert!(fake.calls("files.upload").is_empty(), "the retired upload method is never called");
 
     // The same job again (Lambda's retry of an asynchronous invocation): not run twice.
-    let again = w.handle(&job, Timestamp::now()).await.unwrap();
+    let again = w.handle(&jobs[0], Timestamp::now()).await.unwrap();
     assert_eq!(again["runs"][0]["status"], "duplicate");
     assert_eq!(fake.calls("chat.postMessage").len(), 2);
+
+    // A forged request through the adapter is refused as well.
+    let mut forged = url_event(&body, t);
+    forged.headers.insert("x-slack-signature", HeaderValue::from_static("v0=00"));
+    assert_eq!(service.handle_url(forged).await.status_code, 401);
+    assert_eq!(fake.invocations().len(), 1);
+}
+
+/// Slack's errors reach the caller by name; a rate limit longer than the client waits for is
+/// one too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_errors_are_named() {
+    use opslake_runtime::slack::api::SlackError;
+    let fake = serve_slack();
+    let wrong = SlackApi::new(&format!("{}/api", fake.url), "xoxb-revoked".into()).unwrap();
+    let e = wrong.views_open("1.2.3", &json!({})).await.unwrap_err();
+    assert_eq!(e, SlackError::Api { method: "views.open".into(), error: "invalid_auth".into() });
+    let api = SlackApi::new(&format!("{}/api", fake.url), BOT_TOKEN.into()).unwrap();
+    let e = api.post_message("#general", None, "x", &json!([])).await.unwrap_err();
+    assert_eq!(e, SlackError::Api { method: "chat.postMessage".into(), error: "channel_not_found".into() });
+    assert_eq!(fake.calls("chat.postMessage").len(), 2, "the 429 was waited out once, then Slack's error stood");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
