@@ -170,6 +170,10 @@ pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Inbound, Malform
             }
         });
     }
+    // Slack checks the endpoint's certificate now and then with `ssl_check=1` and no command.
+    if form.iter().any(|(k, v)| k == "ssl_check" && v == "1") {
+        return Ok(Inbound::Other("ssl_check".into()));
+    }
     Ok(Inbound::Command(Command {
         command: field(&form, "command")?,
         text: field(&form, "text").unwrap_or_default(),
@@ -204,6 +208,14 @@ pub fn alarm_name(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_certificate_check_is_acknowledged_and_a_form_without_a_command_is_malformed() {
+        assert_eq!(parse(None, b"ssl_check=1&token=x"), Ok(Inbound::Other("ssl_check".into())));
+        assert!(parse(None, b"text=analyze").unwrap_err().0.contains("`command`"));
+        assert!(parse(Some("application/json"), b"{not json").is_err());
+        assert!(parse(None, b"payload=%7Bbroken").unwrap_err().0.contains("interaction payload"));
+    }
 
     #[test]
     fn an_alarm_name_is_found_in_a_notification() {
