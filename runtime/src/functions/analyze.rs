@@ -95,6 +95,19 @@ impl AnalyzeService {
             log("INFO", "already claimed: not run again", json!({"key": r.key}));
             return Ok(json!({"key": r.key, "status": "duplicate"}));
         }
+        // Claimed: from here a failure is said where the answer would have gone (a retry would
+        // find the claim and stop), and the invocation still succeeds.
+        match self.analyse(&r).await {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                log("ERROR", "the analysis failed", json!({"key": r.key, "error": e}));
+                self.tell(&r, &format!(":warning: The analysis failed: {e}")).await;
+                Ok(json!({"key": r.key, "status": "failed", "error": e}))
+            }
+        }
+    }
+
+    async fn analyse(&self, r: &Run) -> Result<Value, String> {
         let s = &self.settings;
         let account = r.account.clone().unwrap_or_else(|| s.home_account.clone());
         let region = r.region.clone().unwrap_or_else(|| s.home_region.clone());
