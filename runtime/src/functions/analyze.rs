@@ -150,13 +150,13 @@ impl AnalyzeService {
             Ok(sc) => sc,
             Err(e) => {
                 log("WARN", "no window to analyse", json!({"key": r.key, "error": e}));
-                self.tell(&r, &format!(":warning: {e}")).await;
+                self.tell(r, &format!(":warning: {e}")).await;
                 return Ok(json!({"key": r.key, "status": "no_window", "error": e}));
             }
         };
         let mut analysis = analyze(&scope, live::gather(&self.source, &self.layout, &scope, &live).await);
         rank(&mut analysis, self.model.as_ref(), s.language, s.max_tokens, s.redaction).await?;
-        let posted = self.post(&r, &analysis).await;
+        let posted = self.post(r, &analysis).await;
         log(
             "INFO",
             "analysed",
