@@ -657,3 +657,109 @@ fn log_groups_named_by_arn_are_captured_where_they_live() {
     let resources = serde_json::to_string(&write["Resource"]).unwrap();
     assert!(resources.contains("AWSLogs/${aws:PrincipalAccount}/CloudWatchLogs/*"), "{resources}");
 }
+
+/// The rendered bucket policy binds every delivery to its path: each account trail writes only
+/// its own account's folder, named with that account's trail as the source, and (without an
+/// organization) each account's Config only its own `Config/` folder. With an organization,
+/// Config's deliveries (and the key's) are admitted by `aws:SourceOrgID`, so accounts that join
+/// its OUs later can deliver.
+#[test]
+fn every_delivery_is_bound_to_its_own_path() {
+    let central_of = |text: &str| {
+        let files = generate(&load_spec_text(text));
+        opslake::render::parse_back("central.yaml", &files.iter().find(|f| f.name == "central.yaml").unwrap().bytes)
+            .unwrap()
+    };
+    let statements = |central: &Value, resource: &str| -> Vec<Value> {
+        central["Resources"][resource]["Properties"]["PolicyDocument"]["Statement"]
+            .as_array()
+            .or_else(|| central["Resources"][resource]["Properties"]["KeyPolicy"]["Statement"].as_array())
+            .unwrap_or_else(|| panic!("{resource} has no statements"))
+            .clone()
+    };
+    let service_writes = |policy: &[Value], service: &str| -> Vec<Value> {
+        policy
+            .iter()
+            .filter(|s| s["Principal"]["Service"] == service && s["Action"] == "s3:PutObject")
+            .cloned()
+            .collect()
+    };
+    let account_in = |path: &str| path.split("/AWSLogs/").nth(1).unwrap().split('/').next().unwrap().to_string();
+
+    let (_, text) = variants().into_iter().find(|(n, _)| *n == "account-trails-data-events").unwrap();
+    let spec = load_spec_text(&text);
+    let central = central_of(&text);
+    let policy = statements(&central, "LakeBucketPolicy");
+    let mut seen = (Vec::new(), Vec::new());
+    for s in service_writes(&policy, "cloudtrail.amazonaws.com") {
+        let resources = s["Resource"].as_array().unwrap();
+        assert_eq!(resources.len(), 1, "{s}");
+        let account = account_in(resources[0].as_str().unwrap());
+        let source = s["Condition"]["StringEquals"]["aws:SourceArn"].as_str().unwrap();
+        assert!(source.starts_with(&format!("arn:aws:cloudtrail:{}:{account}:trail/", spec.home.region)), "{s}");
+        seen.0.push(account);
+    }
+    for s in service_writes(&policy, "config.amazonaws.com") {
+        let account = account_in(s["Resource"].as_str().unwrap());
+        assert!(s["Resource"].as_str().unwrap().ends_with(&format!("/AWSLogs/{account}/Config/*")), "{s}");
+        assert_eq!(s["Condition"]["StringEquals"]["aws:SourceAccount"], account.as_str(), "{s}");
+        seen.1.push(account);
+    }
+    let mut accounts = spec.account_ids();
+    accounts.sort();
+    seen.0.sort();
+    seen.1.sort();
+    assert_eq!((&seen.0, &seen.1), (&accounts, &accounts), "one trail and one Config statement per account");
+    // In the home account Config delivers with the recorder's role: it may write its own
+    // account's Config folder (and use the lake key through S3).
+    let files = generate(&spec);
+    let member =
+        opslake::render::parse_back("member.yaml", &files.iter().find(|f| f.name == "member.yaml").unwrap().bytes)
+            .unwrap();
+    let role = &member["Resources"]["ConfigRecorderRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"];
+    let write = role.as_array().unwrap().iter().find(|s| s["Sid"] == "WriteOwnConfigFolder").unwrap();
+    assert_eq!(
+        write["Resource"]["Fn::Sub"],
+        format!("arn:aws:s3:::{}/AWSLogs/${{AWS::AccountId}}/Config/*", spec.lake.bucket)
+    );
+    assert_eq!(write["Condition"]["StringEquals"]["s3:x-amz-acl"], "bucket-owner-full-control");
+    let kms = role.as_array().unwrap().iter().find(|s| s["Sid"] == "EncryptWithTheLakeKey").unwrap();
+    assert_eq!(kms["Condition"]["StringEquals"]["kms:ViaService"], format!("s3.{}.amazonaws.com", spec.home.region));
+
+    // An organization: Config and its key by the organization, the trail by its one source.
+    let spec = load_spec_text(&example("full.yaml"));
+    let org = spec.organization.as_ref().unwrap().id.clone();
+    let central = central_of(&example("full.yaml"));
+    let policy = statements(&central, "LakeBucketPolicy");
+    let config = service_writes(&policy, "config.amazonaws.com");
+    assert_eq!(config.len(), 1);
+    assert_eq!(config[0]["Condition"]["StringEquals"]["aws:SourceOrgID"], org.as_str());
+    let acl = policy.iter().find(|s| s["Sid"] == "ConfigAclCheck").unwrap();
+    assert_eq!(acl["Condition"]["StringEquals"]["aws:SourceOrgID"], org.as_str());
+    let key = statements(&central, "LakeKey");
+    let config_key = key.iter().find(|s| s["Sid"] == "ConfigEncryptDeliveries").unwrap();
+    assert_eq!(config_key["Condition"]["StringEquals"]["aws:SourceOrgID"], org.as_str());
+    let trail = service_writes(&policy, "cloudtrail.amazonaws.com");
+    assert_eq!(trail.len(), 1);
+    assert_eq!(
+        trail[0]["Condition"]["StringEquals"]["aws:SourceArn"].as_str().map(|a| a.contains(":trail/")),
+        Some(true)
+    );
+}
+
+/// Account trails without an organization: a statement per account fits S3's 20 KB policy for
+/// 25 accounts; the 26th is refused with the way out.
+#[test]
+fn the_largest_account_list_a_bucket_policy_can_bind() {
+    let spec_with = |n: u64| {
+        let mut text = example("minimal.yaml");
+        text.push_str("accounts:\n");
+        for i in 0..n {
+            text.push_str(&format!("  - {{ id: \"{:012}\" }}\n", 100_000_000_000 + i));
+        }
+        load_spec_text(&text)
+    };
+    assert!(opslake::plan::plan(&spec_with(25)).is_ok());
+    let err = opslake::plan::plan(&spec_with(26)).unwrap_err();
+    assert!(err.message.contains("26 accounts") && err.hint.contains("organization"), "{err:?}");
+}

@@ -662,7 +662,7 @@ fn check_policy_sizes(
                 size(bucket_policy),
                 MAX_BUCKET_POLICY_BYTES
             ),
-            hint: "use an organization trail (sources.cloudtrail.trail: organization), or split the accounts over several lakes".into(),
+            hint: "each account's trail and Config get their own path-bound statement (25 accounts fit); with an `organization` section one organization trail writes and Config is admitted by the organization — or split the accounts over several lakes".into(),
         });
     }
     if kms && size(key_policy) > MAX_KEY_POLICY_BYTES {
@@ -855,6 +855,11 @@ fn member_template(spec: &Spec, names: &Names, text: &Value, data_events: &[Valu
         "aggregation_authorization": authorization,
         "capture": capture,
         "incident": incident,
+        "config_delivery": {
+            "bucket_arn": format!("arn:aws:s3:::{}", spec.lake.bucket),
+            "own_folder": format!("arn:aws:s3:::{}/{}AWSLogs/${{AWS::AccountId}}/Config/*", spec.lake.bucket, join_prefix(&spec.lake.prefix)),
+            "s3_service": format!("s3.{}.amazonaws.com", spec.home.region),
+        },
     });
     let mut parameters = std::collections::BTreeMap::new();
     if kms {

@@ -8,10 +8,6 @@ use serde_json::{json, Value};
 use super::Names;
 use crate::spec::model::{Spec, TrailMode};
 
-/// Above this many accounts, per-account resource ARNs give way to a wildcard path
-/// constrained by the source-account condition, to stay within the policy size limit.
-const PER_ACCOUNT_RESOURCES_MAX: usize = 20;
-
 fn trail_arns(spec: &Spec, names: &Names, trail: TrailMode, trail_accounts: &[String]) -> (bool, Vec<String>) {
     match trail {
         TrailMode::Existing => {
@@ -25,6 +21,94 @@ fn trail_arns(spec: &Spec, names: &Names, trail: TrailMode, trail_accounts: &[St
                 .collect(),
         ),
     }
+}
+
+/// `s3:x-amz-acl` as CloudTrail and Config set it.
+const OWNER_FULL_CONTROL: &str = "bucket-owner-full-control";
+
+/// A statement Id from an account id (statement ids are alphanumeric).
+fn sid(prefix: &str, account: &str) -> String {
+    format!("{prefix}{account}")
+}
+
+/// CloudTrail's writes. Each trail writes only its own account's folder, named with the trail
+/// as its source (one statement per account: the path and the condition belong together, so
+/// one account's trail cannot deliver into another's partition). An organization trail is one
+/// source writing its management account's and the organization's folders.
+fn trail_writes(spec: &Spec, names: &Names, trail: TrailMode, trail_accounts: &[String], logs: &str) -> Vec<Value> {
+    let (like, arns) = trail_arns(spec, names, trail, trail_accounts);
+    let op = if like { "StringLike" } else { "StringEquals" };
+    let write = |sid: String, resource: Vec<String>, arn: Value| {
+        let mut cond = json!({op: {"aws:SourceArn": arn}});
+        if like {
+            cond["StringEquals"] = json!({"s3:x-amz-acl": OWNER_FULL_CONTROL});
+        } else {
+            cond[op]["s3:x-amz-acl"] = json!(OWNER_FULL_CONTROL);
+        }
+        json!({
+            "Sid": sid,
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": resource,
+            "Condition": cond
+        })
+    };
+    match (trail, &spec.organization) {
+        (TrailMode::Organization, Some(org)) => {
+            let owner = &trail_accounts[0];
+            vec![write(
+                "CloudTrailWrite".into(),
+                vec![format!("{logs}/{owner}/*"), format!("{logs}/{}/*", org.id)],
+                json!(arns[0]),
+            )]
+        }
+        _ => trail_accounts
+            .iter()
+            .zip(&arns)
+            .map(|(a, arn)| write(sid("CloudTrailWriteAccount", a), vec![format!("{logs}/{a}/*")], json!(arn)))
+            .collect(),
+    }
+}
+
+/// AWS Config's bucket check and writes. In an organization, any of its accounts — also those
+/// that join its OUs after generation — by `aws:SourceOrgID`; else each listed account into its
+/// own folder only (one statement per account).
+fn config_statements(spec: &Spec, accounts: &[String], bucket_arn: &str, logs: &str) -> Vec<Value> {
+    let principal = json!({"Service": "config.amazonaws.com"});
+    let source = match &spec.organization {
+        Some(org) => json!({"aws:SourceOrgID": org.id}),
+        None => json!({"aws:SourceAccount": accounts}),
+    };
+    let mut out = vec![json!({
+        "Sid": "ConfigAclCheck",
+        "Effect": "Allow",
+        "Principal": principal,
+        "Action": ["s3:GetBucketAcl", "s3:ListBucket"],
+        "Resource": bucket_arn,
+        "Condition": {"StringEquals": source}
+    })];
+    match &spec.organization {
+        Some(org) => out.push(json!({
+            "Sid": "ConfigWriteOrganization",
+            "Effect": "Allow",
+            "Principal": principal,
+            "Action": "s3:PutObject",
+            "Resource": format!("{logs}/*/Config/*"),
+            "Condition": {"StringEquals": {"s3:x-amz-acl": OWNER_FULL_CONTROL, "aws:SourceOrgID": org.id}}
+        })),
+        None => out.extend(accounts.iter().map(|a| {
+            json!({
+                "Sid": sid("ConfigWriteAccount", a),
+                "Effect": "Allow",
+                "Principal": principal,
+                "Action": "s3:PutObject",
+                "Resource": format!("{logs}/{a}/Config/*"),
+                "Condition": {"StringEquals": {"s3:x-amz-acl": OWNER_FULL_CONTROL, "aws:SourceAccount": a}}
+            })
+        })),
+    }
+    out
 }
 
 pub fn bucket_policy(
@@ -46,89 +130,28 @@ pub fn bucket_policy(
     } else {
         json!({"StringEquals": {"aws:SourceArn": source_arns}})
     };
-
-    let mut trail_write: Vec<String> = Vec::new();
-    match (trail, &spec.organization) {
-        (TrailMode::Organization, Some(org)) => {
-            trail_write.push(format!("{logs}/{}/*", spec.home.account));
-            trail_write.push(format!("{logs}/{}/*", org.id));
-        }
-        _ if trail_accounts.len() <= PER_ACCOUNT_RESOURCES_MAX => {
-            trail_write.extend(trail_accounts.iter().map(|a| format!("{logs}/{a}/*")));
-        }
-        _ => trail_write.push(format!("{logs}/*")),
-    }
-    let mut trail_write_cond = source_arn_cond.clone();
-    let key = if like { "StringLike" } else { "StringEquals" };
-    trail_write_cond[key]["aws:SourceArn"] = json!(source_arns);
-    if like {
-        trail_write_cond["StringEquals"] = json!({"s3:x-amz-acl": "bucket-owner-full-control"});
-    } else {
-        trail_write_cond["StringEquals"]["s3:x-amz-acl"] = json!("bucket-owner-full-control");
-    }
-
-    // The ACL check is read-only; beyond a few accounts its account list is left to the write
-    // statement, which carries the same list, so that both fit in the 20 KB policy limit.
-    let acl_check_cond = if accounts.len() <= PER_ACCOUNT_RESOURCES_MAX {
-        json!({"StringEquals": {"aws:SourceAccount": accounts}})
-    } else {
-        json!({"StringLike": {"aws:SourceAccount": "*"}})
-    };
-    let config_write: Vec<String> = if accounts.len() <= PER_ACCOUNT_RESOURCES_MAX {
-        accounts.iter().map(|a| format!("{logs}/{a}/Config/*")).collect()
-    } else {
-        vec![format!("{logs}/*/Config/*")]
-    };
-
-    let mut policy = json!({
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [bucket_arn, format!("{bucket_arn}/*")],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}}
-            },
-            {
-                "Sid": "CloudTrailAclCheck",
-                "Effect": "Allow",
-                "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                "Action": "s3:GetBucketAcl",
-                "Resource": bucket_arn,
-                "Condition": source_arn_cond
-            },
-            {
-                "Sid": "CloudTrailWrite",
-                "Effect": "Allow",
-                "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                "Action": "s3:PutObject",
-                "Resource": trail_write,
-                "Condition": trail_write_cond
-            },
-            {
-                "Sid": "ConfigAclCheck",
-                "Effect": "Allow",
-                "Principal": {"Service": "config.amazonaws.com"},
-                "Action": ["s3:GetBucketAcl", "s3:ListBucket"],
-                "Resource": bucket_arn,
-                "Condition": acl_check_cond
-            },
-            {
-                "Sid": "ConfigWrite",
-                "Effect": "Allow",
-                "Principal": {"Service": "config.amazonaws.com"},
-                "Action": "s3:PutObject",
-                "Resource": config_write,
-                "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceAccount": accounts}}
-            }
-        ]
-    });
-    if let Some(statements) = policy["Statement"].as_array_mut() {
-        statements.extend(capture_statements(spec, accounts, &bucket_arn, &logs));
-    }
-    policy
+    let mut statements = vec![
+        json!({
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [bucket_arn, format!("{bucket_arn}/*")],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}}
+        }),
+        json!({
+            "Sid": "CloudTrailAclCheck",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "s3:GetBucketAcl",
+            "Resource": bucket_arn,
+            "Condition": source_arn_cond
+        }),
+    ];
+    statements.extend(trail_writes(spec, names, trail, trail_accounts, &logs));
+    statements.extend(config_statements(spec, accounts, &bucket_arn, &logs));
+    statements.extend(capture_statements(spec, accounts, &bucket_arn, &logs));
+    json!({"Version": "2012-10-17", "Statement": statements})
 }
 
 /// The bucket-policy statements that let the member accounts' capture roles deliver: each
@@ -211,6 +234,12 @@ pub fn key_policy(spec: &Spec, trail_accounts: &[String], accounts: &[String]) -
 }
 
 fn key_policy_base(spec: &Spec, trail_accounts: &[String], accounts: &[String]) -> Value {
+    // Config's deliveries: any account of the organization (also those that join later), or
+    // the listed accounts.
+    let config_source = match &spec.organization {
+        Some(org) => json!({"aws:SourceOrgID": org.id}),
+        None => json!({"aws:SourceAccount": accounts}),
+    };
     let trail_ctx: Vec<String> = trail_accounts.iter().map(|a| format!("arn:aws:cloudtrail:*:{a}:trail/*")).collect();
     json!({
         "Version": "2012-10-17",
@@ -251,7 +280,7 @@ fn key_policy_base(spec: &Spec, trail_accounts: &[String], accounts: &[String]) 
                 "Principal": {"Service": "config.amazonaws.com"},
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
                 "Resource": "*",
-                "Condition": {"StringEquals": {"aws:SourceAccount": accounts}}
+                "Condition": {"StringEquals": config_source}
             }
         ]
     })
