@@ -747,8 +747,8 @@ fn every_delivery_is_bound_to_its_own_path() {
     );
 }
 
-/// Account trails without an organization: a statement per account fits S3's 20 KB policy for
-/// 25 accounts; the 26th is refused with the way out.
+/// Account trails without an organization: a statement per account (beside the tamper denials)
+/// fits S3's 20 KB policy for 24 accounts; the 25th is refused with the way out.
 #[test]
 fn the_largest_account_list_a_bucket_policy_can_bind() {
     let spec_with = |n: u64| {
@@ -759,7 +759,67 @@ fn the_largest_account_list_a_bucket_policy_can_bind() {
         }
         load_spec_text(&text)
     };
-    assert!(opslake::plan::plan(&spec_with(25)).is_ok());
-    let err = opslake::plan::plan(&spec_with(26)).unwrap_err();
-    assert!(err.message.contains("26 accounts") && err.hint.contains("organization"), "{err:?}");
+    assert!(opslake::plan::plan(&spec_with(24)).is_ok());
+    let err = opslake::plan::plan(&spec_with(25)).unwrap_err();
+    assert!(err.message.contains("25 accounts") && err.hint.contains("organization"), "{err:?}");
+}
+
+/// The archive is tamper-evident in the rendered templates: nobody but the break-glass role
+/// deletes a log object or changes the bucket's rules (those only through a stack deployment
+/// too), and every generated trail records who read or deleted the lake's objects.
+#[test]
+fn the_archive_is_tamper_evident() {
+    let rendered = |text: &str, file: &str| {
+        let files = generate(&load_spec_text(text));
+        opslake::render::parse_back(file, &files.iter().find(|f| f.name == file).unwrap().bytes).unwrap()
+    };
+    let lake_selector = |trail: &Value| -> Value {
+        trail["Properties"]["AdvancedEventSelectors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["FieldSelectors"].to_string().contains("resources.ARN"))
+            .cloned()
+            .unwrap_or_else(|| panic!("no selector on the lake: {trail}"))
+    };
+    let event_names = |selector: &Value| -> Vec<String> {
+        let f = selector["FieldSelectors"].as_array().unwrap().iter().find(|f| f["Field"] == "eventName").unwrap();
+        f["Equals"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+    };
+    let spec = load_spec_text(&example("full.yaml"));
+    let central = rendered(&example("full.yaml"), "central.yaml");
+    let policy = central["Resources"]["LakeBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"].clone();
+    let by_sid = |sid: &str| policy.as_array().unwrap().iter().find(|s| s["Sid"] == sid).cloned().unwrap();
+    let break_glass = format!("arn:aws:iam::{}:role/{}-opslake-break-glass", spec.home.account, spec.name);
+    let deletes = by_sid("DenyDeletingLogs");
+    assert_eq!((&deletes["Effect"], &deletes["Principal"]), (&Value::from("Deny"), &Value::from("*")));
+    assert_eq!(deletes["Resource"], format!("arn:aws:s3:::{}/*", spec.lake.bucket));
+    for a in ["s3:DeleteObject", "s3:DeleteObjectVersion"] {
+        assert!(deletes["Action"].as_array().unwrap().contains(&Value::from(a)), "{a}");
+    }
+    assert_eq!(deletes["Condition"]["ArnNotEquals"]["aws:PrincipalArn"], break_glass.as_str());
+    let rules = by_sid("DenyChangingTheArchiveRules");
+    assert_eq!(rules["Effect"], "Deny");
+    for a in ["s3:PutBucketPolicy", "s3:DeleteBucketPolicy", "s3:PutLifecycleConfiguration", "s3:PutBucketVersioning"] {
+        assert!(rules["Action"].as_array().unwrap().contains(&Value::from(a)), "{a}");
+    }
+    assert_eq!(rules["Condition"]["ArnNotEquals"]["aws:PrincipalArn"], break_glass.as_str());
+    assert_eq!(rules["Condition"]["ForAllValues:StringNotEquals"]["aws:CalledVia"], "cloudformation.amazonaws.com");
+    let selector = lake_selector(&central["Resources"]["Trail"]);
+    assert!(selector.to_string().contains(&format!("arn:aws:s3:::{}/", spec.lake.bucket)), "{selector}");
+    let names = event_names(&selector);
+    assert!(["GetObject", "DeleteObject", "DeleteObjects"].iter().all(|n| names.contains(&n.to_string())), "{names:?}");
+
+    // A named break-glass role, reads not recorded; an account trail records the same.
+    let text = example("minimal.yaml").replace(
+        "  bucket: demo-log-archive-123456789012\n",
+        "  bucket: demo-log-archive-123456789012\n  break_glass_role: ops-recovery\n  audit_reads: false\n",
+    );
+    let central = rendered(&text, "central.yaml");
+    let statements = central["Resources"]["LakeBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"].clone();
+    let deletes = statements.as_array().unwrap().iter().find(|s| s["Sid"] == "DenyDeletingLogs").unwrap().clone();
+    assert_eq!(deletes["Condition"]["ArnNotEquals"]["aws:PrincipalArn"], "arn:aws:iam::123456789012:role/ops-recovery");
+    let member = rendered(&text, "member.yaml");
+    let names = event_names(&lake_selector(&member["Resources"]["AccountTrail"]));
+    assert!(names.contains(&"DeleteObject".to_string()) && !names.contains(&"GetObject".to_string()), "{names:?}");
 }

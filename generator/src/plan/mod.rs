@@ -394,6 +394,28 @@ fn central_capture(spec: &Spec, names: &Names) -> Value {
     c
 }
 
+/// The data events every generated trail records on the lake bucket: who read or deleted its
+/// objects, or changed their ACL, retention or storage class (not the deliveries: the services'
+/// writes are the bulk, and the objects themselves record them).
+fn lake_data_events(spec: &Spec) -> Value {
+    let mut names = vec![
+        "DeleteObject",
+        "DeleteObjects",
+        "PutObjectAcl",
+        "PutObjectRetention",
+        "PutObjectLegalHold",
+        "RestoreObject",
+    ];
+    if spec.lake.audit_reads {
+        names.insert(0, "GetObject");
+    }
+    json!({
+        "name": format!("Reads and deletes of the lake ({})", spec.lake.bucket),
+        "arn_prefix": format!("arn:aws:s3:::{}/", spec.lake.bucket),
+        "event_names": names,
+    })
+}
+
 /// Days the functions' log groups keep their logs (an allowed CloudWatch Logs value).
 pub const FUNCTION_LOG_RETENTION_DAYS: u32 = 400;
 
@@ -662,7 +684,7 @@ fn check_policy_sizes(
                 size(bucket_policy),
                 MAX_BUCKET_POLICY_BYTES
             ),
-            hint: "each account's trail and Config get their own path-bound statement (25 accounts fit); with an `organization` section one organization trail writes and Config is admitted by the organization — or split the accounts over several lakes".into(),
+            hint: "each account's trail and Config get their own path-bound statement (24 accounts fit); with an `organization` section one organization trail writes and Config is admitted by the organization — or split the accounts over several lakes".into(),
         });
     }
     if kms && size(key_policy) > MAX_KEY_POLICY_BYTES {
@@ -748,6 +770,7 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
         .iter()
         .map(|t| json!({"name": format!("Data events: {t}"), "type": t}))
         .collect();
+    let lake_events = lake_data_events(spec);
     let text = texts(spec);
     let central_ctx = json!({
         "name": spec.name,
@@ -768,6 +791,7 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
         "org_id": org_id,
         "trail_prefix": non_empty(&spec.lake.prefix),
         "data_events": data_events,
+        "lake_events": lake_events,
         "aggregator": config.aggregator,
         "regions": spec.regions,
         "accounts": accounts,
@@ -852,6 +876,7 @@ fn member_template(spec: &Spec, names: &Names, text: &Value, data_events: &[Valu
         "delivery_frequency": config.delivery_frequency,
         "account_trail": member_trail,
         "data_events": data_events,
+        "lake_events": lake_data_events(spec),
         "aggregation_authorization": authorization,
         "capture": capture,
         "incident": incident,

@@ -31,6 +31,41 @@ fn sid(prefix: &str, account: &str) -> String {
     format!("{prefix}{account}")
 }
 
+/// What makes the archive tamper-evident: nobody deletes a log object, and nobody changes the
+/// rules that keep them (policy, lifecycle, versioning, encryption, logging, ownership) — but
+/// the break-glass role, and the rules through a deployment of the lake's stack (CloudFormation
+/// with the deployer's credentials: `aws:CalledVia`). Expiry by the lifecycle rule is S3's own
+/// and not subject to the policy.
+fn tamper_denials(spec: &Spec, bucket_arn: &str) -> Vec<Value> {
+    let break_glass = format!("arn:aws:iam::{}:role/{}", spec.home.account, spec.lake.break_glass_role(&spec.name));
+    vec![
+        json!({
+            "Sid": "DenyDeletingLogs",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectAcl", "s3:PutObjectVersionAcl"],
+            "Resource": format!("{bucket_arn}/*"),
+            "Condition": {"ArnNotEquals": {"aws:PrincipalArn": break_glass}}
+        }),
+        json!({
+            "Sid": "DenyChangingTheArchiveRules",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": [
+                "s3:PutBucketPolicy", "s3:DeleteBucketPolicy", "s3:PutLifecycleConfiguration",
+                "s3:PutBucketVersioning", "s3:PutEncryptionConfiguration", "s3:PutBucketLogging",
+                "s3:PutBucketOwnershipControls", "s3:PutBucketPublicAccessBlock", "s3:PutBucketObjectLockConfiguration",
+                "s3:DeleteBucket"
+            ],
+            "Resource": bucket_arn,
+            "Condition": {
+                "ArnNotEquals": {"aws:PrincipalArn": break_glass},
+                "ForAllValues:StringNotEquals": {"aws:CalledVia": "cloudformation.amazonaws.com"}
+            }
+        }),
+    ]
+}
+
 /// CloudTrail's writes. Each trail writes only its own account's folder, named with the trail
 /// as its source (one statement per account: the path and the condition belong together, so
 /// one account's trail cannot deliver into another's partition). An organization trail is one
@@ -148,6 +183,7 @@ pub fn bucket_policy(
             "Condition": source_arn_cond
         }),
     ];
+    statements.extend(tamper_denials(spec, &bucket_arn));
     statements.extend(trail_writes(spec, names, trail, trail_accounts, &logs));
     statements.extend(config_statements(spec, accounts, &bucket_arn, &logs));
     statements.extend(capture_statements(spec, accounts, &bucket_arn, &logs));

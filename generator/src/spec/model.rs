@@ -66,6 +66,22 @@ pub struct Lake {
     pub kms: bool,
     #[serde(default)]
     pub projection: ProjectionRange,
+    /// The one role (its name, in the home account) that may delete log objects and change
+    /// the bucket's policy, lifecycle, versioning and encryption outside a stack deployment.
+    /// It need not exist until it is needed; creating it is itself recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_glass_role: Option<String>,
+    /// The trails record reads of the lake's objects (GetObject) besides its deletes and ACL,
+    /// retention and restore changes.
+    #[serde(default = "d_true")]
+    pub audit_reads: bool,
+}
+
+impl Lake {
+    /// The break-glass role's name.
+    pub fn break_glass_role(&self, spec_name: &str) -> String {
+        self.break_glass_role.clone().unwrap_or_else(|| format!("{spec_name}-opslake-break-glass"))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -101,6 +101,8 @@ pub const SPEC: Shape = Shape::Object(&[
                 "{\"start\": \"2024-01-01\"}",
                 "Date range of partition projection.",
             ),
+            f("break_glass_role", &Shape::Str { pattern: Some("^[A-Za-z0-9+=,.@_-]{1,64}$") }, "The one IAM role (a name in the home account) that may delete log objects or change the bucket's policy, lifecycle, versioning or encryption outside a stack deployment. Default: NAME-opslake-break-glass (it need not exist until needed)."),
+            def("audit_reads", &BOOL, "true", "The trails record reads of the lake's objects (GetObject data events, $0.10 per 100,000) besides deletes and ACL, retention and restore changes."),
         ]),
         "The log-archive bucket.",
     ),
