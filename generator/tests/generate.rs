@@ -823,3 +823,32 @@ fn the_archive_is_tamper_evident() {
     let names = event_names(&lake_selector(&member["Resources"]["AccountTrail"]));
     assert!(names.contains(&"DeleteObject".to_string()) && !names.contains(&"GetObject".to_string()), "{names:?}");
 }
+
+/// No silent failures: the leftovers schedule and function hand what fails to a queue and an
+/// `Errors` alarm that reaches the report topic; every function that queries Athena stops a
+/// query before its own timeout.
+#[test]
+fn failures_are_kept_and_said_and_queries_end_before_their_function() {
+    let files = generate(&load_spec_text(&example("full.yaml")));
+    let central =
+        opslake::render::parse_back("central.yaml", &files.iter().find(|f| f.name == "central.yaml").unwrap().bytes)
+            .unwrap();
+    let r = &central["Resources"];
+    let queue = serde_json::json!({"Fn::GetAtt": ["LeftoversFailedQueue", "Arn"]});
+    assert_eq!(r["LeftoversSchedule"]["Properties"]["Target"]["DeadLetterConfig"]["Arn"], queue);
+    assert_eq!(r["LeftoversFunctionInvokeConfig"]["Properties"]["DestinationConfig"]["OnFailure"]["Destination"], queue);
+    let alarm = &r["LeftoversErrorsAlarm"]["Properties"];
+    assert_eq!((&alarm["Namespace"], &alarm["MetricName"]), (&Value::from("AWS/Lambda"), &Value::from("Errors")));
+    assert_eq!(alarm["Dimensions"][0]["Value"], serde_json::json!({"Ref": "LeftoversFunction"}));
+    assert_eq!(alarm["AlarmActions"], serde_json::json!([{"Ref": "LeftoversTopic"}]));
+    let key = r["LakeKey"]["Properties"]["KeyPolicy"]["Statement"].as_array().unwrap();
+    assert!(key.iter().any(|s| s["Principal"]["Service"] == "cloudwatch.amazonaws.com"), "the alarm can use the topic's key");
+    let deadline = opslake_runtime::functions::ATHENA_DEADLINE.as_secs();
+    for (id, res) in r.as_object().unwrap() {
+        let env = &res["Properties"]["Environment"]["Variables"];
+        if res["Type"] == "AWS::Lambda::Function" && env.get("OPSLAKE_WORKGROUP").is_some() {
+            let timeout = res["Properties"]["Timeout"].as_u64().unwrap();
+            assert!(timeout >= deadline + 60, "{id}: a {timeout} s timeout leaves no time after a {deadline} s query");
+        }
+    }
+}

@@ -249,6 +249,20 @@ fn capture_grant(spec: &Spec, accounts: &[String]) -> Option<(Value, Value)> {
 
 pub fn key_policy(spec: &Spec, trail_accounts: &[String], accounts: &[String]) -> Value {
     let mut policy = key_policy_base(spec, trail_accounts, accounts);
+    if spec.enabled(crate::spec::model::Feature::Leftovers) {
+        if let Some(statements) = policy["Statement"].as_array_mut() {
+            // The leftovers function's Errors alarm publishes to its report topic, which the
+            // lake key encrypts.
+            statements.push(json!({
+                "Sid": "CloudWatchAlarmsPublishToEncryptedTopics",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": spec.home.account}}
+            }));
+        }
+    }
     if let (Some((principal, mut cond)), Some(statements)) =
         (capture_grant(spec, accounts), policy["Statement"].as_array_mut())
     {

@@ -84,6 +84,13 @@ impl AthenaEngine {
         }
     }
 
+    /// The same engine, giving each query at most `deadline` (a function's must end before
+    /// the function's own timeout, so that it can still answer).
+    pub fn with_deadline(mut self, deadline: Duration) -> AthenaEngine {
+        self.deadline = deadline;
+        self
+    }
+
     /// Runs `sql` with its execution parameters and returns the typed rows.
     pub async fn run(&self, sql: &Sql) -> Result<AthenaAnswer, AthenaError> {
         let started = Instant::now();

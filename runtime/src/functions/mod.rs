@@ -90,8 +90,19 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8], max: usize, shape: &str) -> 
     serde_json::from_slice(body).map_err(|e| bad_request(format!("expected {shape}: {e}")))
 }
 
-/// The functions read the lake through Athena: the workgroup and database of their environment.
+/// How long one Athena query of a function may run: a minute inside the shortest timeout the
+/// templates give a function that queries ([`FUNCTION_TIMEOUT_SECS`]), so that a query past its
+/// deadline is stopped and reported instead of the function being killed mid-answer.
+pub const ATHENA_DEADLINE: std::time::Duration = std::time::Duration::from_secs(240);
+/// The timeout of the functions behind a Function URL (the templates set it).
+pub const FUNCTION_TIMEOUT_SECS: u64 = 300;
+
+/// The functions read the lake through Athena: the workgroup and database of their environment,
+/// each query under [`ATHENA_DEADLINE`].
 #[cfg(feature = "athena")]
 pub fn athena(lake: &env::LakeEnv, aws: &crate::aws::Aws) -> crate::source::Source {
-    crate::source::Source::Athena(crate::engine::athena::AthenaEngine::new(aws, &lake.workgroup, &lake.layout.database))
+    crate::source::Source::Athena(
+        crate::engine::athena::AthenaEngine::new(aws, &lake.workgroup, &lake.layout.database)
+            .with_deadline(ATHENA_DEADLINE),
+    )
 }
