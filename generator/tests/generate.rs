@@ -836,13 +836,19 @@ fn failures_are_kept_and_said_and_queries_end_before_their_function() {
     let r = &central["Resources"];
     let queue = serde_json::json!({"Fn::GetAtt": ["LeftoversFailedQueue", "Arn"]});
     assert_eq!(r["LeftoversSchedule"]["Properties"]["Target"]["DeadLetterConfig"]["Arn"], queue);
-    assert_eq!(r["LeftoversFunctionInvokeConfig"]["Properties"]["DestinationConfig"]["OnFailure"]["Destination"], queue);
+    assert_eq!(
+        r["LeftoversFunctionInvokeConfig"]["Properties"]["DestinationConfig"]["OnFailure"]["Destination"],
+        queue
+    );
     let alarm = &r["LeftoversErrorsAlarm"]["Properties"];
     assert_eq!((&alarm["Namespace"], &alarm["MetricName"]), (&Value::from("AWS/Lambda"), &Value::from("Errors")));
     assert_eq!(alarm["Dimensions"][0]["Value"], serde_json::json!({"Ref": "LeftoversFunction"}));
     assert_eq!(alarm["AlarmActions"], serde_json::json!([{"Ref": "LeftoversTopic"}]));
     let key = r["LakeKey"]["Properties"]["KeyPolicy"]["Statement"].as_array().unwrap();
-    assert!(key.iter().any(|s| s["Principal"]["Service"] == "cloudwatch.amazonaws.com"), "the alarm can use the topic's key");
+    assert!(
+        key.iter().any(|s| s["Principal"]["Service"] == "cloudwatch.amazonaws.com"),
+        "the alarm can use the topic's key"
+    );
     let deadline = opslake_runtime::functions::ATHENA_DEADLINE.as_secs();
     for (id, res) in r.as_object().unwrap() {
         let env = &res["Properties"]["Environment"]["Variables"];
@@ -851,4 +857,33 @@ fn failures_are_kept_and_said_and_queries_end_before_their_function() {
             assert!(timeout >= deadline + 60, "{id}: a {timeout} s timeout leaves no time after a {deadline} s query");
         }
     }
+}
+
+/// The key and the service roles name who may use them: CloudTrail's statements the spec's
+/// trail (`aws:SourceArn`), CloudWatch Logs' the lake's own log groups, the readers' the services
+/// that hold data under the key (`kms:ViaService`), Config's organization role its account.
+#[test]
+fn key_and_trust_statements_name_their_sources() {
+    let spec = load_spec_text(&example("full.yaml"));
+    let files = generate(&spec);
+    let central =
+        opslake::render::parse_back("central.yaml", &files.iter().find(|f| f.name == "central.yaml").unwrap().bytes)
+            .unwrap();
+    let r = &central["Resources"];
+    let key = r["LakeKey"]["Properties"]["KeyPolicy"]["Statement"].as_array().unwrap().clone();
+    let sid = |id: &str| key.iter().find(|s| s["Sid"] == id).cloned().unwrap();
+    let trail = format!("arn:aws:cloudtrail:{}:{}:trail/{}-opslake", spec.home.region, spec.home.account, spec.name);
+    for id in ["CloudTrailEncryptLogs", "CloudTrailDescribeKey"] {
+        assert_eq!(sid(id)["Condition"]["StringEquals"]["aws:SourceArn"], serde_json::json!([trail]), "{id}");
+    }
+    let groups = sid("CloudWatchLogsEncryptFunctionLogs")["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"].clone();
+    for g in groups.as_array().unwrap() {
+        assert!(g.as_str().unwrap().contains(&format!("/{}-opslake-", spec.name)), "{g}");
+    }
+    let reader = r["LakeReaderPolicy"]["Properties"]["PolicyDocument"]["Statement"].as_array().unwrap().clone();
+    let lake_key = reader.iter().find(|s| s["Sid"] == "LakeKey").unwrap();
+    let via = lake_key["Condition"]["StringEquals"]["kms:ViaService"].to_string();
+    assert!(via.contains("s3.${AWS::Region}") && via.contains("lambda.${AWS::Region}"), "{via}");
+    let trust = &r["ConfigOrganizationRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0];
+    assert_eq!(trust["Condition"]["StringEquals"]["aws:SourceAccount"], serde_json::json!({"Ref": "AWS::AccountId"}));
 }

@@ -762,7 +762,7 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
         _ => accounts.clone(),
     };
     let bucket_policy = policies::bucket_policy(spec, &names, trail, &trail_accounts, &accounts);
-    let key_policy = policies::key_policy(spec, &trail_accounts, &accounts);
+    let key_policy = policies::key_policy(spec, &names, trail, &trail_accounts, &accounts);
     check_policy_sizes(&bucket_policy, &key_policy, accounts.len(), creates_bucket, kms)?;
 
     let data_events: Vec<Value> = spec

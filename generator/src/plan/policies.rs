@@ -247,8 +247,14 @@ fn capture_grant(spec: &Spec, accounts: &[String]) -> Option<(Value, Value)> {
     Some((json!({"AWS": roots}), cond))
 }
 
-pub fn key_policy(spec: &Spec, trail_accounts: &[String], accounts: &[String]) -> Value {
-    let mut policy = key_policy_base(spec, trail_accounts, accounts);
+pub fn key_policy(
+    spec: &Spec,
+    names: &Names,
+    trail: TrailMode,
+    trail_accounts: &[String],
+    accounts: &[String],
+) -> Value {
+    let mut policy = key_policy_base(spec, names, trail, trail_accounts, accounts);
     if spec.enabled(crate::spec::model::Feature::Leftovers) {
         if let Some(statements) = policy["Statement"].as_array_mut() {
             // The leftovers function's Errors alarm publishes to its report topic, which the
@@ -283,14 +289,33 @@ pub fn key_policy(spec: &Spec, trail_accounts: &[String], accounts: &[String]) -
     policy
 }
 
-fn key_policy_base(spec: &Spec, trail_accounts: &[String], accounts: &[String]) -> Value {
+fn key_policy_base(
+    spec: &Spec,
+    names: &Names,
+    trail: TrailMode,
+    trail_accounts: &[String],
+    accounts: &[String],
+) -> Value {
+    // CloudTrail uses the key for the spec's trails only (named as the source, and in the
+    // encryption context).
+    let (like, trail_arns) = trail_arns(spec, names, trail, trail_accounts);
+    let source_op = if like { "StringLike" } else { "StringEquals" };
+    let trail_source = json!({source_op: {"aws:SourceArn": trail_arns}});
+    let trail_ctx: Vec<String> = trail_accounts.iter().map(|a| format!("arn:aws:cloudtrail:*:{a}:trail/*")).collect();
+    let mut trail_encrypt = json!({"StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": trail_ctx}});
+    trail_encrypt[source_op]["aws:SourceArn"] = json!(trail_arns);
+    // CloudWatch Logs uses it for the lake's own log groups: the functions' and Firehose's.
+    let (region, account, n) = (&spec.home.region, &spec.home.account, &spec.name);
+    let log_groups = [
+        format!("arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{n}-opslake-*"),
+        format!("arn:aws:logs:{region}:{account}:log-group:/aws/kinesisfirehose/{n}-opslake-*"),
+    ];
     // Config's deliveries: any account of the organization (also those that join later), or
     // the listed accounts.
     let config_source = match &spec.organization {
         Some(org) => json!({"aws:SourceOrgID": org.id}),
         None => json!({"aws:SourceAccount": accounts}),
     };
-    let trail_ctx: Vec<String> = trail_accounts.iter().map(|a| format!("arn:aws:cloudtrail:*:{a}:trail/*")).collect();
     json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -307,14 +332,15 @@ fn key_policy_base(spec: &Spec, trail_accounts: &[String], accounts: &[String]) 
                 "Principal": {"Service": "cloudtrail.amazonaws.com"},
                 "Action": "kms:GenerateDataKey*",
                 "Resource": "*",
-                "Condition": {"StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": trail_ctx}}
+                "Condition": trail_encrypt
             },
             {
                 "Sid": "CloudTrailDescribeKey",
                 "Effect": "Allow",
                 "Principal": {"Service": "cloudtrail.amazonaws.com"},
                 "Action": "kms:DescribeKey",
-                "Resource": "*"
+                "Resource": "*",
+                "Condition": trail_source
             },
             {
                 "Sid": "CloudWatchLogsEncryptFunctionLogs",
@@ -322,7 +348,7 @@ fn key_policy_base(spec: &Spec, trail_accounts: &[String], accounts: &[String]) 
                 "Principal": {"Service": format!("logs.{}.amazonaws.com", spec.home.region)},
                 "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
                 "Resource": "*",
-                "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": format!("arn:aws:logs:{}:{}:log-group:*", spec.home.region, spec.home.account)}}
+                "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_groups}}
             },
             {
                 "Sid": "ConfigEncryptDeliveries",
