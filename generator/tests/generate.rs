@@ -153,6 +153,92 @@ fn every_template_passes_checkov_and_every_skip_has_a_reason() {
     );
 }
 
+/// The resources a cfn-guard finding names (its paths under `/Resources/`), found anywhere in
+/// the finding's JSON.
+fn guard_resources(v: &Value, out: &mut std::collections::BTreeSet<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                if let (true, Some(path)) = (k == "path", x.as_str()) {
+                    if let Some(rest) = path.strip_prefix("/Resources/") {
+                        out.insert(rest.split('/').next().unwrap_or("").to_string());
+                    }
+                }
+                guard_resources(x, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| guard_resources(x, out)),
+        _ => {}
+    }
+}
+
+/// The AWS Guard Rules Registry (`rules/aws`, vendored) and the Control Tower proactive
+/// controls (from the npm package), run with cfn-guard over every template of every variant.
+/// A finding fails the test unless `tests/guard-allowed.yaml` keeps it, with its reason; an
+/// entry there that no template triggers any more fails it too.
+#[test]
+fn every_template_passes_cfn_guard_or_its_finding_has_a_reason() {
+    let (guard, control_tower) = guard();
+    let registry = workspace().join("third_party/aws-guard-rules-registry/rules/aws");
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = render_all_variants(tmp.path());
+    let allowed_text = std::fs::read(workspace().join("generator/tests/guard-allowed.yaml")).unwrap();
+    let (node, diags) = opslake::spec::yaml::parse(&allowed_text);
+    assert!(diags.is_empty(), "guard-allowed.yaml: {diags:?}");
+    let allowed = opslake::spec::yaml::to_json(&node.unwrap());
+    let allowed = allowed.as_array().expect("a list of {rule, resources, reason}").clone();
+    for a in &allowed {
+        assert!(a["reason"].as_str().is_some_and(|r| r.len() > 30), "{a}: no written reason");
+    }
+    let allows = |rule: &str, resource: &str| {
+        allowed.iter().position(|a| {
+            a["rule"] == rule
+                && a["resources"].as_array().is_some_and(|rs| rs.iter().any(|r| r == "*" || r == resource))
+        })
+    };
+    let mut used = vec![false; allowed.len()];
+    let mut refused = Vec::new();
+    let mut compliant = 0usize;
+    // One run over every template (the rules are parsed once).
+    let mut cmd = std::process::Command::new(&guard);
+    cmd.args(["validate", "-z", "-o", "json", "--show-summary", "none", "-r"])
+        .arg(&registry)
+        .arg("-r")
+        .arg(&control_tower);
+    for p in &paths {
+        cmd.arg("-d").arg(p);
+    }
+    let (code, out, err) = run(&mut cmd);
+    let report: Value = serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("cfn-guard output is not JSON ({e}), exit {code}:\n{out}\n{err}"));
+    let files = report.as_array().unwrap();
+    assert_eq!(files.len(), paths.len(), "cfn-guard reported on every template");
+    for file in files {
+        let path = file["name"].as_str().unwrap_or("?");
+        compliant += file["compliant"].as_array().map_or(0, Vec::len);
+        for finding in file["not_compliant"].as_array().cloned().unwrap_or_default() {
+            let rule = finding["Rule"]["name"].as_str().unwrap_or("?").to_string();
+            let mut resources = std::collections::BTreeSet::new();
+            guard_resources(&finding, &mut resources);
+            if resources.is_empty() {
+                resources.insert(String::new());
+            }
+            for res in resources {
+                match allows(&rule, &res) {
+                    Some(i) => used[i] = true,
+                    None => refused.push(format!("{rule} {res} ({path})")),
+                }
+            }
+        }
+    }
+    refused.sort();
+    refused.dedup();
+    assert!(refused.is_empty(), "cfn-guard findings without a reason in guard-allowed.yaml:\n{}", refused.join("\n"));
+    let stale: Vec<&Value> = allowed.iter().zip(&used).filter(|(_, u)| !**u).map(|(a, _)| a).collect();
+    assert!(stale.is_empty(), "guard-allowed.yaml keeps findings no template has any more: {stale:?}");
+    assert!(compliant > 100, "cfn-guard evaluated too few rules ({compliant}): are the rules found?");
+}
+
 /// Builds a spec directly (bypassing validation, which would refuse these values) to prove
 /// that the renderer, on its own, cannot be made to emit structure from a value.
 #[test]
@@ -876,7 +962,8 @@ fn key_and_trust_statements_name_their_sources() {
     for id in ["CloudTrailEncryptLogs", "CloudTrailDescribeKey"] {
         assert_eq!(sid(id)["Condition"]["StringEquals"]["aws:SourceArn"], serde_json::json!([trail]), "{id}");
     }
-    let groups = sid("CloudWatchLogsEncryptFunctionLogs")["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"].clone();
+    let groups =
+        sid("CloudWatchLogsEncryptFunctionLogs")["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"].clone();
     for g in groups.as_array().unwrap() {
         assert!(g.as_str().unwrap().contains(&format!("/{}-opslake-", spec.name)), "{g}");
     }

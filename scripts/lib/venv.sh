@@ -14,3 +14,24 @@ ensure_venv() {
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
     cp "$req" "$venv/.installed"
 }
+
+# `ensure_npm NAME` installs the npm packages pinned in scripts/npm-NAME.txt (`package@version`,
+# one a line) into $VENV_DIR/NAME when missing or when the pins changed. Peer dependencies are
+# not installed: the tests use the packages' files, not their JavaScript.
+ensure_npm() {
+    local name=$1 req="scripts/npm-$1.txt"
+    local dir="$VENV_DIR/$name"
+    if [[ -f "$dir/.installed" ]] && cmp -s "$req" "$dir/.installed"; then
+        return
+    fi
+    if ! command -v npm >/dev/null; then
+        echo "npm is needed for the $name tools (Debian: apt-get install npm)" >&2
+        return 1
+    fi
+    echo "installing $name into $dir (pinned in $req)" >&2
+    mkdir -p "$dir"
+    # shellcheck disable=SC2046
+    npm install --prefix "$dir" --no-save --no-audit --no-fund --ignore-scripts --legacy-peer-deps \
+        --loglevel error $(grep -v '^#' "$req")
+    cp "$req" "$dir/.installed"
+}

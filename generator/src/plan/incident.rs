@@ -152,7 +152,8 @@ pub(super) fn central(spec: &Spec, names: &Names) -> Value {
         .enumerate()
         .map(|(i, arn)| {
             let region = arn.split(':').nth(3).unwrap_or_default();
-            json!({"id": format!("AlarmTopic{}", i + 1), "arn": arn,
+            let account = arn.split(':').nth(4).unwrap_or_default();
+            json!({"id": format!("AlarmTopic{}", i + 1), "arn": arn, "account": account,
                 "region": if region == spec.home.region { Value::Null } else { json!(region) }})
         })
         .collect();

@@ -327,6 +327,14 @@ fn key_policy_base(
                 "Resource": "*"
             },
             {
+                "Sid": "DenyGrantsExceptForAwsResources",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "kms:CreateGrant",
+                "Resource": "*",
+                "Condition": {"BoolIfExists": {"kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false"}}
+            },
+            {
                 "Sid": "CloudTrailEncryptLogs",
                 "Effect": "Allow",
                 "Principal": {"Service": "cloudtrail.amazonaws.com"},

@@ -125,3 +125,20 @@ pub fn http_post(url: &str, path: &str, body: &serde_json::Value) -> u16 {
     s.read_to_string(&mut resp).unwrap();
     resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
 }
+
+/// cfn-guard and the Control Tower rules, installed by `./scripts/test` from npm into the
+/// project's tool directory (`scripts/npm-guard.txt`): (binary, Control Tower rules dir). A
+/// missing install fails the test with the command that installs it.
+pub fn guard() -> (PathBuf, PathBuf) {
+    let dir = std::env::var_os("OPSLAKE_VENV_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join(".venv"));
+    let package = dir.join("guard/node_modules/@cdklabs/cdk-validator-cfnguard");
+    let arch = if std::env::consts::ARCH == "aarch64" { "aarch64" } else { "x86_64" };
+    let bin = package.join("bin/ubuntu").join(arch).join("cfn-guard");
+    assert!(
+        bin.exists(),
+        "{} is missing. Run ./scripts/test (it installs it with npm into .venv/guard), or by hand: \
+         npm install --prefix .venv/guard --no-save --legacy-peer-deps $(grep -v '^#' scripts/npm-guard.txt)",
+        bin.display()
+    );
+    (bin, package.join("rules/control-tower/cfn-guard"))
+}
