@@ -367,8 +367,30 @@ fn manifest_describes_every_template() {
         member["target"]["organizational_units"],
         serde_json::json!(["ou-root-workloads1", "ou-root-sandboxes"])
     );
-    // StackSets never reach the management account: the manifest says so.
-    assert_eq!(member["target"]["also_as_stacks_in"], serde_json::json!(["210987654321"]));
+    // The home account (the log archive) administers the StackSet as the organization's
+    // delegated administrator; the management account, which StackSets never reach, is not a
+    // lake account here, so it needs no plain stacks.
+    assert_eq!(member["target"]["delegated_admin"], true);
+    assert!(member["target"].get("also_as_stacks_in").is_none(), "{}", member["target"]);
+    // The organization trail is the management account's own stack, fed the lake key's ARN.
+    let trail = by_name["trail"];
+    assert_eq!(
+        (&trail["target"]["kind"], &trail["target"]["account"]),
+        (&Value::from("stack"), &Value::from("123412341234"))
+    );
+    assert_eq!(trail["parameters"]["LakeKeyArn"]["stack_output"]["template"], "central");
+    let order: Vec<&str> = templates.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert!(order.iter().position(|n| *n == "central") < order.iter().position(|n| *n == "trail"), "{order:?}");
+    // With the management account in the lake, it gets plain member stacks.
+    let text = example("organization.yaml").replace(
+        "  - { id: \"444444444444\", name: staging }\n",
+        "  - { id: \"444444444444\", name: staging }\n  - { id: \"123412341234\", name: management }\n",
+    );
+    let with_management = generate(&load_spec_text(&text));
+    let manifest: Value =
+        serde_json::from_slice(&with_management.iter().find(|f| f.name == "manifest.json").unwrap().bytes).unwrap();
+    let member = manifest["templates"].as_array().unwrap().iter().find(|t| t["name"] == "member").unwrap().clone();
+    assert_eq!(member["target"]["also_as_stacks_in"], serde_json::json!(["123412341234"]));
     assert_eq!(member["parameters"]["LakeKeyArn"]["stack_output"]["output"], "LakeKeyArn");
     for t in templates {
         let file = files.iter().find(|f| f.name == t["file"].as_str().unwrap()).unwrap();
@@ -891,7 +913,8 @@ fn the_archive_is_tamper_evident() {
     }
     assert_eq!(rules["Condition"]["ArnNotEquals"]["aws:PrincipalArn"], break_glass.as_str());
     assert_eq!(rules["Condition"]["ForAllValues:StringNotEquals"]["aws:CalledVia"], "cloudformation.amazonaws.com");
-    let selector = lake_selector(&central["Resources"]["Trail"]);
+    // (full.yaml's organization trail is the management account's own stack.)
+    let selector = lake_selector(&rendered(&example("full.yaml"), "trail.yaml")["Resources"]["Trail"]);
     assert!(selector.to_string().contains(&format!("arn:aws:s3:::{}/", spec.lake.bucket)), "{selector}");
     let names = event_names(&selector);
     assert!(["GetObject", "DeleteObject", "DeleteObjects"].iter().all(|n| names.contains(&n.to_string())), "{names:?}");
@@ -958,7 +981,10 @@ fn key_and_trust_statements_name_their_sources() {
     let r = &central["Resources"];
     let key = r["LakeKey"]["Properties"]["KeyPolicy"]["Statement"].as_array().unwrap().clone();
     let sid = |id: &str| key.iter().find(|s| s["Sid"] == id).cloned().unwrap();
-    let trail = format!("arn:aws:cloudtrail:{}:{}:trail/{}-opslake", spec.home.region, spec.home.account, spec.name);
+    // The organization trail is the management account's.
+    let management = spec.organization.as_ref().unwrap().management(&spec.home).to_string();
+    assert_ne!(management, spec.home.account);
+    let trail = format!("arn:aws:cloudtrail:{}:{management}:trail/{}-opslake", spec.home.region, spec.name);
     for id in ["CloudTrailEncryptLogs", "CloudTrailDescribeKey"] {
         assert_eq!(sid(id)["Condition"]["StringEquals"]["aws:SourceArn"], serde_json::json!([trail]), "{id}");
     }

@@ -725,6 +725,17 @@ features:
         expect: &[(9, 16, "`Asia/Tokio` is not a time zone")],
     },
     Case {
+        name: "a management account that is not an account id",
+        yaml: r#"name: demo
+home: { account: "123456789012", region: us-east-1 }
+organization: { id: o-a1b2c3d4e5, member_ous: [r-ab12], management_account: "12345" }
+regions: [us-east-1]
+lake:
+  bucket: demo-log-archive-123456789012
+"#,
+        expect: &[(3, 77, "`12345` is not an AWS account id")],
+    },
+    Case {
         name: "reserved log group name aws/",
         yaml: r#"name: demo
 home: { account: "123456789012", region: us-east-1 }
@@ -1202,4 +1213,23 @@ fn an_unused_insights_query_is_a_warning_at_its_line() {
     let d = loaded.diagnostics.iter().find(|d| d.message.contains("insights_query is not used")).expect("a warning");
     assert_eq!((d.severity, d.pos.line, d.pos.col), (Severity::Warning, line, 5));
     assert!(d.hint.as_deref().unwrap().contains("--log-group"));
+}
+
+/// Without `organization.management_account` the home account is taken as the management
+/// account: a warning at the section recommends a separate log-archive home.
+#[test]
+fn an_organization_without_a_management_account_is_warned_about() {
+    let text = "name: demo\nhome: { account: \"123456789012\", region: us-east-1 }\norganization: { id: o-a1b2c3d4e5, member_ous: [r-ab12] }\nregions: [us-east-1]\nlake:\n  bucket: demo-log-archive-123456789012\n";
+    let loaded = spec::load(text.as_bytes(), jiff::civil::date(2026, 11, 27));
+    assert!(!loaded.has_errors(), "{}", render(&loaded.diagnostics));
+    let d = loaded.diagnostics.iter().find(|d| d.message.contains("management account")).expect("a warning");
+    assert_eq!((d.severity, d.pos.line, d.pos.col), (Severity::Warning, 3, 1));
+    assert!(d.hint.as_deref().unwrap().contains("management_account"));
+    let named = text.replace("member_ous: [r-ab12] }", "member_ous: [r-ab12], management_account: \"210987654321\" }");
+    let loaded = spec::load(named.as_bytes(), jiff::civil::date(2026, 11, 27));
+    assert!(
+        loaded.diagnostics.iter().all(|d| !d.message.contains("management account")),
+        "{}",
+        render(&loaded.diagnostics)
+    );
 }

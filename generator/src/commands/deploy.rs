@@ -35,6 +35,10 @@ pub struct Args {
     /// Read templates from DIR first (same layout as templates/)
     #[arg(long, value_name = "DIR")]
     templates: Option<PathBuf>,
+    /// A named profile of the organization's management account (when it is not the home
+    /// account): the organization trail and its member stacks are deployed with it
+    #[arg(long, value_name = "PROFILE")]
+    management_profile: Option<String>,
     /// Minutes one stack or StackSet operation may take
     #[arg(long, default_value_t = 60, value_name = "MINUTES")]
     timeout: u64,
@@ -128,6 +132,7 @@ pub fn run(ctx: &mut Context, a: Args) -> Result {
         timeout: Duration::from_secs(a.timeout.saturating_mul(60)),
         poll: Backoff::polls(Duration::from_millis(500), Duration::from_secs(5)),
         today: ctx.today,
+        management_profile: a.management_profile.clone(),
     };
     let consent = match (a.yes, ctx.stdin_is_terminal) {
         (true, _) => Consent::Yes,

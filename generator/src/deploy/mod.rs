@@ -42,6 +42,10 @@ pub struct Options {
     pub poll: Backoff,
     /// For the doctor that runs after the deploy.
     pub today: Date,
+    /// A named profile of the organization's management account (when it is not the home
+    /// account): the organization trail's stack and the member stacks there are deployed with
+    /// it; without it they are reported as needing its credentials.
+    pub management_profile: Option<String>,
 }
 
 /// What a deploy tells the person watching it, as it happens.
@@ -155,6 +159,7 @@ pub trait Ui {
 }
 
 /// The clients of one account and region.
+#[derive(Clone)]
 pub(crate) struct Clients {
     pub region: String,
     pub cfn: aws_sdk_cloudformation::Client,
@@ -223,6 +228,8 @@ struct Run<'a> {
     outputs: BTreeMap<String, BTreeMap<String, String>>,
     /// bin → the artifact's S3 key.
     keys: BTreeMap<String, String>,
+    /// The management account and its credentials (`--management-profile`).
+    management: Option<(String, Aws)>,
 }
 
 impl Run<'_> {
@@ -310,7 +317,22 @@ impl Run<'_> {
             };
             let body = self.body(t)?;
             let ok = match &t.target {
-                Target::Stack { .. } => self.stack(t, &body, &params, ui).await?,
+                Target::Stack { account, region, .. } if *account != self.summary.account => {
+                    match self.management.clone().filter(|(m, _)| m == account) {
+                        Some((_, aws)) => {
+                            let clients = Clients::new(&aws, region);
+                            self.stack_with(&clients, t, &body, &params, ui).await?
+                        }
+                        None => {
+                            ui.event(Event::OtherAccount { template: &t.name, account });
+                            true
+                        }
+                    }
+                }
+                Target::Stack { .. } => {
+                    let home = self.home.clone();
+                    self.stack_with(&home, t, &body, &params, ui).await?
+                }
                 Target::StackSet { regions, also_as_stacks_in, .. } => {
                     let outcome =
                         stackset::deploy(&self.home, &self.summary.account, t, &body, &params, opts, ui).await?;
@@ -326,17 +348,18 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// One `Target::Stack` template; `Ok(false)` when it failed.
-    async fn stack(
+    /// One `Target::Stack` template with `clients` (its account's); `Ok(false)` when it failed.
+    async fn stack_with(
         &mut self,
+        clients: &Clients,
         t: &PlannedTemplate,
         body: &str,
         params: &[(String, String)],
         ui: &mut dyn Ui,
     ) -> Result<bool> {
-        let outcome = stack::deploy(&self.home, t, body, params, &self.names.assets_bucket, self.opts, ui).await?;
+        let outcome = stack::deploy(clients, t, body, params, &self.names.assets_bucket, self.opts, ui).await?;
         if outcome.result.is_deployed() {
-            self.outputs.insert(t.name.clone(), stack::outputs(&self.home.cfn, &outcome.stack_name).await?);
+            self.outputs.insert(t.name.clone(), stack::outputs(&clients.cfn, &outcome.stack_name).await?);
         }
         let ok = outcome.result != StackResult::Failed;
         self.summary.stacks.push(outcome);
@@ -355,10 +378,18 @@ impl Run<'_> {
         ui: &mut dyn Ui,
     ) -> Result<bool> {
         for account in accounts {
-            if *account != self.summary.account {
-                ui.event(Event::OtherAccount { template: &t.name, account });
-                continue;
-            }
+            let aws = if *account == self.summary.account {
+                self.aws.clone()
+            } else {
+                match self.management.clone().filter(|(m, _)| m == account) {
+                    Some((_, aws)) => aws,
+                    None => {
+                        ui.event(Event::OtherAccount { template: &t.name, account });
+                        continue;
+                    }
+                }
+            };
+            let mine = *account == self.summary.account;
             for region in regions {
                 let target = Target::Stack {
                     stack_name: self.names.member_stack.clone(),
@@ -366,7 +397,7 @@ impl Run<'_> {
                     region: region.clone(),
                 };
                 let planned = PlannedTemplate { target, ..t.clone() };
-                let other = (*region != self.home.region).then(|| Clients::new(&self.aws, region));
+                let other = (!mine || *region != self.home.region).then(|| Clients::new(&aws, region));
                 let clients = other.as_ref().unwrap_or(&self.home);
                 let outcome =
                     stack::deploy(clients, &planned, body, params, &self.names.assets_bucket, self.opts, ui).await?;
@@ -375,6 +406,26 @@ impl Run<'_> {
         }
         Ok(true)
     }
+}
+
+/// The management account's credentials (`--management-profile`), checked to be that
+/// account's; `None` without the flag, or when the home account is the management account.
+async fn management(spec: &Spec, conn: &Connection, opts: &Options, region: &str) -> Result<Option<(String, Aws)>> {
+    let Some(org) = spec.organization.as_ref().filter(|o| o.management(&spec.home) != spec.home.account) else {
+        return Ok(None);
+    };
+    let Some(profile) = &opts.management_profile else { return Ok(None) };
+    let wanted = org.management(&spec.home).to_string();
+    let c = Connection { profile: Some(profile.clone()), region: Some(region.to_string()), ..conn.clone() };
+    let aws = c.load(Some(region)).await;
+    let account = caller_account(&aws).await?;
+    if account != wanted {
+        return Err(Error::bad_input(format!(
+            "--management-profile {profile} is for account {account}, but the organization's management account is {wanted}"
+        ))
+        .hint("name the management account's profile"));
+    }
+    Ok(Some((account, aws)))
 }
 
 /// Deploys a rendered plan. Returns the summary; the exit code follows `summary.ok`.
@@ -402,12 +453,24 @@ pub async fn deploy(
         ))
         .hint("choose the home account's credentials with --profile or AWS_PROFILE"));
     }
+    let management = management(spec, conn, opts, &region).await?;
     let summary =
         Summary { account, region: region.clone(), change_set_only: opts.change_set_only, ..Summary::default() };
     let home = Clients::new(&aws, &region);
     let names = Names::of(spec);
-    let mut run =
-        Run { spec, plan, files, opts, aws, home, names, summary, outputs: BTreeMap::new(), keys: BTreeMap::new() };
+    let mut run = Run {
+        spec,
+        plan,
+        files,
+        opts,
+        aws,
+        home,
+        names,
+        summary,
+        outputs: BTreeMap::new(),
+        keys: BTreeMap::new(),
+        management,
+    };
     let zips = run.artifacts(ui)?;
     if !run.bootstrap(ui).await? {
         run.summary.ok = !run.summary.failed();

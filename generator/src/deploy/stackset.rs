@@ -41,13 +41,18 @@ struct Current {
 }
 
 /// Every instance of the StackSet, all pages.
-async fn list_instances(cfn: &Client, name: &str) -> Result<Vec<aws_sdk_cloudformation::types::StackInstanceSummary>> {
+async fn list_instances(
+    cfn: &Client,
+    set: &Set<'_>,
+) -> Result<Vec<aws_sdk_cloudformation::types::StackInstanceSummary>> {
+    let name = set.name;
     let mut all = Vec::new();
     let mut token = None;
     loop {
         let out = cfn
             .list_stack_instances()
             .stack_set_name(name)
+            .set_call_as(set.call_as.clone())
             .set_next_token(token)
             .send()
             .await
@@ -60,8 +65,9 @@ async fn list_instances(cfn: &Client, name: &str) -> Result<Vec<aws_sdk_cloudfor
     }
 }
 
-async fn current(cfn: &Client, name: &str) -> Result<Option<Current>> {
-    let set = match cfn.describe_stack_set().stack_set_name(name).send().await {
+async fn current(cfn: &Client, of: &Set<'_>) -> Result<Option<Current>> {
+    let name = of.name;
+    let set = match cfn.describe_stack_set().stack_set_name(name).set_call_as(of.call_as.clone()).send().await {
         Ok(out) => match out.stack_set() {
             Some(s) if s.status().map(|v| v.as_str()) != Some("DELETED") => s.clone(),
             _ => return Ok(None),
@@ -74,7 +80,7 @@ async fn current(cfn: &Client, name: &str) -> Result<Option<Current>> {
             return Err(Error::failed(format!("{name}: cannot describe the StackSet: {text}")));
         }
     };
-    let instances: Vec<(String, String, Option<String>)> = list_instances(cfn, name)
+    let instances: Vec<(String, String, Option<String>)> = list_instances(cfn, of)
         .await?
         .iter()
         .map(|i| {
@@ -102,17 +108,22 @@ async fn current(cfn: &Client, name: &str) -> Result<Option<Current>> {
 /// Waits for a StackSet operation; its final state and reason.
 async fn wait_operation(
     cfn: &Client,
-    name: &str,
+    set: &Set<'_>,
     operation: &str,
     opts: &Options,
     ui: &mut dyn Ui,
 ) -> Result<(String, Option<String>)> {
+    let name = set.name;
     let mut pauses = opts.poll.pauses(opts.timeout);
     loop {
-        let out =
-            cfn.describe_stack_set_operation().stack_set_name(name).operation_id(operation).send().await.map_err(
-                |e| Error::failed(format!("{name}: cannot follow operation {operation}: {}", sdk_message(&e))),
-            )?;
+        let out = cfn
+            .describe_stack_set_operation()
+            .stack_set_name(name)
+            .operation_id(operation)
+            .set_call_as(set.call_as.clone())
+            .send()
+            .await
+            .map_err(|e| Error::failed(format!("{name}: cannot follow operation {operation}: {}", sdk_message(&e))))?;
         let op = out.stack_set_operation();
         let state = op.and_then(|o| o.status()).map(|s| s.as_str().to_string()).unwrap_or_default();
         let reason = op.and_then(|o| o.status_reason()).map(str::to_string);
@@ -131,6 +142,9 @@ async fn wait_operation(
 struct Set<'a> {
     name: &'a str,
     service_managed: bool,
+    /// `DELEGATED_ADMIN` when the home account administers the organization's StackSets as its
+    /// delegated administrator (the management account is another).
+    call_as: Option<aws_sdk_cloudformation::types::CallAs>,
     /// OUs (SERVICE_MANAGED) or accounts (SELF_MANAGED).
     targets: &'a [String],
     regions: &'a [String],
@@ -184,6 +198,7 @@ async fn create(
     let mut req = cfn
         .create_stack_set()
         .stack_set_name(set.name)
+        .set_call_as(set.call_as.clone())
         .description(format!("opslake {}: {}", t.name, t.description))
         .template_body(body)
         .set_parameters(Some(params.to_vec()))
@@ -214,6 +229,7 @@ async fn update(
     let sent = cfn
         .update_stack_set()
         .stack_set_name(set.name)
+        .set_call_as(set.call_as.clone())
         .template_body(body)
         .set_parameters(Some(params.to_vec()))
         .capabilities(Capability::CapabilityNamedIam)
@@ -239,6 +255,7 @@ async fn add_instances(
     let req = cfn
         .create_stack_instances()
         .stack_set_name(set.name)
+        .set_call_as(set.call_as.clone())
         .set_regions(Some(regions.to_vec()))
         .operation_preferences(preferences());
     let req = if set.service_managed {
@@ -263,14 +280,14 @@ async fn follow(
     opts: &Options,
     ui: &mut dyn Ui,
 ) -> Result<Step<(String, Option<String>)>> {
-    let (state, reason) = wait_operation(cfn, set.name, &op, opts, ui).await?;
+    let (state, reason) = wait_operation(cfn, set, &op, opts, ui).await?;
     let failure = (state != "SUCCEEDED").then(|| format!("{what} ended {state}: {}", reason.unwrap_or_default()));
     Ok(Ok((op, failure)))
 }
 
 /// Every instance's status, failed ones with their reasons.
-async fn instances(cfn: &Client, name: &str) -> Result<Vec<InstanceOutcome>> {
-    let mut out: Vec<InstanceOutcome> = list_instances(cfn, name)
+async fn instances(cfn: &Client, set: &Set<'_>) -> Result<Vec<InstanceOutcome>> {
+    let mut out: Vec<InstanceOutcome> = list_instances(cfn, set)
         .await?
         .iter()
         .map(|i| InstanceOutcome {
@@ -372,8 +389,15 @@ pub(crate) async fn deploy(
     opts: &Options,
     ui: &mut dyn Ui,
 ) -> Result<StackSetOutcome> {
-    let Target::StackSet { stack_set_name: name, permission_model, organizational_units, accounts, regions, .. } =
-        &t.target
+    let Target::StackSet {
+        stack_set_name: name,
+        permission_model,
+        organizational_units,
+        accounts,
+        regions,
+        delegated_admin,
+        ..
+    } = &t.target
     else {
         return Err(Error::failed(format!("{} is not a StackSet", t.name)));
     };
@@ -381,10 +405,15 @@ pub(crate) async fn deploy(
         return Err(Error::failed(format!("{}: a StackSet template over 51,200 bytes is not supported", t.name)));
     }
     let service_managed = permission_model == "SERVICE_MANAGED";
-    let set =
-        Set { name, service_managed, targets: if service_managed { organizational_units } else { accounts }, regions };
+    let set = Set {
+        name,
+        service_managed,
+        call_as: delegated_admin.then_some(aws_sdk_cloudformation::types::CallAs::DelegatedAdmin),
+        targets: if service_managed { organizational_units } else { accounts },
+        regions,
+    };
     let cfn = &clients.cfn;
-    let plan = Plan::of(&set, current(cfn, name).await?.as_ref(), body, params);
+    let plan = Plan::of(&set, current(cfn, &set).await?.as_ref(), body, params);
     let mut outcome = StackSetOutcome {
         template: t.name.clone(),
         stack_set_name: name.clone(),
@@ -411,7 +440,7 @@ pub(crate) async fn deploy(
         }
         outcome.result = if plan.create { StackResult::Created } else { StackResult::Updated };
     }
-    outcome.instances = instances(cfn, name).await?;
+    outcome.instances = instances(cfn, &set).await?;
     ui.event(Event::Instances { name, instances: &outcome.instances });
     let failed = outcome.instances.iter().filter(|i| i.failed()).count();
     if failed > 0 && outcome.failure.is_none() {

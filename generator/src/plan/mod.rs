@@ -49,6 +49,10 @@ pub enum Target {
         /// SERVICE_MANAGED): deployed as plain stacks, one per region, instead.
         #[serde(skip_serializing_if = "Vec::is_empty")]
         also_as_stacks_in: Vec<String>,
+        /// The home account administers the organization's StackSets as a delegated
+        /// administrator (`CallAs: DELEGATED_ADMIN`): the management account is another.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        delegated_admin: bool,
     },
 }
 
@@ -714,6 +718,7 @@ fn texts(spec: &Spec) -> Value {
         "workgroup": format!("opslake {n}: queries over the log lake"),
         "member": format!("opslake {n}: per-account and per-region delivery into the log lake"),
         "bootstrap": "opslake bootstrap: assets bucket for deploys (function zips, large templates)",
+        "trail": format!("opslake {n}: the organization trail, from the management account into the log lake"),
     })
 }
 
@@ -728,10 +733,15 @@ fn member_target(spec: &Spec, names: &Names, accounts: &[String]) -> Target {
             organizational_units: org.member_ous.clone(),
             accounts: vec![],
             regions: spec.regions.clone(),
-            also_as_stacks_in: if accounts.contains(&spec.home.account) {
-                vec![spec.home.account.clone()]
-            } else {
-                vec![]
+            delegated_admin: org.management(&spec.home) != spec.home.account,
+            // StackSets never deploy to the management account.
+            also_as_stacks_in: {
+                let management = org.management(&spec.home).to_string();
+                if accounts.contains(&management) {
+                    vec![management]
+                } else {
+                    vec![]
+                }
             },
         },
         None => Target::StackSet {
@@ -741,6 +751,7 @@ fn member_target(spec: &Spec, names: &Names, accounts: &[String]) -> Target {
             accounts: accounts.to_vec(),
             regions: spec.regions.clone(),
             also_as_stacks_in: vec![],
+            delegated_admin: false,
         },
     }
 }
@@ -758,9 +769,13 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
     let config = &spec.sources.config;
 
     let trail_accounts: Vec<String> = match trail {
-        TrailMode::Organization => vec![spec.home.account.clone()],
+        // An organization trail is the management account's, whoever deploys it.
+        TrailMode::Organization => {
+            vec![spec.organization.as_ref().map_or(&spec.home.account[..], |o| o.management(&spec.home)).to_string()]
+        }
         _ => accounts.clone(),
     };
+    let trail_elsewhere = trail == TrailMode::Organization && trail_accounts[0] != spec.home.account;
     let bucket_policy = policies::bucket_policy(spec, &names, trail, &trail_accounts, &accounts);
     let key_policy = policies::key_policy(spec, &names, trail, &trail_accounts, &accounts);
     check_policy_sizes(&bucket_policy, &key_policy, accounts.len(), creates_bucket, kms)?;
@@ -789,7 +804,8 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
         },
         "bucket_policy": bucket_policy,
         "key_policy": key_policy,
-        "organization_trail": trail == TrailMode::Organization,
+        // With a separate management account the trail is its own template, deployed there.
+        "organization_trail": trail == TrailMode::Organization && !trail_elsewhere,
         "org_id": org_id,
         "trail_prefix": non_empty(&spec.lake.prefix),
         "data_events": data_events,
@@ -839,8 +855,51 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
         },
     ];
 
+    if trail_elsewhere {
+        templates.push(trail_template(spec, &names, &text, &data_events, &trail_accounts[0], kms));
+    }
     templates.extend(member_template(spec, &names, &text, &data_events));
     Ok(Plan { name: spec.name.clone(), layout, tables, templates })
+}
+
+/// The organization trail in the management account (when it is not the home account): a stack
+/// of its own, deployed with the management account's credentials after the central stack (whose
+/// bucket policy and key admit it).
+fn trail_template(
+    spec: &Spec,
+    names: &Names,
+    text: &Value,
+    data_events: &[Value],
+    management: &str,
+    kms: bool,
+) -> PlannedTemplate {
+    let mut parameters = std::collections::BTreeMap::new();
+    if kms {
+        parameters.insert(
+            "LakeKeyArn".to_string(),
+            ParamSource::StackOutput { template: "central".into(), output: "LakeKeyArn".into() },
+        );
+    }
+    PlannedTemplate {
+        name: "trail".into(),
+        file: "trail.yaml".into(),
+        source: "cloudformation/trail.yaml.tera".into(),
+        description: "The organization trail, in the management account".into(),
+        target: Target::Stack {
+            stack_name: format!("{}-opslake-trail", spec.name),
+            account: management.to_string(),
+            region: spec.home.region.clone(),
+        },
+        parameters,
+        context: json!({
+            "text": text,
+            "names": names,
+            "lake": {"bucket": spec.lake.bucket, "kms": kms},
+            "trail_prefix": non_empty(&spec.lake.prefix),
+            "data_events": data_events,
+            "lake_events": lake_data_events(spec),
+        }),
+    }
 }
 
 /// The StackSet template of every account and region (recorder, account trail, aggregation

@@ -27,6 +27,11 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("cloudformation/bootstrap.yaml.tera", include_str!("../../../templates/cloudformation/bootstrap.yaml.tera")),
     ("cloudformation/central.yaml.tera", include_str!("../../../templates/cloudformation/central.yaml.tera")),
     ("cloudformation/member.yaml.tera", include_str!("../../../templates/cloudformation/member.yaml.tera")),
+    ("cloudformation/trail.yaml.tera", include_str!("../../../templates/cloudformation/trail.yaml.tera")),
+    (
+        "cloudformation/event-selectors.yaml.tera",
+        include_str!("../../../templates/cloudformation/event-selectors.yaml.tera"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -118,6 +118,17 @@ fn check_identity(c: &mut Checker, spec: &Spec) {
                 );
             }
         }
+        match &org.management_account {
+            Some(m) => c.account("/organization/management_account", m),
+            None => {
+                let d = Diagnostic::warning(
+                    c.locs.key("/organization"),
+                    "the home account is the organization's management account: the archive and the functions would sit in the one account SCPs cannot restrict",
+                )
+                .hint("make home a separate log-archive account and name the management account: organization: { management_account: \"…\" } (it then owns only the organization trail)");
+                c.diags.push(d);
+            }
+        }
         if org.member_ous.is_empty() && spec.sources.config.recorder {
             c.error(
                 "/organization",

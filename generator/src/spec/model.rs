@@ -42,6 +42,18 @@ pub struct Organization {
     pub id: String,
     #[serde(default)]
     pub member_ous: Vec<String>,
+    /// The organization's management account, which owns the organization trail. Absent: the
+    /// home account is the management account (a warning recommends a separate log-archive
+    /// home).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub management_account: Option<String>,
+}
+
+impl Organization {
+    /// The management account: the one named, else the home account.
+    pub fn management<'a>(&'a self, home: &'a Home) -> &'a str {
+        self.management_account.as_deref().unwrap_or(&home.account)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

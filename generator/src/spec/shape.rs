@@ -72,6 +72,7 @@ pub const SPEC: Shape = Shape::Object(&[
         &Shape::Object(&[
             req("id", &Shape::Str { pattern: Some("^o-[a-z0-9]{10,32}$") }, "Organization id (o-…)."),
             def("member_ous", &Shape::List(&Shape::Str { pattern: Some("^(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}|r-[a-z0-9]{4,32})$") }), "[]", "OUs (or the root r-…) that receive the member stacks through a SERVICE_MANAGED StackSet."),
+            f("management_account", &ACCOUNT_ID, "The organization's management account (quoted, 12 digits): it owns the organization trail, deployed there as its own small stack; the lake, Athena and the functions stay in the home (log-archive) account, which must be a delegated administrator for CloudFormation StackSets and AWS Config. Default: the home account is the management account."),
         ]),
         "Optional: use an organization trail, an organization aggregator and StackSets to OUs.",
     ),
