@@ -492,3 +492,120 @@ sources:
     assert_eq!(code, 0, "{again:#}\n{err}");
     assert_eq!(again["stack_sets"][0]["result"], "up_to_date", "{again:#}");
 }
+
+/// AWS's multi-account layout on moto: the organization's management account (moto's default
+/// account) owns only the organization trail; the lake, Athena and the member StackSet are the
+/// log-archive account's, a member of the organization whose credentials come from assuming a
+/// role in it. `deploy --profile HOME --management-profile MGMT` puts the central stack in the
+/// log-archive account and the trail's stack in the management account, where the trail then
+/// exists and writes into the lake bucket.
+#[test]
+fn an_organization_trail_is_deployed_in_the_management_account_and_the_lake_in_the_log_archive() {
+    let s = Setup::new();
+    let script = r#"
+import boto3, sys
+kw = dict(endpoint_url=sys.argv[1], region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+org = boto3.client("organizations", **kw)
+o = org.create_organization(FeatureSet="ALL")["Organization"]
+root = org.list_roots()["Roots"][0]["Id"]
+ou = org.create_organizational_unit(ParentId=root, Name="workloads")["OrganizationalUnit"]["Id"]
+accounts = []
+for name in ["log-archive", "prod"]:
+    a = org.create_account(Email=name + "@example.com", AccountName=name)["CreateAccountStatus"]["AccountId"]
+    org.move_account(AccountId=a, SourceParentId=root, DestinationParentId=ou)
+    accounts.append(a)
+creds = boto3.client("sts", **kw).assume_role(
+    RoleArn="arn:aws:iam::%s:role/OrganizationAccountAccessRole" % accounts[0], RoleSessionName="opslake-test")["Credentials"]
+print(o["Id"], ou, accounts[0], accounts[1], creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+"#;
+    let (code, out, err) = run(Command::new(tool("tools", "python")).args(["-c", script, &s.moto.url]));
+    assert_eq!(code, 0, "{err}");
+    let p: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(p.len(), 7, "{out}");
+    let (org_id, ou, archive, prod) = (p[0], p[1], p[2], p[3]);
+    let management = "123456789012";
+    let aws_dir = s.dir.path().join("aws");
+    std::fs::create_dir_all(&aws_dir).unwrap();
+    std::fs::write(
+        aws_dir.join("credentials"),
+        format!(
+            "[archive]\naws_access_key_id = {}\naws_secret_access_key = {}\naws_session_token = {}\n\n[management]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+            p[4], p[5], p[6]
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        aws_dir.join("config"),
+        "[profile archive]\nregion = us-east-1\n\n[profile management]\nregion = us-east-1\n",
+    )
+    .unwrap();
+    let spec = format!(
+        r#"name: org
+home: {{ account: "{archive}", region: us-east-1 }}
+organization: {{ id: {org_id}, member_ous: [{ou}], management_account: "{management}" }}
+accounts:
+  - {{ id: "{archive}", name: log-archive }}
+  - {{ id: "{prod}", name: prod }}
+regions: [us-east-1]
+lake: {{ bucket: org-log-archive-{archive}, kms: false }}
+sources:
+  cloudtrail: {{ trail: organization }}
+  config: {{ recorder: true, aggregator: false }}
+"#
+    );
+    std::fs::write(s.spec(), spec).unwrap();
+    let deploy = |extra: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_opslake"));
+        cmd.stdin(Stdio::null())
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env("AWS_CONFIG_FILE", aws_dir.join("config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", aws_dir.join("credentials"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .args(["deploy", &s.spec(), "--format", "json", "--endpoint-url", &s.moto.url, "--timeout", "1"])
+            .args(["--profile", "archive", "--yes"])
+            .args(extra);
+        run(&mut cmd)
+    };
+
+    // Without the management account's credentials, its trail is reported, not deployed.
+    let (code, out, err) = deploy(&[]);
+    let summary: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}):\n{out}\n{err}"));
+    assert_eq!(code, 0, "{summary:#}\n{err}");
+    assert!(err.contains(&format!("trail: account {management} needs")), "{err}");
+    let stacks = |summary: &Value| -> Vec<(String, String)> {
+        summary["stacks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|st| (st["template"].as_str().unwrap().to_string(), st["result"].as_str().unwrap().to_string()))
+            .collect()
+    };
+    assert!(!stacks(&summary).iter().any(|(t, _)| t == "trail"), "{summary:#}");
+
+    // With them, the trail's stack is created in the management account.
+    let (code, out, err) = deploy(&["--management-profile", "management"]);
+    let summary: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}):\n{out}\n{err}"));
+    assert_eq!(code, 0, "{summary:#}\n{err}");
+    assert!(stacks(&summary).contains(&("trail".to_string(), "created".to_string())), "{summary:#}");
+    assert_eq!(summary["account"], archive, "the lake is the log-archive account's");
+    let set = &summary["stack_sets"][0];
+    assert_eq!(set["permission_model"], "SERVICE_MANAGED", "{set:#}");
+    // Seen from the management account (the default credentials): its stack and its trail,
+    // delivering into the log-archive account's bucket.
+    assert_eq!(s.stack_status("org-opslake-trail").as_deref(), Some("CREATE_COMPLETE"));
+    // (moto's CloudFormation creates no CloudTrail trail, so the stack's template is read.)
+    let template = block_on(s.cfn().get_template().stack_name("org-opslake-trail").send()).unwrap();
+    let body: Value = serde_json::from_str(template.template_body().unwrap())
+        .or_else(|_| opslake::render::parse_back("trail.yaml", template.template_body().unwrap().as_bytes()))
+        .unwrap();
+    let trail = &body["Resources"]["Trail"]["Properties"];
+    assert_eq!(trail["S3BucketName"], format!("org-log-archive-{archive}"));
+    assert_eq!(trail["IsOrganizationTrail"], true);
+    assert!(s.stack_status("org-opslake-central").is_none(), "the central stack is not the management account's");
+    // A management profile of another account is refused.
+    let (code, _, err) = deploy(&["--management-profile", "archive"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--management-profile archive is for account"), "{err}");
+}
