@@ -273,3 +273,40 @@ async fn the_query_function_reports_athena_failures_as_502() {
     assert_eq!(body["status"], "FAILED");
     assert!(body["error"].as_str().unwrap().contains("HIVE_BAD_DATA"), "{body}");
 }
+
+/// A result too large for a Function URL answer: the rows that fit, `truncated`, and where
+/// Athena wrote the whole result; the engine's row cap stops the paging.
+#[tokio::test]
+async fn a_large_answer_is_cut_and_names_its_whole_result() {
+    let long = "x".repeat(1000);
+    let fake = serve(Box::new(move |op, body| match op {
+        "StartQueryExecution" => (200, json!({"QueryExecutionId": "q-1"})),
+        "GetQueryExecution" => {
+            let mut s = status("SUCCEEDED", json!({}));
+            s["QueryExecution"]["ResultConfiguration"] = json!({"OutputLocation": "s3://acme-athena/q-1.csv"});
+            (200, s)
+        }
+        "GetQueryResults" => {
+            let page: usize = body.get("NextToken").and_then(Value::as_str).and_then(|t| t.parse().ok()).unwrap_or(0);
+            let rows: Vec<(&str, &str)> = (0..1000).map(|_| (long.as_str(), "1")).collect();
+            (200, rows_page(&rows, page == 0, (page < 99).then(|| (page + 1).to_string()).as_deref()))
+        }
+        _ => (400, json!({"__type": "InvalidRequestException", "Message": "unexpected"})),
+    }));
+    // 100 pages of 1,000 rows of ~1 KB: the function's cap stops at 20,000 rows, and 5 MB of
+    // them fit the answer.
+    let engine = engine(&fake.url).await.with_row_cap(opslake_runtime::functions::query::MAX_ROWS);
+    let service = QueryService { layout: layout(), source: Source::Athena(engine) };
+    let (status, body) =
+        service.handle(br#"{"name": "event-counts", "params": {"from": "2025-03-01", "to": "2025-03-31"}}"#).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["truncated"], true);
+    assert_eq!(body["query"]["result_location"], "s3://acme-athena/q-1.csv");
+    let returned = body["rows_returned"].as_u64().unwrap();
+    assert!(returned > 4000 && returned < 5000, "{returned} rows of ~1 KB fit 5 MB");
+    assert_eq!(body["rows"].as_array().unwrap().len() as u64, returned);
+    assert!(body.to_string().len() < 6_000_000, "the answer fits a Function URL response");
+    let pages = fake.calls.lock().unwrap().iter().filter(|(op, _)| op == "GetQueryResults").count();
+    // (1,000 rows a page: the cap is reached on the 20th page, and the 21st is never asked for.)
+    assert_eq!(pages, 20, "paging stopped at the row cap");
+}

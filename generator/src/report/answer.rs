@@ -116,7 +116,7 @@ pub fn read(a: &Answer) -> String {
             s.partitions_projected,
             s.records
         ),
-        Via::Athena { query_id, estimated_cost_usd } => format!(
+        Via::Athena { query_id, estimated_cost_usd, .. } => format!(
             "Athena query {query_id}: scanned {} (estimated cost ${estimated_cost_usd:.4})\n",
             mb(s.bytes_scanned)
         ),

@@ -333,7 +333,7 @@ pub async fn gather(source: &Source, layout: &LakeLayout, scope: &Scope) -> Gath
     let (mut query_ids, mut bytes_scanned, mut cost_usd, mut failure) = (Vec::new(), 0u64, 0.0, None);
     let mut answered = |q: &str, a: Result<Answer, SourceError>| match a {
         Ok(a) => {
-            if let Via::Athena { query_id, estimated_cost_usd } = &a.via {
+            if let Via::Athena { query_id, estimated_cost_usd, .. } = &a.via {
                 query_ids.push(query_id.clone());
                 cost_usd += estimated_cost_usd;
             }

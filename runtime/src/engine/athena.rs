@@ -33,6 +33,8 @@ pub struct AthenaEngine {
     pub deadline: Duration,
     /// The pauses between status polls.
     pub poll: Backoff,
+    /// Result rows read at most (`None`: all).
+    pub max_rows: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -56,6 +58,10 @@ pub struct AthenaAnswer {
     pub rows: Vec<Vec<Value>>,
     pub bytes_scanned: u64,
     pub estimated_cost_usd: f64,
+    /// Where Athena wrote the whole result (`s3://…/QUERY_ID.csv`).
+    pub output_location: Option<String>,
+    /// Every row was read (false: the engine's row cap stopped the reading).
+    pub complete: bool,
 }
 
 fn api_error<E: std::error::Error + ProvideErrorMetadata + 'static>(
@@ -81,7 +87,15 @@ impl AthenaEngine {
             database: database.to_string(),
             deadline: Duration::from_secs(300),
             poll: Backoff::polls(Duration::from_millis(200), Duration::from_secs(2)),
+            max_rows: None,
         }
+    }
+
+    /// The same engine, which stops paging through a query's result once it has read `rows`
+    /// rows (whole pages: the rest stays in the result file Athena wrote, named in the answer).
+    pub fn with_row_cap(mut self, rows: usize) -> AthenaEngine {
+        self.max_rows = Some(rows);
+        self
     }
 
     /// The same engine, giving each query at most `deadline` (a function's must end before
@@ -110,8 +124,8 @@ impl AthenaEngine {
         }
 
         let left = self.deadline.saturating_sub(started.elapsed());
-        let bytes_scanned = match self.poll.poll(left, || self.finished(&id)).await? {
-            Polled::Ready(bytes) => bytes,
+        let (bytes_scanned, output_location) = match self.poll.poll(left, || self.finished(&id)).await? {
+            Polled::Ready(done) => done,
             Polled::TimedOut { .. } => {
                 // Best effort: the query is abandoned either way.
                 let _ = self.client.stop_query_execution().query_execution_id(&id).send().await;
@@ -124,8 +138,10 @@ impl AthenaEngine {
         let mut rows = Vec::new();
         let mut pages = self.client.get_query_results().query_execution_id(&id).into_paginator().send();
         let mut first = true;
+        let mut complete = true;
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| api_error("GetQueryResults", &e))?;
+            let more = page.next_token().is_some();
             let Some(rs) = page.result_set() else {
                 continue;
             };
@@ -151,6 +167,10 @@ impl AthenaEngine {
                 );
             }
             first = false;
+            if more && self.max_rows.is_some_and(|cap| rows.len() >= cap) {
+                complete = false;
+                break;
+            }
         }
         Ok(AthenaAnswer {
             query_id: id,
@@ -158,12 +178,14 @@ impl AthenaEngine {
             rows,
             bytes_scanned,
             estimated_cost_usd: estimated_cost(bytes_scanned),
+            output_location,
+            complete,
         })
     }
 
     /// The bytes the query scanned once it succeeded; `None` while it runs; its reason when
     /// it failed or was cancelled.
-    async fn finished(&self, id: &str) -> Result<Option<u64>, AthenaError> {
+    async fn finished(&self, id: &str) -> Result<Option<(u64, Option<String>)>, AthenaError> {
         let got = self
             .client
             .get_query_execution()
@@ -176,7 +198,9 @@ impl AthenaEngine {
         match status.and_then(|s| s.state()) {
             Some(QueryExecutionState::Succeeded) => {
                 let bytes = exec.and_then(|q| q.statistics()).and_then(|s| s.data_scanned_in_bytes()).unwrap_or(0);
-                Ok(Some(bytes.max(0) as u64))
+                let location =
+                    exec.and_then(|q| q.result_configuration()).and_then(|r| r.output_location()).map(str::to_string);
+                Ok(Some((bytes.max(0) as u64, location)))
             }
             Some(state @ (QueryExecutionState::Failed | QueryExecutionState::Cancelled)) => {
                 let reason = status

@@ -1,8 +1,14 @@
 //! The `query` function: the named-query catalogue behind a Function URL (IAM auth).
 //!
 //! POST `{"name": "events", "params": {"from": "2025-01-01", "to": "2025-01-31"}}` →
-//! `{"status": "SUCCEEDED", "columns": [...], "rows": [{...}], "query": {"id", "bytes_scanned",
-//! "estimated_cost_usd"}}`. Bad input is a 400 with the reason; an Athena failure a 502.
+//! `{"status": "SUCCEEDED", "columns": [...], "rows": [{...}], "truncated": false, "query": {"id",
+//! "bytes_scanned", "estimated_cost_usd", "result_location"}}`. Bad input is a 400 with the
+//! reason; an Athena failure a 502.
+//!
+//! A Function URL answers at most 6 MB, and the function reads at most [`MAX_ROWS`] rows: an
+//! answer that would be larger carries the rows that fit, `"truncated": true`, and the S3
+//! location of the whole result Athena wrote, so a large answer is never lost after its scan
+//! was paid for.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +23,11 @@ use crate::source::Source;
 
 /// Request bodies larger than this are refused.
 pub const MAX_BODY: usize = 16 * 1024;
+/// Rows the function reads of a result at most (the engine stops paging there).
+pub const MAX_ROWS: usize = 20_000;
+/// Bytes of rows in an answer at most (a Function URL response is at most 6 MB, headers and
+/// the rest of the answer included).
+pub const MAX_ROWS_BYTES: usize = 5_000_000;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,17 +61,34 @@ impl QueryService {
         }
         match self.source.ask(&req.name, &pairs, &self.layout).await {
             Ok(a) => {
-                let (id, cost) = match &a.via {
-                    Via::Athena { query_id, estimated_cost_usd } => (Some(query_id.clone()), *estimated_cost_usd),
-                    _ => (None, 0.0),
+                let (id, cost, location, complete) = match &a.via {
+                    Via::Athena { query_id, estimated_cost_usd, output_location, complete } => {
+                        (Some(query_id.clone()), *estimated_cost_usd, output_location.clone(), *complete)
+                    }
+                    _ => (None, 0.0, None, true),
                 };
+                let mut rows = Vec::new();
+                let mut bytes = 0usize;
+                let mut fits = true;
+                for row in a.objects() {
+                    let size = serde_json::to_string(&row).map(|t| t.len() + 1).unwrap_or(0);
+                    if bytes + size > MAX_ROWS_BYTES {
+                        fits = false;
+                        break;
+                    }
+                    bytes += size;
+                    rows.push(row);
+                }
                 (
                     200,
                     json!({
                         "status": "SUCCEEDED",
                         "columns": a.columns,
-                        "rows": a.objects(),
-                        "query": {"id": id, "bytes_scanned": a.stats.bytes_scanned, "estimated_cost_usd": cost},
+                        "truncated": !(fits && complete),
+                        "rows_returned": rows.len(),
+                        "rows": rows,
+                        "query": {"id": id, "bytes_scanned": a.stats.bytes_scanned, "estimated_cost_usd": cost,
+                            "result_location": location},
                     }),
                 )
             }

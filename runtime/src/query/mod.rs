@@ -819,8 +819,9 @@ pub enum Via {
     /// The local engine over a mirror ([`Answer::stats`] says what it read).
     #[default]
     Mirror,
-    /// Athena: the query execution and what scanning `stats.bytes_scanned` costs.
-    Athena { query_id: String, estimated_cost_usd: f64 },
+    /// Athena: the query execution, what scanning `stats.bytes_scanned` costs, where Athena
+    /// wrote the whole result, and whether every row of it was read.
+    Athena { query_id: String, estimated_cost_usd: f64, output_location: Option<String>, complete: bool },
     /// CloudTrail event history: `LookupEvents` calls across `regions`.
     EventHistory { calls: u64, regions: usize },
     /// A live service of cloud mode (Logs Insights, CloudWatch, X-Ray) and its calls.
@@ -888,7 +889,12 @@ impl Answer {
             columns,
             rows: finish(q, a.rows),
             stats: ScanStats { bytes_scanned: a.bytes_scanned, ..ScanStats::default() },
-            via: Via::Athena { query_id: a.query_id, estimated_cost_usd: a.estimated_cost_usd },
+            via: Via::Athena {
+                query_id: a.query_id,
+                estimated_cost_usd: a.estimated_cost_usd,
+                output_location: a.output_location,
+                complete: a.complete,
+            },
         }
     }
 
