@@ -234,6 +234,24 @@ fn deploy_creates_then_is_up_to_date_then_applies_a_spec_edit() {
     assert!(out.contains("): unchanged") && !out.contains("): uploaded"), "{out}");
     assert!(out.trim_end().ends_with("everything up to date: 3 up to date"), "{out}");
 
+    // A zip whose copy in the bucket was altered (same key, other bytes) is found by its
+    // SHA-256 checksum and replaced by the build.
+    let query_key = first["artifacts"][1]["key"].as_str().unwrap().to_string();
+    block_on(
+        s3.put_object()
+            .bucket("opslake-assets-123456789012-us-east-1")
+            .key(&query_key)
+            .body(b"not the build".to_vec().into())
+            .send(),
+    )
+    .unwrap();
+    let (code, again, err) = s.deploy_json(&["--yes"]);
+    assert_eq!(code, 0, "{again:#}\n{err}");
+    assert_eq!(again["artifacts"][1]["result"]["replaced"]["found"], "none", "{again:#}");
+    assert!(err.contains("replaced: the bucket's copy had another SHA-256"), "{err}");
+    let (_, again, _) = s.deploy_json(&["--yes"]);
+    assert_eq!(again["artifacts"][1]["result"], "unchanged", "{again:#}");
+
     // A spec edit: the workgroup's scan limit. The diff shows the Modify and the property.
     let edited = SPEC.replace("bytes_scanned_cutoff_mb: 1024", "bytes_scanned_cutoff_mb: 2048");
     std::fs::write(s.spec(), edited).unwrap();

@@ -64,6 +64,12 @@ impl Artifact {
     pub fn key(&self) -> String {
         format!("artifacts/{}/{}.zip", self.bin, self.sha256)
     }
+
+    /// The SHA-256 as S3's checksum header carries it (base64 of the digest).
+    pub fn checksum(&self) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&self.bytes))
+    }
 }
 
 /// Zips in `dir`, for each bin either `DIR/BIN/bootstrap.zip` (cargo-lambda's layout) or

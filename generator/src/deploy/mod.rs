@@ -285,7 +285,8 @@ impl Run<'_> {
         for zip in zips {
             let key = zip.key();
             let result = if bucket_exists {
-                stack::upload(&self.home.s3, &self.names.assets_bucket, &key, zip.bytes.clone()).await?
+                stack::upload(&self.home.s3, &self.names.assets_bucket, &key, zip.bytes.clone(), &zip.checksum())
+                    .await?
             } else {
                 ArtifactResult::NotUploaded
             };

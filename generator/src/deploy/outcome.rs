@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::doctor;
 
 /// What happened to an artifact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ArtifactResult {
     Uploaded,
@@ -14,6 +14,11 @@ pub enum ArtifactResult {
     Unchanged,
     /// `--change-set-only` before the assets bucket exists.
     NotUploaded,
+    /// The bucket held the key with another SHA-256 (`found`, base64; "none" without one): a
+    /// corrupted or tampered copy, replaced by the build.
+    Replaced {
+        found: String,
+    },
 }
 
 /// One artifact's fate.

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use aws_sdk_cloudformation::types::{Capability, ChangeSetType, Parameter, StackEvent, Tag, TemplateStage};
 use aws_sdk_cloudformation::Client;
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
 use opslake_runtime::aws::sdk_message;
 use sha2::{Digest, Sha256};
 
@@ -18,27 +19,42 @@ fn is_no_change(reason: &str) -> bool {
     reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
 }
 
-/// Uploads `bytes` to `s3://bucket/key` unless the bucket already holds the key (keys are
-/// content hashes).
-pub(crate) async fn upload(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, bytes: Vec<u8>) -> Result<ArtifactResult> {
-    match s3.head_object().bucket(bucket).key(key).send().await {
-        Ok(_) => return Ok(ArtifactResult::Unchanged),
+/// Uploads `bytes` to `s3://bucket/key` unless the bucket already holds the key with the same
+/// SHA-256 (`checksum`, base64: keys are content hashes, and S3 keeps and verifies the checksum
+/// it was sent with). A copy whose checksum differs, or that has none, is replaced.
+pub(crate) async fn upload(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    bytes: Vec<u8>,
+    checksum: &str,
+) -> Result<ArtifactResult> {
+    let found = s3.head_object().bucket(bucket).key(key).checksum_mode(ChecksumMode::Enabled).send().await;
+    let replaced = match found {
+        Ok(head) if head.checksum_sha256() == Some(checksum) => return Ok(ArtifactResult::Unchanged),
+        Ok(head) => Some(head.checksum_sha256().unwrap_or("none").to_string()),
         Err(e) => {
             let missing = e.as_service_error().map(|se| se.is_not_found()).unwrap_or(false)
                 || e.raw_response().map(|r| r.status().as_u16() == 404).unwrap_or(false);
             if !missing {
                 return Err(Error::failed(format!("s3://{bucket}/{key}: cannot check for it: {}", sdk_message(&e))));
             }
+            None
         }
-    }
+    };
     s3.put_object()
         .bucket(bucket)
         .key(key)
+        .checksum_algorithm(ChecksumAlgorithm::Sha256)
+        .checksum_sha256(checksum)
         .body(bytes.into())
         .send()
         .await
         .map_err(|e| Error::failed(format!("s3://{bucket}/{key}: upload failed: {}", sdk_message(&e))))?;
-    Ok(ArtifactResult::Uploaded)
+    Ok(match replaced {
+        Some(found) => ArtifactResult::Replaced { found },
+        None => ArtifactResult::Uploaded,
+    })
 }
 
 /// The stack's status and its reason, `None` when it does not exist.
@@ -91,9 +107,14 @@ async fn template_source(
     if body.len() <= super::MAX_INLINE_TEMPLATE_BYTES {
         return Ok((Some(body.to_string()), None));
     }
-    let sha: String = Sha256::digest(body.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let digest = Sha256::digest(body.as_bytes());
+    let sha: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     let key = format!("templates/{}/{sha}.yaml", t.name);
-    upload(&clients.s3, bucket, &key, body.as_bytes().to_vec()).await?;
+    let checksum = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    };
+    upload(&clients.s3, bucket, &key, body.as_bytes().to_vec(), &checksum).await?;
     Ok((None, Some(format!("https://{bucket}.s3.{}.amazonaws.com/{key}", clients.region))))
 }
 

@@ -27,11 +27,12 @@ fn secs(d: Duration) -> u64 {
     d.as_secs()
 }
 
-fn artifact_word(r: ArtifactResult) -> &'static str {
+fn artifact_word(r: &ArtifactResult) -> &'static str {
     match r {
         ArtifactResult::Uploaded => "uploaded",
         ArtifactResult::Unchanged => "unchanged",
         ArtifactResult::NotUploaded => "not uploaded",
+        ArtifactResult::Replaced { .. } => "replaced: the bucket's copy had another SHA-256",
     }
 }
 
@@ -44,7 +45,7 @@ pub fn event(event: &Event<'_>) -> Vec<Shown> {
             arch.lambda_name()
         )),
         Event::Artifact(a) => {
-            say(format!("artifact {:<15} {} ({} bytes): {}", a.bin, a.key, a.bytes, artifact_word(a.result)))
+            say(format!("artifact {:<15} {} ({} bytes): {}", a.bin, a.key, a.bytes, artifact_word(&a.result)))
         }
         Event::Restarting { stack } => {
             say(format!("{stack}: its creation failed earlier (ROLLBACK_COMPLETE); deleting it to start over"))
