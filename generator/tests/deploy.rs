@@ -257,6 +257,19 @@ fn deploy_creates_then_is_up_to_date_then_applies_a_spec_edit() {
     std::fs::write(s.spec(), edited).unwrap();
     // And a rebuilt query function: a new key, uploaded, and the function's Code changes.
     write_zip(&s.dir.path().join("zips"), "query", b"v2");
+    // (The bootstrap template versions the assets bucket; moto's CloudFormation does not apply
+    // it, so the test does, and the function's Code is then pinned to the checked version.)
+    block_on(
+        s3.put_bucket_versioning()
+            .bucket("opslake-assets-123456789012-us-east-1")
+            .versioning_configuration(
+                aws_sdk_s3::types::VersioningConfiguration::builder()
+                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send(),
+    )
+    .unwrap();
     let (code, out, err) = s.deploy(&["--yes"]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("~ Modify AthenaWorkGroup"), "{out}");
@@ -275,6 +288,15 @@ fn deploy_creates_then_is_up_to_date_then_applies_a_spec_edit() {
         .unwrap()
         .to_string();
     assert!(out.contains(&key), "{key} not in\n{out}");
+    let version = stacks.stacks()[0]
+        .parameters()
+        .iter()
+        .find(|p| p.parameter_key() == Some("QueryFunctionVersion"))
+        .and_then(|p| p.parameter_value())
+        .unwrap()
+        .to_string();
+    let head = block_on(s3.head_object().bucket("opslake-assets-123456789012-us-east-1").key(&key).send()).unwrap();
+    assert!(!version.is_empty() && Some(version.as_str()) == head.version_id(), "{version} vs {:?}", head.version_id());
     assert_ne!(key, first["artifacts"][1]["key"].as_str().unwrap());
     assert_eq!(s.stack_status("demo-opslake-central").as_deref(), Some("UPDATE_COMPLETE"));
     let deployed = block_on(

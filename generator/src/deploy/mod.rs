@@ -188,7 +188,7 @@ async fn caller_account(aws: &Aws) -> Result<String> {
 fn parameters(
     t: &PlannedTemplate,
     assets_bucket: &str,
-    keys: &BTreeMap<String, String>,
+    keys: &BTreeMap<String, (String, Option<String>)>,
     arch: Arch,
     outputs: &BTreeMap<String, BTreeMap<String, String>>,
 ) -> Result<Vec<(String, String)>> {
@@ -197,9 +197,15 @@ fn parameters(
         let value = match source {
             ParamSource::AssetsBucket => assets_bucket.to_string(),
             ParamSource::Architecture => arch.lambda_name().to_string(),
-            ParamSource::Artifact { bin } => {
-                keys.get(bin).cloned().ok_or_else(|| Error::failed(format!("{}: no artifact for {bin}", t.name)))?
-            }
+            ParamSource::Artifact { bin } => keys
+                .get(bin)
+                .map(|(key, _)| key.clone())
+                .ok_or_else(|| Error::failed(format!("{}: no artifact for {bin}", t.name)))?,
+            // Empty (the latest) when the bucket keeps no versions.
+            ParamSource::ArtifactVersion { bin } => keys
+                .get(bin)
+                .map(|(_, v)| v.clone().unwrap_or_default())
+                .ok_or_else(|| Error::failed(format!("{}: no artifact for {bin}", t.name)))?,
             ParamSource::StackOutput { template, output } => {
                 outputs.get(template).and_then(|o| o.get(output)).cloned().ok_or_else(|| {
                     Error::failed(format!(
@@ -226,8 +232,8 @@ struct Run<'a> {
     summary: Summary,
     /// Each deployed template's stack outputs (they feed later templates' parameters).
     outputs: BTreeMap<String, BTreeMap<String, String>>,
-    /// bin → the artifact's S3 key.
-    keys: BTreeMap<String, String>,
+    /// bin → the artifact's S3 key and object version.
+    keys: BTreeMap<String, (String, Option<String>)>,
     /// The management account and its credentials (`--management-profile`).
     management: Option<(String, Aws)>,
 }
@@ -284,11 +290,11 @@ impl Run<'_> {
     async fn upload(&mut self, zips: Vec<artifacts::Artifact>, bucket_exists: bool, ui: &mut dyn Ui) -> Result<()> {
         for zip in zips {
             let key = zip.key();
-            let result = if bucket_exists {
+            let (result, version) = if bucket_exists {
                 stack::upload(&self.home.s3, &self.names.assets_bucket, &key, zip.bytes.clone(), &zip.checksum())
                     .await?
             } else {
-                ArtifactResult::NotUploaded
+                (ArtifactResult::NotUploaded, None)
             };
             let outcome = ArtifactOutcome {
                 bin: zip.bin.clone(),
@@ -298,7 +304,7 @@ impl Run<'_> {
                 result,
             };
             ui.event(Event::Artifact(&outcome));
-            self.keys.insert(zip.bin, key);
+            self.keys.insert(zip.bin, (key, version));
             self.summary.artifacts.push(outcome);
         }
         Ok(())
@@ -517,9 +523,13 @@ mod tests {
             ("ArtifactBucket", ParamSource::AssetsBucket),
             ("FunctionArchitecture", ParamSource::Architecture),
             ("QueryFunctionKey", ParamSource::Artifact { bin: "query".into() }),
+            ("QueryFunctionVersion", ParamSource::ArtifactVersion { bin: "query".into() }),
             ("LakeKeyArn", ParamSource::StackOutput { template: "central".into(), output: "LakeKeyArn".into() }),
         ]);
-        let keys = BTreeMap::from([("query".to_string(), "artifacts/query/ab.zip".to_string())]);
+        let keys = BTreeMap::from([(
+            "query".to_string(),
+            ("artifacts/query/ab.zip".to_string(), Some("3HL4kqtJlcpXroDTDmJ".to_string())),
+        )]);
         let mut outputs = BTreeMap::new();
         outputs.insert(
             "central".to_string(),
@@ -533,6 +543,7 @@ mod tests {
                 ("FunctionArchitecture".to_string(), "x86_64".to_string()),
                 ("LakeKeyArn".to_string(), "arn:aws:kms:r:1:key/k".to_string()),
                 ("QueryFunctionKey".to_string(), "artifacts/query/ab.zip".to_string()),
+                ("QueryFunctionVersion".to_string(), "3HL4kqtJlcpXroDTDmJ".to_string()),
             ]
         );
         // A stack without the output is a clear error, naming both.

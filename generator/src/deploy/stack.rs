@@ -21,17 +21,20 @@ fn is_no_change(reason: &str) -> bool {
 
 /// Uploads `bytes` to `s3://bucket/key` unless the bucket already holds the key with the same
 /// SHA-256 (`checksum`, base64: keys are content hashes, and S3 keeps and verifies the checksum
-/// it was sent with). A copy whose checksum differs, or that has none, is replaced.
+/// it was sent with). A copy whose checksum differs, or that has none, is replaced. Also the
+/// object version checked or written (`None` when the bucket keeps no versions).
 pub(crate) async fn upload(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
     bytes: Vec<u8>,
     checksum: &str,
-) -> Result<ArtifactResult> {
+) -> Result<(ArtifactResult, Option<String>)> {
     let found = s3.head_object().bucket(bucket).key(key).checksum_mode(ChecksumMode::Enabled).send().await;
     let replaced = match found {
-        Ok(head) if head.checksum_sha256() == Some(checksum) => return Ok(ArtifactResult::Unchanged),
+        Ok(head) if head.checksum_sha256() == Some(checksum) => {
+            return Ok((ArtifactResult::Unchanged, version(head.version_id())))
+        }
         Ok(head) => Some(head.checksum_sha256().unwrap_or("none").to_string()),
         Err(e) => {
             let missing = e.as_service_error().map(|se| se.is_not_found()).unwrap_or(false)
@@ -42,7 +45,8 @@ pub(crate) async fn upload(
             None
         }
     };
-    s3.put_object()
+    let put = s3
+        .put_object()
         .bucket(bucket)
         .key(key)
         .checksum_algorithm(ChecksumAlgorithm::Sha256)
@@ -51,10 +55,16 @@ pub(crate) async fn upload(
         .send()
         .await
         .map_err(|e| Error::failed(format!("s3://{bucket}/{key}: upload failed: {}", sdk_message(&e))))?;
-    Ok(match replaced {
+    let result = match replaced {
         Some(found) => ArtifactResult::Replaced { found },
         None => ArtifactResult::Uploaded,
-    })
+    };
+    Ok((result, version(put.version_id())))
+}
+
+/// An object's version id; `None` for an unversioned bucket's ("null").
+fn version(id: Option<&str>) -> Option<String> {
+    id.filter(|v| !v.is_empty() && *v != "null").map(str::to_string)
 }
 
 /// The stack's status and its reason, `None` when it does not exist.

@@ -66,6 +66,9 @@ pub enum ParamSource {
     AssetsBucket,
     /// The S3 key of the zip of a runtime binary (named by its content hash).
     Artifact { bin: String },
+    /// The S3 object version of that zip as deploy uploaded or found (and checked) it, so the
+    /// function runs exactly those bytes; empty when the bucket keeps no versions.
+    ArtifactVersion { bin: String },
     /// The functions' instruction set: `arm64` (default) or `x86_64` (`deploy --x86-64`).
     Architecture,
 }
@@ -528,6 +531,7 @@ impl UrlFunction<'_> {
         let id = self.id;
         json!({
             "key_param": format!("{id}FunctionKey"),
+            "version_param": format!("{id}FunctionVersion"),
             "key_description": format!("S3 key of the {} function's zip (named by its content hash).", self.bin),
             "log_group_id": format!("{id}FunctionLogGroup"),
             "log_group_arn": format!("${{{id}FunctionLogGroup.Arn}}"),
@@ -636,6 +640,18 @@ fn central_parameters(spec: &Spec, names: &Names) -> std::collections::BTreeMap<
         p.insert("LeftoversFunctionKey".to_string(), ParamSource::Artifact { bin: "leftovers".into() });
     }
     p.extend(incident::parameters(spec));
+    // Each zip's key comes with its object version.
+    let versions: Vec<(String, ParamSource)> = p
+        .iter()
+        .filter_map(|(name, source)| match source {
+            ParamSource::Artifact { bin } => Some((
+                name.replace("FunctionKey", "FunctionVersion"),
+                ParamSource::ArtifactVersion { bin: bin.clone() },
+            )),
+            _ => None,
+        })
+        .collect();
+    p.extend(versions);
     p
 }
 
@@ -818,6 +834,11 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
         "url_functions": url_functions(spec, &names).iter().map(|f| f.context(spec)).collect::<Vec<_>>(),
         "leftovers": leftovers_function(spec, &names),
         "incident": incident::central(spec, &names),
+        "zip_versions": central_parameters(spec, &names)
+            .into_iter()
+            .filter(|(_, s)| matches!(s, ParamSource::ArtifactVersion { .. }))
+            .map(|(name, _)| name)
+            .collect::<Vec<_>>(),
         "capture": central_capture(spec, &names),
         "athena": {
             "cutoff_bytes": spec.athena.bytes_scanned_cutoff_mb * 1024 * 1024,
