@@ -484,20 +484,37 @@ fn leftovers_function(spec: &Spec, names: &Names) -> Value {
     })
 }
 
-/// The Bedrock resources `bedrock:InvokeModel` is allowed on: the model, or an inference
-/// profile and the foundation model it routes to in any region.
+/// The Bedrock resources `bedrock:InvokeModel` is allowed on: the model in the home region, or
+/// an inference profile and the foundation model it routes to in its geography's regions (any
+/// region for a global profile).
 fn bedrock_resources(spec: &Spec, id: &str) -> Vec<String> {
     if id.starts_with("arn:") {
         return vec![id.to_string()];
     }
     let (region, account) = (&spec.home.region, &spec.home.account);
-    let prefixes = ["us.", "eu.", "apac.", "jp.", "au.", "ca.", "us-gov.", "global."];
-    match prefixes.iter().find_map(|p| id.strip_prefix(p)) {
-        Some(base) => vec![
-            format!("arn:aws:bedrock:{region}:{account}:inference-profile/{id}"),
-            format!("arn:aws:bedrock:*::foundation-model/{base}"),
-            format!("arn:aws:bedrock:::foundation-model/{base}"),
-        ],
+    // A geographic inference profile routes to its geography's regions only; a global one
+    // anywhere (and its foundation model is named without a region too).
+    let geographies = [
+        ("us-gov.", "us-gov-*"),
+        ("us.", "us-*"),
+        ("eu.", "eu-*"),
+        ("apac.", "ap-*"),
+        ("jp.", "ap-*"),
+        ("au.", "ap-*"),
+        ("ca.", "ca-*"),
+        ("global.", "*"),
+    ];
+    match geographies.iter().find_map(|(p, regions)| id.strip_prefix(p).map(|base| (base, *regions))) {
+        Some((base, regions)) => {
+            let mut arns = vec![
+                format!("arn:aws:bedrock:{region}:{account}:inference-profile/{id}"),
+                format!("arn:aws:bedrock:{regions}::foundation-model/{base}"),
+            ];
+            if regions == "*" {
+                arns.push(format!("arn:aws:bedrock:::foundation-model/{base}"));
+            }
+            arns
+        }
         None => vec![format!("arn:aws:bedrock:{region}::foundation-model/{id}")],
     }
 }
@@ -992,6 +1009,28 @@ fn member_template(spec: &Spec, names: &Names, text: &Value, data_events: &[Valu
 mod tests {
     use super::*;
     use crate::spec::aws::{LONGEST_REGION, REGIONS};
+
+    #[test]
+    fn the_model_is_allowed_where_its_profile_routes_only() {
+        let spec = crate::spec::load(
+            b"name: demo\nhome: { account: \"123456789012\", region: eu-west-1 }\nregions: [eu-west-1]\nlake: { bucket: demo-123456789012 }\n",
+            jiff::civil::date(2026, 11, 27),
+        )
+        .spec
+        .unwrap();
+        let m = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+        assert_eq!(
+            bedrock_resources(&spec, &format!("eu.{m}")),
+            [
+                format!("arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.{m}"),
+                format!("arn:aws:bedrock:eu-*::foundation-model/{m}"),
+            ]
+        );
+        assert!(bedrock_resources(&spec, &format!("apac.{m}"))[1].starts_with("arn:aws:bedrock:ap-*::"));
+        assert!(bedrock_resources(&spec, &format!("us-gov.{m}"))[1].starts_with("arn:aws:bedrock:us-gov-*::"));
+        assert_eq!(bedrock_resources(&spec, &format!("global.{m}")).len(), 3, "a global profile routes anywhere");
+        assert_eq!(bedrock_resources(&spec, m), [format!("arn:aws:bedrock:eu-west-1::foundation-model/{m}")]);
+    }
 
     /// With the longest `name` validation allows and the longest region, every generated
     /// name still fits its AWS limit.
