@@ -1,6 +1,8 @@
 //! Robustness: deliberately corrupted copies of real objects are reported with their key
 //! and reason, and everything else in the mirror is still read.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -200,4 +202,53 @@ fn unzip_len(examples: &Path, damaged: &Path, tmp: &Path) -> usize {
     )
     .unwrap();
     s.lines().filter(|l| !l.is_empty()).count()
+}
+
+/// The scan's progress hook is told the totals before the scan and each object as it is read:
+/// what it is told adds up to what the answer says was read.
+#[test]
+fn the_progress_hook_adds_up_to_what_the_scan_read() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    #[derive(Default)]
+    struct Counts {
+        begun: AtomicU64,
+        objects: AtomicU64,
+        bytes: AtomicU64,
+        advanced: AtomicU64,
+        read_bytes: AtomicU64,
+        records: AtomicU64,
+        finished: AtomicU64,
+    }
+    impl opslake_runtime::engine::local::ScanProgress for Counts {
+        fn begin(&self, objects: u64, bytes: u64) {
+            self.begun.fetch_add(1, Ordering::Relaxed);
+            self.objects.fetch_add(objects, Ordering::Relaxed);
+            self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
+        fn advance(&self, bytes: u64, records: u64) {
+            self.advanced.fetch_add(1, Ordering::Relaxed);
+            self.read_bytes.fetch_add(bytes, Ordering::Relaxed);
+            self.records.fetch_add(records, Ordering::Relaxed);
+        }
+        fn finish(&self) {
+            self.finished.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let counts = Arc::new(Counts::default());
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/logs");
+    let mirror = Mirror::new(root).with_progress(counts.clone());
+    let q = query::find("event-counts").unwrap();
+    let layout = common::example_layout();
+    let raw = [("from".to_string(), "2025-03-01".to_string()), ("to".to_string(), "2025-03-31".to_string())];
+    let params = query::validate(q, &raw, &layout).unwrap();
+    let answer = query::run_local(q, &params, &layout, &mirror, jiff::civil::date(2026, 11, 27)).unwrap();
+    let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    assert_eq!((n(&counts.begun), n(&counts.finished)), (1, 1));
+    assert!(answer.stats.objects_scanned > 0);
+    assert_eq!(n(&counts.objects), answer.stats.objects_scanned);
+    assert_eq!(n(&counts.advanced), answer.stats.objects_scanned);
+    assert_eq!((n(&counts.bytes), n(&counts.read_bytes)), (answer.stats.bytes_scanned, answer.stats.bytes_scanned));
+    assert_eq!(n(&counts.records), answer.stats.records);
 }
