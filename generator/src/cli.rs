@@ -49,6 +49,9 @@ pub enum Command {
     /// Analyse a failure: an incident window → evidence from CloudTrail, ALB, application logs
     /// and metrics → a timeline, the onset and ranked hypotheses citing their evidence
     Analyze(commands::analyze::Args),
+    /// API activity in event-time windows: calls per service, API, user, source IP and error
+    /// code, from the lake's CloudTrail (the anomaly scores, alarms and dashboard come later)
+    Insights(commands::insights::Args),
 }
 
 /// Runs the CLI with `args` (including the program name); returns the exit code.
@@ -97,6 +100,7 @@ where
         Command::Doctor(a) => commands::doctor::run(&mut ctx, a),
         Command::Ask(a) => commands::ask::run(&mut ctx, a),
         Command::Analyze(a) => commands::analyze::run(&mut ctx, a),
+        Command::Insights(a) => commands::insights::run(&mut ctx, a),
     };
     match result {
         Ok(exit) => exit.code(),

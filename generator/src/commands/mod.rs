@@ -8,6 +8,7 @@ pub mod deploy;
 pub mod doctor;
 pub mod generate;
 pub mod init;
+pub mod insights;
 pub mod leftovers;
 pub mod query;
 pub mod schema;

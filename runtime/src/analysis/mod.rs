@@ -3,5 +3,6 @@
 pub mod ask;
 pub mod change_summary;
 pub mod incident;
+pub mod insights;
 pub mod leftovers;
 pub mod robust;

@@ -845,6 +845,11 @@ pub struct Row<'a> {
 }
 
 impl<'a> Row<'a> {
+    /// A row of `values` under `columns` (a streamed row, read by name).
+    pub fn new(columns: &'a [String], values: &'a [Value]) -> Row<'a> {
+        Row { columns, values }
+    }
+
     /// The value in column `name` (`null` when the answer has no such column).
     pub fn get(&self, name: &str) -> &'a Value {
         const NULL: &Value = &Value::Null;
