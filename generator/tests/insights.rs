@@ -2,6 +2,8 @@
 //! count of the same trail files in the test (parsed here with serde_json, bucketed by hand),
 //! and an object delivered twice is counted once.
 
+#[path = "../../runtime/tests/common/mod.rs"]
+mod common;
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,32 +17,24 @@ fn by_hand(root: &std::path::Path, from: &str, to: &str) -> BTreeMap<String, (u6
     let (from, to): (jiff::Timestamp, jiff::Timestamp) = (from.parse().unwrap(), to.parse().unwrap());
     let mut seen = BTreeSet::new();
     let mut out: BTreeMap<String, (u64, BTreeMap<String, u64>, u64)> = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
+    for p in common::files_under(root) {
+        let name = p.to_string_lossy().to_string();
+        if !name.contains("/CloudTrail/") || !name.ends_with(".json.gz") {
+            continue;
+        }
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(&p).unwrap()).read_to_string(&mut text).unwrap();
+        let doc: Value = serde_json::from_str(&text).unwrap();
+        for r in doc["Records"].as_array().unwrap() {
+            let t: jiff::Timestamp = r["eventTime"].as_str().unwrap().parse().unwrap();
+            if t < from || t >= to || !seen.insert(r["eventID"].as_str().unwrap().to_string()) {
                 continue;
             }
-            let name = p.to_string_lossy().to_string();
-            if !name.contains("/CloudTrail/") || !name.ends_with(".json.gz") {
-                continue;
-            }
-            let mut text = String::new();
-            flate2::read::GzDecoder::new(std::fs::File::open(&p).unwrap()).read_to_string(&mut text).unwrap();
-            let doc: Value = serde_json::from_str(&text).unwrap();
-            for r in doc["Records"].as_array().unwrap() {
-                let t: jiff::Timestamp = r["eventTime"].as_str().unwrap().parse().unwrap();
-                if t < from || t >= to || !seen.insert(r["eventID"].as_str().unwrap().to_string()) {
-                    continue;
-                }
-                let hour = jiff::Timestamp::from_second(t.as_second() / 3600 * 3600).unwrap();
-                let w = out.entry(hour.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()).or_default();
-                w.0 += 1;
-                *w.1.entry(r["eventSource"].as_str().unwrap().to_string()).or_default() += 1;
-                w.2 += u64::from(r.get("errorCode").is_some_and(|c| c.is_string()));
-            }
+            let hour = jiff::Timestamp::from_second(t.as_second() / 3600 * 3600).unwrap();
+            let w = out.entry(hour.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()).or_default();
+            w.0 += 1;
+            *w.1.entry(r["eventSource"].as_str().unwrap().to_string()).or_default() += 1;
+            w.2 += u64::from(r.get("errorCode").is_some_and(|c| c.is_string()));
         }
     }
     out
@@ -85,23 +79,15 @@ fn an_object_delivered_twice_is_counted_once() {
     let src = workspace().join("examples/logs/acme-log-archive-111111111111");
     let dst = tmp.path().join("acme-log-archive-111111111111");
     let mut copied = 0;
-    let mut stack = vec![src.clone()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            let to = dst.join(p.strip_prefix(&src).unwrap());
-            if p.is_dir() {
-                std::fs::create_dir_all(&to).unwrap();
-                stack.push(p);
-            } else if p.to_string_lossy().contains("/CloudTrail/") {
-                std::fs::copy(&p, &to).unwrap();
-                // The same object again under another name: a redelivery.
-                if p.to_string_lossy().contains("/2025/06/12/") {
-                    std::fs::copy(&p, to.with_file_name(format!("again_{}", p.file_name().unwrap().to_string_lossy())))
-                        .unwrap();
-                    copied += 1;
-                }
-            }
+    for p in common::files_under(&src).into_iter().filter(|p| p.to_string_lossy().contains("/CloudTrail/")) {
+        let to = dst.join(p.strip_prefix(&src).unwrap());
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&p, &to).unwrap();
+        // The same object again under another name: a redelivery.
+        if p.to_string_lossy().contains("/2025/06/12/") {
+            std::fs::copy(&p, to.with_file_name(format!("again_{}", p.file_name().unwrap().to_string_lossy())))
+                .unwrap();
+            copied += 1;
         }
     }
     assert!(copied > 0);
