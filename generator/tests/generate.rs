@@ -108,6 +108,12 @@ fn render_all_variants(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     paths
 }
 
+/// A generated template, parsed back as the renderer checks it.
+fn rendered(files: &[opslake::render::OutputFile], name: &str) -> Value {
+    let file = files.iter().find(|f| f.name == name).unwrap_or_else(|| panic!("no {name} generated"));
+    opslake::render::parse_back(name, &file.bytes).unwrap()
+}
+
 #[test]
 fn every_template_passes_cfn_lint_with_no_errors_or_warnings() {
     let cfn_lint = tool("tools", "cfn-lint");
@@ -407,11 +413,7 @@ fn manifest_describes_every_template() {
 fn query_function_is_least_privilege_and_carries_the_layout() {
     let spec = load_spec_text(&example("full.yaml"));
     let files = generate(&spec);
-    let central = opslake::render::parse_back(
-        "central.yaml",
-        &files.iter().find(|f| f.name == "central.yaml").expect("central.yaml").bytes,
-    )
-    .unwrap();
+    let central = rendered(&files, "central.yaml");
     let r = &central["Resources"];
     assert_eq!(r["QueryFunctionUrl"]["Properties"]["AuthType"], "AWS_IAM");
     let f = &r["QueryFunction"]["Properties"];
@@ -476,11 +478,7 @@ fn query_function_is_least_privilege_and_carries_the_layout() {
 fn the_slack_app_and_the_alarm_trigger_are_least_privilege() {
     let spec = load_spec_text(&example("organization.yaml"));
     let files = generate(&spec);
-    let central = opslake::render::parse_back(
-        "central.yaml",
-        &files.iter().find(|f| f.name == "central.yaml").expect("central.yaml").bytes,
-    )
-    .unwrap();
+    let central = rendered(&files, "central.yaml");
     let r = central["Resources"].as_object().unwrap();
     let urls: Vec<(&String, &Value)> = r
         .iter()
@@ -554,9 +552,7 @@ fn the_slack_app_and_the_alarm_trigger_are_least_privilege() {
         opslake_runtime::ledger::EXPIRES_AT
     );
     // The member stack: the reader role trusts the worker's role only.
-    let member =
-        opslake::render::parse_back("member.yaml", &files.iter().find(|f| f.name == "member.yaml").unwrap().bytes)
-            .unwrap();
+    let member = rendered(&files, "member.yaml");
     let trust = &member["Resources"]["AnalysisReaderRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0];
     assert_eq!(
         trust["Condition"]["ArnEquals"]["aws:PrincipalArn"],
@@ -570,11 +566,7 @@ fn the_slack_app_and_the_alarm_trigger_are_least_privilege() {
 fn leftovers_function_runs_on_the_schedule_and_reports_to_a_topic() {
     let spec = load_spec_text(&example("organization.yaml"));
     let files = generate(&spec);
-    let central = opslake::render::parse_back(
-        "central.yaml",
-        &files.iter().find(|f| f.name == "central.yaml").expect("central.yaml").bytes,
-    )
-    .unwrap();
+    let central = rendered(&files, "central.yaml");
     let r = &central["Resources"];
     assert_eq!(r["LeftoversSchedule"]["Properties"]["ScheduleExpression"], "rate(1 day)");
     assert_eq!(r["LeftoversSubscription1"]["Properties"]["Endpoint"], "platform-team@example.com");
@@ -632,11 +624,7 @@ fn every_function_reads_the_environment_its_template_sets() {
         let spec = load_spec_text(&example(name));
         let example = name;
         let files = generate(&spec);
-        let central = opslake::render::parse_back(
-            "central.yaml",
-            &files.iter().find(|f| f.name == "central.yaml").expect("central.yaml").bytes,
-        )
-        .unwrap();
+        let central = rendered(&files, "central.yaml");
         let vars = |function: &str| -> BTreeMap<String, String> {
             let v = &central["Resources"][function]["Properties"]["Environment"]["Variables"];
             let m = v.as_object().unwrap_or_else(|| panic!("{example}: {function} has no environment"));
@@ -775,8 +763,7 @@ fn log_groups_named_by_arn_are_captured_where_they_live() {
 fn every_delivery_is_bound_to_its_own_path() {
     let central_of = |text: &str| {
         let files = generate(&load_spec_text(text));
-        opslake::render::parse_back("central.yaml", &files.iter().find(|f| f.name == "central.yaml").unwrap().bytes)
-            .unwrap()
+        rendered(&files, "central.yaml")
     };
     let statements = |central: &Value, resource: &str| -> Vec<Value> {
         central["Resources"][resource]["Properties"]["PolicyDocument"]["Statement"]
@@ -821,9 +808,7 @@ fn every_delivery_is_bound_to_its_own_path() {
     // In the home account Config delivers with the recorder's role: it may write its own
     // account's Config folder (and use the lake key through S3).
     let files = generate(&spec);
-    let member =
-        opslake::render::parse_back("member.yaml", &files.iter().find(|f| f.name == "member.yaml").unwrap().bytes)
-            .unwrap();
+    let member = rendered(&files, "member.yaml");
     let role = &member["Resources"]["ConfigRecorderRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"];
     let write = role.as_array().unwrap().iter().find(|s| s["Sid"] == "WriteOwnConfigFolder").unwrap();
     assert_eq!(
@@ -879,7 +864,7 @@ fn the_largest_account_list_a_bucket_policy_can_bind() {
 fn the_archive_is_tamper_evident() {
     let rendered = |text: &str, file: &str| {
         let files = generate(&load_spec_text(text));
-        opslake::render::parse_back(file, &files.iter().find(|f| f.name == file).unwrap().bytes).unwrap()
+        rendered(&files, file)
     };
     let lake_selector = |trail: &Value| -> Value {
         trail["Properties"]["AdvancedEventSelectors"]
@@ -939,9 +924,7 @@ fn the_archive_is_tamper_evident() {
 #[test]
 fn failures_are_kept_and_said_and_queries_end_before_their_function() {
     let files = generate(&load_spec_text(&example("full.yaml")));
-    let central =
-        opslake::render::parse_back("central.yaml", &files.iter().find(|f| f.name == "central.yaml").unwrap().bytes)
-            .unwrap();
+    let central = rendered(&files, "central.yaml");
     let r = &central["Resources"];
     let queue = serde_json::json!({"Fn::GetAtt": ["LeftoversFailedQueue", "Arn"]});
     assert_eq!(r["LeftoversSchedule"]["Properties"]["Target"]["DeadLetterConfig"]["Arn"], queue);
@@ -975,9 +958,7 @@ fn failures_are_kept_and_said_and_queries_end_before_their_function() {
 fn key_and_trust_statements_name_their_sources() {
     let spec = load_spec_text(&example("full.yaml"));
     let files = generate(&spec);
-    let central =
-        opslake::render::parse_back("central.yaml", &files.iter().find(|f| f.name == "central.yaml").unwrap().bytes)
-            .unwrap();
+    let central = rendered(&files, "central.yaml");
     let r = &central["Resources"];
     let key = r["LakeKey"]["Properties"]["KeyPolicy"]["Statement"].as_array().unwrap().clone();
     let sid = |id: &str| key.iter().find(|s| s["Sid"] == id).cloned().unwrap();

@@ -801,27 +801,20 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
     let kms = spec.lake.kms && creates_bucket;
     let config = &spec.sources.config;
 
-    let trail_accounts: Vec<String> = match trail {
-        // An organization trail is the management account's, whoever deploys it.
-        TrailMode::Organization => {
-            vec![spec.organization.as_ref().map_or(&spec.home.account[..], |o| o.management(&spec.home)).to_string()]
-        }
-        _ => accounts.clone(),
-    };
+    let trail_accounts = trail_accounts(spec, trail, &accounts);
     let trail_elsewhere = trail == TrailMode::Organization && trail_accounts[0] != spec.home.account;
     let bucket_policy = policies::bucket_policy(spec, &names, trail, &trail_accounts, &accounts);
     let key_policy = policies::key_policy(spec, &names, trail, &trail_accounts, &accounts);
     check_policy_sizes(&bucket_policy, &key_policy, accounts.len(), creates_bucket, kms)?;
 
-    let data_events: Vec<Value> = spec
-        .sources
-        .cloudtrail
-        .data_events
-        .iter()
-        .map(|t| json!({"name": format!("Data events: {t}"), "type": t}))
-        .collect();
-    let lake_events = lake_data_events(spec);
+    let data_events = data_events(spec);
     let text = texts(spec);
+    let parameters = central_parameters(spec, &names);
+    let zip_versions: Vec<&String> = parameters
+        .iter()
+        .filter(|(_, s)| matches!(s, ParamSource::ArtifactVersion { .. }))
+        .map(|(name, _)| name)
+        .collect();
     let central_ctx = json!({
         "name": spec.name,
         "text": text,
@@ -842,7 +835,7 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
         "org_id": org_id,
         "trail_prefix": non_empty(&spec.lake.prefix),
         "data_events": data_events,
-        "lake_events": lake_events,
+        "lake_events": lake_data_events(spec),
         "aggregator": config.aggregator,
         "regions": spec.regions,
         "accounts": accounts,
@@ -851,11 +844,7 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
         "url_functions": url_functions(spec, &names).iter().map(|f| f.context(spec)).collect::<Vec<_>>(),
         "leftovers": leftovers_function(spec, &names),
         "incident": incident::central(spec, &names),
-        "zip_versions": central_parameters(spec, &names)
-            .into_iter()
-            .filter(|(_, s)| matches!(s, ParamSource::ArtifactVersion { .. }))
-            .map(|(name, _)| name)
-            .collect::<Vec<_>>(),
+        "zip_versions": zip_versions,
         "capture": central_capture(spec, &names),
         "athena": {
             "cutoff_bytes": spec.athena.bytes_scanned_cutoff_mb * 1024 * 1024,
@@ -863,7 +852,53 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
         },
     });
 
-    let bootstrap = PlannedTemplate {
+    let mut templates = vec![
+        bootstrap_template(spec, &names, &text),
+        PlannedTemplate {
+            name: "central".into(),
+            file: "central.yaml".into(),
+            source: "cloudformation/central.yaml.tera".into(),
+            description: "Log lake: bucket, key, trail, Config aggregator, Glue tables, Athena workgroup".into(),
+            target: Target::Stack {
+                stack_name: names.central_stack.clone(),
+                account: spec.home.account.clone(),
+                region: spec.home.region.clone(),
+            },
+            parameters,
+            context: central_ctx,
+        },
+    ];
+
+    if trail_elsewhere {
+        templates.push(trail_template(spec, &names, &text, &data_events, &trail_accounts[0], kms));
+    }
+    templates.extend(member_template(spec, &names, &text, &data_events));
+    Ok(Plan { name: spec.name.clone(), layout, tables, templates })
+}
+
+/// Which accounts' trails write into the lake: an organization trail is the management
+/// account's, whoever deploys it; otherwise every account has its own.
+fn trail_accounts(spec: &Spec, trail: TrailMode, accounts: &[String]) -> Vec<String> {
+    match (trail, &spec.organization) {
+        (TrailMode::Organization, Some(org)) => vec![org.management(&spec.home).to_string()],
+        (TrailMode::Organization, None) => vec![spec.home.account.clone()],
+        _ => accounts.to_vec(),
+    }
+}
+
+/// The spec's data-event selectors, as the trail templates list them.
+fn data_events(spec: &Spec) -> Vec<Value> {
+    spec.sources
+        .cloudtrail
+        .data_events
+        .iter()
+        .map(|t| json!({"name": format!("Data events: {t}"), "type": t}))
+        .collect()
+}
+
+/// The bootstrap stack of the home account and region (deploy makes the same elsewhere).
+fn bootstrap_template(spec: &Spec, names: &Names, text: &Value) -> PlannedTemplate {
+    PlannedTemplate {
         name: "bootstrap".into(),
         file: "bootstrap.yaml".into(),
         source: "cloudformation/bootstrap.yaml.tera".into(),
@@ -875,29 +910,7 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
         },
         parameters: Default::default(),
         context: json!({"text": text, "names": names}),
-    };
-    let mut templates = vec![
-        bootstrap,
-        PlannedTemplate {
-            name: "central".into(),
-            file: "central.yaml".into(),
-            source: "cloudformation/central.yaml.tera".into(),
-            description: "Log lake: bucket, key, trail, Config aggregator, Glue tables, Athena workgroup".into(),
-            target: Target::Stack {
-                stack_name: names.central_stack.clone(),
-                account: spec.home.account.clone(),
-                region: spec.home.region.clone(),
-            },
-            parameters: central_parameters(spec, &names),
-            context: central_ctx,
-        },
-    ];
-
-    if trail_elsewhere {
-        templates.push(trail_template(spec, &names, &text, &data_events, &trail_accounts[0], kms));
     }
-    templates.extend(member_template(spec, &names, &text, &data_events));
-    Ok(Plan { name: spec.name.clone(), layout, tables, templates })
 }
 
 /// The organization trail in the management account (when it is not the home account): a stack

@@ -407,82 +407,93 @@ fn check_features(c: &mut Checker, spec: &Spec) {
         }
     }
     if let Some(fa) = &spec.features.failure_analysis {
-        if fa.enabled && fa.log_groups.is_empty() {
-            c.error(
-                "/features/failure_analysis",
-                "failure analysis needs at least one log group to search",
-                Some("set features.failure_analysis.log_groups: [/aws/lambda/my-api]".into()),
-            );
+        check_failure_analysis(c, spec, fa);
+    }
+}
+
+/// Failure analysis: its log groups, topics, Slack section, what triggers it, its zone.
+fn check_failure_analysis(c: &mut Checker, spec: &Spec, fa: &super::model::FailureAnalysis) {
+    if fa.enabled && fa.log_groups.is_empty() {
+        c.error(
+            "/features/failure_analysis",
+            "failure analysis needs at least one log group to search",
+            Some("set features.failure_analysis.log_groups: [/aws/lambda/my-api]".into()),
+        );
+    }
+    if fa.log_groups.len() > 50 {
+        c.error(
+            "/features/failure_analysis/log_groups",
+            format!("{} log groups listed; Logs Insights searches at most 50 per query", fa.log_groups.len()),
+            None,
+        );
+    }
+    check_log_groups(c, spec, fa);
+    if fa.insights_query != super::model::default_insights_query() {
+        let d = Diagnostic::warning(
+            c.locs.key("/features/failure_analysis/insights_query"),
+            "insights_query is not used: every engine (mirror, Athena, Logs Insights) counts as errors the \
+             messages holding error, exception, timeout, timed out, fatal or panic, so their answers agree",
+        )
+        .hint("remove insights_query; narrow what is read with log_groups or `opslake analyze --log-group`");
+        c.diags.push(d);
+    }
+    check_triggers(c, fa);
+    if jiff::tz::TimeZone::get(&fa.time_zone).is_err() {
+        c.error(
+            "/features/failure_analysis/time_zone",
+            format!("`{}` is not a time zone", fa.time_zone),
+            Some("use an IANA zone name, e.g. Asia/Tokyo or UTC".into()),
+        );
+    }
+}
+
+/// What starts an analysis and where its answer goes: the Slack section, the alarm topics and
+/// events, the alarm-name prefix.
+fn check_triggers(c: &mut Checker, fa: &super::model::FailureAnalysis) {
+    for (i, t) in fa.alarm_topics.iter().enumerate() {
+        if let Some(problem) = aws::topic_arn_problem(t) {
+            c.error(&format!("/features/failure_analysis/alarm_topics/{i}"), problem, None);
         }
-        if fa.log_groups.len() > 50 {
-            c.error(
-                "/features/failure_analysis/log_groups",
-                format!("{} log groups listed; Logs Insights searches at most 50 per query", fa.log_groups.len()),
-                None,
-            );
-        }
-        check_log_groups(c, spec, fa);
-        if fa.insights_query != super::model::default_insights_query() {
-            let d = Diagnostic::warning(
-                c.locs.key("/features/failure_analysis/insights_query"),
-                "insights_query is not used: every engine (mirror, Athena, Logs Insights) counts as errors the \
-                 messages holding error, exception, timeout, timed out, fatal or panic, so their answers agree",
-            )
-            .hint("remove insights_query; narrow what is read with log_groups or `opslake analyze --log-group`");
-            c.diags.push(d);
-        }
-        for (i, t) in fa.alarm_topics.iter().enumerate() {
-            if let Some(problem) = aws::topic_arn_problem(t) {
-                c.error(&format!("/features/failure_analysis/alarm_topics/{i}"), problem, None);
+    }
+    if let Some(s) = &fa.slack {
+        for (key, v) in [("signing_secret", &s.signing_secret), ("bot_token", &s.bot_token)] {
+            if let Some(problem) = aws::secret_arn_problem(v) {
+                c.error(&format!("/features/failure_analysis/slack/{key}"), problem, None);
             }
         }
-        if let Some(s) = &fa.slack {
-            for (key, v) in [("signing_secret", &s.signing_secret), ("bot_token", &s.bot_token)] {
-                if let Some(problem) = aws::secret_arn_problem(v) {
-                    c.error(&format!("/features/failure_analysis/slack/{key}"), problem, None);
-                }
-            }
-            let ch = &s.channel;
-            let ok = ch.len() >= 9
-                && matches!(ch.as_bytes()[0], b'C' | b'G' | b'D')
-                && ch.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-            if !ok {
-                c.error(
-                    "/features/failure_analysis/slack/channel",
-                    format!("`{ch}` is not a Slack channel id"),
-                    Some("use the channel id (C0123456789), not its #name".into()),
-                );
-            }
-        }
-        if fa.enabled && fa.slack.is_none() && fa.alarm_topics.is_empty() && !fa.alarm_events {
+        let ch = &s.channel;
+        let ok = ch.len() >= 9
+            && matches!(ch.as_bytes()[0], b'C' | b'G' | b'D')
+            && ch.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        if !ok {
             c.error(
-                "/features/failure_analysis",
-                "nothing would trigger failure analysis: it needs `slack`, `alarm_events` or `alarm_topics`",
-                Some("add a slack section, alarm_topics: [arn:aws:sns:…], or remove alarm_events: false".into()),
+                "/features/failure_analysis/slack/channel",
+                format!("`{ch}` is not a Slack channel id"),
+                Some("use the channel id (C0123456789), not its #name".into()),
             );
         }
-        if fa.enabled && fa.slack.is_none() && (fa.alarm_events || !fa.alarm_topics.is_empty()) {
-            let d = Diagnostic::warning(
-                c.locs.key("/features/failure_analysis"),
-                "alarms start analyses, but without a slack section their answers only reach the worker's log",
-            )
-            .hint("add slack: {signing_secret, bot_token, channel} to have them posted");
-            c.diags.push(d);
-        }
-        if jiff::tz::TimeZone::get(&fa.time_zone).is_err() {
-            c.error(
-                "/features/failure_analysis/time_zone",
-                format!("`{}` is not a time zone", fa.time_zone),
-                Some("use an IANA zone name, e.g. Asia/Tokyo or UTC".into()),
-            );
-        }
-        if fa.alarm_prefix.len() > 255 || fa.alarm_prefix.chars().any(char::is_control) {
-            c.error(
-                "/features/failure_analysis/alarm_prefix",
-                "an alarm name prefix is at most 255 characters, none of them control characters",
-                None,
-            );
-        }
+    }
+    if fa.enabled && fa.slack.is_none() && fa.alarm_topics.is_empty() && !fa.alarm_events {
+        c.error(
+            "/features/failure_analysis",
+            "nothing would trigger failure analysis: it needs `slack`, `alarm_events` or `alarm_topics`",
+            Some("add a slack section, alarm_topics: [arn:aws:sns:…], or remove alarm_events: false".into()),
+        );
+    }
+    if fa.enabled && fa.slack.is_none() && (fa.alarm_events || !fa.alarm_topics.is_empty()) {
+        let d = Diagnostic::warning(
+            c.locs.key("/features/failure_analysis"),
+            "alarms start analyses, but without a slack section their answers only reach the worker's log",
+        )
+        .hint("add slack: {signing_secret, bot_token, channel} to have them posted");
+        c.diags.push(d);
+    }
+    if fa.alarm_prefix.len() > 255 || fa.alarm_prefix.chars().any(char::is_control) {
+        c.error(
+            "/features/failure_analysis/alarm_prefix",
+            "an alarm name prefix is at most 255 characters, none of them control characters",
+            None,
+        );
     }
 }
 

@@ -168,10 +168,6 @@ impl SlackService {
         }
     }
 
-    async fn start(&self, job: Job) -> Result<(), String> {
-        self.worker.start(&job).await
-    }
-
     async fn command(&self, c: Command, now: Timestamp) -> Answer {
         let text = c.text.trim();
         let (verb, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
@@ -202,7 +198,7 @@ impl SlackService {
             note: None,
             reply: Reply { channel: c.channel_id, thread_ts: None, user: Some(c.user_id) },
         };
-        match self.start(job).await {
+        match self.worker.start(&job).await {
             Ok(()) => Answer::ephemeral("Analyzing; the answer will be posted in this channel."),
             Err(e) => Answer::ephemeral(format!("Could not start the analysis: {e}")),
         }
@@ -247,7 +243,7 @@ impl SlackService {
             note: asked.note,
             reply: Reply { channel: origin.channel, thread_ts: origin.thread_ts, user: Some(s.user_id) },
         };
-        match self.start(job).await {
+        match self.worker.start(&job).await {
             Ok(()) => Answer::ack(),
             Err(e) => errors("when", format!("could not start the analysis: {e}")),
         }
