@@ -1,9 +1,11 @@
 //! `opslake deploy` end to end against `moto_server`: bootstrap, artifact upload (and no
 //! re-upload), create through change sets, "up to date", a spec edit shown as a Modify and
 //! applied, a StackSet with its instances, templates passed by URL, review-only change sets,
-//! and the failure paths (a rejected template, no consent, wrong account, no cargo-lambda).
-//! moto records no per-resource events and skips some resource types; the templates
-//! themselves are covered by cfn-lint and checkov in generate.rs.
+//! and the failure paths (a rejected template, no consent, wrong account, no cargo-lambda);
+//! organizations whose management account is not home, the organization example as written.
+//! moto records no per-resource events and skips resource types it does not emulate (Glue,
+//! Athena, Config); the templates themselves are covered by cfn-lint, checkov and cfn-guard
+//! in generate.rs.
 
 mod support;
 
@@ -533,56 +535,117 @@ sources:
     assert_eq!(again["stack_sets"][0]["result"], "up_to_date", "{again:#}");
 }
 
-/// AWS's multi-account layout on moto: the organization's management account (moto's default
-/// account) owns only the organization trail; the lake, Athena and the member StackSet are the
-/// log-archive account's, a member of the organization whose credentials come from assuming a
-/// role in it. `deploy --profile HOME --management-profile MGMT` puts the central stack in the
-/// log-archive account and the trail's stack in the management account, where the trail then
-/// exists and writes into the lake bucket.
-#[test]
-fn an_organization_trail_is_deployed_in_the_management_account_and_the_lake_in_the_log_archive() {
-    let s = Setup::new();
-    let script = r#"
+/// An organization in moto as AWS's multi-account guidance lays it out: the management account
+/// (moto's default account, credentials `testing`) and, in the first of `ous` new OUs, one new
+/// account per name; the first is the log-archive account, reached by assuming
+/// `OrganizationAccountAccessRole` as the organization's tooling does.
+struct MotoOrganization {
+    id: String,
+    ous: Vec<String>,
+    accounts: Vec<String>,
+    /// `AWS_CONFIG_FILE` and `AWS_SHARED_CREDENTIALS_FILE` with profiles `archive` (the first
+    /// account, by the assumed role) and `management`.
+    aws_dir: PathBuf,
+}
+
+const MANAGEMENT: &str = "123456789012";
+
+impl MotoOrganization {
+    fn new(s: &Setup, names: &[&str], ous: usize, region: &str) -> MotoOrganization {
+        let script = r#"
 import boto3, sys
 kw = dict(endpoint_url=sys.argv[1], region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
 org = boto3.client("organizations", **kw)
 o = org.create_organization(FeatureSet="ALL")["Organization"]
 root = org.list_roots()["Roots"][0]["Id"]
-ou = org.create_organizational_unit(ParentId=root, Name="workloads")["OrganizationalUnit"]["Id"]
+ous = [org.create_organizational_unit(ParentId=root, Name="ou%d" % i)["OrganizationalUnit"]["Id"] for i in range(int(sys.argv[2]))]
 accounts = []
-for name in ["log-archive", "prod"]:
+for name in sys.argv[3:]:
     a = org.create_account(Email=name + "@example.com", AccountName=name)["CreateAccountStatus"]["AccountId"]
-    org.move_account(AccountId=a, SourceParentId=root, DestinationParentId=ou)
+    org.move_account(AccountId=a, SourceParentId=root, DestinationParentId=ous[0])
     accounts.append(a)
 creds = boto3.client("sts", **kw).assume_role(
     RoleArn="arn:aws:iam::%s:role/OrganizationAccountAccessRole" % accounts[0], RoleSessionName="opslake-test")["Credentials"]
-print(o["Id"], ou, accounts[0], accounts[1], creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+print(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+print(o["Id"])
+print(*ous)
+print(*accounts)
 "#;
-    let (code, out, err) = run(Command::new(tool("tools", "python")).args(["-c", script, &s.moto.url]));
-    assert_eq!(code, 0, "{err}");
-    let p: Vec<&str> = out.split_whitespace().collect();
-    assert_eq!(p.len(), 7, "{out}");
-    let (org_id, ou, archive, prod) = (p[0], p[1], p[2], p[3]);
-    let management = "123456789012";
-    let aws_dir = s.dir.path().join("aws");
-    std::fs::create_dir_all(&aws_dir).unwrap();
-    std::fs::write(
-        aws_dir.join("credentials"),
-        format!(
-            "[archive]\naws_access_key_id = {}\naws_secret_access_key = {}\naws_session_token = {}\n\n[management]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
-            p[4], p[5], p[6]
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        aws_dir.join("config"),
-        "[profile archive]\nregion = us-east-1\n\n[profile management]\nregion = us-east-1\n",
-    )
-    .unwrap();
+        let mut cmd = Command::new(tool("tools", "python"));
+        cmd.args(["-c", script, &s.moto.url, &ous.to_string()]).args(names);
+        let (code, out, err) = run(&mut cmd);
+        assert_eq!(code, 0, "{err}");
+        let lines: Vec<Vec<String>> = out.lines().map(|l| l.split_whitespace().map(str::to_string).collect()).collect();
+        assert_eq!(lines.len(), 4, "{out}");
+        let creds = &lines[0];
+        let aws_dir = s.dir.path().join("aws");
+        std::fs::create_dir_all(&aws_dir).unwrap();
+        std::fs::write(
+            aws_dir.join("credentials"),
+            format!(
+                "[archive]\naws_access_key_id = {}\naws_secret_access_key = {}\naws_session_token = {}\n\n[management]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+                creds[0], creds[1], creds[2]
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            aws_dir.join("config"),
+            format!("[profile archive]\nregion = {region}\n\n[profile management]\nregion = {region}\n"),
+        )
+        .unwrap();
+        MotoOrganization { id: lines[1][0].clone(), ous: lines[2].clone(), accounts: lines[3].clone(), aws_dir }
+    }
+
+    /// `opslake deploy SPEC --profile archive --yes --format json EXTRA...` as a user runs it,
+    /// with the profiles above and nothing from the environment.
+    fn deploy(&self, s: &Setup, extra: &[&str]) -> (i32, String, String) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_opslake"));
+        cmd.stdin(Stdio::null())
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env("AWS_CONFIG_FILE", self.aws_dir.join("config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", self.aws_dir.join("credentials"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .args(["deploy", &s.spec(), "--format", "json", "--endpoint-url", &s.moto.url, "--timeout", "1"])
+            .args(["--profile", "archive", "--yes"])
+            .args(extra);
+        run(&mut cmd)
+    }
+}
+
+fn stacks(summary: &Value) -> Vec<(String, String, String)> {
+    summary["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|st| {
+            let text = |k: &str| st[k].as_str().unwrap_or_default().to_string();
+            (text("template"), text("account"), text("result"))
+        })
+        .collect()
+}
+
+fn summary_of(code: i32, out: &str, err: &str) -> Value {
+    let summary: Value = serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}):\n{out}\n{err}"));
+    assert_eq!(code, 0, "{summary:#}\n{err}");
+    summary
+}
+
+/// AWS's multi-account layout on moto: the organization's management account owns only the
+/// organization trail; the lake, Athena and the member StackSet are the log-archive account's.
+/// `deploy --profile HOME --management-profile MGMT` puts the central stack in the log-archive
+/// account and the trail's stack in the management account, where the trail then exists and
+/// writes into the lake bucket.
+#[test]
+fn an_organization_trail_is_deployed_in_the_management_account_and_the_lake_in_the_log_archive() {
+    let s = Setup::new();
+    let org = MotoOrganization::new(&s, &["log-archive", "prod"], 1, "us-east-1");
+    let (org_id, ou, archive, prod) = (&org.id, &org.ous[0], &org.accounts[0], &org.accounts[1]);
     let spec = format!(
         r#"name: org
 home: {{ account: "{archive}", region: us-east-1 }}
-organization: {{ id: {org_id}, member_ous: [{ou}], management_account: "{management}" }}
+organization: {{ id: {org_id}, member_ous: [{ou}], management_account: "{MANAGEMENT}" }}
 accounts:
   - {{ id: "{archive}", name: log-archive }}
   - {{ id: "{prod}", name: prod }}
@@ -594,58 +657,138 @@ sources:
 "#
     );
     std::fs::write(s.spec(), spec).unwrap();
-    let deploy = |extra: &[&str]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_opslake"));
-        cmd.stdin(Stdio::null())
-            .env_remove("AWS_ACCESS_KEY_ID")
-            .env_remove("AWS_SECRET_ACCESS_KEY")
-            .env_remove("AWS_SESSION_TOKEN")
-            .env("AWS_CONFIG_FILE", aws_dir.join("config"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", aws_dir.join("credentials"))
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .args(["deploy", &s.spec(), "--format", "json", "--endpoint-url", &s.moto.url, "--timeout", "1"])
-            .args(["--profile", "archive", "--yes"])
-            .args(extra);
-        run(&mut cmd)
-    };
 
     // Without the management account's credentials, its trail is reported, not deployed.
-    let (code, out, err) = deploy(&[]);
-    let summary: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}):\n{out}\n{err}"));
-    assert_eq!(code, 0, "{summary:#}\n{err}");
-    assert!(err.contains(&format!("trail: account {management} needs")), "{err}");
-    let stacks = |summary: &Value| -> Vec<(String, String)> {
-        summary["stacks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|st| (st["template"].as_str().unwrap().to_string(), st["result"].as_str().unwrap().to_string()))
-            .collect()
-    };
-    assert!(!stacks(&summary).iter().any(|(t, _)| t == "trail"), "{summary:#}");
+    let (code, out, err) = org.deploy(&s, &[]);
+    let summary = summary_of(code, &out, &err);
+    assert!(err.contains(&format!("trail: account {MANAGEMENT} needs")), "{err}");
+    assert!(!stacks(&summary).iter().any(|(t, _, _)| t == "trail"), "{summary:#}");
 
     // With them, the trail's stack is created in the management account.
-    let (code, out, err) = deploy(&["--management-profile", "management"]);
-    let summary: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}):\n{out}\n{err}"));
-    assert_eq!(code, 0, "{summary:#}\n{err}");
-    assert!(stacks(&summary).contains(&("trail".to_string(), "created".to_string())), "{summary:#}");
-    assert_eq!(summary["account"], archive, "the lake is the log-archive account's");
+    let (code, out, err) = org.deploy(&s, &["--management-profile", "management"]);
+    let summary = summary_of(code, &out, &err);
+    assert!(stacks(&summary).contains(&("trail".into(), MANAGEMENT.into(), "created".into())), "{summary:#}");
+    assert_eq!(&summary["account"], archive.as_str(), "the lake is the log-archive account's");
     let set = &summary["stack_sets"][0];
     assert_eq!(set["permission_model"], "SERVICE_MANAGED", "{set:#}");
     // Seen from the management account (the default credentials): its stack and its trail,
     // delivering into the log-archive account's bucket.
     assert_eq!(s.stack_status("org-opslake-trail").as_deref(), Some("CREATE_COMPLETE"));
-    // (moto's CloudFormation creates no CloudTrail trail, so the stack's template is read.)
-    let template = block_on(s.cfn().get_template().stack_name("org-opslake-trail").send()).unwrap();
-    let body: Value = serde_json::from_str(template.template_body().unwrap())
-        .or_else(|_| opslake::render::parse_back("trail.yaml", template.template_body().unwrap().as_bytes()))
-        .unwrap();
-    let trail = &body["Resources"]["Trail"]["Properties"];
-    assert_eq!(trail["S3BucketName"], format!("org-log-archive-{archive}"));
-    assert_eq!(trail["IsOrganizationTrail"], true);
+    let trail = management_trail(&s, "us-east-1", "org-opslake");
+    assert_eq!(trail.s3_bucket_name(), Some(format!("org-log-archive-{archive}").as_str()));
+    assert_eq!(trail.is_organization_trail(), Some(true));
     assert!(s.stack_status("org-opslake-central").is_none(), "the central stack is not the management account's");
     // A management profile of another account is refused.
-    let (code, _, err) = deploy(&["--management-profile", "archive"]);
+    let (code, _, err) = org.deploy(&s, &["--management-profile", "archive"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--management-profile archive is for account"), "{err}");
+}
+
+/// An SDK configuration for moto in `region` with these credentials.
+fn moto_sdk(
+    s: &Setup,
+    region: &str,
+    credentials: aws_sdk_cloudformation::config::Credentials,
+) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_string()))
+        .endpoint_url(&s.moto.url)
+        .credentials_provider(aws_sdk_cloudformation::config::SharedCredentialsProvider::new(credentials))
+        .build()
+}
+
+/// The trail `name` in `region` as the management account's CloudTrail API shows it.
+fn management_trail(s: &Setup, region: &str, name: &str) -> aws_sdk_cloudtrail::types::Trail {
+    let management = aws_sdk_cloudformation::config::Credentials::new("testing", "testing", None, None, "test");
+    let ct = aws_sdk_cloudtrail::Client::new(&moto_sdk(s, region, management));
+    let got = block_on(ct.get_trail().name(name).send()).unwrap_or_else(|e| panic!("GetTrail {name}: {e:?}"));
+    got.trail.unwrap_or_else(|| panic!("no trail {name}"))
+}
+
+/// `examples/specs/organization.yaml` as written (every feature on, a KMS-encrypted lake,
+/// three regions, two OUs, the home account a delegated administrator), with moto's
+/// organization, OU and account ids in place of the example's: the central stack in the
+/// log-archive account, whose outputs (the lake key, the Function URLs) the trail's stack
+/// and the summary use; the organization trail in the management account, logging with the
+/// lake's key; the member StackSet to both OUs in the three regions, as delegated admin.
+#[test]
+fn the_organization_example_deploys_with_home_apart_from_the_management_account() {
+    let s = Setup::new();
+    let org = MotoOrganization::new(&s, &["log-archive", "prod", "staging"], 2, "eu-west-1");
+    let example = std::fs::read_to_string(workspace().join("examples/specs/organization.yaml")).unwrap();
+    let mut spec = example.clone();
+    for (from, to) in [
+        ("210987654321", org.accounts[0].as_str()),
+        ("333333333333", org.accounts[1].as_str()),
+        ("444444444444", org.accounts[2].as_str()),
+        ("123412341234", MANAGEMENT),
+        ("o-exampleorg1", org.id.as_str()),
+        ("ou-root-workloads1", org.ous[0].as_str()),
+        ("ou-root-sandboxes", org.ous[1].as_str()),
+    ] {
+        assert!(spec.contains(from), "the example no longer has {from}");
+        spec = spec.replace(from, to);
+    }
+    std::fs::write(s.spec(), &spec).unwrap();
+    for bin in ["query", "leftovers", "change-summary", "ask", "slack", "analyze"] {
+        write_zip(&s.dir.path().join("zips"), bin, format!("#!/bin/sh\n# {bin}\n").as_bytes());
+    }
+    let (code, out, err) = org.deploy(&s, &["--management-profile", "management", "--artifacts", &s.zips()]);
+    let summary = summary_of(code, &out, &err);
+    let archive = org.accounts[0].as_str();
+    assert_eq!(
+        stacks(&summary),
+        [("bootstrap", archive, "created"), ("central", archive, "created"), ("trail", MANAGEMENT, "created")]
+            .map(|(t, a, r)| (t.to_string(), a.to_string(), r.to_string())),
+        "{summary:#}"
+    );
+    let set = &summary["stack_sets"][0];
+    assert_eq!((&set["permission_model"], &set["result"]), (&Value::from("SERVICE_MANAGED"), &Value::from("created")));
+    let mut ous = org.ous.clone();
+    ous.sort();
+    assert_eq!(
+        set["actions"][1],
+        format!("add instances: OUs {} x regions eu-central-1, eu-west-1, us-east-1", ous.join(", "))
+    );
+    // The trail logs into the log-archive bucket with the key the central stack created there.
+    let trail = management_trail(&s, "eu-west-1", "example-org-opslake");
+    assert_eq!(trail.s3_bucket_name(), Some("example-org-log-archive"));
+    assert_eq!(trail.is_organization_trail(), Some(true));
+    assert_eq!(trail.log_file_validation_enabled(), Some(true));
+    let key = trail.kms_key_id().unwrap_or_default();
+    assert!(key.starts_with(&format!("arn:aws:kms:eu-west-1:{archive}:key/")), "{key}");
+    // The central stack's outputs, as the log-archive account sees them: the key, and the
+    // Slack request URL the README tells the user to paste into the app.
+    let sdk = moto_sdk(&s, "eu-west-1", archive_credentials(&org));
+    let central = block_on(
+        aws_sdk_cloudformation::Client::new(&sdk).describe_stacks().stack_name("example-org-opslake-central").send(),
+    )
+    .unwrap();
+    let outputs: std::collections::BTreeMap<String, String> = central.stacks()[0]
+        .outputs()
+        .iter()
+        .map(|o| (o.output_key().unwrap_or_default().to_string(), o.output_value().unwrap_or_default().to_string()))
+        .collect();
+    assert_eq!(outputs.get("LakeKeyArn").map(String::as_str), Some(key));
+    assert!(outputs.get("SlackRequestUrl").is_some_and(|u| u.starts_with("https://")), "{outputs:?}");
+}
+
+/// The log-archive account's credentials, as the `archive` profile holds them.
+fn archive_credentials(org: &MotoOrganization) -> aws_sdk_cloudformation::config::Credentials {
+    let text = std::fs::read_to_string(org.aws_dir.join("credentials")).unwrap();
+    let value = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(k).and_then(|v| v.trim_start().strip_prefix('=')))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    aws_sdk_cloudformation::config::Credentials::new(
+        value("aws_access_key_id"),
+        value("aws_secret_access_key"),
+        Some(value("aws_session_token")),
+        None,
+        "test",
+    )
 }

@@ -73,7 +73,9 @@ pub fn cli(args: &[&str]) -> (u8, String, String) {
     (code, String::from_utf8_lossy(&out).into_owned(), String::from_utf8_lossy(&err).into_owned())
 }
 
-/// A `moto_server` on a free loopback port, stopped when dropped.
+/// A `moto_server` on a free loopback port, stopped when dropped. It is started through
+/// `support/moto_server.py`, which gives moto's CloudFormation the outputs of change-set stacks
+/// and the trail, delivery stream and Function URL resources it otherwise skips.
 pub struct Moto {
     child: std::process::Child,
     pub url: String,
@@ -88,7 +90,9 @@ impl Drop for Moto {
 
 pub fn start_moto() -> Moto {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(tool("tools", "moto_server"))
+    let launcher = workspace().join("generator/tests/support/moto_server.py");
+    let child = Command::new(tool("tools", "python"))
+        .arg(launcher)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -96,7 +100,7 @@ pub fn start_moto() -> Moto {
         .expect("start moto_server");
     // Owned by the guard from here on: dropped (killed and waited for) on every path.
     let moto = Moto { child, url: format!("http://127.0.0.1:{port}") };
-    for _ in 0..300 {
+    for _ in 0..600 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return moto;
         }
