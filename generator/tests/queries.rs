@@ -82,6 +82,11 @@ fn local_engine_and_athena_sql_agree() {
         // The first rows in the query's order: the top-n path and the SQL's LIMIT.
         ("full.yaml", "events", &[("from", "2024-10-01"), ("to", "2025-11-30"), ("limit", "7")]),
         ("full.yaml", "switch-roles", &[("from", "2024-10-01"), ("to", "2025-11-30"), ("limit", "2")]),
+        // activity: principals of sessions, root, the services that call, console sign-ins.
+        ("full.yaml", "activity", &[("from", "2024-10-01"), ("to", "2025-11-30")]),
+        ("full.yaml", "activity", &[("from", "2025-03-16"), ("to", "2025-03-17"), ("region", "us-east-1")]),
+        ("full.yaml", "activity", &[("from", "2024-10-01"), ("to", "2025-11-30"), ("account", "222222222222")]),
+        ("full.yaml", "activity", &[("from", "2024-10-01"), ("to", "2025-11-30"), ("limit", "9")]),
         ("full.yaml", "created-deleted", &[("from", "2024-10-01"), ("to", "2025-11-30")]),
         (
             "full.yaml",

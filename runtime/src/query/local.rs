@@ -175,9 +175,14 @@ fn evaluate(
     let mut scanner = Scanner { mirror, today, stats: ScanStats::default(), needles };
     let limit = super::row_limit(q, params);
     let rows = match q.name {
-        "events" | "switch-roles" => {
+        "events" | "switch-roles" | "activity" => {
             constraints.insert("timestamp".into(), w.days.clone());
-            let ordered = events(q.name == "switch-roles", params, &w, &mut scanner, &tables[0], &constraints, limit)?;
+            let kind = match q.name {
+                "switch-roles" => Calls::SwitchRoles,
+                "activity" => Calls::Activity,
+                _ => Calls::Events,
+            };
+            let ordered = events(kind, params, &w, &mut scanner, &tables[0], &constraints, limit)?;
             return Ok((Rows::Ordered(ordered), scanner.stats));
         }
         "event-counts" => {
@@ -392,9 +397,17 @@ fn alb_errors(w: &Window, scanner: &mut Scanner, tables: &[TableDef]) -> Result<
     Ok(rows)
 }
 
-/// `events` and `switch-roles`: matching records as rows, in the SQL's order.
+/// Which of the call-listing queries [`events`] answers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Calls {
+    Events,
+    SwitchRoles,
+    Activity,
+}
+
+/// `events`, `switch-roles` and `activity`: matching records as rows, in the SQL's order.
 fn events(
-    switch: bool,
+    kind: Calls,
     params: &Params,
     w: &Window,
     scanner: &mut Scanner,
@@ -412,7 +425,23 @@ fn events(
             return;
         }
         let account = opt(part.get("account").map(String::as_str));
-        if switch {
+        if kind == Calls::Activity {
+            acc.push(vec![
+                s(r.event_time.as_ref()),
+                s(r.event_id.as_ref()),
+                s(r.event_source.as_ref()),
+                s(r.event_name.as_ref()),
+                s(r.aws_region.as_ref()),
+                account,
+                opt(r.principal()),
+                opt(r.identity_type()),
+                s(r.source_ip_address.as_ref()),
+                s(r.error_code.as_ref()),
+                opt(r.sign_in().as_deref()),
+            ]);
+            return;
+        }
+        if kind == Calls::SwitchRoles {
             if eq(r.event_source.as_ref(), "signin.amazonaws.com") && eq(r.event_name.as_ref(), "SwitchRole") {
                 acc.push(vec![
                     s(r.event_time.as_ref()),
@@ -447,10 +476,33 @@ fn events(
     };
     // eventtime, eventid, then every output column: a total order, as in the SQL (the event
     // id only orders switch-roles' rows, and is cut from them on output).
-    let keys: &[(usize, bool)] = if switch {
-        &[(0, false), (5, false), (1, false), (2, false), (3, false), (4, false)]
-    } else {
-        &[(0, false), (8, false), (1, false), (2, false), (3, false), (4, false), (5, false), (6, false), (7, false)]
+    let keys: &[(usize, bool)] = match kind {
+        Calls::SwitchRoles => &[(0, false), (5, false), (1, false), (2, false), (3, false), (4, false)],
+        Calls::Events => &[
+            (0, false),
+            (8, false),
+            (1, false),
+            (2, false),
+            (3, false),
+            (4, false),
+            (5, false),
+            (6, false),
+            (7, false),
+        ],
+        // Already eventtime, eventid, then the rest.
+        Calls::Activity => &[
+            (0, false),
+            (1, false),
+            (2, false),
+            (3, false),
+            (4, false),
+            (5, false),
+            (6, false),
+            (7, false),
+            (8, false),
+            (9, false),
+            (10, false),
+        ],
     };
     let plan = Plan::new(keys, limit, MEMORY_BUDGET);
     scanner.run(table, constraints, || plan.collector(), visit, Ordered::merge)

@@ -149,6 +149,33 @@ impl Record<'_> {
     pub fn invoked_by(&self) -> Option<&str> {
         self.user_identity.as_ref()?.invoked_by.as_ref().map(Text::as_str)
     }
+
+    /// Who made the call, as activity counts it: the role of a role session (its session
+    /// issuer's ARN: one key per role, not per session), else `useridentity.arn` (IAM users
+    /// and root), else the service that called (`invokedby`).
+    pub fn principal(&self) -> Option<&str> {
+        let ui = self.user_identity.as_ref()?;
+        ui.session_context
+            .as_ref()
+            .and_then(|c| c.session_issuer.as_ref()?.arn.as_ref())
+            .or(ui.arn.as_ref())
+            .or(ui.invoked_by.as_ref())
+            .map(Text::as_str)
+    }
+
+    /// `useridentity.type`: `Root`, `IAMUser`, `AssumedRole`, `AWSService`, …
+    pub fn identity_type(&self) -> Option<&str> {
+        self.user_identity.as_ref()?.kind.as_ref().map(Text::as_str)
+    }
+
+    /// A console sign-in's result (`Success`, `Failure`): `responseElements.ConsoleLogin` of
+    /// a `ConsoleLogin` event; `None` for every other event.
+    pub fn sign_in(&self) -> Option<String> {
+        if self.event_name.as_ref().map(Text::as_str) != Some("ConsoleLogin") {
+            return None;
+        }
+        extract_scalar(self.response_elements, &["ConsoleLogin"])
+    }
 }
 
 /// Text of a raw JSON value as Athena's string column holds it: objects and arrays as JSON
