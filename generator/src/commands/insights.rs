@@ -1,10 +1,14 @@
 //! `opslake insights`: API activity in event-time windows — calls per service, API, user,
-//! source IP and error code — from the lake's CloudTrail (a mirror, or Athena), through the
-//! `events` query streamed row by row, so memory stays flat however long the range.
+//! source IP, region and error code, sign-ins, root, access denied — with anomaly scores and
+//! first uses, from the lake's CloudTrail (a mirror, or Athena), through the `activity` query
+//! streamed row by row, so memory stays flat however long the range. The aggregation and the
+//! scoring are the runtime's, the same the live function runs.
 
 use jiff::Timestamp;
-use opslake_runtime::analysis::insights::{Activity, Aggregator, Window};
+use opslake_runtime::analysis::insights::anomaly::{self, Anomaly, Scorer};
+use opslake_runtime::analysis::insights::{first_key, Activities, Activity, Aggregator};
 use opslake_runtime::query::{self, Row};
+use opslake_runtime::report::insights::{html, Page};
 use opslake_runtime::source::StreamFailure;
 
 use crate::args::LakeArgs;
@@ -62,6 +66,17 @@ pub struct Args {
     region: Option<String>,
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
+    /// Also write the dashboard as one self-contained HTML page (no script, no network), in
+    /// the spec's model.language
+    #[arg(long, value_name = "FILE")]
+    html: Option<std::path::PathBuf>,
+}
+
+/// Regions and services seen in the first quarter of the range (at most a week) are learnt;
+/// a first use after it is reported.
+fn learn_until(from: Timestamp, to: Timestamp) -> Timestamp {
+    let quarter = jiff::SignedDuration::from_secs(to.duration_since(from).as_secs() / 4);
+    from.checked_add(quarter.min(jiff::SignedDuration::from_hours(7 * 24))).unwrap_or(from)
 }
 
 /// A time: RFC 3339, or a day at midnight UTC.
@@ -76,21 +91,21 @@ fn time(flag: &str, s: &str) -> Result<Timestamp> {
         .ok_or_else(|| Error::bad_input(format!("--{flag} {s}: not a time; write 2025-06-12T09:00:00Z or 2025-06-12")))
 }
 
-fn text(windows: &[Window]) -> String {
-    let head = ["window (UTC)", "calls", "errors", "top service", "top API", "top user", "top IP"];
+fn text(a: &Activities, anomalies: &[Anomaly]) -> String {
+    let head = ["window (UTC)", "calls", "errors", "denied", "root", "top service", "top API", "top user", "top IP"];
     let first = |m: &std::collections::BTreeMap<String, u64>| {
-        m.iter()
-            .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
-            .map(|(k, n)| format!("{k} ({n})"))
-            .unwrap_or_default()
+        first_key(m).map(|(k, n)| format!("{k} ({n})")).unwrap_or_default()
     };
-    let rows: Vec<Vec<String>> = windows
+    let rows: Vec<Vec<String>> = a
+        .windows
         .iter()
         .map(|w| {
             vec![
                 w.start.clone(),
                 w.total.to_string(),
-                w.errors.values().sum::<u64>().to_string(),
+                w.error_count().to_string(),
+                w.denied_count().to_string(),
+                w.root.to_string(),
                 first(&w.by_service),
                 first(&w.by_api),
                 first(&w.by_user),
@@ -98,7 +113,29 @@ fn text(windows: &[Window]) -> String {
             ]
         })
         .collect();
-    table::render(&head.map(String::from), &rows)
+    let mut out = table::render(&head.map(String::from), &rows);
+    out.push_str("\nanomalies (random cut forest, one per episode):\n");
+    let rows: Vec<Vec<String>> = anomalies
+        .iter()
+        .map(|x| {
+            vec![
+                x.start.clone(),
+                x.series.name().to_string(),
+                x.key.clone().unwrap_or_default(),
+                x.value.to_string(),
+                format!("{:.2}", x.score),
+            ]
+        })
+        .collect();
+    out.push_str(&table::render(&["window (UTC)", "series", "key", "value", "score"].map(String::from), &rows));
+    out.push_str("\nfirst use of a region or service by an account:\n");
+    let rows: Vec<Vec<String>> = a
+        .firsts
+        .iter()
+        .map(|f| vec![f.time.clone(), f.account.clone(), f.kind.clone(), f.key.clone(), f.principal.clone()])
+        .collect();
+    out.push_str(&table::render(&["time (UTC)", "account", "kind", "key", "by"].map(String::from), &rows));
+    out
 }
 
 pub fn run(ctx: &mut Context, a: Args) -> Result {
@@ -108,7 +145,7 @@ pub fn run(ctx: &mut Context, a: Args) -> Result {
     }
     let loaded = ctx.load_spec(&a.lake.spec, Diagnostics::Errors)?;
     let (spec, layout) = (&loaded.spec, loaded.layout());
-    let q = query::find_or_explain("events")?;
+    let q = query::find_or_explain("activity")?;
     let day = |t: Timestamp| t.to_zoned(jiff::tz::TimeZone::UTC).date().to_string();
     // The last day the range touches (its end is excluded).
     let last = to.checked_sub(jiff::SignedDuration::from_secs(1)).unwrap_or(to);
@@ -118,7 +155,8 @@ pub fn run(ctx: &mut Context, a: Args) -> Result {
     let params = query::validate(q, &pairs, &layout)?;
     let source = ctx.source(spec, &layout, &a.lake.from, || ctx.aws(&a.lake.aws.connection(), spec), None)?;
     let columns: Vec<String> = q.columns.iter().map(|c| c.to_string()).collect();
-    let mut agg = Aggregator::new(from, to, a.window.seconds());
+    let width = a.window.seconds();
+    let mut agg = Aggregator::new(from, to, width, learn_until(from, to));
     let answer = ctx
         .rt
         .block_on(source.stream(q, &params, &layout, |values| {
@@ -132,21 +170,42 @@ pub fn run(ctx: &mut Context, a: Args) -> Result {
             StreamFailure::Sink(e) => match e {},
         })?;
     let (counted, repeated) = (agg.counted, agg.repeated);
-    let windows = agg.windows();
+    let activities = agg.finish();
+    let anomalies = Scorer::new(anomaly::SEED).range(&activities.windows, from, to, width);
+    if let Some(path) = &a.html {
+        let page = Page {
+            title: &spec.name,
+            from,
+            to,
+            width,
+            activities: &activities,
+            anomalies: &anomalies,
+            calls: counted,
+            repeated,
+        };
+        std::fs::write(path, html(&page, spec.model.language))
+            .map_err(|e| Error::bad_input(format!("--html {}: {e}", path.display())))?;
+    }
     match a.format {
         Format::Json => {
             let v = serde_json::json!({
-                "from": query::utc_text(from), "to": query::utc_text(to), "window_seconds": a.window.seconds(),
-                "calls": counted, "repeated": repeated, "windows": windows,
+                "from": query::utc_text(from), "to": query::utc_text(to), "window_seconds": width,
+                "calls": counted, "repeated": repeated,
+                "scoring": {
+                    "trees": anomaly::TREES, "sample_size": anomaly::SAMPLE, "shingle": anomaly::SHINGLE,
+                    "threshold": anomaly::THRESHOLD, "seed": anomaly::SEED, "warmup_windows": anomaly::WARMUP,
+                },
+                "learnt_until": query::utc_text(learn_until(from, to)),
+                "windows": activities.windows, "anomalies": anomalies, "firsts": activities.firsts,
             });
             writeln!(ctx.out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default())?;
         }
         Format::Text => {
-            write!(ctx.out, "{}", text(&windows))?;
+            write!(ctx.out, "{}", text(&activities, &anomalies))?;
             writeln!(
                 ctx.out,
                 "{counted} calls in {} windows ({repeated} repeated events counted once)",
-                windows.len()
+                activities.windows.len()
             )?;
         }
     }

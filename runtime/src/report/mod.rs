@@ -4,6 +4,7 @@
 
 pub mod change_summary;
 pub mod incident;
+pub mod insights;
 pub mod leftovers;
 
 use serde::{Deserialize, Serialize};

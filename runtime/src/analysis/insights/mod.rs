@@ -1,0 +1,439 @@
+//! Activity insights: API activity counted in event-time windows — calls in all, per service,
+//! API (`source:name`), principal, source IP, region and error code; errors per API; console
+//! sign-ins; root's calls; access denied per principal — with the services and regions each
+//! account uses for the first time, and anomaly scores per series ([`anomaly`]).
+//!
+//! One aggregation for every path: the `activity` query's rows from a mirror or Athena (a
+//! backfill, `opslake insights`) and the live events of the insights function
+//! ([`Activity::from_record`]), so the two agree.
+//!
+//! A window is `[start, start + width)` of the record's own `eventTime`, not of its arrival;
+//! an event delivered twice (the same `eventID`) is counted once.
+
+pub mod anomaly;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::query::Row;
+use crate::records::cloudtrail::Record;
+
+/// Keys kept per series and window (the rest are summed as `(other)`).
+pub const TOP: usize = 20;
+/// The key the rest of a series is summed under.
+pub const OTHER: &str = "(other)";
+
+/// One API call, as the windows need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activity {
+    pub id: String,
+    pub time: Timestamp,
+    pub account: String,
+    pub region: String,
+    pub service: String,
+    pub api: String,
+    /// The role of a role session, else the caller's ARN, else the calling service.
+    pub principal: String,
+    /// `useridentity.type` (`Root`, `IAMUser`, `AssumedRole`, …).
+    pub identity: String,
+    pub ip: String,
+    /// The error code; `None` for a call that succeeded.
+    pub error: Option<String>,
+    /// A console sign-in's result (`Success`, `Failure`).
+    pub sign_in: Option<String>,
+}
+
+/// The error codes that mean "not allowed".
+pub fn is_access_denied(code: &str) -> bool {
+    code.contains("AccessDenied") || code.contains("UnauthorizedOperation") || code == "Unauthorized"
+}
+
+fn api_of(service: &str, name: &str) -> String {
+    format!("{}:{name}", service.trim_end_matches(".amazonaws.com"))
+}
+
+fn or<'a>(v: Option<&'a str>, none: &'a str) -> &'a str {
+    v.filter(|s| !s.is_empty()).unwrap_or(none)
+}
+
+impl Activity {
+    /// An `activity` row; `None` when it has no id or no readable time.
+    pub fn from_row(r: Row<'_>) -> Option<Activity> {
+        let id = r.str("eventid").filter(|s| !s.is_empty())?.to_string();
+        let time = r.str("eventtime")?.parse::<Timestamp>().ok()?;
+        let service = or(r.str("eventsource"), "").to_string();
+        Some(Activity {
+            id,
+            time,
+            account: or(r.str("account"), "(none)").to_string(),
+            region: or(r.str("awsregion"), "(none)").to_string(),
+            api: api_of(&service, or(r.str("eventname"), "")),
+            service,
+            principal: or(r.str("principal"), "(no identity)").to_string(),
+            identity: or(r.str("identitytype"), "(none)").to_string(),
+            ip: or(r.str("sourceipaddress"), "(none)").to_string(),
+            error: r.str("errorcode").filter(|s| !s.is_empty()).map(str::to_string),
+            sign_in: r.str("signin").filter(|s| !s.is_empty()).map(str::to_string),
+        })
+    }
+
+    /// A CloudTrail record (a trail file's, or the `detail` of an EventBridge `AWS API Call via
+    /// CloudTrail` event) of `account`, as the `activity` query reads it.
+    pub fn from_record(r: &Record<'_>, account: &str) -> Option<Activity> {
+        let text = |t: Option<&crate::records::Text>| t.map(|t| t.as_str().to_string());
+        let id = text(r.event_id.as_ref()).filter(|s| !s.is_empty())?;
+        let time = r.event_time.as_ref()?.as_str().parse::<Timestamp>().ok()?;
+        let service = text(r.event_source.as_ref()).unwrap_or_default();
+        let name = text(r.event_name.as_ref()).unwrap_or_default();
+        Some(Activity {
+            id,
+            time,
+            account: or(Some(account), "(none)").to_string(),
+            region: or(r.aws_region.as_ref().map(|t| t.as_str()), "(none)").to_string(),
+            api: api_of(&service, &name),
+            service,
+            principal: or(r.principal(), "(no identity)").to_string(),
+            identity: or(r.identity_type(), "(none)").to_string(),
+            ip: or(r.source_ip_address.as_ref().map(|t| t.as_str()), "(none)").to_string(),
+            error: text(r.error_code.as_ref()).filter(|s| !s.is_empty()),
+            sign_in: r.sign_in(),
+        })
+    }
+}
+
+/// Console sign-ins of a window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignIns {
+    pub success: u64,
+    pub failure: u64,
+}
+
+/// One window's series. Keyed series keep their [`TOP`] keys (ties by name) and sum the rest
+/// under [`OTHER`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    pub start: String,
+    pub end: String,
+    pub total: u64,
+    pub by_service: BTreeMap<String, u64>,
+    pub by_api: BTreeMap<String, u64>,
+    pub by_user: BTreeMap<String, u64>,
+    pub by_ip: BTreeMap<String, u64>,
+    pub by_region: BTreeMap<String, u64>,
+    /// Calls that failed, per error code.
+    pub errors: BTreeMap<String, u64>,
+    /// Calls that failed, per API: with `by_api`, each API's error rate.
+    pub api_errors: BTreeMap<String, u64>,
+    /// Calls refused (AccessDenied, UnauthorizedOperation), per principal.
+    pub access_denied: BTreeMap<String, u64>,
+    pub signins: SignIns,
+    /// Calls made as the root user.
+    pub root: u64,
+}
+
+impl Window {
+    /// The window's failed calls.
+    pub fn error_count(&self) -> u64 {
+        self.errors.values().sum()
+    }
+
+    /// The window's refused calls.
+    pub fn denied_count(&self) -> u64 {
+        self.access_denied.values().sum()
+    }
+
+    fn add(&mut self, a: &Activity) {
+        self.total += 1;
+        *self.by_service.entry(a.service.clone()).or_default() += 1;
+        *self.by_api.entry(a.api.clone()).or_default() += 1;
+        *self.by_user.entry(a.principal.clone()).or_default() += 1;
+        *self.by_ip.entry(a.ip.clone()).or_default() += 1;
+        *self.by_region.entry(a.region.clone()).or_default() += 1;
+        if let Some(e) = &a.error {
+            *self.errors.entry(e.clone()).or_default() += 1;
+            *self.api_errors.entry(a.api.clone()).or_default() += 1;
+            if is_access_denied(e) {
+                *self.access_denied.entry(a.principal.clone()).or_default() += 1;
+            }
+        }
+        match a.sign_in.as_deref() {
+            Some("Success") => self.signins.success += 1,
+            Some(_) => self.signins.failure += 1,
+            None => {}
+        }
+        if a.identity == "Root" {
+            self.root += 1;
+        }
+    }
+
+    fn cut(mut self) -> Window {
+        for m in [
+            &mut self.by_service,
+            &mut self.by_api,
+            &mut self.by_user,
+            &mut self.by_ip,
+            &mut self.by_region,
+            &mut self.errors,
+            &mut self.api_errors,
+            &mut self.access_denied,
+        ] {
+            *m = top(std::mem::take(m));
+        }
+        self
+    }
+}
+
+fn top(m: BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    if m.len() <= TOP {
+        return m;
+    }
+    let mut v: Vec<(String, u64)> = m.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let rest: u64 = v[TOP..].iter().map(|(_, n)| n).sum();
+    let mut out: BTreeMap<String, u64> = v.into_iter().take(TOP).collect();
+    *out.entry(OTHER.to_string()).or_default() += rest;
+    out
+}
+
+/// The key of a map with the highest count (ties: the first name).
+pub fn first_key(m: &BTreeMap<String, u64>) -> Option<(&str, u64)> {
+    m.iter()
+        .filter(|(k, _)| k.as_str() != OTHER)
+        .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+        .map(|(k, n)| (k.as_str(), *n))
+}
+
+/// Time as the windows write it: RFC 3339 UTC to the second.
+pub fn text(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Calls `f` with every window of `[from, to)` in order, `width` seconds each: those of
+/// `windows` (the ones that saw a call, in time order), and an empty one for every other.
+pub fn each_window(windows: &[Window], from: Timestamp, to: Timestamp, width: i64, mut f: impl FnMut(&Window)) {
+    let width = width.max(1);
+    let mut seen = windows.iter().peekable();
+    let mut start = from.as_second().div_euclid(width) * width;
+    while start < to.as_second() {
+        let (Ok(s), Ok(e)) = (Timestamp::from_second(start), Timestamp::from_second(start + width)) else { break };
+        let key = text(s);
+        // Windows before the range's first (none, from the aggregator) are passed over.
+        while seen.peek().is_some_and(|w| w.start < key) {
+            seen.next();
+        }
+        match seen.peek() {
+            Some(w) if w.start == key => f(seen.next().unwrap_or_else(|| unreachable!())),
+            _ => f(&Window { start: key, end: text(e), ..Window::default() }),
+        }
+        start += width;
+    }
+}
+
+/// What an account has used so far: its regions and its services. Persisted between runs of
+/// the live function; learnt from the start of the range offline.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Known {
+    pub regions: BTreeSet<(String, String)>,
+    pub services: BTreeSet<(String, String)>,
+}
+
+/// An account's first call in a region or to a service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct First {
+    pub time: String,
+    pub account: String,
+    /// `region` or `service`.
+    pub kind: String,
+    pub key: String,
+    pub principal: String,
+    pub api: String,
+}
+
+/// The windows of `[from, to)`, `width` seconds each.
+pub struct Aggregator {
+    from: Timestamp,
+    to: Timestamp,
+    width: i64,
+    learn_until: Timestamp,
+    known: Known,
+    firsts: Vec<First>,
+    seen: HashSet<String>,
+    windows: BTreeMap<i64, Window>,
+    /// Events counted, and those dropped as repeats or outside the range.
+    pub counted: u64,
+    pub repeated: u64,
+    pub outside: u64,
+}
+
+/// What the aggregation found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Activities {
+    /// The windows that saw a call, in time order.
+    pub windows: Vec<Window>,
+    pub firsts: Vec<First>,
+    pub known: Known,
+}
+
+impl Aggregator {
+    /// Windows of `width` (a positive number of seconds) over `[from, to)`. Regions and
+    /// services are learnt until `learn_until`; a first use after it is reported.
+    pub fn new(from: Timestamp, to: Timestamp, width: i64, learn_until: Timestamp) -> Aggregator {
+        Aggregator::with_known(from, to, width, learn_until, Known::default())
+    }
+
+    /// The same, starting from what is already known.
+    pub fn with_known(from: Timestamp, to: Timestamp, width: i64, learn_until: Timestamp, known: Known) -> Aggregator {
+        Aggregator {
+            from,
+            to,
+            width: width.max(1),
+            learn_until,
+            known,
+            firsts: Vec::new(),
+            seen: HashSet::new(),
+            windows: BTreeMap::new(),
+            counted: 0,
+            repeated: 0,
+            outside: 0,
+        }
+    }
+
+    /// The start of `t`'s window, in seconds.
+    pub fn window_of(&self, t: Timestamp) -> i64 {
+        t.as_second().div_euclid(self.width) * self.width
+    }
+
+    pub fn add(&mut self, a: &Activity) {
+        if a.time < self.from || a.time >= self.to {
+            self.outside += 1;
+            return;
+        }
+        if !self.seen.insert(a.id.clone()) {
+            self.repeated += 1;
+            return;
+        }
+        self.counted += 1;
+        let start = self.window_of(a.time);
+        self.windows.entry(start).or_default().add(a);
+        let learning = a.time < self.learn_until;
+        for (kind, key) in [("region", &a.region), ("service", &a.service)] {
+            let set = if kind == "region" { &mut self.known.regions } else { &mut self.known.services };
+            if set.insert((a.account.clone(), key.clone())) && !learning {
+                self.firsts.push(First {
+                    time: text(a.time),
+                    account: a.account.clone(),
+                    kind: kind.to_string(),
+                    key: key.clone(),
+                    principal: a.principal.clone(),
+                    api: a.api.clone(),
+                });
+            }
+        }
+    }
+
+    /// The windows, each with its bounds and its series cut to their top keys.
+    pub fn finish(self) -> Activities {
+        let width = self.width;
+        let windows = self
+            .windows
+            .into_iter()
+            .filter_map(|(start, w)| {
+                let s = Timestamp::from_second(start).ok()?;
+                let e = Timestamp::from_second(start + width).ok()?;
+                Some(Window { start: text(s), end: text(e), ..w }.cut())
+            })
+            .collect();
+        let mut firsts = self.firsts;
+        firsts.sort_by(|a, b| (&a.time, &a.account, &a.kind, &a.key).cmp(&(&b.time, &b.account, &b.kind, &b.key)));
+        Activities { windows, firsts, known: self.known }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(id: &str, at: &str, api: &str, error: Option<&str>) -> Activity {
+        Activity {
+            id: id.into(),
+            time: at.parse().unwrap(),
+            account: "111111111111".into(),
+            region: "us-east-1".into(),
+            service: "ec2.amazonaws.com".into(),
+            api: format!("ec2:{api}"),
+            principal: "arn:aws:iam::111111111111:user/alice".into(),
+            identity: "IAMUser".into(),
+            ip: "198.51.100.7".into(),
+            error: error.map(str::to_string),
+            sign_in: None,
+        }
+    }
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn calls_fall_into_their_own_event_time_window_once() {
+        let (from, to) = (at("2025-06-12T09:00:00Z"), at("2025-06-12T10:00:00Z"));
+        let mut agg = Aggregator::new(from, to, 60, from);
+        agg.add(&call("a", "2025-06-12T09:00:59Z", "RunInstances", None));
+        agg.add(&call("b", "2025-06-12T09:01:00Z", "RunInstances", Some("Client.UnauthorizedOperation")));
+        // The same event again (a redelivery), one outside the range.
+        agg.add(&call("a", "2025-06-12T09:00:59Z", "RunInstances", None));
+        agg.add(&call("c", "2025-06-12T10:00:00Z", "RunInstances", None));
+        assert_eq!((agg.counted, agg.repeated, agg.outside), (2, 1, 1));
+        let w = agg.finish().windows;
+        assert_eq!(w.len(), 2);
+        assert_eq!(
+            (w[0].start.as_str(), w[0].end.as_str(), w[0].total),
+            ("2025-06-12T09:00:00Z", "2025-06-12T09:01:00Z", 1)
+        );
+        assert_eq!(w[1].errors, BTreeMap::from([("Client.UnauthorizedOperation".to_string(), 1)]));
+        assert_eq!(w[1].api_errors, BTreeMap::from([("ec2:RunInstances".to_string(), 1)]));
+        assert_eq!(w[1].denied_count(), 1);
+        assert_eq!(w[1].by_api["ec2:RunInstances"], 1);
+    }
+
+    #[test]
+    fn sign_ins_root_and_first_uses_after_the_learning_period() {
+        let (from, to) = (at("2025-06-12T09:00:00Z"), at("2025-06-12T12:00:00Z"));
+        let mut agg = Aggregator::new(from, to, 3600, at("2025-06-12T10:00:00Z"));
+        agg.add(&call("a", "2025-06-12T09:10:00Z", "DescribeInstances", None));
+        let mut login = call("b", "2025-06-12T10:30:00Z", "ConsoleLogin", None);
+        (login.service, login.api, login.identity) =
+            ("signin.amazonaws.com".into(), "signin:ConsoleLogin".into(), "Root".into());
+        login.sign_in = Some("Failure".into());
+        agg.add(&login);
+        let mut away = call("c", "2025-06-12T11:00:00Z", "RunInstances", None);
+        away.region = "ap-southeast-2".into();
+        agg.add(&away);
+        agg.add(&call("d", "2025-06-12T11:01:00Z", "DescribeInstances", None));
+        let got = agg.finish();
+        assert_eq!(got.windows[1].signins, SignIns { success: 0, failure: 1 });
+        assert_eq!(got.windows[1].root, 1);
+        let firsts: Vec<(&str, &str, &str)> =
+            got.firsts.iter().map(|f| (f.time.as_str(), f.kind.as_str(), f.key.as_str())).collect();
+        // ec2 in us-east-1 was learnt in the first hour; sign-in and ap-southeast-2 are new.
+        assert_eq!(
+            firsts,
+            [
+                ("2025-06-12T10:30:00Z", "service", "signin.amazonaws.com"),
+                ("2025-06-12T11:00:00Z", "region", "ap-southeast-2")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_series_keeps_its_top_keys_and_sums_the_rest() {
+        let m: BTreeMap<String, u64> = (0..30).map(|i| (format!("k{i:02}"), 100 - i)).collect();
+        let t = top(m);
+        assert_eq!(t.len(), TOP + 1);
+        assert_eq!(t["k00"], 100);
+        assert!(!t.contains_key("k29"));
+        assert_eq!(t[OTHER], (71..=80).sum::<u64>());
+        assert_eq!(first_key(&t), Some(("k00", 100)));
+    }
+}
