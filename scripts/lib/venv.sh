@@ -35,3 +35,27 @@ ensure_npm() {
         --loglevel error $(grep -v '^#' "$req")
     cp "$req" "$dir/.installed"
 }
+
+# `ensure_apt PACKAGE...` installs the Debian packages the tests need (Chromium for the page
+# tests, a Japanese font for their screenshots) when one is missing: as root, or through
+# password-less sudo; otherwise it fails and says which to install.
+ensure_apt() {
+    local missing=() p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+    done
+    [[ ${#missing[@]} -eq 0 ]] && return
+    local sudo=()
+    if [[ $(id -u) -ne 0 ]]; then
+        if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+            sudo=(sudo)
+        else
+            echo "the tests need these Debian packages: sudo apt-get install --no-install-recommends ${missing[*]}" >&2
+            return 1
+        fi
+    fi
+    echo "installing Debian packages: ${missing[*]}" >&2
+    local install=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends)
+    "${install[@]}" "${missing[@]}" >/dev/null \
+        || { "${sudo[@]}" apt-get update -qq && "${install[@]}" "${missing[@]}" >/dev/null; }
+}

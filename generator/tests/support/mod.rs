@@ -42,6 +42,19 @@ pub fn write_files(dir: &Path, files: &[OutputFile]) {
     }
 }
 
+/// Debian's `chromium`, for the tests that open a page in a real browser. Missing, the test
+/// fails with the command that installs it (`./scripts/test` does).
+pub fn chromium() -> PathBuf {
+    let found = std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join("chromium")).find(|c| c.exists()));
+    found.unwrap_or_else(|| {
+        panic!(
+            "chromium is missing. Run ./scripts/test (it installs the Debian packages the tests need), \
+             or: sudo apt-get install --no-install-recommends chromium fonts-ipafont-gothic"
+        )
+    })
+}
+
 /// A Python tool installed by `./scripts/test` into the project's virtualenvs. A missing
 /// tool fails the test with the command that installs it (never a silent skip).
 pub fn tool(venv: &str, name: &str) -> PathBuf {

@@ -100,13 +100,15 @@ impl Series {
     }
 
     /// What stands out in the window for this series: the top API of all calls, the top error
-    /// code, the principal refused most; the top source IP for sign-in failures and root.
+    /// code, the principal refused most, the source IP of most failed sign-ins, of most of
+    /// root's calls.
     pub fn key(self, w: &Window) -> Option<String> {
         let m = match self {
             Series::Total => &w.by_api,
             Series::Errors => &w.errors,
             Series::AccessDenied => &w.access_denied,
-            Series::SignInFailures | Series::Root => &w.by_ip,
+            Series::SignInFailures => &w.signin_failure_ips,
+            Series::Root => &w.root_ips,
         };
         first_key(m).map(|(k, _)| k.to_string())
     }

@@ -129,8 +129,12 @@ pub struct Window {
     /// Calls refused (AccessDenied, UnauthorizedOperation), per principal.
     pub access_denied: BTreeMap<String, u64>,
     pub signins: SignIns,
+    /// Failed console sign-ins, per source IP.
+    pub signin_failure_ips: BTreeMap<String, u64>,
     /// Calls made as the root user.
     pub root: u64,
+    /// Root's calls, per source IP.
+    pub root_ips: BTreeMap<String, u64>,
 }
 
 impl Window {
@@ -160,11 +164,15 @@ impl Window {
         }
         match a.sign_in.as_deref() {
             Some("Success") => self.signins.success += 1,
-            Some(_) => self.signins.failure += 1,
+            Some(_) => {
+                self.signins.failure += 1;
+                *self.signin_failure_ips.entry(a.ip.clone()).or_default() += 1;
+            }
             None => {}
         }
         if a.identity == "Root" {
             self.root += 1;
+            *self.root_ips.entry(a.ip.clone()).or_default() += 1;
         }
     }
 
@@ -178,6 +186,8 @@ impl Window {
             &mut self.errors,
             &mut self.api_errors,
             &mut self.access_denied,
+            &mut self.signin_failure_ips,
+            &mut self.root_ips,
         ] {
             *m = top(std::mem::take(m));
         }
