@@ -305,9 +305,9 @@ pub fn html(p: &Page<'_>, lang: Language) -> String {
     };
     let series = |s: Series| dense.iter().map(|d| s.value(d)).collect::<Vec<u64>>();
     let mut body = String::new();
-    let _ = write!(
+    let _ = writeln!(
         body,
-        "<h1>{} — {}</h1><p>{}: {} — {} ({} {} s) · {} {} · {} {}</p><p class=\"legend\"><span style=\"color:{MARK}\">●</span> {}</p>\n",
+        "<h1>{} — {}</h1><p>{}: {} — {} ({} {} s) · {} {} · {} {}</p><p class=\"legend\"><span style=\"color:{MARK}\">●</span> {}</p>",
         esc(w.heading),
         esc(p.title),
         esc(w.range),
