@@ -16,7 +16,7 @@ pub mod functions;
 #[cfg(feature = "https")]
 pub mod http;
 pub mod lake;
-#[cfg(feature = "slack")]
+#[cfg(any(feature = "slack", feature = "insights"))]
 pub mod ledger;
 pub mod llm;
 pub mod query;

@@ -438,3 +438,49 @@ impl AnalyzeEnv {
         AnalyzeEnv::from_vars(&|k| std::env::var(k).ok())
     }
 }
+
+pub const INSIGHTS_TABLE: &str = "OPSLAKE_INSIGHTS_TABLE";
+pub const STATE_BUCKET: &str = "OPSLAKE_STATE_BUCKET";
+pub const STATE_KEY: &str = "OPSLAKE_STATE_KEY";
+pub const METRICS_NAMESPACE: &str = "OPSLAKE_METRICS_NAMESPACE";
+
+/// The `insights` function.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InsightsEnv {
+    /// The run ledger and window counters (a `Ref` in the template).
+    pub table: EnvValue,
+    /// Where the forests' state is kept, and its key.
+    pub bucket: EnvValue,
+    pub state_key: EnvValue,
+    /// The anomaly topic (a `Ref`).
+    pub topic_arn: EnvValue,
+    /// The CloudWatch namespace of the metrics.
+    pub namespace: EnvValue,
+}
+
+impl InsightsEnv {
+    pub fn to_vars(&self) -> Vars {
+        Vars::from([
+            (INSIGHTS_TABLE, self.table.clone()),
+            (STATE_BUCKET, self.bucket.clone()),
+            (STATE_KEY, self.state_key.clone()),
+            (TOPIC_ARN, self.topic_arn.clone()),
+            (METRICS_NAMESPACE, self.namespace.clone()),
+        ])
+    }
+
+    pub fn from_vars(get: Lookup) -> Result<InsightsEnv, String> {
+        let t = |k| required(get, k).map(EnvValue::Text);
+        Ok(InsightsEnv {
+            table: t(INSIGHTS_TABLE)?,
+            bucket: t(STATE_BUCKET)?,
+            state_key: t(STATE_KEY)?,
+            topic_arn: t(TOPIC_ARN)?,
+            namespace: t(METRICS_NAMESPACE)?,
+        })
+    }
+
+    pub fn from_env() -> Result<InsightsEnv, String> {
+        InsightsEnv::from_vars(&|k| std::env::var(k).ok())
+    }
+}

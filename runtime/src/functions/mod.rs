@@ -6,6 +6,8 @@ pub mod analyze;
 pub mod ask;
 pub mod change_summary;
 pub mod env;
+#[cfg(feature = "insights")]
+pub mod insights;
 pub mod job;
 #[cfg(feature = "sns")]
 pub mod leftovers;

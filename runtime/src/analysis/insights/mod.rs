@@ -148,7 +148,8 @@ impl Window {
         self.access_denied.values().sum()
     }
 
-    fn add(&mut self, a: &Activity) {
+    /// Counts one call into the window.
+    pub fn count(&mut self, a: &Activity) {
         self.total += 1;
         *self.by_service.entry(a.service.clone()).or_default() += 1;
         *self.by_api.entry(a.api.clone()).or_default() += 1;
@@ -326,7 +327,7 @@ impl Aggregator {
         }
         self.counted += 1;
         let start = self.window_of(a.time);
-        self.windows.entry(start).or_default().add(a);
+        self.windows.entry(start).or_default().count(a);
         let learning = a.time < self.learn_until;
         for (kind, key) in [("region", &a.region), ("service", &a.service)] {
             let set = if kind == "region" { &mut self.known.regions } else { &mut self.known.services };
