@@ -731,7 +731,7 @@ fn the_organization_example_deploys_with_home_apart_from_the_management_account(
         spec = spec.replace(from, to);
     }
     std::fs::write(s.spec(), &spec).unwrap();
-    for bin in ["query", "leftovers", "change-summary", "ask", "slack", "analyze"] {
+    for bin in ["query", "leftovers", "change-summary", "ask", "slack", "analyze", "insights"] {
         write_zip(&s.dir.path().join("zips"), bin, format!("#!/bin/sh\n# {bin}\n").as_bytes());
     }
     let (code, out, err) = org.deploy(&s, &["--management-profile", "management", "--artifacts", &s.zips()]);

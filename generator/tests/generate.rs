@@ -686,6 +686,84 @@ fn every_function_reads_the_environment_its_template_sets() {
         assert_eq!((&s.signing_secret_arn, &s.bot_token_arn), (&slack.signing_secret, &slack.bot_token));
         let raw = &central["Resources"]["SlackFunction"]["Properties"]["Environment"]["Variables"][WORKER];
         assert_eq!(raw, &serde_json::json!({"Ref": "AnalyzeFunction"}), "{example}");
+
+        // Activity insights: the table and topic it creates, the state object its role may write.
+        let i = opslake_runtime::functions::env::InsightsEnv::from_vars(&lookup(&vars("InsightsFunction")))
+            .unwrap_or_else(|e| panic!("{example}: {e}"));
+        assert_eq!(i.bucket.text(), spec.lake.bucket, "{example}");
+        let object = format!("arn:aws:s3:::{}/{}", spec.lake.bucket, i.state_key.text());
+        let role = &central["Resources"]["InsightsFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"];
+        let forests = role["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == "TheForests").unwrap();
+        assert_eq!(forests["Resource"], object, "{example}");
+        let env = &central["Resources"]["InsightsFunction"]["Properties"]["Environment"]["Variables"];
+        assert_eq!(env["OPSLAKE_INSIGHTS_TABLE"], serde_json::json!({"Ref": "InsightsTable"}), "{example}");
+        assert_eq!(env[TOPIC_ARN], serde_json::json!({"Ref": "InsightsTopic"}), "{example}");
+    }
+}
+
+/// Activity insights, read from the rendered templates: every member account and region but
+/// the home one forwards `AWS API Call via CloudTrail` to the central bus, which only the
+/// organization may put on; both rules deliver to the one queue, which accepts only them; the
+/// read-only switch is the rules' state; the rankings read the function's own log group and
+/// the dashboard shows them; the function's role names every resource it touches.
+#[test]
+fn activity_insights_forwards_every_account_and_region_to_one_queue() {
+    for read_only in [false, true] {
+        let text = example("organization.yaml").replace(
+            "activity_insights: {}",
+            &format!("activity_insights: {{ read_only: {read_only}, notify: [sec@example.com] }}"),
+        );
+        let files = generate(&load_spec_text(&text));
+        let (central, member) = (rendered(&files, "central.yaml"), rendered(&files, "member.yaml"));
+        let res = |t: &Value, id: &str| t["Resources"][id].clone();
+        let state = if read_only { "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS" } else { "ENABLED" };
+        let pattern = serde_json::json!({"detail-type": ["AWS API Call via CloudTrail"]});
+        let forward = res(&member, "ActivityForwardRule");
+        assert_eq!(forward["Condition"], "ForwardActivity");
+        assert_eq!(
+            (&forward["Properties"]["State"], &forward["Properties"]["EventPattern"]),
+            (&Value::from(state), &pattern)
+        );
+        let bus_arn = "arn:aws:events:eu-west-1:210987654321:event-bus/example-org-opslake-activity";
+        assert_eq!(forward["Properties"]["Targets"][0]["Arn"], bus_arn);
+        // Everywhere but the home account's home region, which has its own rule.
+        let cond = &member["Conditions"]["ForwardActivity"]["Fn::Not"][0]["Fn::And"];
+        assert_eq!(cond, &serde_json::json!([{"Condition": "IsHomeAccount"}, {"Condition": "IsHomeRegion"}]));
+        let bus = res(&central, "ActivityEventBus");
+        assert_eq!(bus["Properties"]["Name"], "example-org-opslake-activity");
+        let policy = &res(&central, "ActivityEventBusPolicy")["Properties"]["Statement"];
+        assert_eq!(policy["Condition"]["StringEquals"]["aws:PrincipalOrgID"], "o-exampleorg1");
+        for rule in ["ActivityRuleHere", "ActivityRuleForwarded"] {
+            let r = res(&central, rule);
+            assert_eq!(r["Properties"]["State"], state, "{rule}");
+            assert_eq!(
+                r["Properties"]["Targets"][0]["Arn"],
+                serde_json::json!({"Fn::GetAtt": ["InsightsQueue", "Arn"]})
+            );
+        }
+        let queue = &res(&central, "InsightsQueuePolicy")["Properties"]["PolicyDocument"]["Statement"][1];
+        assert_eq!(
+            queue["Condition"]["ArnEquals"]["aws:SourceArn"],
+            serde_json::json!([{"Fn::GetAtt": ["ActivityRuleHere", "Arn"]}, {"Fn::GetAtt": ["ActivityRuleForwarded", "Arn"]}])
+        );
+        for id in
+            ["InsightsRankingPrincipals", "InsightsRankingSourceIps", "InsightsRankingApis", "InsightsRankingDenied"]
+        {
+            let body: Value =
+                serde_json::from_str(res(&central, id)["Properties"]["RuleBody"].as_str().unwrap()).unwrap();
+            assert_eq!(body["LogGroupNames"], serde_json::json!(["/aws/lambda/example-org-opslake-insights"]), "{id}");
+            let name = res(&central, id)["Properties"]["RuleName"].as_str().unwrap().to_string();
+            let dashboard =
+                res(&central, "InsightsDashboard")["Properties"]["DashboardBody"].as_str().unwrap().to_string();
+            assert!(dashboard.contains(&format!("\"ruleName\":\"{name}\"")), "{id} is not on the dashboard");
+        }
+        let role = &res(&central, "InsightsFunctionRole")["Properties"]["Policies"][0]["PolicyDocument"]["Statement"];
+        assert!(role.as_array().unwrap().iter().all(|s| s["Resource"] != "*"), "{role:#}");
+        assert_eq!(res(&central, "InsightsSubscription1")["Properties"]["Endpoint"], "sec@example.com");
+        assert_eq!(
+            res(&central, "InsightsCallsAnomalyAlarm")["Properties"]["AlarmActions"],
+            serde_json::json!([{"Ref": "InsightsTopic"}])
+        );
     }
 }
 

@@ -1166,37 +1166,43 @@ fn examples_and_starter_are_valid() {
     assert!(failures.is_empty(), "invalid examples:\n{}", failures.join("\n"));
 }
 
-/// A feature section that generates nothing yet (or only part) is a warning at its key, not
-/// silence; the spec stays valid.
+/// What a feature cannot do with the rest of the spec is a warning at the line to change, not
+/// silence; the spec stays valid. The full example has none: activity insights counts global
+/// services' calls because its regions include us-east-1.
 #[test]
-fn features_not_built_yet_are_warnings_at_their_line() {
-    // (Failure analysis is built whole: its section warns of nothing.)
+fn what_a_feature_cannot_do_is_a_warning_at_its_line() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/specs/full.yaml");
     let text = std::fs::read_to_string(path).unwrap();
     let today = jiff::civil::date(2026, 11, 27);
-    let loaded = spec::load(text.as_bytes(), today);
-    assert!(!loaded.has_errors(), "{}", render(&loaded.diagnostics));
-    let warnings: Vec<(usize, usize, &str)> = loaded
-        .diagnostics
-        .iter()
-        .filter(|d| d.severity == Severity::Warning)
-        .map(|d| (d.pos.line, d.pos.col, d.message.as_str()))
-        .collect();
-    let line_of = |key: &str| text.lines().position(|l| l.trim_start().starts_with(key)).unwrap() + 1;
-    assert_eq!(
-        warnings,
-        [(
-            line_of("activity_insights:"),
-            3,
-            "features.activity_insights: activity insights is not built yet; this section generates nothing"
-        ),],
-        "{}",
-        render(&loaded.diagnostics)
-    );
+    let warnings = |text: &str| -> Vec<(usize, usize, String, String)> {
+        let loaded = spec::load(text.as_bytes(), today);
+        assert!(!loaded.has_errors(), "{}", render(&loaded.diagnostics));
+        loaded
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .map(|d| (d.pos.line, d.pos.col, d.message.clone(), d.hint.clone().unwrap_or_default()))
+            .collect()
+    };
+    assert_eq!(warnings(&text), []);
+    let west = text.replace("regions: [ap-northeast-1, us-east-1]", "regions: [ap-northeast-1]");
+    let line = west.lines().position(|l| l.starts_with("regions:")).unwrap() + 1;
+    let got = warnings(&west);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!((got[0].0, got[0].1), (line, 1));
+    assert!(got[0].2.contains("global services") && got[0].3 == "add us-east-1 to regions to count them", "{got:?}");
     // Turned off, it says nothing.
-    let off = text.replace("activity_insights: { enabled: true }", "activity_insights: { enabled: false }");
-    let loaded = spec::load(off.as_bytes(), today);
-    assert_eq!(loaded.diagnostics.iter().filter(|d| d.severity == Severity::Warning).count(), 0);
+    let off = west.replace("activity_insights: { enabled: true }", "activity_insights: { enabled: false }");
+    assert_eq!(warnings(&off), []);
+    // Its e-mail addresses are checked like the leftovers report's, at their line.
+    let bad = text.replace(
+        "activity_insights: { enabled: true }",
+        "activity_insights: { notify: [ops@example.com, not-an-address] }",
+    );
+    let loaded = spec::load(bad.as_bytes(), today);
+    let d = loaded.diagnostics.iter().find(|d| d.is_error()).expect("an error");
+    assert_eq!(d.message, "`not-an-address` is not an e-mail address");
+    assert_eq!(d.pos.line, bad.lines().position(|l| l.contains("not-an-address")).unwrap() + 1);
 }
 
 /// `insights_query` still loads (older specs set it) but is said to be unused, at its line.

@@ -3,6 +3,7 @@
 //! exist and where each one is deployed. Only `render` turns this into text.
 
 mod incident;
+mod insights;
 mod policies;
 
 use crate::spec::model::PlacedLogGroup;
@@ -657,6 +658,7 @@ fn central_parameters(spec: &Spec, names: &Names) -> std::collections::BTreeMap<
         p.insert("LeftoversFunctionKey".to_string(), ParamSource::Artifact { bin: "leftovers".into() });
     }
     p.extend(incident::parameters(spec));
+    p.extend(insights::parameters(spec));
     // Each zip's key comes with its object version.
     let versions: Vec<(String, ParamSource)> = p
         .iter()
@@ -844,6 +846,7 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
         "url_functions": url_functions(spec, &names).iter().map(|f| f.context(spec)).collect::<Vec<_>>(),
         "leftovers": leftovers_function(spec, &names),
         "incident": incident::central(spec, &names),
+        "insights": insights::central(spec),
         "zip_versions": zip_versions,
         "capture": central_capture(spec, &names),
         "athena": {
@@ -974,7 +977,15 @@ fn member_template(spec: &Spec, names: &Names, text: &Value, data_events: &[Valu
         (true, false) => ", the analysis reader role",
         (false, false) => ", alarm forwarding, the analysis reader role",
     };
-    if !(config.recorder || member_trail || authorization || !captures.is_empty() || !alarms.is_empty()) {
+    let activity = insights::member(spec);
+    let forwards = if activity.is_null() { "" } else { ", API activity forwarding" };
+    let anything = config.recorder
+        || member_trail
+        || authorization
+        || !captures.is_empty()
+        || !alarms.is_empty()
+        || !forwards.is_empty();
+    if !anything {
         return None;
     }
     let context = json!({
@@ -992,6 +1003,7 @@ fn member_template(spec: &Spec, names: &Names, text: &Value, data_events: &[Valu
         "aggregation_authorization": authorization,
         "capture": capture,
         "incident": incident,
+        "insights": activity,
         "config_delivery": {
             "bucket_arn": format!("arn:aws:s3:::{}", spec.lake.bucket),
             "own_folder": format!("arn:aws:s3:::{}/{}AWSLogs/${{AWS::AccountId}}/Config/*", spec.lake.bucket, join_prefix(&spec.lake.prefix)),
@@ -1010,7 +1022,7 @@ fn member_template(spec: &Spec, names: &Names, text: &Value, data_events: &[Valu
         file: "member.yaml".into(),
         source: "cloudformation/member.yaml.tera".into(),
         description: format!(
-            "Per account and region: Config recorder and delivery channel, account trail, aggregation authorization{captures}{alarms}"
+            "Per account and region: Config recorder and delivery channel, account trail, aggregation authorization{captures}{alarms}{forwards}"
         ),
         target: member_target(spec, names, &spec.account_ids()),
         parameters,

@@ -255,9 +255,10 @@ pub fn key_policy(
     accounts: &[String],
 ) -> Value {
     let mut policy = key_policy_base(spec, names, trail, trail_accounts, accounts);
-    if spec.enabled(crate::spec::model::Feature::Leftovers) {
+    use crate::spec::model::Feature;
+    if spec.enabled(Feature::Leftovers) || spec.enabled(Feature::ActivityInsights) {
         if let Some(statements) = policy["Statement"].as_array_mut() {
-            // The leftovers function's Errors alarm publishes to its report topic, which the
+            // The leftovers and insights functions' alarms publish to their topics, which the
             // lake key encrypts.
             statements.push(json!({
                 "Sid": "CloudWatchAlarmsPublishToEncryptedTopics",

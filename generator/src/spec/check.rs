@@ -74,7 +74,7 @@ pub fn check(spec: &Spec, locs: &Locations, today: Date) -> Vec<Diagnostic> {
     check_sources(&mut c, spec);
     check_model(&mut c, spec);
     check_features(&mut c, spec);
-    check_unbuilt(&mut c, spec);
+    check_limits(&mut c, spec);
     c.diags
 }
 
@@ -382,6 +382,22 @@ fn check_model(c: &mut Checker, spec: &Spec) {
     }
 }
 
+/// A list of e-mail addresses, each checked for its shape.
+fn check_emails(c: &mut Checker, path: &str, list: &[String]) {
+    for (i, addr) in list.iter().enumerate() {
+        let ok = addr.split_once('@').is_some_and(|(u, d)| {
+            !u.is_empty()
+                && d.contains('.')
+                && !d.starts_with('.')
+                && !d.ends_with('.')
+                && !addr.contains(char::is_whitespace)
+        });
+        if !ok {
+            c.error(&format!("{path}/{i}"), format!("`{addr}` is not an e-mail address"), None);
+        }
+    }
+}
+
 /// The features' own settings.
 fn check_features(c: &mut Checker, spec: &Spec) {
     // features
@@ -393,18 +409,10 @@ fn check_features(c: &mut Checker, spec: &Spec) {
                 None,
             );
         }
-        for (i, addr) in l.notify.iter().enumerate() {
-            let ok = addr.split_once('@').is_some_and(|(u, d)| {
-                !u.is_empty()
-                    && d.contains('.')
-                    && !d.starts_with('.')
-                    && !d.ends_with('.')
-                    && !addr.contains(char::is_whitespace)
-            });
-            if !ok {
-                c.error(&format!("/features/leftovers/notify/{i}"), format!("`{addr}` is not an e-mail address"), None);
-            }
-        }
+        check_emails(c, "/features/leftovers/notify", &l.notify);
+    }
+    if let Some(a) = &spec.features.activity_insights {
+        check_emails(c, "/features/activity_insights/notify", &a.notify);
     }
     if let Some(fa) = &spec.features.failure_analysis {
         check_failure_analysis(c, spec, fa);
@@ -538,15 +546,14 @@ fn check_log_groups(c: &mut Checker, spec: &Spec, fa: &super::model::FailureAnal
     }
 }
 
-/// Sections of features that generate nothing yet (or only part): said, not ignored.
-fn check_unbuilt(c: &mut Checker, spec: &Spec) {
-    // Sections of features that generate nothing yet (or only part): said, not ignored.
-    if spec.enabled(Feature::ActivityInsights) {
+/// What a feature's section cannot do with the rest of the spec: said, not ignored.
+fn check_limits(c: &mut Checker, spec: &Spec) {
+    if spec.enabled(Feature::ActivityInsights) && !spec.regions.iter().any(|r| r == "us-east-1") {
         let d = Diagnostic::warning(
-            c.locs.key("/features/activity_insights"),
-            "features.activity_insights: activity insights is not built yet; this section generates nothing",
+            c.locs.key("/regions"),
+            "features.activity_insights: calls to global services (IAM, STS's global endpoint, CloudFront, Route 53, Organizations) reach EventBridge in us-east-1 only, which regions does not list: they are not counted",
         )
-        .hint("the templates and functions gain activity insights in a later release; keep the section for then, or remove it");
+        .hint("add us-east-1 to regions to count them");
         c.diags.push(d);
     }
     if let Some(fa) = spec.features.failure_analysis.as_ref() {

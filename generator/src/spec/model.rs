@@ -244,7 +244,23 @@ pub struct Features {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_analysis: Option<FailureAnalysis>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub activity_insights: Option<Toggle>,
+    pub activity_insights: Option<ActivityInsights>,
+}
+
+/// Activity insights live: every account and region's API calls forwarded to the home
+/// account, counted in 10-second windows, scored, and alerted on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityInsights {
+    #[serde(default = "d_true")]
+    pub enabled: bool,
+    /// Also the read-only calls (Describe*, Get*, List*): the rules' state that includes every
+    /// management event.
+    #[serde(default)]
+    pub read_only: bool,
+    /// E-mail addresses subscribed to the anomaly topic.
+    #[serde(default)]
+    pub notify: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -446,9 +462,16 @@ impl Spec {
 
     /// Whether the spec deploys any Lambda function.
     pub fn has_functions(&self) -> bool {
-        [Feature::Query, Feature::Leftovers, Feature::ChangeSummary, Feature::Ask, Feature::FailureAnalysis]
-            .into_iter()
-            .any(|f| self.enabled(f))
+        [
+            Feature::Query,
+            Feature::Leftovers,
+            Feature::ChangeSummary,
+            Feature::Ask,
+            Feature::FailureAnalysis,
+            Feature::ActivityInsights,
+        ]
+        .into_iter()
+        .any(|f| self.enabled(f))
     }
 
     pub fn enabled(&self, feature: Feature) -> bool {

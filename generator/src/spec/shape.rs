@@ -225,7 +225,15 @@ pub const SPEC: Shape = Shape::Object(&[
                 ]),
                 "Root-cause hypotheses for alarms, answered in Slack.",
             ),
-            f("activity_insights", &Shape::Object(&[def("enabled", &BOOL, "true", "")]), "Near-real-time API activity metrics with anomaly detection."),
+            f(
+                "activity_insights",
+                &Shape::Object(&[
+                    def("enabled", &BOOL, "true", ""),
+                    def("read_only", &BOOL, "false", "Also count read-only calls (Describe*, Get*, List*): often ten times the volume of the others, and as many more events, messages and invocations."),
+                    def("notify", &Shape::List(&STR), "[]", "E-mail addresses subscribed to the anomaly topic."),
+                ]),
+                "Near-real-time API activity of every account and region: metrics, rankings and a dashboard, random cut forest anomalies to a topic.",
+            ),
         ]),
         "{}",
         "Functions to deploy. A present section turns its feature on; `enabled: false` turns it off.",

@@ -18,7 +18,7 @@
 //!
 //! **Score** (every minute): the windows that can no longer change (older than the lateness)
 //! are read from the table in order and fed to the random cut forests, whose state lives in
-//! S3 (written only if nobody else wrote it meanwhile). An anomaly is published to the
+//! S3 (the bucket's default encryption; written only if nobody else wrote it meanwhile). An anomaly is published to the
 //! encrypted SNS topic: one message per episode, and as the windows sum every account and
 //! region, one burst seen in several regions is one message.
 
@@ -446,8 +446,7 @@ impl InsightsService {
             .bucket(&self.bucket)
             .key(&self.state_key)
             .body(body.into())
-            .content_type("application/gzip")
-            .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms);
+            .content_type("application/gzip");
         // Written only over the state this run read: a concurrent run's state is not lost.
         put = match etag {
             Some(tag) => put.if_match(tag),
