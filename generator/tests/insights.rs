@@ -334,3 +334,33 @@ fn the_page_is_drawn_in_chromium_with_no_console_errors_and_no_requests() {
     let console = screenshot(&bad, &tmp.path().join("bad.png"));
     assert!(console.iter().any(|l| l.contains("Content Security Policy")), "{console:?}");
 }
+
+/// A range of more windows than one run scores is refused, with the way out.
+#[test]
+fn a_range_of_too_many_windows_is_refused_with_the_way_out() {
+    let spec = workspace().join("examples/specs/full.yaml").display().to_string();
+    let mirror = workspace().join("examples/logs").display().to_string();
+    let run = |window: &str| {
+        cli(&[
+            "insights",
+            "--spec",
+            &spec,
+            "--local",
+            &mirror,
+            "--from",
+            "2025-01-01",
+            "--to",
+            "2025-03-01",
+            "--window",
+            window,
+        ])
+    };
+    let (code, _, err) = run("10s");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("is 509760 windows of 10s; at most 100000 are scored") && err.contains("a wider --window"),
+        "{err}"
+    );
+    let (code, _, err) = run("1m");
+    assert_eq!(code, 0, "{err}");
+}
