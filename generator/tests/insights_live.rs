@@ -7,7 +7,7 @@
 //!   unreadable message are dropped, each counted as such, none reported as a failure.
 //! - The schedule scores the closed windows with the forests kept in S3: steady activity
 //!   gives nothing; a burst of AccessDenied gives one message on the topic, once.
-//! - A region an account uses for the first time after the learning day is reported once.
+//! - A region an account uses for the first time after the learning day is published once.
 
 #[path = "../../runtime/tests/common/mod.rs"]
 mod common;
@@ -244,7 +244,7 @@ async fn live_windows_count_each_call_once_and_the_schedule_reports_a_burst_once
 #[tokio::test(flavor = "current_thread")]
 async fn a_first_region_is_reported_once_after_the_learning_day() {
     let moto = start_moto();
-    resources(&moto);
+    let queue = resources(&moto);
     let svc = service(common::aws(&moto.url).await);
     let records = real_records();
     let r = records.iter().find(|r| r["awsRegion"] == "us-east-1" && r.get("errorCode").is_none()).unwrap();
@@ -257,7 +257,14 @@ async fn a_first_region_is_reported_once_after_the_learning_day() {
     let account = activity_of(&event(r, t0, "x")).unwrap().account;
     let b = batch(&[("b".into(), event(&away, day, "b")), ("c".into(), event(&away, day, "c"))]);
     let done = svc.ingest(b, day).await;
-    assert_eq!(done.firsts, [(account, "region".to_string(), "eu-west-3".to_string())]);
+    assert_eq!(done.firsts, [(account.clone(), "region".to_string(), "eu-west-3".to_string())]);
     let again = svc.ingest(batch(&[("d".into(), event(&away, day, "d"))]), day).await;
     assert!(again.firsts.is_empty());
+    // Published once, on the anomaly topic.
+    let messages = published(&moto, &queue);
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    assert!(
+        messages[0].starts_with(&format!("Account {account} made its first call in region eu-west-3")),
+        "{messages:#?}"
+    );
 }

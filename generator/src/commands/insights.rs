@@ -192,7 +192,7 @@ pub fn run(ctx: &mut Context, a: Args) -> Result {
             StreamFailure::Source(e) => Error::from(e),
             StreamFailure::Sink(e) => match e {},
         })?;
-    let (counted, repeated) = (agg.counted, agg.repeated);
+    let (counted, repeated, out_of_order) = (agg.counted, agg.repeated, agg.out_of_order);
     let activities = agg.finish();
     let anomalies = Scorer::new(anomaly::SEED).range(&activities.windows, from, to, width);
     if let Some(path) = &a.html {
@@ -213,7 +213,7 @@ pub fn run(ctx: &mut Context, a: Args) -> Result {
         Format::Json => {
             let v = serde_json::json!({
                 "from": query::utc_text(from), "to": query::utc_text(to), "window_seconds": width,
-                "calls": counted, "repeated": repeated,
+                "calls": counted, "repeated": repeated, "out_of_order": out_of_order,
                 "scoring": {
                     "trees": anomaly::TREES, "sample_size": anomaly::SAMPLE, "shingle": anomaly::SHINGLE,
                     "threshold": anomaly::THRESHOLD, "seed": anomaly::SEED, "warmup_windows": anomaly::WARMUP,

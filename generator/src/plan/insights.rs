@@ -8,9 +8,9 @@
 //!   consumes in batches, reporting the messages it could not count.
 //! - State: the run ledger and window counters (DynamoDB, TTL written by the function), the
 //!   forests (one object in the lake bucket).
-//! - Output: CloudWatch metrics (EMF), four Contributor Insights rules over the function's log
-//!   (principals, source IPs, APIs, refused principals: too many keys for metrics, and no
-//!   table to keep), a dashboard, an anomaly-detection alarm on all calls as a second
+//! - Output: CloudWatch metrics (EMF), six Contributor Insights rules over the function's log
+//!   (principals, source IPs, APIs, refused principals, failed calls per API, EC2 calls by
+//!   error code: too many keys for metrics, and no table to keep), a dashboard, an anomaly-detection alarm on all calls as a second
 //!   opinion, and an encrypted topic for the function's anomalies and the alarm.
 
 use serde_json::{json, Value};
@@ -50,18 +50,33 @@ fn namespace(spec: &Spec) -> String {
     format!("opslake/{}/activity", spec.name)
 }
 
-/// The Contributor Insights rules: (logical id suffix, rule name suffix, key, only refused).
-const RANKINGS: [(&str, &str, &str, bool); 4] = [
-    ("Principals", "principals", "$.principal", false),
-    ("SourceIps", "source-ips", "$.ip", false),
-    ("Apis", "apis", "$.api", false),
-    ("Denied", "denied-principals", "$.principal", true),
+/// Which calls a ranking counts.
+#[derive(Clone, Copy)]
+enum Calls {
+    All,
+    Refused,
+    Failed,
+    FailedEc2,
+}
+
+/// The Contributor Insights rules: (logical id suffix, rule name suffix, key, calls counted).
+const RANKINGS: [(&str, &str, &str, Calls); 6] = [
+    ("Principals", "principals", "$.principal", Calls::All),
+    ("SourceIps", "source-ips", "$.ip", Calls::All),
+    ("Apis", "apis", "$.api", Calls::All),
+    ("Denied", "denied-principals", "$.principal", Calls::Refused),
+    ("ApiErrors", "api-errors", "$.api", Calls::Failed),
+    ("Ec2Errors", "ec2-errors", "$.error", Calls::FailedEc2),
 ];
 
-fn rule_body(log_group: &str, key: &str, denied: bool) -> String {
+fn rule_body(log_group: &str, key: &str, calls: Calls) -> String {
     let mut filters = vec![json!({"Match": "$.insight", "In": ["call"]})];
-    if denied {
-        filters.push(json!({"Match": "$.denied", "In": [true]}));
+    let failed = json!({"Match": "$.error", "NotIn": [""]});
+    match calls {
+        Calls::All => {}
+        Calls::Refused => filters.push(json!({"Match": "$.denied", "In": [true]})),
+        Calls::Failed => filters.push(failed),
+        Calls::FailedEc2 => filters.extend([failed, json!({"Match": "$.api", "StartsWith": ["ec2:"]})]),
     }
     json!({
         "Schema": {"Name": "CloudWatchLogRule", "Version": 1},
@@ -105,6 +120,8 @@ fn dashboard(spec: &Spec, ns: &str, rules: &[(String, String)]) -> String {
         ranking("Calls per principal (top 10)", &rule("principals"), 6, 12),
         ranking("Calls per source IP (top 10, per minute)", &rule("source-ips"), 12, 0),
         ranking("Access denied, per principal (top 10)", &rule("denied-principals"), 12, 12),
+        ranking("Failed calls per API (top 10; with calls per API, the error rate)", &rule("api-errors"), 24, 0),
+        ranking("EC2 calls by error code (top 10)", &rule("ec2-errors"), 24, 12),
         metric("Errors and access denied", json!([[ns, "Errors"], [ns, "AccessDenied"]]), 18, 0),
         metric(
             "Console sign-ins and root's calls",
@@ -144,8 +161,8 @@ pub(super) fn central(spec: &Spec) -> Value {
         RANKINGS.iter().map(|(_, suffix, _, _)| (suffix.to_string(), format!("{name}-{suffix}"))).collect();
     let rankings: Vec<Value> = RANKINGS
         .iter()
-        .map(|(id, suffix, key, denied)| {
-            json!({"id": format!("InsightsRanking{id}"), "name": format!("{name}-{suffix}"), "body": rule_body(&log_group, key, *denied)})
+        .map(|(id, suffix, key, calls)| {
+            json!({"id": format!("InsightsRanking{id}"), "name": format!("{name}-{suffix}"), "body": rule_body(&log_group, key, *calls)})
         })
         .collect();
     let emails: Vec<Value> = a
@@ -203,9 +220,11 @@ mod tests {
 
     #[test]
     fn a_ranking_counts_calls_and_the_denied_one_only_refused_calls() {
-        let body: Value = serde_json::from_str(&rule_body("/aws/lambda/x", "$.principal", true)).unwrap();
+        let body: Value = serde_json::from_str(&rule_body("/aws/lambda/x", "$.principal", Calls::Refused)).unwrap();
         assert_eq!(body["Contribution"]["Keys"], json!(["$.principal"]));
         assert_eq!(body["Contribution"]["Filters"][1], json!({"Match": "$.denied", "In": [true]}));
+        let ec2: Value = serde_json::from_str(&rule_body("/aws/lambda/x", "$.error", Calls::FailedEc2)).unwrap();
+        assert_eq!(ec2["Contribution"]["Filters"][2], json!({"Match": "$.api", "StartsWith": ["ec2:"]}));
         // The function's per-call line has exactly these fields.
         let a = opslake_runtime::analysis::insights::Activity {
             id: "e".into(),

@@ -14,7 +14,7 @@
 //!   source IPs, APIs and refused principals (high cardinality, so not metrics).
 //!
 //! A region or service an account uses for the first time (after the learning day that
-//! starts with the first batch) is claimed once in the table and reported.
+//! starts with the first batch) is claimed once in the table and published to the topic.
 //!
 //! **Score** (every minute): the windows that can no longer change (older than the lateness)
 //! are read from the table in order and fed to the random cut forests, whose state lives in
@@ -241,6 +241,15 @@ impl InsightsService {
             pairs.insert((a.account.clone(), "service".into(), a.service.clone()));
         }
         out.firsts = self.firsts(&dynamo, pairs, now).await;
+        for (account, kind, key) in &out.firsts {
+            let subject = format!("opslake: account {account} used {kind} {key} for the first time");
+            let message = format!(
+                "Account {account} made its first call in {kind} {key} since activity insights started (after its learning day). If nobody in the team expected it, look at who did: the dashboard's rankings, or opslake insights over the lake."
+            );
+            if let Err(e) = self.publish(&subject, &message).await {
+                log("error", "insights: a first use was not published", json!({"error": e}));
+            }
+        }
         out
     }
 
@@ -373,7 +382,16 @@ impl InsightsService {
                 "insights: anomaly",
                 json!({"window": a.start, "series": a.series, "score": a.score, "value": a.value}),
             );
-            self.publish(a).await?;
+            let subject = format!("opslake: unusual {} at {}", a.series.name(), a.start);
+            let message = format!(
+                "{} in the 10-second window from {} UTC: {} (random cut forest score {:.2}, threshold {}).\nThe dashboard's rankings name the principals, IPs and APIs behind it.",
+                a.series.name(),
+                a.start,
+                a.value,
+                a.score,
+                anomaly::THRESHOLD
+            );
+            self.publish(&subject, &message).await?;
         }
         Ok(found)
     }
@@ -458,18 +476,9 @@ impl InsightsService {
             .map_err(|e| format!("S3 PutObject s3://{}/{}: {}", self.bucket, self.state_key, sdk_message(&e)))
     }
 
-    async fn publish(&self, a: &Anomaly) -> Result<(), String> {
+    async fn publish(&self, subject: &str, message: &str) -> Result<(), String> {
         let sns = aws_sdk_sns::Client::from_conf(
             aws_sdk_sns::config::Builder::from(self.aws.config()).retry_config(crate::aws::retries(4)).build(),
-        );
-        let subject = format!("opslake: unusual {} at {}", a.series.name(), a.start);
-        let message = format!(
-            "{} in the 10-second window from {} UTC: {} (random cut forest score {:.2}, threshold {}).\nThe dashboard's rankings name the principals, IPs and APIs behind it.",
-            a.series.name(),
-            a.start,
-            a.value,
-            a.score,
-            anomaly::THRESHOLD
         );
         sns.publish()
             .topic_arn(&self.topic_arn)

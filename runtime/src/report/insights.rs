@@ -10,7 +10,7 @@ use jiff::Timestamp;
 
 use super::Language;
 use crate::analysis::insights::anomaly::{Anomaly, Series};
-use crate::analysis::insights::{each_window, text, Activities, Window};
+use crate::analysis::insights::{dense, text, Activities, Window};
 
 /// What the page shows.
 pub struct Page<'a> {
@@ -274,7 +274,7 @@ fn totals(windows: &[Window], n: usize, pick: impl Fn(&Window) -> &BTreeMap<Stri
 /// One line per key of `pick`: the `n` keys with the most in all, their value per window.
 fn keyed_lines(
     windows: &[Window],
-    dense: &[Window],
+    dense: &[std::borrow::Cow<'_, Window>],
     n: usize,
     pick: impl Fn(&Window) -> &BTreeMap<String, u64> + Copy,
 ) -> Vec<Line> {
@@ -288,8 +288,7 @@ fn keyed_lines(
 pub fn html(p: &Page<'_>, lang: Language) -> String {
     let w = words(lang);
     let windows = &p.activities.windows;
-    let mut dense = Vec::new();
-    each_window(windows, p.from, p.to, p.width, |win| dense.push(win.clone()));
+    let dense = dense(windows, p.from, p.to, p.width);
     let starts: Vec<String> = dense.iter().map(|d| d.start.clone()).collect();
     let index: BTreeMap<&str, usize> = starts.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
     let marks = |series: Series| -> Vec<(usize, String)> {

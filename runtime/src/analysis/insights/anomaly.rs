@@ -12,7 +12,9 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::{each_window, first_key, Window};
+use rayon::prelude::*;
+
+use super::{dense, first_key, Window};
 
 pub const TREES: usize = 100;
 pub const SAMPLE: usize = 256;
@@ -159,31 +161,47 @@ impl<D: Detector> Scorer<D> {
 
     /// Scores one window (the next in time) and learns it.
     pub fn window(&mut self, w: &Window) -> Vec<Anomaly> {
-        let mut out = Vec::new();
-        for t in &mut self.tracks {
-            let value = t.series.value(w);
-            let score = t.detector.score_then_learn(value as f64);
-            let above = score.is_some_and(|s| s >= THRESHOLD);
-            if above && !t.above {
-                out.push(Anomaly {
-                    start: w.start.clone(),
-                    series: t.series,
-                    key: t.series.key(w),
-                    score: score.unwrap_or_default(),
-                    value,
-                });
-            }
-            t.above = above;
-        }
-        out
+        self.tracks.iter_mut().filter_map(|t| t.step(w)).collect()
     }
+}
 
+impl<D: Detector + Send> Scorer<D> {
     /// Scores every window of `[from, to)` in order, `width` seconds each; `windows` holds
-    /// those that saw a call (in time order), every other window counts as none.
+    /// those that saw a call (in time order), every other window counts as none. The series
+    /// are independent: each is scored on its own thread.
     pub fn range(&mut self, windows: &[Window], from: Timestamp, to: Timestamp, width: i64) -> Vec<Anomaly> {
-        let mut out = Vec::new();
-        each_window(windows, from, to, width, |w| out.extend(self.window(w)));
-        out
+        let dense = dense(windows, from, to, width);
+        let mut found: Vec<(usize, usize, Anomaly)> = self
+            .tracks
+            .par_iter_mut()
+            .enumerate()
+            .flat_map_iter(|(ti, t)| {
+                let found: Vec<(usize, usize, Anomaly)> =
+                    dense.iter().enumerate().filter_map(|(di, w)| Some((di, ti, t.step(w)?))).collect();
+                found
+            })
+            .collect();
+        // In time order, and within a window in the series' order, as `window` gives them.
+        found.sort_by_key(|(di, ti, _)| (*di, *ti));
+        found.into_iter().map(|(_, _, a)| a).collect()
+    }
+}
+
+impl<D: Detector> Track<D> {
+    /// Scores the next window and learns it: the anomaly at the start of an episode.
+    fn step(&mut self, w: &Window) -> Option<Anomaly> {
+        let value = self.series.value(w);
+        let score = self.detector.score_then_learn(value as f64);
+        let above = score.is_some_and(|s| s >= THRESHOLD);
+        let starts = above && !self.above;
+        self.above = above;
+        starts.then(|| Anomaly {
+            start: w.start.clone(),
+            series: self.series,
+            key: self.series.key(w),
+            score: score.unwrap_or_default(),
+            value,
+        })
     }
 }
 

@@ -12,6 +12,7 @@
 
 pub mod anomaly;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use jiff::Timestamp;
@@ -221,11 +222,12 @@ pub fn text(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// Calls `f` with every window of `[from, to)` in order, `width` seconds each: those of
-/// `windows` (the ones that saw a call, in time order), and an empty one for every other.
-pub fn each_window(windows: &[Window], from: Timestamp, to: Timestamp, width: i64, mut f: impl FnMut(&Window)) {
+/// Every window of `[from, to)` in order, `width` seconds each: those of `windows` (the ones
+/// that saw a call, in time order), borrowed, and an empty one for every other.
+pub fn dense(windows: &[Window], from: Timestamp, to: Timestamp, width: i64) -> Vec<Cow<'_, Window>> {
     let width = width.max(1);
     let mut seen = windows.iter().peekable();
+    let mut out = Vec::new();
     let mut start = from.as_second().div_euclid(width) * width;
     while start < to.as_second() {
         let (Ok(s), Ok(e)) = (Timestamp::from_second(start), Timestamp::from_second(start + width)) else { break };
@@ -234,12 +236,13 @@ pub fn each_window(windows: &[Window], from: Timestamp, to: Timestamp, width: i6
         while seen.peek().is_some_and(|w| w.start < key) {
             seen.next();
         }
-        match seen.peek() {
-            Some(w) if w.start == key => f(seen.next().unwrap_or_else(|| unreachable!())),
-            _ => f(&Window { start: key, end: text(e), ..Window::default() }),
+        match seen.next_if(|w| w.start == key) {
+            Some(w) => out.push(Cow::Borrowed(w)),
+            None => out.push(Cow::Owned(Window { start: key, end: text(e), ..Window::default() })),
         }
         start += width;
     }
+    out
 }
 
 /// What an account has used so far: its regions and its services. Persisted between runs of
@@ -262,7 +265,11 @@ pub struct First {
     pub api: String,
 }
 
-/// The windows of `[from, to)`, `width` seconds each.
+/// The windows of `[from, to)`, `width` seconds each, over calls in event-time order (the
+/// `activity` query's order). Only the open window is held whole, with the event ids seen in
+/// it (a repeat has the same `eventTime`, so it falls in the same window); when a later window
+/// starts, the open one is closed: cut to its top keys, its ids forgotten. Memory grows with
+/// the number of windows, not with the calls.
 pub struct Aggregator {
     from: Timestamp,
     to: Timestamp,
@@ -270,12 +277,15 @@ pub struct Aggregator {
     learn_until: Timestamp,
     known: Known,
     firsts: Vec<First>,
-    seen: HashSet<String>,
-    windows: BTreeMap<i64, Window>,
-    /// Events counted, and those dropped as repeats or outside the range.
+    /// The open window: its start, its counts, the event ids in it.
+    open: Option<(i64, Window, HashSet<String>)>,
+    closed: Vec<Window>,
+    /// Events counted, and those dropped as repeats, outside the range, or after their window
+    /// was closed (input not in event-time order).
     pub counted: u64,
     pub repeated: u64,
     pub outside: u64,
+    pub out_of_order: u64,
 }
 
 /// What the aggregation found.
@@ -303,11 +313,21 @@ impl Aggregator {
             learn_until,
             known,
             firsts: Vec::new(),
-            seen: HashSet::new(),
-            windows: BTreeMap::new(),
+            open: None,
+            closed: Vec::new(),
             counted: 0,
             repeated: 0,
             outside: 0,
+            out_of_order: 0,
+        }
+    }
+
+    fn close(&mut self) {
+        if let Some((start, w, _)) = self.open.take() {
+            let (Ok(s), Ok(e)) = (Timestamp::from_second(start), Timestamp::from_second(start + self.width)) else {
+                return;
+            };
+            self.closed.push(Window { start: text(s), end: text(e), ..w }.cut());
         }
     }
 
@@ -321,13 +341,25 @@ impl Aggregator {
             self.outside += 1;
             return;
         }
-        if !self.seen.insert(a.id.clone()) {
+        let start = self.window_of(a.time);
+        match &self.open {
+            Some((open, _, _)) if start < *open => {
+                self.out_of_order += 1;
+                return;
+            }
+            Some((open, _, _)) if start == *open => {}
+            _ => {
+                self.close();
+                self.open = Some((start, Window::default(), HashSet::new()));
+            }
+        }
+        let Some((_, window, seen)) = self.open.as_mut() else { return };
+        if !seen.insert(a.id.clone()) {
             self.repeated += 1;
             return;
         }
         self.counted += 1;
-        let start = self.window_of(a.time);
-        self.windows.entry(start).or_default().count(a);
+        window.count(a);
         let learning = a.time < self.learn_until;
         for (kind, key) in [("region", &a.region), ("service", &a.service)] {
             let set = if kind == "region" { &mut self.known.regions } else { &mut self.known.services };
@@ -345,20 +377,11 @@ impl Aggregator {
     }
 
     /// The windows, each with its bounds and its series cut to their top keys.
-    pub fn finish(self) -> Activities {
-        let width = self.width;
-        let windows = self
-            .windows
-            .into_iter()
-            .filter_map(|(start, w)| {
-                let s = Timestamp::from_second(start).ok()?;
-                let e = Timestamp::from_second(start + width).ok()?;
-                Some(Window { start: text(s), end: text(e), ..w }.cut())
-            })
-            .collect();
+    pub fn finish(mut self) -> Activities {
+        self.close();
         let mut firsts = self.firsts;
         firsts.sort_by(|a, b| (&a.time, &a.account, &a.kind, &a.key).cmp(&(&b.time, &b.account, &b.kind, &b.key)));
-        Activities { windows, firsts, known: self.known }
+        Activities { windows: self.closed, firsts, known: self.known }
     }
 }
 
@@ -391,11 +414,13 @@ mod tests {
         let (from, to) = (at("2025-06-12T09:00:00Z"), at("2025-06-12T10:00:00Z"));
         let mut agg = Aggregator::new(from, to, 60, from);
         agg.add(&call("a", "2025-06-12T09:00:59Z", "RunInstances", None));
-        agg.add(&call("b", "2025-06-12T09:01:00Z", "RunInstances", Some("Client.UnauthorizedOperation")));
-        // The same event again (a redelivery), one outside the range.
+        // The same event again (a redelivery: the same time, so next in the order).
         agg.add(&call("a", "2025-06-12T09:00:59Z", "RunInstances", None));
+        agg.add(&call("b", "2025-06-12T09:01:00Z", "RunInstances", Some("Client.UnauthorizedOperation")));
+        // One after its window was closed (the input out of order), one outside the range.
+        agg.add(&call("z", "2025-06-12T09:00:30Z", "RunInstances", None));
         agg.add(&call("c", "2025-06-12T10:00:00Z", "RunInstances", None));
-        assert_eq!((agg.counted, agg.repeated, agg.outside), (2, 1, 1));
+        assert_eq!((agg.counted, agg.repeated, agg.out_of_order, agg.outside), (2, 1, 1, 1));
         let w = agg.finish().windows;
         assert_eq!(w.len(), 2);
         assert_eq!(
