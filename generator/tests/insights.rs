@@ -43,6 +43,21 @@ fn by_hand(root: &std::path::Path, from: &str, to: &str) -> BTreeMap<String, (u6
     out
 }
 
+/// (window start, total, calls per service, errors) as `insights --format json` gives them.
+fn counted(got: &Value) -> BTreeMap<String, (u64, BTreeMap<String, u64>, u64)> {
+    got["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            let services =
+                w["by_service"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap())).collect();
+            let errors = w["errors"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+            (w["start"].as_str().unwrap().to_string(), (w["total"].as_u64().unwrap(), services, errors))
+        })
+        .collect()
+}
+
 fn windows(mirror: &str, from: &str, to: &str) -> Value {
     let spec = workspace().join("examples/specs/full.yaml").display().to_string();
     let (code, out, err) = cli(&[
@@ -60,17 +75,7 @@ fn every_window_equals_an_independent_count() {
     let got = windows(root.to_str().unwrap(), from, to);
     let want = by_hand(&root.join("acme-log-archive-111111111111"), from, to);
     assert!(want.len() >= 5, "the example month has activity: {want:?}");
-    let seen: BTreeMap<String, (u64, BTreeMap<String, u64>, u64)> = got["windows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| {
-            let services =
-                w["by_service"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap())).collect();
-            let errors = w["errors"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
-            (w["start"].as_str().unwrap().to_string(), (w["total"].as_u64().unwrap(), services, errors))
-        })
-        .collect();
+    let seen = counted(&got);
     assert_eq!(seen, want);
     assert_eq!(got["calls"].as_u64().unwrap(), want.values().map(|w| w.0).sum::<u64>());
     assert_eq!(got["window_seconds"], 3600);
@@ -421,17 +426,7 @@ fn every_window_of_real_trail_objects_equals_an_independent_count() {
     assert_eq!(code, 0, "{err}");
     let got: Value = serde_json::from_str(&out).unwrap();
     let want = by_hand(&tmp.path().join("real-lake"), from, to);
-    let seen: BTreeMap<String, (u64, BTreeMap<String, u64>, u64)> = got["windows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| {
-            let services =
-                w["by_service"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap())).collect();
-            let errors = w["errors"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
-            (w["start"].as_str().unwrap().to_string(), (w["total"].as_u64().unwrap(), services, errors))
-        })
-        .collect();
+    let seen = counted(&got);
     let calls: u64 = want.values().map(|w| w.0).sum();
     assert!(calls > 15_000, "{calls} calls");
     let differ: Vec<_> = want.iter().filter(|(k, v)| seen.get(*k) != Some(v)).map(|(k, _)| k).take(5).collect();

@@ -135,8 +135,9 @@ fn slack(spec: &Spec, names: &Names, fa: &FailureAnalysis) -> Value {
     })
 }
 
-/// Who may put events on the alarm bus: the organization, or the spec's other accounts.
-fn bus_principals(spec: &Spec) -> Value {
+/// Who may put events on a bus of the home account (alarms, API calls): the organization, or
+/// the spec's other accounts.
+pub(super) fn bus_principals(spec: &Spec) -> Value {
     match &spec.organization {
         Some(o) => json!({"org_id": o.id}),
         None => json!({"accounts": away_accounts(spec)}),

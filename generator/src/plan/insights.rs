@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 use opslake_runtime::functions::env::{EnvValue, InsightsEnv};
 use opslake_runtime::functions::insights::WIDTH;
 
+use super::incident::bus_principals;
 use super::{join_prefix, ParamSource, FUNCTION_LOG_RETENTION_DAYS};
 use crate::spec::model::{ActivityInsights, Spec};
 
@@ -131,16 +132,6 @@ fn dashboard(spec: &Spec, ns: &str, rules: &[(String, String)]) -> String {
         ),
     ];
     json!({"widgets": widgets}).to_string()
-}
-
-/// Who may put events on the activity bus: the organization, or the spec's other accounts.
-fn bus_principals(spec: &Spec) -> Value {
-    match &spec.organization {
-        Some(o) => json!({"org_id": o.id}),
-        None => {
-            json!({"accounts": spec.account_ids().into_iter().filter(|a| *a != spec.home.account).collect::<Vec<_>>()})
-        }
-    }
 }
 
 /// The central template's part (`null` without activity insights).
