@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use opslake_runtime::analysis::insights::anomaly::{self, Anomaly, Scorer};
 use opslake_runtime::analysis::insights::{first_key, Activities, Activity, Aggregator};
 use opslake_runtime::query::{self, Row};
-use opslake_runtime::report::insights::{html, Page};
+use opslake_runtime::report::insights::{anomaly_row, first_row, html, Page};
 use opslake_runtime::source::StreamFailure;
 
 use crate::args::LakeArgs;
@@ -128,25 +128,10 @@ fn text(a: &Activities, anomalies: &[Anomaly]) -> String {
         .collect();
     let mut out = table::render(&head.map(String::from), &rows);
     out.push_str("\nanomalies (random cut forest, one per episode):\n");
-    let rows: Vec<Vec<String>> = anomalies
-        .iter()
-        .map(|x| {
-            vec![
-                x.start.clone(),
-                x.series.name().to_string(),
-                x.key.clone().unwrap_or_default(),
-                x.value.to_string(),
-                format!("{:.2}", x.score),
-            ]
-        })
-        .collect();
+    let rows: Vec<Vec<String>> = anomalies.iter().map(anomaly_row).collect();
     out.push_str(&table::render(&["window (UTC)", "series", "key", "value", "score"].map(String::from), &rows));
     out.push_str("\nfirst use of a region or service by an account:\n");
-    let rows: Vec<Vec<String>> = a
-        .firsts
-        .iter()
-        .map(|f| vec![f.time.clone(), f.account.clone(), f.kind.clone(), f.key.clone(), f.principal.clone()])
-        .collect();
+    let rows: Vec<Vec<String>> = a.firsts.iter().map(first_row).collect();
     out.push_str(&table::render(&["time (UTC)", "account", "kind", "key", "by"].map(String::from), &rows));
     out
 }

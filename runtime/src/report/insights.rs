@@ -10,7 +10,7 @@ use jiff::Timestamp;
 
 use super::Language;
 use crate::analysis::insights::anomaly::{Anomaly, Series};
-use crate::analysis::insights::{dense, text, Activities, Window};
+use crate::analysis::insights::{dense, text, Activities, First, Window};
 
 /// What the page shows.
 pub struct Page<'a> {
@@ -284,25 +284,25 @@ fn keyed_lines(
         .collect()
 }
 
+/// An anomaly as a table row: window, series, key, value, score.
+pub fn anomaly_row(a: &Anomaly) -> Vec<String> {
+    vec![
+        a.start.clone(),
+        a.series.name().to_string(),
+        a.key.clone().unwrap_or_default(),
+        a.value.to_string(),
+        format!("{:.2}", a.score),
+    ]
+}
+
+/// A first use as a table row: time, account, kind, key, by whom.
+pub fn first_row(f: &First) -> Vec<String> {
+    vec![f.time.clone(), f.account.clone(), f.kind.clone(), f.key.clone(), f.principal.clone()]
+}
+
 /// The page, in `lang`.
 pub fn html(p: &Page<'_>, lang: Language) -> String {
     let w = words(lang);
-    let windows = &p.activities.windows;
-    let dense = dense(windows, p.from, p.to, p.width);
-    let starts: Vec<String> = dense.iter().map(|d| d.start.clone()).collect();
-    let index: BTreeMap<&str, usize> = starts.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
-    let marks = |series: Series| -> Vec<(usize, String)> {
-        p.anomalies
-            .iter()
-            .filter(|a| a.series == series)
-            .filter_map(|a| {
-                let label =
-                    format!("{} {} {:.2} {}", a.start, a.series.name(), a.score, a.key.as_deref().unwrap_or(""));
-                Some((*index.get(a.start.as_str())?, label))
-            })
-            .collect()
-    };
-    let series = |s: Series| dense.iter().map(|d| s.value(d)).collect::<Vec<u64>>();
     let mut body = String::new();
     let _ = writeln!(
         body,
@@ -320,6 +320,45 @@ pub fn html(p: &Page<'_>, lang: Language) -> String {
         esc(w.repeated),
         esc(w.marked),
     );
+    body.push_str(&charts(p, w));
+    body.push_str(&tables(p, w));
+    format!(
+        r#"<!doctype html>
+<html lang="{lang}"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<title>{title}</title>
+<style>
+body {{ font-family: system-ui, "Noto Sans CJK JP", "Hiragino Sans", sans-serif; margin: 24px; color: #222; }}
+figure {{ margin: 16px 0; }} figcaption, h2 {{ font-weight: 600; margin: 8px 0; }} h2 {{ font-size: 1.1em; }}
+.axis {{ font-size: 11px; fill: #555; }} .legend {{ font-size: 12px; color: #444; }}
+table {{ border-collapse: collapse; font-size: 13px; }} td, th {{ border: 1px solid #ccc; padding: 2px 8px; text-align: left; }}
+</style></head><body>
+{body}</body></html>
+"#,
+        lang = lang.as_str(),
+        title = esc(&format!("{} — {}", w.heading, p.title)),
+    )
+}
+
+/// The panels: every window of the range, anomalies marked on their series.
+fn charts(p: &Page<'_>, w: &Words) -> String {
+    let windows = &p.activities.windows;
+    let dense = dense(windows, p.from, p.to, p.width);
+    let starts: Vec<String> = dense.iter().map(|d| d.start.clone()).collect();
+    let index: BTreeMap<&str, usize> = starts.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
+    let marks = |series: Series| -> Vec<(usize, String)> {
+        p.anomalies
+            .iter()
+            .filter(|a| a.series == series)
+            .filter_map(|a| {
+                let label =
+                    format!("{} {} {:.2} {}", a.start, a.series.name(), a.score, a.key.as_deref().unwrap_or(""));
+                Some((*index.get(a.start.as_str())?, label))
+            })
+            .collect()
+    };
+    let series = |s: Series| dense.iter().map(|d| s.value(d)).collect::<Vec<u64>>();
+    let mut body = String::new();
     body.push_str(&chart(
         w.total,
         &starts,
@@ -353,28 +392,18 @@ pub fn html(p: &Page<'_>, lang: Language) -> String {
         &[Line { name: w.root.into(), values: series(Series::Root) }],
         &marks(Series::Root),
     ));
+    body
+}
+
+/// The tables: anomalies, first uses, and the rankings over the whole range.
+fn tables(p: &Page<'_>, w: &Words) -> String {
+    let windows = &p.activities.windows;
+    let mut body = String::new();
     let _ = write!(body, "<h2>{}</h2>", esc(w.anomalies));
-    let rows: Vec<Vec<String>> = p
-        .anomalies
-        .iter()
-        .map(|a| {
-            vec![
-                a.start.clone(),
-                a.series.name().to_string(),
-                a.key.clone().unwrap_or_default(),
-                a.value.to_string(),
-                format!("{:.2}", a.score),
-            ]
-        })
-        .collect();
+    let rows: Vec<Vec<String>> = p.anomalies.iter().map(anomaly_row).collect();
     body.push_str(&table(&[w.start, w.series, w.key, w.value, w.score], &rows, w.none));
     let _ = write!(body, "<h2>{}</h2>", esc(w.firsts));
-    let rows: Vec<Vec<String>> = p
-        .activities
-        .firsts
-        .iter()
-        .map(|f| vec![f.time.clone(), f.account.clone(), f.kind.clone(), f.key.clone(), f.principal.clone()])
-        .collect();
+    let rows: Vec<Vec<String>> = p.activities.firsts.iter().map(first_row).collect();
     body.push_str(&table(&[w.time, w.account, w.kind, w.key, w.by], &rows, w.none));
     let count_rows = |v: Vec<(String, u64)>| v.into_iter().map(|(k, n)| vec![k, n.to_string()]).collect::<Vec<_>>();
     for (title, pick) in [
@@ -402,22 +431,7 @@ pub fn html(p: &Page<'_>, lang: Language) -> String {
         .take(20)
         .collect();
     body.push_str(&table(&[w.key, w.count], &count_rows(ec2), w.none));
-    format!(
-        r#"<!doctype html>
-<html lang="{lang}"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
-<title>{title}</title>
-<style>
-body {{ font-family: system-ui, "Noto Sans CJK JP", "Hiragino Sans", sans-serif; margin: 24px; color: #222; }}
-figure {{ margin: 16px 0; }} figcaption, h2 {{ font-weight: 600; margin: 8px 0; }} h2 {{ font-size: 1.1em; }}
-.axis {{ font-size: 11px; fill: #555; }} .legend {{ font-size: 12px; color: #444; }}
-table {{ border-collapse: collapse; font-size: 13px; }} td, th {{ border: 1px solid #ccc; padding: 2px 8px; text-align: left; }}
-</style></head><body>
-{body}</body></html>
-"#,
-        lang = lang.as_str(),
-        title = esc(&format!("{} — {}", w.heading, p.title)),
-    )
+    body
 }
 
 #[cfg(test)]
