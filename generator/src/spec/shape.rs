@@ -394,49 +394,58 @@ pub fn check(
             }
         },
         Shape::Object(fields) => match &node.kind {
-            Kind::Map(entries) => {
-                let mut out = Map::new();
-                for (k, v) in entries {
-                    let p = format!("{pointer}/{}", escape(&k.name));
-                    locs.keys.insert(p.clone(), k.pos);
-                    match fields.iter().find(|f| f.name == k.name) {
-                        Some(field) => {
-                            if let Some(value) = check(v, field.shape, &p, locs, diags) {
-                                out.insert(k.name.clone(), value);
-                            }
-                        }
-                        None => {
-                            let mut d = Diagnostic::error(k.pos, format!("unknown key `{}`", k.name))
-                                .width(k.name.chars().count());
-                            d = match did_you_mean(&k.name, fields.iter().map(|f| f.name)) {
-                                Some(m) => d.hint(format!("did you mean `{m}`?")),
-                                None => d.hint(format!(
-                                    "known keys here: {}",
-                                    fields.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")
-                                )),
-                            };
-                            diags.push(d);
-                        }
-                    }
-                }
-                for field in fields.iter().filter(|f| f.required) {
-                    if !entries.iter().any(|(k, _)| k.name == field.name) {
-                        let where_ =
-                            if pointer.is_empty() { "the spec".to_string() } else { format!("`{}`", dotted(pointer)) };
-                        diags.push(
-                            Diagnostic::error(node.pos, format!("missing required key `{}` in {where_}", field.name))
-                                .hint(format!("{}: {}", field.name, field.doc)),
-                        );
-                    }
-                }
-                Some(Value::Object(out))
-            }
+            Kind::Map(entries) => check_object(node, entries, fields, pointer, locs, diags),
             _ => {
                 diags.push(mismatch("a mapping"));
                 None
             }
         },
     }
+}
+
+/// A mapping against its fields: each known key checked, each unknown one named with the
+/// nearest known key, each missing required key reported at the mapping.
+fn check_object(
+    node: &Node,
+    entries: &[(crate::spec::yaml::Key, Node)],
+    fields: &[Field],
+    pointer: &str,
+    locs: &mut Locations,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Value> {
+    let mut out = Map::new();
+    for (k, v) in entries {
+        let p = format!("{pointer}/{}", escape(&k.name));
+        locs.keys.insert(p.clone(), k.pos);
+        match fields.iter().find(|f| f.name == k.name) {
+            Some(field) => {
+                if let Some(value) = check(v, field.shape, &p, locs, diags) {
+                    out.insert(k.name.clone(), value);
+                }
+            }
+            None => {
+                let mut d = Diagnostic::error(k.pos, format!("unknown key `{}`", k.name)).width(k.name.chars().count());
+                d = match did_you_mean(&k.name, fields.iter().map(|f| f.name)) {
+                    Some(m) => d.hint(format!("did you mean `{m}`?")),
+                    None => d.hint(format!(
+                        "known keys here: {}",
+                        fields.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")
+                    )),
+                };
+                diags.push(d);
+            }
+        }
+    }
+    for field in fields.iter().filter(|f| f.required) {
+        if !entries.iter().any(|(k, _)| k.name == field.name) {
+            let where_ = if pointer.is_empty() { "the spec".to_string() } else { format!("`{}`", dotted(pointer)) };
+            diags.push(
+                Diagnostic::error(node.pos, format!("missing required key `{}` in {where_}", field.name))
+                    .hint(format!("{}: {}", field.name, field.doc)),
+            );
+        }
+    }
+    Some(Value::Object(out))
 }
 
 /// Escapes a key for a JSON pointer segment (RFC 6901).
