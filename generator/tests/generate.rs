@@ -709,9 +709,12 @@ fn every_function_reads_the_environment_its_template_sets() {
 #[test]
 fn activity_insights_forwards_every_account_and_region_to_one_queue() {
     for read_only in [false, true] {
+        // The second variant sends the alerts to a channel of their own.
+        let channel = if read_only { "C0SECURITY1" } else { "C0EXAMPLE01" };
+        let extra = if read_only { format!(", slack_channel: {channel}") } else { String::new() };
         let text = example("organization.yaml").replace(
             "activity_insights: {}",
-            &format!("activity_insights: {{ read_only: {read_only}, notify: [sec@example.com] }}"),
+            &format!("activity_insights: {{ read_only: {read_only}, notify: [sec@example.com]{extra} }}"),
         );
         let files = generate(&load_spec_text(&text));
         let (central, member) = (rendered(&files, "central.yaml"), rendered(&files, "member.yaml"));
@@ -759,6 +762,17 @@ fn activity_insights_forwards_every_account_and_region_to_one_queue() {
         }
         let role = &res(&central, "InsightsFunctionRole")["Properties"]["Policies"][0]["PolicyDocument"]["Statement"];
         assert!(role.as_array().unwrap().iter().all(|s| s["Resource"] != "*"), "{role:#}");
+        // The Slack app exists: the function reads its bot token, and nothing else of it.
+        let bot = "arn:aws:secretsmanager:eu-west-1:210987654321:secret:slack-bot-d4E5f6";
+        let secrets: Vec<&Value> =
+            role.as_array().unwrap().iter().filter(|s| s["Action"] == "secretsmanager:GetSecretValue").collect();
+        assert_eq!(secrets.len(), 1, "{role:#}");
+        assert_eq!(secrets[0]["Resource"], serde_json::json!([bot]));
+        let env = &res(&central, "InsightsFunction")["Properties"]["Environment"]["Variables"];
+        assert_eq!(
+            (&env["OPSLAKE_SLACK_BOT_TOKEN_ARN"], &env["OPSLAKE_SLACK_CHANNEL"]),
+            (&Value::from(bot), &Value::from(channel))
+        );
         assert_eq!(res(&central, "InsightsSubscription1")["Properties"]["Endpoint"], "sec@example.com");
         assert_eq!(
             res(&central, "InsightsCallsAnomalyAlarm")["Properties"]["AlarmActions"],

@@ -8,6 +8,8 @@
 //! - The schedule scores the closed windows with the forests kept in S3: steady activity
 //!   gives nothing; a burst of AccessDenied gives one message on the topic, once.
 //! - A region an account uses for the first time after the learning day is published once.
+//! - When the Slack app exists, each alert is also posted in its channel (a local server
+//!   speaking Slack's `chat.postMessage`); a Slack that refuses does not stop the topic's.
 
 #[path = "../../runtime/tests/common/mod.rs"]
 mod common;
@@ -19,7 +21,8 @@ use std::process::Command;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use jiff::{SignedDuration, Timestamp};
-use opslake_runtime::functions::insights::{activity_of, InsightsService, LATENESS, WIDTH};
+use opslake_runtime::functions::insights::{activity_of, InsightsService, SlackAlerts, LATENESS, WIDTH};
+use opslake_runtime::slack::api::SlackApi;
 use serde_json::{json, Value};
 use support::*;
 
@@ -131,9 +134,13 @@ print(json.dumps(out))
     m.into_iter().map(|(k, v)| (k.parse().unwrap(), v)).collect()
 }
 
-fn service(aws: opslake_runtime::aws::Aws) -> InsightsService {
+fn service(aws: opslake_runtime::aws::Aws, slack: Option<&common::FakeAws>) -> InsightsService {
     InsightsService {
         aws,
+        slack: slack.map(|f| SlackAlerts {
+            api: SlackApi::new(&format!("{}/api", f.url), "xoxb-test".into()).unwrap(),
+            channel: "C0ALERTS01".into(),
+        }),
         table: TABLE.into(),
         bucket: BUCKET.into(),
         state_key: "insights/state.json.gz".into(),
@@ -146,7 +153,9 @@ fn service(aws: opslake_runtime::aws::Aws) -> InsightsService {
 async fn live_windows_count_each_call_once_and_the_schedule_reports_a_burst_once() {
     let moto = start_moto();
     let queue = resources(&moto);
-    let svc = service(common::aws(&moto.url).await);
+    // A Slack that refuses every post (the bot was removed from the channel).
+    let slack = common::serve(Box::new(|_, _| (200, json!({"ok": false, "error": "not_in_channel"}))));
+    let svc = service(common::aws(&moto.url).await, Some(&slack));
     let records = real_records();
     let steady: Vec<&Value> = records
         .iter()
@@ -236,6 +245,8 @@ async fn live_windows_count_each_call_once_and_the_schedule_reports_a_burst_once
     let messages = published(&moto, &queue);
     assert_eq!(messages.len(), found.len(), "{messages:#?}");
     assert!(messages.iter().any(|m| m.starts_with("access_denied in the 10-second window from") && m.contains(&burst)));
+    // Slack was asked once per anomaly and refused; the topic has them all the same.
+    assert_eq!(slack.calls.lock().unwrap().len(), found.len());
     // Run again at the same time: nothing new to score, nothing published again.
     assert!(svc.score(after).await.unwrap().is_empty());
     assert!(published(&moto, &queue).is_empty());
@@ -245,7 +256,9 @@ async fn live_windows_count_each_call_once_and_the_schedule_reports_a_burst_once
 async fn a_first_region_is_reported_once_after_the_learning_day() {
     let moto = start_moto();
     let queue = resources(&moto);
-    let svc = service(common::aws(&moto.url).await);
+    let slack =
+        common::serve(Box::new(|_, body| (200, json!({"ok": true, "channel": body["channel"], "ts": "1.000100"}))));
+    let svc = service(common::aws(&moto.url).await, Some(&slack));
     let records = real_records();
     let r = records.iter().find(|r| r["awsRegion"] == "us-east-1" && r.get("errorCode").is_none()).unwrap();
     let t0: Timestamp = "2026-12-01T12:00:00Z".parse().unwrap();
@@ -267,4 +280,15 @@ async fn a_first_region_is_reported_once_after_the_learning_day() {
         messages[0].starts_with(&format!("Account {account} made its first call in region eu-west-3")),
         "{messages:#?}"
     );
+    // And once in the Slack channel, the subject in bold over the message.
+    let posts = slack.calls.lock().unwrap().clone();
+    assert_eq!(posts.len(), 1, "{posts:#?}");
+    assert_eq!(posts[0].0, "/api/chat.postMessage");
+    assert_eq!(posts[0].1["channel"], "C0ALERTS01");
+    let text = posts[0].1["blocks"][0]["text"]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with(&format!("*opslake: account {account} used region eu-west-3 for the first time*\n")),
+        "{text}"
+    );
+    assert!(text.contains(&messages[0]), "{text}");
 }

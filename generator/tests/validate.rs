@@ -1203,6 +1203,33 @@ fn what_a_feature_cannot_do_is_a_warning_at_its_line() {
     let d = loaded.diagnostics.iter().find(|d| d.is_error()).expect("an error");
     assert_eq!(d.message, "`not-an-address` is not an e-mail address");
     assert_eq!(d.pos.line, bad.lines().position(|l| l.contains("not-an-address")).unwrap() + 1);
+    // Its Slack channel is a channel id, and needs failure analysis's Slack app to post in it.
+    let first_error = |text: &str| {
+        let loaded = spec::load(text.as_bytes(), today);
+        let d = loaded.diagnostics.iter().find(|d| d.is_error()).cloned().expect("an error");
+        (d.pos.line, d.message, d.hint.unwrap_or_default())
+    };
+    let named =
+        text.replace("activity_insights: { enabled: true }", "activity_insights: { slack_channel: \"#security\" }");
+    let line = named.lines().position(|l| l.contains("#security")).unwrap() + 1;
+    assert_eq!(
+        first_error(&named),
+        (
+            line,
+            "`#security` is not a Slack channel id".into(),
+            "use the channel id (C0123456789), not its #name".into()
+        )
+    );
+    let no_app: String = text.lines().filter(|l| !l.starts_with("    slack: {")).map(|l| format!("{l}\n")).collect();
+    assert_ne!(no_app.len(), text.len(), "full.yaml has a Slack app");
+    let no_app =
+        no_app.replace("activity_insights: { enabled: true }", "activity_insights: { slack_channel: C0SECURITY1 }");
+    let (l, message, hint) = first_error(&no_app);
+    assert_eq!(l, no_app.lines().position(|l| l.contains("C0SECURITY1")).unwrap() + 1);
+    assert!(
+        message.contains("Slack app, which this spec does not have") && hint.contains("failure_analysis.slack"),
+        "{message} / {hint}"
+    );
 }
 
 /// `insights_query` still loads (older specs set it) but is said to be unused, at its line.

@@ -22,7 +22,7 @@ pub mod llm;
 pub mod query;
 pub mod records;
 pub mod report;
-#[cfg(feature = "slack")]
+#[cfg(feature = "slack-api")]
 pub mod slack;
 pub mod source;
 pub mod suggest;

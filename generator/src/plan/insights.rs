@@ -11,7 +11,9 @@
 //! - Output: CloudWatch metrics (EMF), six Contributor Insights rules over the function's log
 //!   (principals, source IPs, APIs, refused principals, failed calls per API, EC2 calls by
 //!   error code: too many keys for metrics, and no table to keep), a dashboard, an anomaly-detection alarm on all calls as a second
-//!   opinion, and an encrypted topic for the function's anomalies and the alarm.
+//!   opinion, and an encrypted topic for the function's anomalies and the alarm. When the
+//!   failure-analysis Slack app exists, its bot also posts the function's alerts (in its
+//!   channel, or `slack_channel`).
 
 use serde_json::{json, Value};
 
@@ -141,12 +143,16 @@ pub(super) fn central(spec: &Spec) -> Value {
     let log_group = format!("/aws/lambda/{name}");
     let ns = namespace(spec);
     let state_key = format!("{}opslake/insights/forests.json.gz", join_prefix(&spec.lake.prefix));
+    // The failure-analysis Slack app, when it exists, also carries the alerts.
+    let slack = spec.features.failure_analysis.as_ref().filter(|f| f.enabled).and_then(|f| f.slack.as_ref());
     let env = InsightsEnv {
         table: EnvValue::Ref("InsightsTable".into()),
         bucket: EnvValue::Text(spec.lake.bucket.clone()),
         state_key: EnvValue::Text(state_key.clone()),
         topic_arn: EnvValue::Ref("InsightsTopic".into()),
         namespace: EnvValue::Text(ns.clone()),
+        bot_token_arn: slack.map(|s| s.bot_token.clone()),
+        channel: slack.map(|s| a.slack_channel.clone().unwrap_or_else(|| s.channel.clone())),
     };
     let rules: Vec<(String, String)> =
         RANKINGS.iter().map(|(_, suffix, _, _)| (suffix.to_string(), format!("{name}-{suffix}"))).collect();
@@ -190,6 +196,7 @@ pub(super) fn central(spec: &Spec) -> Value {
         "emails": emails,
         "errors_alarm": format!("{name}-errors"),
         "calls_alarm": format!("{name}-unusual-calls"),
+        "secrets": slack.map(|s| vec![s.bot_token.clone()]).unwrap_or_default(),
     })
 }
 

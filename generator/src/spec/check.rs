@@ -413,9 +413,34 @@ fn check_features(c: &mut Checker, spec: &Spec) {
     }
     if let Some(a) = &spec.features.activity_insights {
         check_emails(c, "/features/activity_insights/notify", &a.notify);
+        if let Some(ch) = &a.slack_channel {
+            check_channel(c, "/features/activity_insights/slack_channel", ch);
+            let app = spec.features.failure_analysis.as_ref().filter(|f| f.enabled).and_then(|f| f.slack.as_ref());
+            if app.is_none() {
+                c.error(
+                    "/features/activity_insights/slack_channel",
+                    "alerts are posted by failure analysis's Slack app, which this spec does not have",
+                    Some("add features.failure_analysis.slack {signing_secret, bot_token, channel}, or remove slack_channel".into()),
+                );
+            }
+        }
     }
     if let Some(fa) = &spec.features.failure_analysis {
         check_failure_analysis(c, spec, fa);
+    }
+}
+
+/// A Slack channel id (not a `#name`).
+fn check_channel(c: &mut Checker, at: &str, ch: &str) {
+    let ok = ch.len() >= 9
+        && matches!(ch.as_bytes()[0], b'C' | b'G' | b'D')
+        && ch.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    if !ok {
+        c.error(
+            at,
+            format!("`{ch}` is not a Slack channel id"),
+            Some("use the channel id (C0123456789), not its #name".into()),
+        );
     }
 }
 
@@ -469,17 +494,7 @@ fn check_triggers(c: &mut Checker, fa: &super::model::FailureAnalysis) {
                 c.error(&format!("/features/failure_analysis/slack/{key}"), problem, None);
             }
         }
-        let ch = &s.channel;
-        let ok = ch.len() >= 9
-            && matches!(ch.as_bytes()[0], b'C' | b'G' | b'D')
-            && ch.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-        if !ok {
-            c.error(
-                "/features/failure_analysis/slack/channel",
-                format!("`{ch}` is not a Slack channel id"),
-                Some("use the channel id (C0123456789), not its #name".into()),
-            );
-        }
+        check_channel(c, "/features/failure_analysis/slack/channel", &s.channel);
     }
     if fa.enabled && fa.slack.is_none() && fa.alarm_topics.is_empty() && !fa.alarm_events {
         c.error(

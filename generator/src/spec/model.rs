@@ -261,6 +261,9 @@ pub struct ActivityInsights {
     /// E-mail addresses subscribed to the anomaly topic.
     #[serde(default)]
     pub notify: Vec<String>,
+    /// The Slack channel for alerts, when not failure analysis's (the same app posts them).
+    #[serde(default)]
+    pub slack_channel: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -231,6 +231,7 @@ pub const SPEC: Shape = Shape::Object(&[
                     def("enabled", &BOOL, "true", ""),
                     def("read_only", &BOOL, "false", "Also count read-only calls (Describe*, Get*, List*): often ten times the volume of the others, and as many more events, messages and invocations."),
                     def("notify", &Shape::List(&STR), "[]", "E-mail addresses subscribed to the anomaly topic."),
+                    f("slack_channel", &STR, "Channel id for the alerts when the failure-analysis Slack app exists (default: its channel)."),
                 ]),
                 "Near-real-time API activity of every account and region: metrics, rankings and a dashboard, random cut forest anomalies to a topic.",
             ),

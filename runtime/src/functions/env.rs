@@ -456,17 +456,25 @@ pub struct InsightsEnv {
     pub topic_arn: EnvValue,
     /// The CloudWatch namespace of the metrics.
     pub namespace: EnvValue,
+    /// The Slack bot token's secret and the channel alerts go to, when the app exists.
+    pub bot_token_arn: Option<String>,
+    pub channel: Option<String>,
 }
 
 impl InsightsEnv {
     pub fn to_vars(&self) -> Vars {
-        Vars::from([
+        let mut vars = Vars::from([
             (INSIGHTS_TABLE, self.table.clone()),
             (STATE_BUCKET, self.bucket.clone()),
             (STATE_KEY, self.state_key.clone()),
             (TOPIC_ARN, self.topic_arn.clone()),
             (METRICS_NAMESPACE, self.namespace.clone()),
-        ])
+        ]);
+        if let (Some(token), Some(channel)) = (&self.bot_token_arn, &self.channel) {
+            vars.insert(BOT_TOKEN_ARN, text(token));
+            vars.insert(SLACK_CHANNEL, text(channel));
+        }
+        vars
     }
 
     pub fn from_vars(get: Lookup) -> Result<InsightsEnv, String> {
@@ -477,6 +485,8 @@ impl InsightsEnv {
             state_key: t(STATE_KEY)?,
             topic_arn: t(TOPIC_ARN)?,
             namespace: t(METRICS_NAMESPACE)?,
+            bot_token_arn: get(BOT_TOKEN_ARN),
+            channel: get(SLACK_CHANNEL),
         })
     }
 

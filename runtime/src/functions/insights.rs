@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use futures_util::StreamExt;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -38,6 +39,7 @@ use crate::analysis::insights::{text, Activity, Window};
 use crate::aws::{sdk_message, Aws};
 use crate::ledger::{Claim, Ledger, EXPIRES_AT, KEY};
 use crate::records::cloudtrail::Record;
+use crate::slack::api::{self, SlackApi};
 
 /// The live windows' width (the anchor's).
 pub const WIDTH: i64 = 10;
@@ -51,6 +53,10 @@ const KEEP_WINDOWS: i64 = 2 * 86_400;
 pub const MAX_WINDOWS_PER_RUN: usize = 360;
 /// The learning day: first uses are not reported before it has passed.
 const LEARNING: i64 = 86_400;
+
+/// How many event claims are in flight at once (DynamoDB writes; the SDK's connection pool
+/// reuses connections across them).
+const CLAIMS_AT_ONCE: usize = 32;
 
 /// The counters a window keeps in the table.
 const COUNTERS: [&str; 5] = ["total", "errors", "denied", "signin_failures", "root"];
@@ -139,8 +145,15 @@ struct State {
     scorer: Scorer,
 }
 
+/// Where alerts also go when the failure-analysis Slack app exists: its bot posts in a channel.
+pub struct SlackAlerts {
+    pub api: SlackApi,
+    pub channel: String,
+}
+
 pub struct InsightsService {
     pub aws: Aws,
+    pub slack: Option<SlackAlerts>,
     pub table: String,
     pub bucket: String,
     pub state_key: String,
@@ -172,10 +185,12 @@ impl InsightsService {
         // Window start → (its counts, the messages in it).
         let mut windows: BTreeMap<i64, (Window, Vec<String>)> = BTreeMap::new();
         let mut counted: Vec<Activity> = Vec::new();
+        let mut fresh: Vec<(String, Activity)> = Vec::new();
         for m in event.records {
             let id = m.message_id.clone().unwrap_or_default();
-            let a = match activity_of(m.body.as_deref().unwrap_or("")) {
-                Ok(a) => a,
+            match activity_of(m.body.as_deref().unwrap_or("")) {
+                Ok(a) if a.time < horizon => out.late += 1,
+                Ok(a) => fresh.push((id, a)),
                 Err(why) => {
                     // A message that can never be read is not retried: reported, and dropped.
                     out.malformed += 1;
@@ -184,14 +199,21 @@ impl InsightsService {
                         "insights: a message is not a CloudTrail API call",
                         json!({"message_id": id, "why": why}),
                     );
-                    continue;
                 }
-            };
-            if a.time < horizon {
-                out.late += 1;
-                continue;
             }
-            match ledger.claim(&format!("event#{}", a.id), now, LATENESS * 2).await {
+        }
+        // The claims are independent writes: sent CLAIMS_AT_ONCE at a time, their answers
+        // taken in the batch's order.
+        let claims: Vec<_> = futures_util::stream::iter(fresh.iter())
+            .map(|(_, a)| {
+                let (key, ledger) = (format!("event#{}", a.id), &ledger);
+                async move { ledger.claim(&key, now, LATENESS * 2).await }
+            })
+            .buffered(CLAIMS_AT_ONCE)
+            .collect()
+            .await;
+        for ((id, a), claim) in fresh.into_iter().zip(claims) {
+            match claim {
                 Ok(Claim::Taken) => out.repeated += 1,
                 Ok(Claim::Won) => {
                     let start = a.time.as_second().div_euclid(WIDTH) * WIDTH;
@@ -246,7 +268,7 @@ impl InsightsService {
             let message = format!(
                 "Account {account} made its first call in {kind} {key} since activity insights started (after its learning day). If nobody in the team expected it, look at who did: the dashboard's rankings, or opslake insights over the lake."
             );
-            if let Err(e) = self.publish(&subject, &message).await {
+            if let Err(e) = self.alert(&subject, &message).await {
                 log("error", "insights: a first use was not published", json!({"error": e}));
             }
         }
@@ -391,7 +413,7 @@ impl InsightsService {
                 a.score,
                 anomaly::THRESHOLD
             );
-            self.publish(&subject, &message).await?;
+            self.alert(&subject, &message).await?;
         }
         Ok(found)
     }
@@ -476,7 +498,9 @@ impl InsightsService {
             .map_err(|e| format!("S3 PutObject s3://{}/{}: {}", self.bucket, self.state_key, sdk_message(&e)))
     }
 
-    async fn publish(&self, subject: &str, message: &str) -> Result<(), String> {
+    /// Sends one alert: to the topic (an error if that fails), then to Slack when the app
+    /// exists (a failure there is logged: the topic already has it).
+    async fn alert(&self, subject: &str, message: &str) -> Result<(), String> {
         let sns = aws_sdk_sns::Client::from_conf(
             aws_sdk_sns::config::Builder::from(self.aws.config()).retry_config(crate::aws::retries(4)).build(),
         );
@@ -486,9 +510,22 @@ impl InsightsService {
             .message(message)
             .send()
             .await
-            .map(|_| ())
-            .map_err(|e| format!("SNS Publish to {}: {}", self.topic_arn, sdk_message(&e)))
+            .map_err(|e| format!("SNS Publish to {}: {}", self.topic_arn, sdk_message(&e)))?;
+        if let Some(slack) = &self.slack {
+            let (text, blocks) = slack_alert(subject, message);
+            if let Err(e) = slack.api.post_message(&slack.channel, None, &text, &blocks).await {
+                log("warn", "insights: an alert was not posted to Slack", json!({"error": e.to_string()}));
+            }
+        }
+        Ok(())
     }
+}
+
+/// An alert as a Slack message: its subject in bold over its text, both escaped (they carry
+/// values from the logs); the notification's text is the subject, escaped too (Slack formats it).
+pub fn slack_alert(subject: &str, message: &str) -> (String, Value) {
+    let section = format!("*{}*\n{}", api::escape(subject), api::escape(message));
+    (api::escape(subject), json!([{"type": "section", "text": {"type": "mrkdwn", "text": section}}]))
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -503,4 +540,19 @@ fn failure(id: &str) -> BatchItemFailure {
     let mut f = BatchItemFailure::default();
     f.item_identifier = id.to_string();
     f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slack_alert_cannot_mention_or_link_anyone() {
+        let (text, blocks) = slack_alert("first use of <!channel>", "key a&b <https://evil.example|click>");
+        assert_eq!(text, "first use of &lt;!channel&gt;");
+        assert_eq!(
+            blocks[0]["text"]["text"],
+            "*first use of &lt;!channel&gt;*\nkey a&amp;b &lt;https://evil.example|click&gt;"
+        );
+    }
 }

@@ -30,6 +30,12 @@ pub enum SlackError {
     Transport { method: String, detail: String },
 }
 
+/// Text as Slack shows it literally in `mrkdwn`: `&`, `<` and `>` are Slack's control
+/// characters (links, mentions), so a value from the logs cannot mention or link anyone.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
 /// The body of one call.
 enum Body<'a> {
     Json(&'a Value),
