@@ -34,10 +34,15 @@ struct Setup {
 
 impl Setup {
     fn new() -> Setup {
+        Setup::with(SPEC, &["query", "leftovers"])
+    }
+
+    /// `spec` with a zip for each of `bins`.
+    fn with(spec: &str, bins: &[&str]) -> Setup {
         test_credentials();
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("opslake.yaml"), SPEC).unwrap();
-        for bin in ["query", "leftovers"] {
+        std::fs::write(dir.path().join("opslake.yaml"), spec).unwrap();
+        for bin in bins {
             write_zip(&dir.path().join("zips"), bin, b"v1");
         }
         Setup { moto: start_moto(), dir }
@@ -310,6 +315,66 @@ fn deploy_creates_then_is_up_to_date_then_applies_a_spec_edit() {
     )
     .unwrap();
     assert!(deployed.template_body().unwrap().contains("2147483648"), "the new cutoff (2048 MB) is deployed");
+}
+
+/// Activity insights in a lake whose regions leave out us-east-1: a StackSet of its own puts
+/// the forwarding rule there (global services' calls reach EventBridge in us-east-1 only), and
+/// moto's EventBridge in us-east-1 then has the rule, aimed at the home region's bus.
+#[test]
+fn activity_insights_outside_us_east_1_forwards_from_there() {
+    let spec = SPEC
+        .replace("region: us-east-1 }\nregions: [us-east-1, eu-west-1]", "region: eu-west-1 }\nregions: [eu-west-1]")
+        .replace("features:\n", "features:\n  activity_insights: {}\n");
+    assert!(spec.contains("regions: [eu-west-1]") && spec.contains("activity_insights"));
+    let s = Setup::with(&spec, &["query", "leftovers", "insights"]);
+    let (code, first, err) = s.deploy_json(&["--yes"]);
+    assert_eq!(code, 0, "{first:#}\n{err}");
+    assert_eq!(
+        results(&first, "stack_sets"),
+        pairs(&[("demo-opslake-member", "created"), ("demo-opslake-activity-global", "created")])
+    );
+    let instances: Vec<(&str, &str)> = first["stack_sets"][1]["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["region"].as_str().unwrap(), i["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(instances, [("us-east-1", "CURRENT")]);
+    let script = r#"
+import boto3, json, sys
+ev = boto3.client("events", endpoint_url=sys.argv[1], region_name=sys.argv[2], aws_access_key_id="testing", aws_secret_access_key="testing")
+out = []
+for r in ev.list_rules()["Rules"]:
+    targets = ev.list_targets_by_rule(Rule=r["Name"])["Targets"]
+    out.append({"pattern": json.loads(r.get("EventPattern") or "{}"), "targets": [t["Arn"] for t in targets]})
+print(json.dumps(out))
+"#;
+    let rules = |region: &str| -> Vec<Value> {
+        let (code, out, err) = run(Command::new(tool("tools", "python")).args(["-c", script, &s.moto.url, region]));
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let bus = "arn:aws:events:eu-west-1:123456789012:event-bus/demo-opslake-activity";
+    let global = rules("us-east-1");
+    let forwarding: Vec<&Value> = global.iter().filter(|r| r["targets"] == serde_json::json!([bus])).collect();
+    assert_eq!(forwarding.len(), 1, "{global:#?}");
+    assert_eq!(
+        forwarding[0]["pattern"]["detail-type"],
+        serde_json::json!(["AWS API Call via CloudTrail", "AWS Console Signin via CloudTrail"])
+    );
+    // Nothing else of the member template is in us-east-1: no other stack there.
+    let cfn = aws_sdk_cloudformation::Client::from_conf(
+        aws_sdk_cloudformation::config::Builder::from(&s.sdk())
+            .region(aws_sdk_cloudformation::config::Region::new("us-east-1"))
+            .build(),
+    );
+    let names: Vec<String> = block_on(cfn.describe_stacks().send())
+        .unwrap()
+        .stacks()
+        .iter()
+        .filter_map(|x| x.stack_name().map(str::to_string))
+        .collect();
+    assert!(names.iter().all(|n| !n.contains("member")), "{names:?}");
 }
 
 #[test]

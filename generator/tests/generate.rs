@@ -45,6 +45,7 @@ fn variants() -> Vec<(&'static str, String)> {
         ),
     ));
     v.push(("member-logs-places", member_logs_spec()));
+    v.push(("activity-global", activity_outside_us_east_1()));
     v.push(("existing-trail", format!("{minimal}sources:\n  cloudtrail: {{ trail: existing }}\n  config: {{ recorder: false, aggregator: false }}\n")));
     v.push((
         "account-trails-data-events",
@@ -720,7 +721,8 @@ fn activity_insights_forwards_every_account_and_region_to_one_queue() {
         let (central, member) = (rendered(&files, "central.yaml"), rendered(&files, "member.yaml"));
         let res = |t: &Value, id: &str| t["Resources"][id].clone();
         let state = if read_only { "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS" } else { "ENABLED" };
-        let pattern = serde_json::json!({"detail-type": ["AWS API Call via CloudTrail"]});
+        let pattern =
+            serde_json::json!({"detail-type": ["AWS API Call via CloudTrail", "AWS Console Signin via CloudTrail"]});
         let forward = res(&member, "ActivityForwardRule");
         assert_eq!(forward["Condition"], "ForwardActivity");
         assert_eq!(
@@ -779,6 +781,52 @@ fn activity_insights_forwards_every_account_and_region_to_one_queue() {
             serde_json::json!([{"Ref": "InsightsTopic"}])
         );
     }
+}
+
+/// The organization example without us-east-1 in its regions.
+fn activity_outside_us_east_1() -> String {
+    let text = example("organization.yaml");
+    let out = text.replace("regions: [eu-west-1, eu-central-1, us-east-1]", "regions: [eu-west-1, eu-central-1]");
+    assert_ne!(out, text, "organization.yaml's regions changed");
+    out
+}
+
+/// Global services' calls reach EventBridge in us-east-1 only: without it in the spec's
+/// regions, a StackSet of its own forwards from there (the member StackSet's targets, that
+/// region alone, the same rule and role and nothing else); with it, there is none.
+#[test]
+fn activity_insights_forwards_global_services_from_us_east_1() {
+    let files = generate(&load_spec_text(&activity_outside_us_east_1()));
+    let global = rendered(&files, "activity-global.yaml");
+    let resources: Vec<&String> = global["Resources"].as_object().unwrap().keys().collect();
+    assert_eq!(resources, ["ActivityForwardRole", "ActivityForwardRule"]);
+    let rule = &global["Resources"]["ActivityForwardRule"];
+    assert!(rule.get("Condition").is_none(), "forwards in every account, the home one too");
+    let member = rendered(&files, "member.yaml");
+    let same =
+        |p: &str| (rule["Properties"][p].clone(), member["Resources"]["ActivityForwardRule"]["Properties"][p].clone());
+    for p in ["EventPattern", "State", "Targets"] {
+        let (a, b) = same(p);
+        assert_eq!(a, b, "{p}");
+    }
+    let manifest: Value =
+        serde_json::from_slice(&files.iter().find(|f| f.name == "manifest.json").unwrap().bytes).unwrap();
+    let target = |name: &str| {
+        manifest["templates"].as_array().unwrap().iter().find(|t| t["name"] == name).unwrap()["target"].clone()
+    };
+    let (g, m) = (target("activity-global"), target("member"));
+    assert_eq!(g["regions"], serde_json::json!(["us-east-1"]));
+    assert_eq!(g["stack_set_name"], "example-org-opslake-activity-global");
+    assert_eq!(
+        (&g["organizational_units"], &g["permission_model"]),
+        (&m["organizational_units"], &m["permission_model"])
+    );
+    // The central stack takes forwarded calls even from the home account (it is in us-east-1 too).
+    let central = rendered(&files, "central.yaml");
+    assert!(central["Resources"].get("ActivityRuleForwarded").is_some());
+    // With us-east-1 among the regions, the member StackSet already forwards from there.
+    let files = generate(&load_spec_text(&example("organization.yaml")));
+    assert!(files.iter().all(|f| f.name != "activity-global.yaml"));
 }
 
 /// A log group named by ARN is captured by the member stack of its account and region only:

@@ -7,7 +7,8 @@
 //!   unreadable message are dropped, each counted as such, none reported as a failure.
 //! - The schedule scores the closed windows with the forests kept in S3: steady activity
 //!   gives nothing; a burst of AccessDenied gives one message on the topic, once.
-//! - A region an account uses for the first time after the learning day is published once.
+//! - A region an account uses for the first time after the learning day is published once; a
+//!   console sign-in (EventBridge's `AWS Console Signin via CloudTrail`) is counted as one.
 //! - When the Slack app exists, each alert is also posted in its channel (a local server
 //!   speaking Slack's `chat.postMessage`); a Slack that refuses does not stop the topic's.
 
@@ -51,8 +52,13 @@ fn event(record: &Value, t: Timestamp, id: &str) -> String {
     let mut detail = record.clone();
     detail["eventTime"] = json!(t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
     detail["eventID"] = json!(id);
+    // Console sign-ins reach EventBridge under their own detail-type.
+    let detail_type = match detail["eventName"].as_str() {
+        Some("ConsoleLogin") => "AWS Console Signin via CloudTrail",
+        _ => "AWS API Call via CloudTrail",
+    };
     json!({
-        "version": "0", "id": format!("eb-{id}"), "detail-type": "AWS API Call via CloudTrail",
+        "version": "0", "id": format!("eb-{id}"), "detail-type": detail_type,
         "source": format!("aws.{}", detail["eventSource"].as_str().unwrap_or("").trim_end_matches(".amazonaws.com")),
         "account": detail["recipientAccountId"].as_str().unwrap_or("222222222222"),
         "time": detail["eventTime"], "region": detail["awsRegion"], "resources": [], "detail": detail,
@@ -273,6 +279,17 @@ async fn a_first_region_is_reported_once_after_the_learning_day() {
     assert_eq!(done.firsts, [(account.clone(), "region".to_string(), "eu-west-3".to_string())]);
     let again = svc.ingest(batch(&[("d".into(), event(&away, day, "d"))]), day).await;
     assert!(again.firsts.is_empty());
+    // A console sign-in arrives under its own detail-type, and is counted as one.
+    let login = records.iter().find(|r| r["eventName"] == "ConsoleLogin" && r["awsRegion"] == "us-east-1").unwrap();
+    let body = event(login, t0, "login");
+    assert!(body.contains(r#""detail-type":"AWS Console Signin via CloudTrail""#), "{body}");
+    // (in the learning day, so that its service is not a first use)
+    let signed_in = svc.ingest(batch(&[("e".into(), body)]), t0).await;
+    assert_eq!(signed_in.counted, 1);
+    let totals: Value = serde_json::from_str(&signed_in.lines[0]).unwrap();
+    let result = login["responseElements"]["ConsoleLogin"].as_str().unwrap();
+    let metric = if result == "Success" { "SignInSuccesses" } else { "SignInFailures" };
+    assert_eq!(totals[metric], 1, "{totals}");
     // Published once, on the anomaly topic.
     let messages = published(&moto, &queue);
     assert_eq!(messages.len(), 1, "{messages:#?}");

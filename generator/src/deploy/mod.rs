@@ -340,12 +340,13 @@ impl Run<'_> {
                     let home = self.home.clone();
                     self.stack_with(&home, t, &body, &params, ui).await?
                 }
-                Target::StackSet { regions, also_as_stacks_in, .. } => {
+                Target::StackSet { stack_set_name, regions, also_as_stacks_in, .. } => {
                     let outcome =
                         stackset::deploy(&self.home, &self.summary.account, t, &body, &params, opts, ui).await?;
                     let ok = outcome.result != StackResult::Failed;
                     self.summary.stack_sets.push(outcome);
-                    ok && self.plain_stacks(t, &body, &params, regions, also_as_stacks_in, ui).await?
+                    let where_ = (stack_set_name.as_str(), &regions[..], &also_as_stacks_in[..]);
+                    ok && self.plain_stacks(t, &body, &params, where_, ui).await?
                 }
             };
             if !ok {
@@ -373,15 +374,15 @@ impl Run<'_> {
         Ok(ok)
     }
 
-    /// Accounts the StackSet cannot reach (the management account) get plain stacks — here
-    /// when the credentials are theirs.
+    /// Accounts the StackSet cannot reach (the management account) get plain stacks, named as
+    /// the StackSet — here when the credentials are theirs. `where_`: (the StackSet's name, its
+    /// regions, those accounts).
     async fn plain_stacks(
         &mut self,
         t: &PlannedTemplate,
         body: &str,
         params: &[(String, String)],
-        regions: &[String],
-        accounts: &[String],
+        (stack_name, regions, accounts): (&str, &[String], &[String]),
         ui: &mut dyn Ui,
     ) -> Result<bool> {
         for account in accounts {
@@ -399,7 +400,7 @@ impl Run<'_> {
             let mine = *account == self.summary.account;
             for region in regions {
                 let target = Target::Stack {
-                    stack_name: self.names.member_stack.clone(),
+                    stack_name: stack_name.to_string(),
                     account: account.clone(),
                     region: region.clone(),
                 };

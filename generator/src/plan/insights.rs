@@ -1,6 +1,6 @@
 //! Activity insights live: what the central and member templates hold for it.
 //!
-//! - Ingestion: an EventBridge rule on `AWS API Call via CloudTrail` in every account and
+//! - Ingestion: an EventBridge rule on `AWS API Call via CloudTrail` (and console sign-ins) in every account and
 //!   region of the spec (its state includes the read-only calls when the spec asks), forwarded
 //!   to a bus in the home account whose policy admits only the organization (or the listed
 //!   accounts); the home account's home region has its own rule on its default bus. Both
@@ -18,11 +18,15 @@
 use serde_json::{json, Value};
 
 use opslake_runtime::functions::env::{EnvValue, InsightsEnv};
-use opslake_runtime::functions::insights::WIDTH;
+use opslake_runtime::functions::insights::{DETAIL_TYPES, WIDTH};
 
 use super::incident::bus_principals;
 use super::{join_prefix, ParamSource, FUNCTION_LOG_RETENTION_DAYS};
 use crate::spec::model::{ActivityInsights, Spec};
+
+/// Where calls to global services (IAM, STS's global endpoint, Organizations, Route 53,
+/// CloudFront) and root's console sign-ins reach EventBridge.
+pub const GLOBAL_REGION: &str = "us-east-1";
 
 fn enabled(spec: &Spec) -> Option<&ActivityInsights> {
     spec.features.activity_insights.as_ref().filter(|a| a.enabled)
@@ -35,7 +39,7 @@ pub(super) fn parameters(spec: &Spec) -> Option<(String, ParamSource)> {
 
 /// What the rules match.
 fn pattern() -> Value {
-    json!({"detail-type": ["AWS API Call via CloudTrail"]})
+    json!({ "detail-type": DETAIL_TYPES })
 }
 
 /// The rules' state: read-only calls reach EventBridge only with the state that includes
@@ -171,7 +175,8 @@ pub(super) fn central(spec: &Spec) -> Value {
     let principals = bus_principals(spec);
     let forwarded = principals["org_id"].is_string()
         || principals["accounts"].as_array().is_some_and(|x| !x.is_empty())
-        || spec.regions.len() > 1;
+        || spec.regions.len() > 1
+        || !spec.regions.iter().any(|r| r == GLOBAL_REGION);
     json!({
         "name": name,
         "description": format!("opslake {}: API activity of every account and region in 10-second windows, scored", spec.name),

@@ -120,6 +120,8 @@ pub struct Names {
     pub results_bucket: String,
     pub central_stack: String,
     pub member_stack_set: String,
+    /// Activity forwarding from us-east-1 when the spec's regions do not include it.
+    pub activity_global_stack_set: String,
     pub member_stack: String,
     /// Config recorder, delivery channel and aggregator name.
     pub config: String,
@@ -163,6 +165,7 @@ impl Names {
             results_bucket: format!("{n}-athena-{acct}-{region}"),
             central_stack: format!("{n}-opslake-central"),
             member_stack_set: format!("{n}-opslake-member"),
+            activity_global_stack_set: format!("{n}-opslake-activity-global"),
             member_stack: format!("{n}-opslake-member"),
             config: format!("{n}-opslake"),
             results_access_log_prefix: format!("{n}-athena-{acct}-{region}/"),
@@ -754,6 +757,33 @@ fn texts(spec: &Spec) -> Value {
         "member": format!("opslake {n}: per-account and per-region delivery into the log lake"),
         "bootstrap": "opslake bootstrap: assets bucket for deploys (function zips, large templates)",
         "trail": format!("opslake {n}: the organization trail, from the management account into the log lake"),
+        "activity_global": format!("opslake {n}: API calls to global services (us-east-1), forwarded for activity insights"),
+    })
+}
+
+/// Activity insights' forwarding from us-east-1, where global services' calls reach
+/// EventBridge, when the spec's regions do not include it: the member template's targets, in
+/// us-east-1 alone.
+fn activity_global_template(spec: &Spec, names: &Names, text: &Value) -> Option<PlannedTemplate> {
+    use insights::GLOBAL_REGION;
+    let activity = insights::member(spec);
+    if activity.is_null() || spec.regions.iter().any(|r| r == GLOBAL_REGION) {
+        return None;
+    }
+    let mut target = member_target(spec, names, &spec.account_ids());
+    if let Target::StackSet { stack_set_name, regions, .. } = &mut target {
+        *stack_set_name = names.activity_global_stack_set.clone();
+        *regions = vec![GLOBAL_REGION.to_string()];
+    }
+    Some(PlannedTemplate {
+        name: "activity-global".into(),
+        file: "activity-global.yaml".into(),
+        source: "cloudformation/activity-global.yaml.tera".into(),
+        description: "Every account, in us-east-1: API calls to global services, forwarded for activity insights"
+            .into(),
+        target,
+        parameters: Default::default(),
+        context: json!({"text": text, "insights": activity, "forward_condition": null}),
     })
 }
 
@@ -876,6 +906,7 @@ pub fn plan(spec: &Spec) -> Result<Plan, PlanError> {
         templates.push(trail_template(spec, &names, &text, &data_events, &trail_accounts[0], kms));
     }
     templates.extend(member_template(spec, &names, &text, &data_events));
+    templates.extend(activity_global_template(spec, &names, &text));
     Ok(Plan { name: spec.name.clone(), layout, tables, templates })
 }
 
@@ -1069,7 +1100,7 @@ mod tests {
         let loaded = crate::spec::load(text.as_bytes(), jiff::civil::date(2026, 1, 1));
         let spec = loaded.spec.unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
         let n = Names::of(&spec);
-        let limits: [(&str, &str, usize); 8] = [
+        let limits: [(&str, &str, usize); 9] = [
             ("access logs bucket", &n.access_logs_bucket, 63),
             ("results bucket", &n.results_bucket, 63),
             ("Glue database", &n.database, 255),
@@ -1078,6 +1109,7 @@ mod tests {
             ("KMS alias", &n.key_alias, 256),
             ("stack", &n.central_stack, 128),
             ("StackSet", &n.member_stack_set, 128),
+            ("StackSet", &n.activity_global_stack_set, 128),
         ];
         for (what, value, max) in limits {
             assert!(value.len() <= max, "{what} `{value}` has {} characters; the limit is {max}", value.len());

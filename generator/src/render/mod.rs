@@ -29,6 +29,14 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("cloudformation/member.yaml.tera", include_str!("../../../templates/cloudformation/member.yaml.tera")),
     ("cloudformation/trail.yaml.tera", include_str!("../../../templates/cloudformation/trail.yaml.tera")),
     (
+        "cloudformation/activity-forward.part.tera",
+        include_str!("../../../templates/cloudformation/activity-forward.part.tera"),
+    ),
+    (
+        "cloudformation/activity-global.yaml.tera",
+        include_str!("../../../templates/cloudformation/activity-global.yaml.tera"),
+    ),
+    (
         "cloudformation/event-selectors.yaml.tera",
         include_str!("../../../templates/cloudformation/event-selectors.yaml.tera"),
     ),

@@ -563,14 +563,6 @@ fn check_log_groups(c: &mut Checker, spec: &Spec, fa: &super::model::FailureAnal
 
 /// What a feature's section cannot do with the rest of the spec: said, not ignored.
 fn check_limits(c: &mut Checker, spec: &Spec) {
-    if spec.enabled(Feature::ActivityInsights) && !spec.regions.iter().any(|r| r == "us-east-1") {
-        let d = Diagnostic::warning(
-            c.locs.key("/regions"),
-            "features.activity_insights: calls to global services (IAM, STS's global endpoint, CloudFront, Route 53, Organizations) reach EventBridge in us-east-1 only, which regions does not list: they are not counted",
-        )
-        .hint("add us-east-1 to regions to count them");
-        c.diags.push(d);
-    }
     if let Some(fa) = spec.features.failure_analysis.as_ref() {
         for (i, ns) in fa.capture.namespaces.iter().enumerate() {
             if fa.capture.namespaces[..i].contains(ns) {

@@ -1,6 +1,7 @@
 //! The `insights` function: activity insights live. Two entry points, one state.
 //!
-//! **Ingest** (an SQS batch of EventBridge `AWS API Call via CloudTrail` events, forwarded
+//! **Ingest** (an SQS batch of EventBridge `AWS API Call via CloudTrail` and `AWS Console
+//! Signin via CloudTrail` events, forwarded
 //! from every account and region to the home account's bus): each event becomes an
 //! [`Activity`] exactly as a trail file's record does for `opslake insights`. An event older
 //! than [`LATENESS`] is dropped as late; one already counted (the same `eventID`, claimed in
@@ -58,6 +59,10 @@ const LEARNING: i64 = 86_400;
 /// reuses connections across them).
 const CLAIMS_AT_ONCE: usize = 32;
 
+/// The events counted: API calls, and console sign-ins (which CloudTrail gives EventBridge
+/// under their own detail-type). The rules match exactly these.
+pub const DETAIL_TYPES: [&str; 2] = ["AWS API Call via CloudTrail", "AWS Console Signin via CloudTrail"];
+
 /// The counters a window keeps in the table.
 const COUNTERS: [&str; 5] = ["total", "errors", "denied", "signin_failures", "root"];
 
@@ -75,11 +80,8 @@ struct Envelope<'a> {
 /// The activity in one SQS message body (an EventBridge event), or why there is none.
 pub fn activity_of(body: &str) -> Result<Activity, String> {
     let env: Envelope = serde_json::from_str(body).map_err(|e| format!("not an EventBridge event: {e}"))?;
-    if env.detail_type.as_deref() != Some("AWS API Call via CloudTrail") {
-        return Err(format!(
-            "detail-type {:?} is not AWS API Call via CloudTrail",
-            env.detail_type.unwrap_or_default()
-        ));
+    if !env.detail_type.as_deref().is_some_and(|d| DETAIL_TYPES.contains(&d)) {
+        return Err(format!("detail-type {:?} is not one of {DETAIL_TYPES:?}", env.detail_type.unwrap_or_default()));
     }
     let detail = env.detail.ok_or("the event has no detail")?;
     let record: Record =
