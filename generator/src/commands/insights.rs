@@ -6,7 +6,7 @@
 
 use jiff::Timestamp;
 use opslake_runtime::analysis::insights::anomaly::{self, Anomaly, Scorer};
-use opslake_runtime::analysis::insights::{first_key, Activities, Activity, Aggregator};
+use opslake_runtime::analysis::insights::{first_key, Activities, Activity, Aggregator, First, Window};
 use opslake_runtime::query::{self, Row};
 use opslake_runtime::report::insights::{anomaly_row, first_row, html, Page};
 use opslake_runtime::source::StreamFailure;
@@ -136,6 +136,22 @@ fn text(a: &Activities, anomalies: &[Anomaly]) -> String {
     out
 }
 
+/// `--format json`: the range, how it was scored, every window, the anomalies and first uses.
+#[derive(serde::Serialize)]
+struct Report<'a> {
+    from: String,
+    to: String,
+    window_seconds: i64,
+    calls: u64,
+    repeated: u64,
+    out_of_order: u64,
+    scoring: serde_json::Value,
+    learnt_until: String,
+    windows: &'a [Window],
+    anomalies: &'a [Anomaly],
+    firsts: &'a [First],
+}
+
 pub fn run(ctx: &mut Context, a: Args) -> Result {
     let (from, to) = (time("from", &a.from)?, time("to", &a.to)?);
     if from >= to {
@@ -196,17 +212,27 @@ pub fn run(ctx: &mut Context, a: Args) -> Result {
     }
     match a.format {
         Format::Json => {
-            let v = serde_json::json!({
-                "from": query::utc_text(from), "to": query::utc_text(to), "window_seconds": width,
-                "calls": counted, "repeated": repeated, "out_of_order": out_of_order,
-                "scoring": {
+            // Written as it is serialized: the windows are not copied into a JSON tree first.
+            let report = Report {
+                from: query::utc_text(from),
+                to: query::utc_text(to),
+                window_seconds: width,
+                calls: counted,
+                repeated,
+                out_of_order,
+                scoring: serde_json::json!({
                     "trees": anomaly::TREES, "sample_size": anomaly::SAMPLE, "shingle": anomaly::SHINGLE,
                     "threshold": anomaly::THRESHOLD, "seed": anomaly::SEED, "warmup_windows": anomaly::WARMUP,
-                },
-                "learnt_until": query::utc_text(learn_until(from, to)),
-                "windows": activities.windows, "anomalies": anomalies, "firsts": activities.firsts,
-            });
-            writeln!(ctx.out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default())?;
+                }),
+                learnt_until: query::utc_text(learn_until(from, to)),
+                windows: &activities.windows,
+                anomalies: &anomalies,
+                firsts: &activities.firsts,
+            };
+            let mut out = std::io::BufWriter::new(&mut *ctx.out);
+            serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::from)?;
+            std::io::Write::write_all(&mut out, b"\n")?;
+            std::io::Write::flush(&mut out)?;
         }
         Format::Text => {
             write!(ctx.out, "{}", text(&activities, &anomalies))?;
