@@ -29,14 +29,25 @@ pub enum Rec<'r, 'a> {
 /// Partition values of the object a record came from (`account`, `region`, …).
 pub type Partition = BTreeMap<String, String>;
 
-/// An object to read (its `s3://` key is derived when a problem names it: a scan lists
-/// hundreds of thousands of objects).
+/// A partition's folder in the mirror: what a scan lists, a group of folders at a time.
+#[derive(Debug, Clone)]
+pub struct Folder {
+    pub path: PathBuf,
+    pub partition: Arc<Partition>,
+}
+
+/// An object to read (its `s3://` key is derived when a problem names it). Only the objects
+/// of the folders being scanned are listed at once, so a scan's memory does not grow with the
+/// number of objects in the mirror.
 #[derive(Debug, Clone)]
 pub struct Object {
     pub path: PathBuf,
-    pub size: u64,
     pub partition: Arc<Partition>,
 }
+
+/// Folders listed and scanned together, per scan thread: enough objects to keep the threads
+/// busy, few enough names to hold.
+const FOLDERS_PER_THREAD: usize = 32;
 
 /// `ROOT/bucket/key` → `s3://bucket/key`.
 fn key_of(root: &Path, path: &Path) -> String {
@@ -123,13 +134,14 @@ impl Mirror {
         url.trim_start_matches("s3://").split('/').next().unwrap_or("")
     }
 
-    /// The objects the constraints allow, in a stable order, and the scan's partition counts.
-    pub fn objects(
+    /// The partition folders the constraints allow that exist, in a stable order, and the
+    /// scan's partition counts.
+    pub fn folders(
         &self,
         table: &TableDef,
         constraints: &BTreeMap<String, Constraint>,
         today: jiff::civil::Date,
-    ) -> Result<(Vec<Object>, ScanStats), EngineError> {
+    ) -> Result<(Vec<Folder>, ScanStats), EngineError> {
         let bucket = Self::bucket_of(&table.location).to_string();
         let bucket_dir = self.root.join(&bucket);
         if !bucket_dir.is_dir() {
@@ -141,38 +153,29 @@ impl Mirror {
             .partitions(constraints, today)
             .map_err(|e| EngineError::Projection(format!("table {}: {e}", table.name)))?;
         let mut stats = ScanStats { partitions_projected: partitions.len(), ..ScanStats::default() };
-        // Thousands of partition folders (days × accounts × regions): listed in parallel.
-        let listed: Vec<(Partition, Vec<(PathBuf, u64)>)> = partitions
+        // Thousands of partition folders (days × accounts × regions): looked up in parallel.
+        let folders: Vec<Folder> = partitions
             .into_par_iter()
             .filter_map(|p| {
-                let dir = self.path_of(&p.location).filter(|d| d.is_dir())?;
-                let mut files = walk(&dir);
-                files.sort();
-                Some((p.values, files))
+                let path = self.path_of(&p.location).filter(|d| d.is_dir())?;
+                Some(Folder { path, partition: Arc::new(p.values) })
             })
             .collect();
-        let mut out = Vec::new();
-        for (values, files) in listed {
-            stats.partitions_present += 1;
-            let partition = Arc::new(values);
-            for (path, size) in files {
-                out.push(Object { path, size, partition: Arc::clone(&partition) });
-            }
-        }
+        stats.partitions_present = folders.len();
         (stats.objects_total, stats.bytes_total) = self.total(&table.location);
-        Ok((out, stats))
+        Ok((folders, stats))
     }
 
     /// Scans the objects in parallel: `visit` sees every record with its partition; each
     /// worker folds into its own accumulator (`init`), and `merge` combines them.
-    pub fn scan<A, I, V, M>(&self, kind: TableKind, objects: &[Object], init: I, visit: V, merge: M) -> (A, ScanStats)
+    pub fn scan<A, I, V, M>(&self, kind: TableKind, folders: &[Folder], init: I, visit: V, merge: M) -> (A, ScanStats)
     where
         A: Send,
         I: Fn() -> A + Sync + Send,
         V: Fn(&mut A, Rec<'_, '_>, &Partition) + Sync + Send,
         M: Fn(A, A) -> A + Sync + Send,
     {
-        self.scan_filtered(kind, objects, None, init, visit, merge)
+        self.scan_filtered(kind, folders, None, init, visit, merge)
     }
 
     /// [`Mirror::scan`] for a query that wants only records with one of `needles`' event
@@ -180,7 +183,7 @@ impl Mirror {
     pub fn scan_filtered<A, I, V, M>(
         &self,
         kind: TableKind,
-        objects: &[Object],
+        folders: &[Folder],
         needles: Option<&EventNames>,
         init: I,
         visit: V,
@@ -194,21 +197,69 @@ impl Mirror {
     {
         let progress = self.progress.as_deref();
         if let Some(p) = progress {
-            p.begin(objects.len() as u64, objects.iter().map(|o| o.size).sum());
+            // Only a bar needs the totals first (a terminal): counted without holding names.
+            let (objects, bytes) =
+                folders.par_iter().map(|f| count(&f.path)).reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+            p.begin(objects, bytes);
         }
+        let group = (rayon::current_num_threads() * FOLDERS_PER_THREAD).max(1);
+        let mut done: Option<(A, ScanStats)> = None;
+        for chunk in folders.chunks(group) {
+            let objects: Vec<Object> = chunk
+                .par_iter()
+                .flat_map_iter(|f| {
+                    let mut files = walk(&f.path);
+                    files.sort();
+                    files.into_iter().map(|path| Object { path, partition: Arc::clone(&f.partition) })
+                })
+                .collect();
+            let (acc, stats) = self.scan_objects(kind, &objects, needles, &init, &visit, &merge);
+            done = Some(match done {
+                None => (acc, stats),
+                Some((a, mut sa)) => {
+                    sa.merge(stats);
+                    (merge(a, acc), sa)
+                }
+            });
+        }
+        if let Some(p) = progress {
+            p.finish();
+        }
+        let (acc, mut stats) = done.unwrap_or_else(|| (init(), ScanStats::default()));
+        stats.problems.sort_by(|a, b| a.key.cmp(&b.key));
+        (acc, stats)
+    }
+
+    /// One group's objects, read in parallel, in their order.
+    fn scan_objects<A, I, V, M>(
+        &self,
+        kind: TableKind,
+        objects: &[Object],
+        needles: Option<&EventNames>,
+        init: &I,
+        visit: &V,
+        merge: &M,
+    ) -> (A, ScanStats)
+    where
+        A: Send,
+        I: Fn() -> A + Sync + Send,
+        V: Fn(&mut A, Rec<'_, '_>, &Partition) + Sync + Send,
+        M: Fn(A, A) -> A + Sync + Send,
+    {
+        let progress = self.progress.as_deref();
         // Leaves of a few hundred objects at most (a few per thread for a small scan): each
         // leaf folds into its own accumulator, and accumulators cost a merge each.
         let leaf = (objects.len() / (rayon::current_num_threads() * 64)).max(1);
-        let (acc, stats) = objects
+        objects
             .par_iter()
             .with_min_len(leaf)
             .fold(
                 || (init(), ScanStats::default()),
                 |(mut acc, mut stats), obj| {
-                    let before = stats.records;
-                    read_object(kind, &self.root, obj, needles, &mut acc, &visit, &mut stats);
+                    let (records, bytes) = (stats.records, stats.bytes_scanned);
+                    read_object(kind, &self.root, obj, needles, &mut acc, visit, &mut stats);
                     if let Some(p) = progress {
-                        p.advance(obj.size, stats.records - before);
+                        p.advance(stats.bytes_scanned - bytes, stats.records - records);
                     }
                     (acc, stats)
                 },
@@ -219,13 +270,7 @@ impl Mirror {
                     sa.merge(sb);
                     (merge(a, b), sa)
                 },
-            );
-        if let Some(p) = progress {
-            p.finish();
-        }
-        let mut stats = stats;
-        stats.problems.sort_by(|a, b| a.key.cmp(&b.key));
-        (acc, stats)
+            )
     }
 }
 
@@ -289,8 +334,9 @@ fn count(dir: &Path) -> (u64, u64) {
         .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
 }
 
-/// Every visible file under `dir` with its size; subfolders listed in parallel.
-fn walk(dir: &Path) -> Vec<(PathBuf, u64)> {
+/// Every visible file under `dir` (no `stat`: the read gives the size); subfolders listed in
+/// parallel.
+fn walk(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -302,7 +348,7 @@ fn walk(dir: &Path) -> Vec<(PathBuf, u64)> {
             if ft.is_dir() {
                 walk(&e.path())
             } else if ft.is_file() {
-                vec![(e.path(), e.metadata().map(|m| m.len()).unwrap_or(0))]
+                vec![e.path()]
             } else {
                 Vec::new()
             }

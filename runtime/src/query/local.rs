@@ -964,8 +964,8 @@ impl Scanner<'_> {
         V: Fn(&mut A, Rec<'_, '_>, &BTreeMap<String, String>) + Sync + Send,
         M: Fn(A, A) -> A + Sync + Send,
     {
-        let (objects, s0) = self.mirror.objects(table, constraints, self.today).map_err(QueryError::Engine)?;
-        let (acc, s1) = self.mirror.scan_filtered(table.kind, &objects, self.needles.as_ref(), init, visit, merge);
+        let (folders, s0) = self.mirror.folders(table, constraints, self.today).map_err(QueryError::Engine)?;
+        let (acc, s1) = self.mirror.scan_filtered(table.kind, &folders, self.needles.as_ref(), init, visit, merge);
         self.stats.partitions_projected += s0.partitions_projected;
         self.stats.partitions_present += s0.partitions_present;
         self.stats.objects_total += s0.objects_total;
