@@ -6,7 +6,7 @@
 
 use jiff::Timestamp;
 use opslake_runtime::analysis::insights::anomaly::{self, Anomaly, Scorer};
-use opslake_runtime::analysis::insights::{first_key, Activities, Activity, Aggregator, First, Window};
+use opslake_runtime::analysis::insights::{first_key, Activities, Activity, Aggregator, Counts, First, Window};
 use opslake_runtime::query::{self, Row};
 use opslake_runtime::report::insights::{anomaly_row, first_row, html, Page};
 use opslake_runtime::source::StreamFailure;
@@ -106,9 +106,7 @@ fn time(flag: &str, s: &str) -> Result<Timestamp> {
 
 fn text(a: &Activities, anomalies: &[Anomaly]) -> String {
     let head = ["window (UTC)", "calls", "errors", "denied", "root", "top service", "top API", "top user", "top IP"];
-    let first = |m: &std::collections::BTreeMap<String, u64>| {
-        first_key(m).map(|(k, n)| format!("{k} ({n})")).unwrap_or_default()
-    };
+    let first = |m: &Counts| first_key(m).map(|(k, n)| format!("{k} ({n})")).unwrap_or_default();
     let rows: Vec<Vec<String>> = a
         .windows
         .iter()

@@ -10,7 +10,7 @@ use jiff::Timestamp;
 
 use super::Language;
 use crate::analysis::insights::anomaly::{Anomaly, Series};
-use crate::analysis::insights::{dense, text, Activities, First, Window};
+use crate::analysis::insights::{dense, text, Activities, Counts, First, Window};
 
 /// What the page shows.
 pub struct Page<'a> {
@@ -258,11 +258,11 @@ fn table(head: &[&str], rows: &[Vec<String>], none: &str) -> String {
 }
 
 /// The keys of `pick(window)` summed over every window, the `n` largest.
-fn totals(windows: &[Window], n: usize, pick: impl Fn(&Window) -> &BTreeMap<String, u64>) -> Vec<(String, u64)> {
+fn totals(windows: &[Window], n: usize, pick: impl Fn(&Window) -> &Counts) -> Vec<(String, u64)> {
     let mut sum: BTreeMap<&str, u64> = BTreeMap::new();
     for w in windows {
         for (k, v) in pick(w) {
-            *sum.entry(k.as_str()).or_default() += v;
+            *sum.entry(&**k).or_default() += v;
         }
     }
     let mut v: Vec<(String, u64)> = sum.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
@@ -276,11 +276,14 @@ fn keyed_lines(
     windows: &[Window],
     dense: &[std::borrow::Cow<'_, Window>],
     n: usize,
-    pick: impl Fn(&Window) -> &BTreeMap<String, u64> + Copy,
+    pick: impl Fn(&Window) -> &Counts + Copy,
 ) -> Vec<Line> {
     totals(windows, n, pick)
         .into_iter()
-        .map(|(k, _)| Line { values: dense.iter().map(|w| pick(w).get(&k).copied().unwrap_or(0)).collect(), name: k })
+        .map(|(k, _)| Line {
+            values: dense.iter().map(|w| pick(w).get(k.as_str()).copied().unwrap_or(0)).collect(),
+            name: k,
+        })
         .collect()
 }
 
@@ -407,7 +410,7 @@ fn tables(p: &Page<'_>, w: &Words) -> String {
     body.push_str(&table(&[w.time, w.account, w.kind, w.key, w.by], &rows, w.none));
     let count_rows = |v: Vec<(String, u64)>| v.into_iter().map(|(k, n)| vec![k, n.to_string()]).collect::<Vec<_>>();
     for (title, pick) in [
-        (w.top_users, (|d: &Window| &d.by_user) as fn(&Window) -> &BTreeMap<String, u64>),
+        (w.top_users, (|d: &Window| &d.by_user) as fn(&Window) -> &Counts),
         (w.top_ips, |d: &Window| &d.by_ip),
         (w.denied_by, |d: &Window| &d.access_denied),
     ] {
@@ -448,7 +451,7 @@ mod tests {
             start: "2025-06-12T09:00:00Z".into(),
             end: "2025-06-12T09:01:00Z".into(),
             total: 1,
-            by_user: BTreeMap::from([(evil.to_string(), 1)]),
+            by_user: Counts::from([(evil.into(), 1)]),
             signins: SignIns::default(),
             ..Window::default()
         };

@@ -14,6 +14,7 @@ pub mod anomaly;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,51 @@ use crate::records::cloudtrail::Record;
 pub const TOP: usize = 20;
 /// The key the rest of a series is summed under.
 pub const OTHER: &str = "(other)";
+
+/// A keyed series: calls per key. Keys are shared text: a principal or an IP seen in
+/// thousands of windows is held once ([`Names`]).
+pub type Counts = BTreeMap<Arc<str>, u64>;
+
+/// A [`Counts`] as a JSON object of numbers (`Arc<str>` keys written as text).
+mod counts {
+    use super::Counts;
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::collections::BTreeMap;
+
+    pub fn serialize<S: Serializer>(m: &Counts, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(m.iter().map(|(k, n)| (&**k, n)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Counts, D::Error> {
+        Ok(BTreeMap::<String, u64>::deserialize(d)?.into_iter().map(|(k, n)| (k.into(), n)).collect())
+    }
+}
+
+/// Adds one call to `key`'s count (allocating the key only the first time in the window).
+fn bump(m: &mut Counts, key: &str) {
+    match m.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            m.insert(Arc::from(key), 1);
+        }
+    }
+}
+
+/// The keys of the closed windows, each held once.
+#[derive(Debug, Default)]
+pub struct Names(HashSet<Arc<str>>);
+
+impl Names {
+    fn shared(&mut self, key: &Arc<str>) -> Arc<str> {
+        match self.0.get(key) {
+            Some(k) => Arc::clone(k),
+            None => {
+                self.0.insert(Arc::clone(key));
+                Arc::clone(key)
+            }
+        }
+    }
+}
 
 /// One API call, as the windows need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,24 +164,34 @@ pub struct Window {
     pub start: String,
     pub end: String,
     pub total: u64,
-    pub by_service: BTreeMap<String, u64>,
-    pub by_api: BTreeMap<String, u64>,
-    pub by_user: BTreeMap<String, u64>,
-    pub by_ip: BTreeMap<String, u64>,
-    pub by_region: BTreeMap<String, u64>,
+    #[serde(with = "counts")]
+    pub by_service: Counts,
+    #[serde(with = "counts")]
+    pub by_api: Counts,
+    #[serde(with = "counts")]
+    pub by_user: Counts,
+    #[serde(with = "counts")]
+    pub by_ip: Counts,
+    #[serde(with = "counts")]
+    pub by_region: Counts,
     /// Calls that failed, per error code.
-    pub errors: BTreeMap<String, u64>,
+    #[serde(with = "counts")]
+    pub errors: Counts,
     /// Calls that failed, per API: with `by_api`, each API's error rate.
-    pub api_errors: BTreeMap<String, u64>,
+    #[serde(with = "counts")]
+    pub api_errors: Counts,
     /// Calls refused (AccessDenied, UnauthorizedOperation), per principal.
-    pub access_denied: BTreeMap<String, u64>,
+    #[serde(with = "counts")]
+    pub access_denied: Counts,
     pub signins: SignIns,
     /// Failed console sign-ins, per source IP.
-    pub signin_failure_ips: BTreeMap<String, u64>,
+    #[serde(with = "counts")]
+    pub signin_failure_ips: Counts,
     /// Calls made as the root user.
     pub root: u64,
     /// Root's calls, per source IP.
-    pub root_ips: BTreeMap<String, u64>,
+    #[serde(with = "counts")]
+    pub root_ips: Counts,
 }
 
 impl Window {
@@ -152,33 +208,35 @@ impl Window {
     /// Counts one call into the window.
     pub fn count(&mut self, a: &Activity) {
         self.total += 1;
-        *self.by_service.entry(a.service.clone()).or_default() += 1;
-        *self.by_api.entry(a.api.clone()).or_default() += 1;
-        *self.by_user.entry(a.principal.clone()).or_default() += 1;
-        *self.by_ip.entry(a.ip.clone()).or_default() += 1;
-        *self.by_region.entry(a.region.clone()).or_default() += 1;
+        bump(&mut self.by_service, &a.service);
+        bump(&mut self.by_api, &a.api);
+        bump(&mut self.by_user, &a.principal);
+        bump(&mut self.by_ip, &a.ip);
+        bump(&mut self.by_region, &a.region);
         if let Some(e) = &a.error {
-            *self.errors.entry(e.clone()).or_default() += 1;
-            *self.api_errors.entry(a.api.clone()).or_default() += 1;
+            bump(&mut self.errors, e);
+            bump(&mut self.api_errors, &a.api);
             if is_access_denied(e) {
-                *self.access_denied.entry(a.principal.clone()).or_default() += 1;
+                bump(&mut self.access_denied, &a.principal);
             }
         }
         match a.sign_in.as_deref() {
             Some("Success") => self.signins.success += 1,
             Some(_) => {
                 self.signins.failure += 1;
-                *self.signin_failure_ips.entry(a.ip.clone()).or_default() += 1;
+                bump(&mut self.signin_failure_ips, &a.ip);
             }
             None => {}
         }
         if a.identity == "Root" {
             self.root += 1;
-            *self.root_ips.entry(a.ip.clone()).or_default() += 1;
+            bump(&mut self.root_ips, &a.ip);
         }
     }
 
-    fn cut(mut self) -> Window {
+    /// The window closed: each series cut to its top keys, the keys shared with the other
+    /// closed windows'.
+    fn cut(mut self, names: &mut Names) -> Window {
         for m in [
             &mut self.by_service,
             &mut self.by_api,
@@ -191,30 +249,30 @@ impl Window {
             &mut self.signin_failure_ips,
             &mut self.root_ips,
         ] {
-            *m = top(std::mem::take(m));
+            *m = top(std::mem::take(m)).into_iter().map(|(k, n)| (names.shared(&k), n)).collect();
         }
         self
     }
 }
 
-fn top(m: BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+fn top(m: Counts) -> Counts {
     if m.len() <= TOP {
         return m;
     }
-    let mut v: Vec<(String, u64)> = m.into_iter().collect();
+    let mut v: Vec<(Arc<str>, u64)> = m.into_iter().collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let rest: u64 = v[TOP..].iter().map(|(_, n)| n).sum();
-    let mut out: BTreeMap<String, u64> = v.into_iter().take(TOP).collect();
-    *out.entry(OTHER.to_string()).or_default() += rest;
+    let mut out: Counts = v.into_iter().take(TOP).collect();
+    *out.entry(Arc::from(OTHER)).or_default() += rest;
     out
 }
 
 /// The key of a map with the highest count (ties: the first name).
-pub fn first_key(m: &BTreeMap<String, u64>) -> Option<(&str, u64)> {
+pub fn first_key(m: &Counts) -> Option<(&str, u64)> {
     m.iter()
-        .filter(|(k, _)| k.as_str() != OTHER)
+        .filter(|(k, _)| &***k != OTHER)
         .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
-        .map(|(k, n)| (k.as_str(), *n))
+        .map(|(k, n)| (&**k, *n))
 }
 
 /// Time as the windows write it: RFC 3339 UTC to the second.
@@ -280,6 +338,7 @@ pub struct Aggregator {
     /// The open window: its start, its counts, the event ids in it.
     open: Option<(i64, Window, HashSet<String>)>,
     closed: Vec<Window>,
+    names: Names,
     /// Events counted, and those dropped as repeats, outside the range, or after their window
     /// was closed (input not in event-time order).
     pub counted: u64,
@@ -315,6 +374,7 @@ impl Aggregator {
             firsts: Vec::new(),
             open: None,
             closed: Vec::new(),
+            names: Names::default(),
             counted: 0,
             repeated: 0,
             outside: 0,
@@ -327,7 +387,7 @@ impl Aggregator {
             let (Ok(s), Ok(e)) = (Timestamp::from_second(start), Timestamp::from_second(start + self.width)) else {
                 return;
             };
-            self.closed.push(Window { start: text(s), end: text(e), ..w }.cut());
+            self.closed.push(Window { start: text(s), end: text(e), ..w }.cut(&mut self.names));
         }
     }
 
@@ -427,8 +487,8 @@ mod tests {
             (w[0].start.as_str(), w[0].end.as_str(), w[0].total),
             ("2025-06-12T09:00:00Z", "2025-06-12T09:01:00Z", 1)
         );
-        assert_eq!(w[1].errors, BTreeMap::from([("Client.UnauthorizedOperation".to_string(), 1)]));
-        assert_eq!(w[1].api_errors, BTreeMap::from([("ec2:RunInstances".to_string(), 1)]));
+        assert_eq!(w[1].errors, Counts::from([("Client.UnauthorizedOperation".into(), 1)]));
+        assert_eq!(w[1].api_errors, Counts::from([("ec2:RunInstances".into(), 1)]));
         assert_eq!(w[1].denied_count(), 1);
         assert_eq!(w[1].by_api["ec2:RunInstances"], 1);
     }
@@ -464,7 +524,7 @@ mod tests {
 
     #[test]
     fn a_series_keeps_its_top_keys_and_sums_the_rest() {
-        let m: BTreeMap<String, u64> = (0..30).map(|i| (format!("k{i:02}"), 100 - i)).collect();
+        let m: Counts = (0..30).map(|i| (Arc::from(format!("k{i:02}")), 100 - i)).collect();
         let t = top(m);
         assert_eq!(t.len(), TOP + 1);
         assert_eq!(t["k00"], 100);
