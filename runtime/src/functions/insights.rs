@@ -181,45 +181,17 @@ impl InsightsService {
 
     /// One SQS batch, at `now`.
     pub async fn ingest(&self, event: SqsEvent, now: Timestamp) -> Ingested {
-        let ledger = Ledger::new(&self.aws, &self.table);
         let mut out = Ingested::default();
-        let horizon = now - SignedDuration::try_from(LATENESS).unwrap_or(SignedDuration::ZERO);
+        let fresh = read_batch(event, now, &mut out);
+        let claims = self.claim(&fresh, now).await;
         // Window start → (its counts, the messages in it).
         let mut windows: BTreeMap<i64, (Window, Vec<String>)> = BTreeMap::new();
         let mut counted: Vec<Activity> = Vec::new();
-        let mut fresh: Vec<(String, Activity)> = Vec::new();
-        for m in event.records {
-            let id = m.message_id.clone().unwrap_or_default();
-            match activity_of(m.body.as_deref().unwrap_or("")) {
-                Ok(a) if a.time < horizon => out.late += 1,
-                Ok(a) => fresh.push((id, a)),
-                Err(why) => {
-                    // A message that can never be read is not retried: reported, and dropped.
-                    out.malformed += 1;
-                    log(
-                        "warn",
-                        "insights: a message is not a CloudTrail API call",
-                        json!({"message_id": id, "why": why}),
-                    );
-                }
-            }
-        }
-        // The claims are independent writes: sent CLAIMS_AT_ONCE at a time, their answers
-        // taken in the batch's order.
-        let claims: Vec<_> = futures_util::stream::iter(fresh.iter())
-            .map(|(_, a)| {
-                let (key, ledger) = (format!("event#{}", a.id), &ledger);
-                async move { ledger.claim(&key, now, LATENESS * 2).await }
-            })
-            .buffered(CLAIMS_AT_ONCE)
-            .collect()
-            .await;
         for ((id, a), claim) in fresh.into_iter().zip(claims) {
             match claim {
                 Ok(Claim::Taken) => out.repeated += 1,
                 Ok(Claim::Won) => {
-                    let start = a.time.as_second().div_euclid(WIDTH) * WIDTH;
-                    let (w, ids) = windows.entry(start).or_default();
+                    let (w, ids) = windows.entry(window_of(&a)).or_default();
                     w.count(&a);
                     ids.push(id);
                     counted.push(a);
@@ -231,35 +203,9 @@ impl InsightsService {
             }
         }
         let dynamo = self.dynamo();
-        for (start, (w, ids)) in &windows {
-            if let Err(e) = self.add_window(&dynamo, *start, w).await {
-                // Retried by SQS: the claims are released so that the retry counts the calls.
-                log("error", "insights: a window's counters were not written", json!({"window": start, "error": e}));
-                for a in counted.iter().filter(|a| a.time.as_second().div_euclid(WIDTH) * WIDTH == *start) {
-                    let _ = dynamo
-                        .delete_item()
-                        .table_name(&self.table)
-                        .key(KEY, s(format!("event#{}", a.id)))
-                        .send()
-                        .await;
-                }
-                out.response.batch_item_failures.extend(ids.iter().map(|i| failure(i)));
-                continue;
-            }
-            out.counted += w.total;
-            if let Ok(t) = Timestamp::from_second(*start) {
-                out.lines.extend(emf(&self.namespace, t, w));
-            }
-        }
-        let failed: BTreeSet<i64> = windows
-            .iter()
-            .filter(|(_, (_, ids))| {
-                ids.iter().any(|i| out.response.batch_item_failures.iter().any(|f| &f.item_identifier == i))
-            })
-            .map(|(s, _)| *s)
-            .collect();
+        let failed = self.write_windows(&dynamo, &windows, &counted, &mut out).await;
         let mut pairs: BTreeSet<(String, String, String)> = BTreeSet::new();
-        for a in counted.iter().filter(|a| !failed.contains(&(a.time.as_second().div_euclid(WIDTH) * WIDTH))) {
+        for a in counted.iter().filter(|a| !failed.contains(&window_of(a))) {
             out.lines.push(contributor_line(a));
             pairs.insert((a.account.clone(), "region".into(), a.region.clone()));
             pairs.insert((a.account.clone(), "service".into(), a.service.clone()));
@@ -275,6 +221,54 @@ impl InsightsService {
             }
         }
         out
+    }
+
+    /// Claims each event's id in the ledger. The claims are independent writes: sent
+    /// [`CLAIMS_AT_ONCE`] at a time, their answers in the batch's order.
+    async fn claim(&self, fresh: &[(String, Activity)], now: Timestamp) -> Vec<Result<Claim, String>> {
+        let ledger = Ledger::new(&self.aws, &self.table);
+        futures_util::stream::iter(fresh.iter())
+            .map(|(_, a)| {
+                let (key, ledger) = (format!("event#{}", a.id), &ledger);
+                async move { ledger.claim(&key, now, LATENESS * 2).await }
+            })
+            .buffered(CLAIMS_AT_ONCE)
+            .collect()
+            .await
+    }
+
+    /// Adds each window's counters to the table, with its metric lines; the windows that
+    /// failed (their messages reported for SQS to retry, their claims released so that the
+    /// retry counts them).
+    async fn write_windows(
+        &self,
+        dynamo: &aws_sdk_dynamodb::Client,
+        windows: &BTreeMap<i64, (Window, Vec<String>)>,
+        counted: &[Activity],
+        out: &mut Ingested,
+    ) -> BTreeSet<i64> {
+        let mut failed = BTreeSet::new();
+        for (start, (w, ids)) in windows {
+            if let Err(e) = self.add_window(dynamo, *start, w).await {
+                log("error", "insights: a window's counters were not written", json!({"window": start, "error": e}));
+                for a in counted.iter().filter(|a| window_of(a) == *start) {
+                    let _ = dynamo
+                        .delete_item()
+                        .table_name(&self.table)
+                        .key(KEY, s(format!("event#{}", a.id)))
+                        .send()
+                        .await;
+                }
+                out.response.batch_item_failures.extend(ids.iter().map(|i| failure(i)));
+                failed.insert(*start);
+                continue;
+            }
+            out.counted += w.total;
+            if let Ok(t) = Timestamp::from_second(*start) {
+                out.lines.extend(emf(&self.namespace, t, w));
+            }
+        }
+        failed
     }
 
     async fn add_window(&self, dynamo: &aws_sdk_dynamodb::Client, start: i64, w: &Window) -> Result<(), String> {
@@ -528,6 +522,31 @@ impl InsightsService {
 pub fn slack_alert(subject: &str, message: &str) -> (String, Value) {
     let section = format!("*{}*\n{}", api::escape(subject), api::escape(message));
     (api::escape(subject), json!([{"type": "section", "text": {"type": "mrkdwn", "text": section}}]))
+}
+
+/// The batch's messages that can be counted (message id, activity); the late and the
+/// unreadable are counted in `out` and dropped (a message that can never be read is not
+/// retried: it is reported).
+fn read_batch(event: SqsEvent, now: Timestamp, out: &mut Ingested) -> Vec<(String, Activity)> {
+    let horizon = now - SignedDuration::try_from(LATENESS).unwrap_or(SignedDuration::ZERO);
+    let mut fresh = Vec::new();
+    for m in event.records {
+        let id = m.message_id.clone().unwrap_or_default();
+        match activity_of(m.body.as_deref().unwrap_or("")) {
+            Ok(a) if a.time < horizon => out.late += 1,
+            Ok(a) => fresh.push((id, a)),
+            Err(why) => {
+                out.malformed += 1;
+                log("warn", "insights: a message is not a CloudTrail API call", json!({"message_id": id, "why": why}));
+            }
+        }
+    }
+    fresh
+}
+
+/// The start of the live window a call falls in.
+fn window_of(a: &Activity) -> i64 {
+    a.time.as_second().div_euclid(WIDTH) * WIDTH
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
