@@ -48,6 +48,26 @@ pub struct Object {
 /// Folders listed and scanned together, per scan thread: enough objects to keep the threads
 /// busy, few enough names to hold.
 const FOLDERS_PER_THREAD: usize = 32;
+/// Objects read per pass, per scan thread, when the accumulators hold rows.
+const OBJECTS_PER_THREAD: usize = 256;
+
+/// How a scan reads: the event names it wants (objects and records without any are not
+/// parsed), and its passes.
+#[derive(Clone, Copy)]
+pub struct How<'a> {
+    pub needles: Option<&'a EventNames>,
+    pub pass: Pass,
+}
+
+/// How much of a group of folders one parallel pass reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// The whole group: for accumulators that stay small (counts, sums).
+    Group,
+    /// At most [`OBJECTS_PER_THREAD`] objects per thread: for accumulators that hold rows
+    /// until they merge (a pass's rows grow with how full the folders are, not the group's).
+    Bounded,
+}
 
 /// `ROOT/bucket/key` → `s3://bucket/key`.
 fn key_of(root: &Path, path: &Path) -> String {
@@ -175,16 +195,17 @@ impl Mirror {
         V: Fn(&mut A, Rec<'_, '_>, &Partition) + Sync + Send,
         M: Fn(A, A) -> A + Sync + Send,
     {
-        self.scan_filtered(kind, folders, None, init, visit, merge)
+        self.scan_filtered(kind, folders, How { needles: None, pass: Pass::Group }, init, visit, merge)
     }
 
-    /// [`Mirror::scan`] for a query that wants only records with one of `needles`' event
-    /// names: objects and records whose `"eventName"` values are all elsewhere are not parsed.
+    /// [`Mirror::scan`], read as `how` says: for a query that wants only records with one of
+    /// its event names, objects and records whose `"eventName"` values are all elsewhere are
+    /// not parsed; for rows held until merged, in bounded passes.
     pub fn scan_filtered<A, I, V, M>(
         &self,
         kind: TableKind,
         folders: &[Folder],
-        needles: Option<&EventNames>,
+        how: How<'_>,
         init: I,
         visit: V,
         merge: M,
@@ -203,6 +224,11 @@ impl Mirror {
             p.begin(objects, bytes);
         }
         let group = (rayon::current_num_threads() * FOLDERS_PER_THREAD).max(1);
+        let needles = how.needles;
+        let pass = match how.pass {
+            Pass::Group => usize::MAX,
+            Pass::Bounded => (rayon::current_num_threads() * OBJECTS_PER_THREAD).max(1),
+        };
         let mut done: Option<(A, ScanStats)> = None;
         for chunk in folders.chunks(group) {
             let objects: Vec<Object> = chunk
@@ -213,14 +239,19 @@ impl Mirror {
                     files.into_iter().map(|path| Object { path, partition: Arc::clone(&f.partition) })
                 })
                 .collect();
-            let (acc, stats) = self.scan_objects(kind, &objects, needles, &init, &visit, &merge);
-            done = Some(match done {
-                None => (acc, stats),
-                Some((a, mut sa)) => {
-                    sa.merge(stats);
-                    (merge(a, acc), sa)
-                }
-            });
+            // With `Pass::Bounded`, read in passes of a bounded number of objects: what a pass's
+            // workers hold before their accumulators merge does not grow with how full the
+            // folders are.
+            for part in objects.chunks(pass) {
+                let (acc, stats) = self.scan_objects(kind, part, needles, &init, &visit, &merge);
+                done = Some(match done {
+                    None => (acc, stats),
+                    Some((a, mut sa)) => {
+                        sa.merge(stats);
+                        (merge(a, acc), sa)
+                    }
+                });
+            }
         }
         if let Some(p) = progress {
             p.finish();

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::ordered::{DrainError, Ordered, Plan, MEMORY_BUDGET};
 use super::{Answer, Params, QueryDef, QueryError};
-use crate::engine::local::{EngineError, EventNames, Mirror, Rec};
+use crate::engine::local::{EngineError, EventNames, How, Mirror, Pass, Rec};
 use crate::engine::ScanStats;
 use crate::lake::{Constraint, LakeLayout, TableDef};
 use crate::records::cloudtrail::{extract_scalar, Record};
@@ -172,7 +172,7 @@ fn evaluate(
         _ => Vec::new(),
     };
     let needles = (!needles.is_empty()).then(|| EventNames::new(&needles));
-    let mut scanner = Scanner { mirror, today, stats: ScanStats::default(), needles };
+    let mut scanner = Scanner { mirror, today, stats: ScanStats::default(), needles, pass: Pass::Group };
     let limit = super::row_limit(q, params);
     let rows = match q.name {
         "events" | "switch-roles" | "activity" => {
@@ -505,6 +505,7 @@ fn events(
         ],
     };
     let plan = Plan::new(keys, limit, MEMORY_BUDGET);
+    scanner.pass = Pass::Bounded;
     scanner.run(table, constraints, || plan.collector(), visit, Ordered::merge)
 }
 
@@ -947,6 +948,8 @@ struct Scanner<'m> {
     /// Literal strings every wanted record contains (event names): objects and records
     /// holding none are not parsed.
     needles: Option<EventNames>,
+    /// How the scan's passes are cut ([`Pass::Bounded`] for rows kept in order).
+    pass: Pass,
 }
 
 impl Scanner<'_> {
@@ -965,7 +968,8 @@ impl Scanner<'_> {
         M: Fn(A, A) -> A + Sync + Send,
     {
         let (folders, s0) = self.mirror.folders(table, constraints, self.today).map_err(QueryError::Engine)?;
-        let (acc, s1) = self.mirror.scan_filtered(table.kind, &folders, self.needles.as_ref(), init, visit, merge);
+        let how = How { needles: self.needles.as_ref(), pass: self.pass };
+        let (acc, s1) = self.mirror.scan_filtered(table.kind, &folders, how, init, visit, merge);
         self.stats.partitions_projected += s0.partitions_projected;
         self.stats.partitions_present += s0.partitions_present;
         self.stats.objects_total += s0.objects_total;

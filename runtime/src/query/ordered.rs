@@ -4,9 +4,12 @@
 //! keeps only its first `n` rows (sorted and cut whenever it holds twice that): the top-n
 //! path. Without one, rows stay in memory until all workers together hold more than the
 //! budget; then a worker holding a fair share sorts its rows and spills them to a temporary
-//! file as one sorted run. [`Ordered::drain`] merges the runs and what is still in memory,
-//! so rows come out in order, one at a time, and memory stays flat however much the scan
-//! reads. The order is SQL's: NULLs last, each key ascending or descending.
+//! file as one sorted run. Runs are merged as they pile up: [`RUNS_PER_LEVEL`] runs of one
+//! level become one run of the next, so a merge never reads more than that many files at once
+//! and the open files grow with the logarithm of the data. [`Ordered::drain`] merges the runs
+//! and what is still in memory, so rows come out in order, one at a time, and memory stays
+//! flat however much the scan reads. The order is SQL's: NULLs last, each key ascending or
+//! descending.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -18,6 +21,17 @@ use serde_json::Value;
 
 /// Rows held in memory by all workers of one query before spilling, in estimated bytes.
 pub const MEMORY_BUDGET: usize = 48 * 1024 * 1024;
+
+/// Runs of one level merged into one of the next when there are this many.
+pub const RUNS_PER_LEVEL: usize = 64;
+/// Each run's read buffer while merging.
+const RUN_BUFFER: usize = 1 << 16;
+
+/// A sorted run in a temporary file, and how many merges made it (0: spilled rows).
+struct Run {
+    file: std::fs::File,
+    level: u32,
+}
 
 /// The sort keys: (column, descending).
 pub type Keys = Arc<[(usize, bool)]>;
@@ -69,7 +83,7 @@ pub struct Ordered {
     shared: Arc<AtomicUsize>,
     rows: Vec<Vec<Value>>,
     bytes: usize,
-    runs: Vec<std::fs::File>,
+    runs: Vec<Run>,
     error: Option<String>,
 }
 
@@ -149,16 +163,44 @@ impl Ordered {
         })();
         match written {
             Ok(file) => {
-                self.runs.push(file);
+                self.runs.push(Run { file, level: 0 });
                 self.rows = Vec::new();
                 self.shared.fetch_sub(self.bytes, AtomicOrdering::Relaxed);
                 self.bytes = 0;
+                self.compact();
             }
             // Keep the rows in memory: over budget, but nothing lost; said on drain.
             Err(e) => {
                 self.error.get_or_insert(format!("cannot spill rows to a temporary file: {e}"));
             }
         }
+    }
+
+    /// Merges [`RUNS_PER_LEVEL`] runs of a level into one of the next, while a level has
+    /// that many. A merge that fails keeps its runs as they were (said on drain).
+    fn compact(&mut self) {
+        while let Some(level) = self.full_level() {
+            let (these, rest): (Vec<Run>, Vec<Run>) =
+                std::mem::take(&mut self.runs).into_iter().partition(|r| r.level == level);
+            self.runs = rest;
+            match merge_runs(&these, &self.keys) {
+                Ok(file) => self.runs.push(Run { file, level: level + 1 }),
+                Err(e) => {
+                    self.error.get_or_insert(e);
+                    self.runs.extend(these.into_iter().map(|r| Run { level: u32::MAX, ..r }));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The lowest level with [`RUNS_PER_LEVEL`] runs (runs a merge failed on are left out).
+    fn full_level(&self) -> Option<u32> {
+        let mut counts: std::collections::BTreeMap<u32, usize> = std::collections::BTreeMap::new();
+        for r in self.runs.iter().filter(|r| r.level != u32::MAX) {
+            *counts.entry(r.level).or_default() += 1;
+        }
+        counts.into_iter().find(|(_, n)| *n >= RUNS_PER_LEVEL).map(|(l, _)| l)
     }
 
     /// Adds another worker's rows and runs.
@@ -169,6 +211,7 @@ impl Ordered {
         self.rows.append(&mut other.rows);
         self.bytes += std::mem::take(&mut other.bytes);
         self.runs.append(&mut other.runs);
+        self.compact();
         self.error = self.error.take().or(other.error.take());
         if let Some(n) = self.limit.filter(|n| self.rows.len() > *n) {
             self.cut(n);
@@ -202,25 +245,17 @@ impl Ordered {
         }
         let mut sources: Vec<Source> = std::mem::take(&mut self.runs)
             .into_iter()
-            .map(|f| Source::Run(BufReader::with_capacity(1 << 16, f).lines()))
+            .map(|r| Source::Run(BufReader::with_capacity(RUN_BUFFER, r.file).lines()))
             .collect();
         sources.push(Source::Memory(rows.into_iter()));
-        let mut heap = BinaryHeap::new();
-        for (i, s) in sources.iter_mut().enumerate() {
-            if let Some(row) = s.next().map_err(DrainError::Run)? {
-                heap.push(Head { row, src: i, keys: Arc::clone(&keys) });
-            }
-        }
-        while let Some(Head { row, src, .. }) = heap.pop() {
+        merge_sources(sources, &keys, |row| {
             if sent as usize >= limit {
-                break;
+                return Ok(false);
             }
             sink(row).map_err(DrainError::Sink)?;
             sent += 1;
-            if let Some(next) = sources[src].next().map_err(DrainError::Run)? {
-                heap.push(Head { row: next, src, keys: Arc::clone(&keys) });
-            }
-        }
+            Ok(true)
+        })?;
         Ok((sent, warning))
     }
 
@@ -257,6 +292,63 @@ pub enum DrainError<E> {
 enum Source {
     Run(std::io::Lines<BufReader<std::fs::File>>),
     Memory(std::vec::IntoIter<Vec<Value>>),
+}
+
+/// The sources' rows in order to `emit`, until it says stop (`false`).
+fn merge_sources<E>(
+    mut sources: Vec<Source>,
+    keys: &Keys,
+    mut emit: impl FnMut(Vec<Value>) -> Result<bool, DrainError<E>>,
+) -> Result<(), DrainError<E>> {
+    let mut heap = BinaryHeap::new();
+    for (i, s) in sources.iter_mut().enumerate() {
+        if let Some(row) = s.next().map_err(DrainError::Run)? {
+            heap.push(Head { row, src: i, keys: Arc::clone(keys) });
+        }
+    }
+    while let Some(Head { row, src, .. }) = heap.pop() {
+        if !emit(row)? {
+            break;
+        }
+        if let Some(next) = sources[src].next().map_err(DrainError::Run)? {
+            heap.push(Head { row: next, src, keys: Arc::clone(keys) });
+        }
+    }
+    Ok(())
+}
+
+/// `runs` merged into one run in a new temporary file. They are read through duplicated
+/// handles; on failure they are rewound, as they were.
+fn merge_runs(runs: &[Run], keys: &Keys) -> Result<std::fs::File, String> {
+    let merged = (|| -> Result<std::fs::File, String> {
+        let mut sources = Vec::with_capacity(runs.len());
+        for r in runs {
+            let file = r.file.try_clone().map_err(|e| format!("cannot merge spilled rows: {e}"))?;
+            sources.push(Source::Run(BufReader::with_capacity(RUN_BUFFER, file).lines()));
+        }
+        let tmp = tempfile::tempfile().map_err(|e| format!("cannot merge spilled rows: {e}"))?;
+        let mut out = BufWriter::with_capacity(RUN_BUFFER, tmp);
+        merge_sources(sources, keys, |row| {
+            serde_json::to_writer(&mut out, &row)
+                .map_err(std::io::Error::from)
+                .and_then(|()| out.write_all(b"\n"))
+                .map_err(|e| DrainError::<()>::Run(format!("cannot merge spilled rows: {e}")))?;
+            Ok(true)
+        })
+        .map_err(|e| match e {
+            DrainError::Run(e) => e,
+            DrainError::Sink(()) => String::new(),
+        })?;
+        let mut file = out.into_inner().map_err(|e| format!("cannot merge spilled rows: {}", e.error()))?;
+        file.rewind().map_err(|e| format!("cannot merge spilled rows: {e}"))?;
+        Ok(file)
+    })();
+    if merged.is_err() {
+        for r in runs {
+            let _ = (&r.file).rewind();
+        }
+    }
+    merged
 }
 
 impl Source {
@@ -368,6 +460,24 @@ mod tests {
             assert_eq!(differs, None, "budget {budget} limit {limit:?}: first difference");
             assert_eq!(plan.shared.load(AtomicOrdering::Relaxed), 0, "every byte accounted back");
         }
+    }
+
+    #[test]
+    fn runs_are_merged_as_they_pile_up_and_the_order_holds() {
+        let all = rows(200_000);
+        let keys = [(0, false), (1, true), (2, false)];
+        // A budget this small spills every few hundred rows: hundreds of runs without merging.
+        let plan = Plan::new(&keys, None, 8 * 1024);
+        let ordered = collect(&all, &plan, 2);
+        let levels: Vec<u32> = ordered.runs.iter().map(|r| r.level).collect();
+        assert!(levels.iter().any(|l| *l >= 2), "runs were merged twice over: {levels:?}");
+        for l in 0..=levels.iter().copied().max().unwrap() {
+            let n = levels.iter().filter(|x| **x == l).count();
+            assert!(n < RUNS_PER_LEVEL, "{n} runs of level {l} left unmerged: {levels:?}");
+        }
+        let (got, warning) = ordered.into_rows();
+        assert_eq!(warning, None);
+        assert_eq!(got, expected(&all, &keys, None));
     }
 
     #[test]
