@@ -231,8 +231,30 @@ pub fn split(bytes: &[u8]) -> Result<Vec<&RawValue>, FileProblem> {
 
 #[derive(Deserialize)]
 struct TypedFile<'a> {
-    #[serde(borrow, rename = "Records")]
+    #[serde(borrow, rename = "Records", deserialize_with = "records")]
     records: Vec<Record<'a>>,
+}
+
+/// Records a file holds before its vector grows: CloudTrail's small deliveries (16 on average
+/// in real trails) are read without moving records that were already read.
+const RECORDS_AT_ONCE: usize = 64;
+
+fn records<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Record<'de>>, D::Error> {
+    struct Records;
+    impl<'de> serde::de::Visitor<'de> for Records {
+        type Value = Vec<Record<'de>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list of CloudTrail records")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).max(RECORDS_AT_ONCE));
+            while let Some(r) = seq.next_element()? {
+                out.push(r);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_seq(Records)
 }
 
 /// Parses a whole file in one pass. `None` when any record (or the file) does not fit the
