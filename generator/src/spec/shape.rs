@@ -299,6 +299,61 @@ pub fn check(
         d
     };
     match shape {
+        Shape::List(item) => match &node.kind {
+            Kind::Seq(items) => {
+                let mut out = Vec::new();
+                for (i, it) in items.iter().enumerate() {
+                    out.push(check(it, item, &format!("{pointer}/{i}"), locs, diags).unwrap_or(Value::Null));
+                }
+                Some(Value::Array(out))
+            }
+            _ => {
+                let mut d = mismatch("a list");
+                if let Kind::Scalar { value, .. } = &node.kind {
+                    if !value.is_empty() {
+                        d = d.hint(format!("write a list: [{value}]"));
+                    }
+                }
+                diags.push(d);
+                None
+            }
+        },
+        Shape::Map { values, .. } => match &node.kind {
+            Kind::Map(entries) => {
+                let mut out = Map::new();
+                for (k, v) in entries {
+                    let p = format!("{pointer}/{}", escape(&k.name));
+                    locs.keys.insert(p.clone(), k.pos);
+                    out.insert(k.name.clone(), check(v, values, &p, locs, diags).unwrap_or(Value::Null));
+                }
+                Some(Value::Object(out))
+            }
+            _ => {
+                diags.push(mismatch("a mapping"));
+                None
+            }
+        },
+        Shape::Object(fields) => match &node.kind {
+            Kind::Map(entries) => check_object(node, entries, fields, pointer, locs, diags),
+            _ => {
+                diags.push(mismatch("a mapping"));
+                None
+            }
+        },
+        scalar => check_scalar(node, scalar, width, &mismatch, diags),
+    }
+}
+
+/// A scalar against its shape (text, date, integer, boolean, one of a list); `mismatch` is
+/// the error for a value of another kind.
+fn check_scalar(
+    node: &Node,
+    shape: &Shape,
+    width: usize,
+    mismatch: &dyn Fn(&str) -> Diagnostic,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Value> {
+    match shape {
         Shape::Str { .. } => match node.scalar() {
             Some(Scalar::Str(s)) => Some(Value::String(s.to_string())),
             _ => {
@@ -360,47 +415,7 @@ pub fn check(
                 None
             }
         },
-        Shape::List(item) => match &node.kind {
-            Kind::Seq(items) => {
-                let mut out = Vec::new();
-                for (i, it) in items.iter().enumerate() {
-                    out.push(check(it, item, &format!("{pointer}/{i}"), locs, diags).unwrap_or(Value::Null));
-                }
-                Some(Value::Array(out))
-            }
-            _ => {
-                let mut d = mismatch("a list");
-                if let Kind::Scalar { value, .. } = &node.kind {
-                    if !value.is_empty() {
-                        d = d.hint(format!("write a list: [{value}]"));
-                    }
-                }
-                diags.push(d);
-                None
-            }
-        },
-        Shape::Map { values, .. } => match &node.kind {
-            Kind::Map(entries) => {
-                let mut out = Map::new();
-                for (k, v) in entries {
-                    let p = format!("{pointer}/{}", escape(&k.name));
-                    locs.keys.insert(p.clone(), k.pos);
-                    out.insert(k.name.clone(), check(v, values, &p, locs, diags).unwrap_or(Value::Null));
-                }
-                Some(Value::Object(out))
-            }
-            _ => {
-                diags.push(mismatch("a mapping"));
-                None
-            }
-        },
-        Shape::Object(fields) => match &node.kind {
-            Kind::Map(entries) => check_object(node, entries, fields, pointer, locs, diags),
-            _ => {
-                diags.push(mismatch("a mapping"));
-                None
-            }
-        },
+        Shape::List(_) | Shape::Map { .. } | Shape::Object(_) => None,
     }
 }
 
