@@ -59,7 +59,7 @@ class Fake(FakeAws):
             # The install time: now, so the learning day has not passed (no first uses).
             return self.reply(200, {"Item": {"pk": {"S": "meta#installed"}, "at": {"N": str(int(time.time()))}}},
                               "application/x-amz-json-1.0")
-        return super().do_POST() if not op else self.reply(400, {"__type": "UnknownOperationException", "message": op})
+        return self.reply(400, {"__type": "UnknownOperationException", "message": op or self.path})
 
 
 def records(root):

@@ -28,6 +28,12 @@ use crate::spec::model::{ActivityInsights, Spec};
 /// CloudFront) and root's console sign-ins reach EventBridge.
 pub const GLOBAL_REGION: &str = "us-east-1";
 
+/// Whether calls are forwarded from us-east-1 by a StackSet of their own (activity insights
+/// on, and the spec's regions leave us-east-1 out).
+pub(super) fn forwards_global(spec: &Spec) -> bool {
+    enabled(spec).is_some() && !spec.regions.iter().any(|r| r == GLOBAL_REGION)
+}
+
 fn enabled(spec: &Spec) -> Option<&ActivityInsights> {
     spec.features.activity_insights.as_ref().filter(|a| a.enabled)
 }
@@ -148,7 +154,7 @@ pub(super) fn central(spec: &Spec) -> Value {
     let ns = namespace(spec);
     let state_key = format!("{}opslake/insights/forests.json.gz", join_prefix(&spec.lake.prefix));
     // The failure-analysis Slack app, when it exists, also carries the alerts.
-    let slack = spec.features.failure_analysis.as_ref().filter(|f| f.enabled).and_then(|f| f.slack.as_ref());
+    let slack = spec.slack_app();
     let env = InsightsEnv {
         table: EnvValue::Ref("InsightsTable".into()),
         bucket: EnvValue::Text(spec.lake.bucket.clone()),
@@ -176,7 +182,7 @@ pub(super) fn central(spec: &Spec) -> Value {
     let forwarded = principals["org_id"].is_string()
         || principals["accounts"].as_array().is_some_and(|x| !x.is_empty())
         || spec.regions.len() > 1
-        || !spec.regions.iter().any(|r| r == GLOBAL_REGION);
+        || forwards_global(spec);
     json!({
         "name": name,
         "description": format!("opslake {}: API activity of every account and region in 10-second windows, scored", spec.name),

@@ -766,10 +766,10 @@ fn texts(spec: &Spec) -> Value {
 /// us-east-1 alone.
 fn activity_global_template(spec: &Spec, names: &Names, text: &Value) -> Option<PlannedTemplate> {
     use insights::GLOBAL_REGION;
-    let activity = insights::member(spec);
-    if activity.is_null() || spec.regions.iter().any(|r| r == GLOBAL_REGION) {
+    if !insights::forwards_global(spec) {
         return None;
     }
+    let activity = insights::member(spec);
     let mut target = member_target(spec, names, &spec.account_ids());
     if let Target::StackSet { stack_set_name, regions, .. } = &mut target {
         *stack_set_name = names.activity_global_stack_set.clone();

@@ -415,8 +415,7 @@ fn check_features(c: &mut Checker, spec: &Spec) {
         check_emails(c, "/features/activity_insights/notify", &a.notify);
         if let Some(ch) = &a.slack_channel {
             check_channel(c, "/features/activity_insights/slack_channel", ch);
-            let app = spec.features.failure_analysis.as_ref().filter(|f| f.enabled).and_then(|f| f.slack.as_ref());
-            if app.is_none() {
+            if spec.slack_app().is_none() {
                 c.error(
                     "/features/activity_insights/slack_channel",
                     "alerts are posted by failure analysis's Slack app, which this spec does not have",

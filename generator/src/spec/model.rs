@@ -463,6 +463,12 @@ impl Spec {
         self.features.failure_analysis.as_ref().filter(|f| f.enabled).map(|f| &f.capture)
     }
 
+    /// Failure analysis's Slack app, when the feature is on and has one (activity insights'
+    /// alerts are posted by it too).
+    pub fn slack_app(&self) -> Option<&Slack> {
+        self.features.failure_analysis.as_ref().filter(|f| f.enabled).and_then(|f| f.slack.as_ref())
+    }
+
     /// Whether the spec deploys any Lambda function.
     pub fn has_functions(&self) -> bool {
         [
