@@ -52,11 +52,19 @@ const FOLDERS_PER_THREAD: usize = 32;
 const OBJECTS_PER_THREAD: usize = 256;
 
 /// How a scan reads: the event names it wants (objects and records without any are not
-/// parsed), and its passes.
+/// parsed), its passes, and the CloudTrail fields its visitor reads (the others are skipped,
+/// not parsed, and stay `None`).
 #[derive(Clone, Copy)]
 pub struct How<'a> {
     pub needles: Option<&'a EventNames>,
     pub pass: Pass,
+    pub fields: cloudtrail::Fields,
+}
+
+impl Default for How<'_> {
+    fn default() -> Self {
+        How { needles: None, pass: Pass::Group, fields: cloudtrail::Fields::ALL }
+    }
 }
 
 /// How much of a group of folders one parallel pass reads.
@@ -195,7 +203,7 @@ impl Mirror {
         V: Fn(&mut A, Rec<'_, '_>, &Partition) + Sync + Send,
         M: Fn(A, A) -> A + Sync + Send,
     {
-        self.scan_filtered(kind, folders, How { needles: None, pass: Pass::Group }, init, visit, merge)
+        self.scan_filtered(kind, folders, How::default(), init, visit, merge)
     }
 
     /// [`Mirror::scan`], read as `how` says: for a query that wants only records with one of
@@ -224,7 +232,6 @@ impl Mirror {
             p.begin(objects, bytes);
         }
         let group = (rayon::current_num_threads() * FOLDERS_PER_THREAD).max(1);
-        let needles = how.needles;
         let pass = match how.pass {
             Pass::Group => usize::MAX,
             Pass::Bounded => (rayon::current_num_threads() * OBJECTS_PER_THREAD).max(1),
@@ -243,7 +250,7 @@ impl Mirror {
             // workers hold before their accumulators merge does not grow with how full the
             // folders are.
             for part in objects.chunks(pass) {
-                let (acc, stats) = self.scan_objects(kind, part, needles, &init, &visit, &merge);
+                let (acc, stats) = self.scan_objects(kind, part, how, &init, &visit, &merge);
                 done = Some(match done {
                     None => (acc, stats),
                     Some((a, mut sa)) => {
@@ -266,7 +273,7 @@ impl Mirror {
         &self,
         kind: TableKind,
         objects: &[Object],
-        needles: Option<&EventNames>,
+        how: How<'_>,
         init: &I,
         visit: &V,
         merge: &M,
@@ -288,7 +295,7 @@ impl Mirror {
                 || (init(), ScanStats::default()),
                 |(mut acc, mut stats), obj| {
                     let (records, bytes) = (stats.records, stats.bytes_scanned);
-                    read_object(kind, &self.root, obj, needles, &mut acc, visit, &mut stats);
+                    read_object(kind, &self.root, obj, how, &mut acc, visit, &mut stats);
                     if let Some(p) = progress {
                         p.advance(stats.bytes_scanned - bytes, stats.records - records);
                     }
@@ -341,6 +348,12 @@ impl EventNames {
         }
         false
     }
+
+    /// Whether a record whose `eventName` is `name` (its JSON text without quotes) is wanted:
+    /// an escaped name is, to be parsed and compared by the query.
+    pub fn wants(&self, name: Option<&str>) -> bool {
+        name.is_some_and(|n| n.contains('\\') || self.names.contains(n.as_bytes()))
+    }
 }
 
 /// Hadoop and Athena ignore objects whose name starts with `_` or `.`.
@@ -391,7 +404,7 @@ fn read_object<A, V>(
     kind: TableKind,
     root: &Path,
     obj: &Object,
-    needles: Option<&EventNames>,
+    how: How<'_>,
     acc: &mut A,
     visit: &V,
     stats: &mut ScanStats,
@@ -416,38 +429,25 @@ fn read_object<A, V>(
         }
     };
     stats.bytes_decompressed += body.len() as u64;
-    if needles.is_some_and(|n| !n.may_match(&body[..])) {
+    if how.needles.is_some_and(|n| !n.may_match(&body[..])) {
         return; // nothing the query wants can be in this object
     }
     match kind {
-        // With needles: split the file into raw records (a fast structural scan) and parse
-        // only those whose text holds a needle.
-        TableKind::CloudTrail if needles.is_some() => match cloudtrail::split(&body) {
-            Ok(raws) => {
-                let needles = needles.expect("checked");
-                for raw in raws {
-                    stats.records += 1;
-                    if !needles.may_match(raw.get().as_bytes()) {
-                        continue;
-                    }
-                    match cloudtrail::parse(raw) {
-                        Ok(r) => visit(acc, Rec::Trail(&r), &obj.partition),
-                        Err(_) => stats.bad_records += 1,
+        // One pass over the file: only the fields the query reads are parsed, and with
+        // needles only the records whose event name is wanted.
+        TableKind::CloudTrail => {
+            let keep = |name: Option<&str>| how.needles.is_none_or(|n| n.wants(name));
+            match cloudtrail::read(&body, how.fields, &keep) {
+                Ok(read) => {
+                    stats.records += read.records.len() as u64 + read.refused;
+                    stats.bad_records += read.bad;
+                    for r in &read.records {
+                        visit(acc, Rec::Trail(r), &obj.partition);
                     }
                 }
+                Err(e) => stats.problems.push(problem(e.0)),
             }
-            Err(e) => stats.problems.push(problem(e.0)),
-        },
-        TableKind::CloudTrail => match cloudtrail::parse_file(&body) {
-            // the common case: one pass over the file
-            Some(records) => {
-                for r in &records {
-                    stats.records += 1;
-                    visit(acc, Rec::Trail(r), &obj.partition);
-                }
-            }
-            None => read_trail_records(&body, acc, visit, stats, obj, &problem),
-        },
+        }
         TableKind::ConfigHistory => match config::split(&body) {
             Ok(raws) => {
                 for raw in raws {
@@ -540,33 +540,6 @@ fn read_lines(
     match first_error {
         Some(e) if good == 0 => stats.problems.push(problem(format!("not {what}: {e}"))),
         _ => stats.bad_records += bad,
-    }
-}
-
-/// Record-by-record reading of a CloudTrail file that did not parse in one pass.
-fn read_trail_records<A, V>(
-    body: &[u8],
-    acc: &mut A,
-    visit: &V,
-    stats: &mut ScanStats,
-    obj: &Object,
-    problem: &dyn Fn(String) -> Problem,
-) where
-    V: Fn(&mut A, Rec<'_, '_>, &Partition),
-{
-    match cloudtrail::split(body) {
-        Ok(raws) => {
-            for raw in raws {
-                match cloudtrail::parse(raw) {
-                    Ok(r) => {
-                        stats.records += 1;
-                        visit(acc, Rec::Trail(&r), &obj.partition);
-                    }
-                    Err(_) => stats.bad_records += 1,
-                }
-            }
-        }
-        Err(e) => stats.problems.push(problem(e.0)),
     }
 }
 

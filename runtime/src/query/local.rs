@@ -12,7 +12,7 @@ use super::{Answer, Params, QueryDef, QueryError};
 use crate::engine::local::{EngineError, EventNames, How, Mirror, Pass, Rec};
 use crate::engine::ScanStats;
 use crate::lake::{Constraint, LakeLayout, TableDef};
-use crate::records::cloudtrail::{extract_scalar, Record};
+use crate::records::cloudtrail::{extract_scalar, Field, Fields, Record};
 use crate::records::Text;
 
 fn s(v: Option<&Text>) -> Value {
@@ -172,7 +172,8 @@ fn evaluate(
         _ => Vec::new(),
     };
     let needles = (!needles.is_empty()).then(|| EventNames::new(&needles));
-    let mut scanner = Scanner { mirror, today, stats: ScanStats::default(), needles, pass: Pass::Group };
+    let mut scanner =
+        Scanner { mirror, today, stats: ScanStats::default(), needles, pass: Pass::Group, fields: Fields::ALL };
     let limit = super::row_limit(q, params);
     let rows = match q.name {
         "events" | "switch-roles" | "activity" => {
@@ -240,6 +241,7 @@ fn event_counts(
         static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
     }
     // Keyed by the pair written into one reused string: no allocation per record, one per API.
+    scanner.fields = Fields::of(&[Field::EventTime, Field::EventSource, Field::EventName, Field::ErrorCode]);
     let counts: Counts<String> = scanner.run(
         table,
         constraints,
@@ -506,6 +508,21 @@ fn events(
     };
     let plan = Plan::new(keys, limit, MEMORY_BUDGET);
     scanner.pass = Pass::Bounded;
+    scanner.fields = Fields::of(&[
+        Field::EventTime,
+        Field::EventId,
+        Field::EventSource,
+        Field::EventName,
+        Field::AwsRegion,
+        Field::UserIdentity,
+        Field::SourceIpAddress,
+        Field::ErrorCode,
+    ])
+    .with(match kind {
+        Calls::Events => Fields::of(&[]),
+        Calls::SwitchRoles => Fields::of(&[Field::AdditionalEventData, Field::ResponseElements]),
+        Calls::Activity => Fields::of(&[Field::ResponseElements]),
+    });
     scanner.run(table, constraints, || plan.collector(), visit, Ordered::merge)
 }
 
@@ -950,6 +967,9 @@ struct Scanner<'m> {
     needles: Option<EventNames>,
     /// How the scan's passes are cut ([`Pass::Bounded`] for rows kept in order).
     pass: Pass,
+    /// The CloudTrail fields the query's visitor reads (the equivalence tests against the
+    /// SQL catch a field read but not listed: it would be `None`).
+    fields: Fields,
 }
 
 impl Scanner<'_> {
@@ -968,7 +988,7 @@ impl Scanner<'_> {
         M: Fn(A, A) -> A + Sync + Send,
     {
         let (folders, s0) = self.mirror.folders(table, constraints, self.today).map_err(QueryError::Engine)?;
-        let how = How { needles: self.needles.as_ref(), pass: self.pass };
+        let how = How { needles: self.needles.as_ref(), pass: self.pass, fields: self.fields };
         let (acc, s1) = self.mirror.scan_filtered(table.kind, &folders, how, init, visit, merge);
         self.stats.partitions_projected += s0.partitions_projected;
         self.stats.partitions_present += s0.partitions_present;

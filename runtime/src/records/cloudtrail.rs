@@ -5,6 +5,9 @@ use serde_json::value::RawValue;
 
 use super::{FileProblem, Text};
 
+mod scan;
+pub use scan::{read, Field, Fields, Read};
+
 /// One CloudTrail record: every documented field. Nested payloads stay raw JSON (Athena
 /// keeps them as strings too: `requestparameters`, `responseelements`, …).
 #[derive(Debug, Deserialize, Default)]
@@ -204,69 +207,4 @@ pub fn extract_scalar(v: Option<&RawValue>, path: &[&str]) -> Option<String> {
         serde_json::Value::Bool(b) => Some(b.to_string()),
         _ => None,
     }
-}
-
-#[derive(Deserialize)]
-struct File<'a> {
-    #[serde(borrow, rename = "Records")]
-    records: Option<Vec<&'a RawValue>>,
-    #[serde(borrow, rename = "digestStartTime", default)]
-    digest_start_time: Option<&'a RawValue>,
-}
-
-/// Splits a CloudTrail file into its raw records (each parsed later, so one bad record
-/// does not lose the file).
-pub fn split(bytes: &[u8]) -> Result<Vec<&RawValue>, FileProblem> {
-    let file: File = match serde_json::from_slice(bytes) {
-        Ok(f) => f,
-        Err(e) if e.is_data() => return Err(FileProblem(format!("not a CloudTrail log file: {e}"))),
-        Err(e) => return Err(FileProblem(format!("invalid JSON: {e}"))),
-    };
-    match (file.records, file.digest_start_time) {
-        (Some(r), _) => Ok(r),
-        (None, Some(_)) => Err(FileProblem("a CloudTrail digest file, not a log file".into())),
-        (None, None) => Err(FileProblem("not a CloudTrail log file: no \"Records\" array".into())),
-    }
-}
-
-#[derive(Deserialize)]
-struct TypedFile<'a> {
-    #[serde(borrow, rename = "Records", deserialize_with = "records")]
-    records: Vec<Record<'a>>,
-}
-
-/// Records a file holds before its vector grows: CloudTrail's small deliveries (16 on average
-/// in real trails) are read without moving records that were already read.
-const RECORDS_AT_ONCE: usize = 64;
-
-fn records<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Record<'de>>, D::Error> {
-    struct Records;
-    impl<'de> serde::de::Visitor<'de> for Records {
-        type Value = Vec<Record<'de>>;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a list of CloudTrail records")
-        }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).max(RECORDS_AT_ONCE));
-            while let Some(r) = seq.next_element()? {
-                out.push(r);
-            }
-            Ok(out)
-        }
-    }
-    d.deserialize_seq(Records)
-}
-
-/// Parses a whole file in one pass. `None` when any record (or the file) does not fit the
-/// model: the caller then falls back to [`split`] and [`parse`], record by record, to keep
-/// the good ones and count the bad.
-pub fn parse_file(bytes: &[u8]) -> Option<Vec<Record<'_>>> {
-    // One UTF-8 check of the whole file, rather than one per string and raw value.
-    let text = std::str::from_utf8(bytes).ok()?;
-    serde_json::from_str::<TypedFile>(text).ok().map(|f| f.records)
-}
-
-/// Parses one raw record.
-pub fn parse(raw: &RawValue) -> Result<Record<'_>, String> {
-    serde_json::from_str(raw.get()).map_err(|e| e.to_string())
 }

@@ -1,0 +1,682 @@
+//! Reading a CloudTrail file in one pass over its bytes, deserializing only the record fields
+//! a reader asked for.
+//!
+//! A record is ~1 KB of JSON, and most of it is nested payloads (`requestParameters`,
+//! `responseElements`, the session context) that an aggregate never reads. The scanner finds
+//! each record's top-level keys; a wanted key's value goes to serde (the same deserializers
+//! [`Record`] uses, so a value reads the same either way), and every other value is skipped
+//! structurally: strings are closed, brackets matched by kind, nesting bounded as serde_json
+//! bounds it. A file whose structure is broken is a problem and yields no record; a record
+//! whose wanted field does not fit the model is a bad record, and the others are kept.
+
+use std::borrow::Cow;
+
+use serde_json::value::RawValue;
+
+use super::{FileProblem, Record, Text};
+
+/// A record's top-level keys, in the order CloudTrail writes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    EventVersion,
+    UserIdentity,
+    EventTime,
+    EventSource,
+    EventName,
+    AwsRegion,
+    SourceIpAddress,
+    UserAgent,
+    ErrorCode,
+    ErrorMessage,
+    RequestParameters,
+    ResponseElements,
+    AdditionalEventData,
+    RequestId,
+    EventId,
+    ReadOnly,
+    Resources,
+    EventType,
+    ApiVersion,
+    ManagementEvent,
+    RecipientAccountId,
+    ServiceEventDetails,
+    SharedEventId,
+    VpcEndpointId,
+    VpcEndpointAccountId,
+    EventCategory,
+    Addendum,
+    SessionCredentialFromConsole,
+    EdgeDeviceDetails,
+    TlsDetails,
+    InsightDetails,
+}
+
+impl Field {
+    /// Every field, in declaration order.
+    pub const ALL: [Field; 31] = [
+        Field::EventVersion,
+        Field::UserIdentity,
+        Field::EventTime,
+        Field::EventSource,
+        Field::EventName,
+        Field::AwsRegion,
+        Field::SourceIpAddress,
+        Field::UserAgent,
+        Field::ErrorCode,
+        Field::ErrorMessage,
+        Field::RequestParameters,
+        Field::ResponseElements,
+        Field::AdditionalEventData,
+        Field::RequestId,
+        Field::EventId,
+        Field::ReadOnly,
+        Field::Resources,
+        Field::EventType,
+        Field::ApiVersion,
+        Field::ManagementEvent,
+        Field::RecipientAccountId,
+        Field::ServiceEventDetails,
+        Field::SharedEventId,
+        Field::VpcEndpointId,
+        Field::VpcEndpointAccountId,
+        Field::EventCategory,
+        Field::Addendum,
+        Field::SessionCredentialFromConsole,
+        Field::EdgeDeviceDetails,
+        Field::TlsDetails,
+        Field::InsightDetails,
+    ];
+
+    /// The field a JSON key names (the key as CloudTrail writes it, as [`Record`]'s serde
+    /// names it).
+    fn of(key: &[u8]) -> Option<Field> {
+        Some(match key {
+            b"eventVersion" => Field::EventVersion,
+            b"userIdentity" => Field::UserIdentity,
+            b"eventTime" => Field::EventTime,
+            b"eventSource" => Field::EventSource,
+            b"eventName" => Field::EventName,
+            b"awsRegion" => Field::AwsRegion,
+            b"sourceIPAddress" => Field::SourceIpAddress,
+            b"userAgent" => Field::UserAgent,
+            b"errorCode" => Field::ErrorCode,
+            b"errorMessage" => Field::ErrorMessage,
+            b"requestParameters" => Field::RequestParameters,
+            b"responseElements" => Field::ResponseElements,
+            b"additionalEventData" => Field::AdditionalEventData,
+            b"requestID" => Field::RequestId,
+            b"eventID" => Field::EventId,
+            b"readOnly" => Field::ReadOnly,
+            b"resources" => Field::Resources,
+            b"eventType" => Field::EventType,
+            b"apiVersion" => Field::ApiVersion,
+            b"managementEvent" => Field::ManagementEvent,
+            b"recipientAccountId" => Field::RecipientAccountId,
+            b"serviceEventDetails" => Field::ServiceEventDetails,
+            b"sharedEventID" => Field::SharedEventId,
+            b"vpcEndpointId" => Field::VpcEndpointId,
+            b"vpcEndpointAccountId" => Field::VpcEndpointAccountId,
+            b"eventCategory" => Field::EventCategory,
+            b"addendum" => Field::Addendum,
+            b"sessionCredentialFromConsole" => Field::SessionCredentialFromConsole,
+            b"edgeDeviceDetails" => Field::EdgeDeviceDetails,
+            b"tlsDetails" => Field::TlsDetails,
+            b"insightDetails" => Field::InsightDetails,
+            _ => return None,
+        })
+    }
+
+    const fn bit(self) -> u32 {
+        1 << self as u32
+    }
+}
+
+/// The set of fields a reader needs; the others stay `None` in the records it gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fields(u32);
+
+impl Fields {
+    /// Every field: records as [`Record`]'s serde reads them whole.
+    pub const ALL: Fields = Fields((1 << Field::ALL.len()) - 1);
+
+    pub const fn of(list: &[Field]) -> Fields {
+        let mut bits = 0;
+        let mut i = 0;
+        while i < list.len() {
+            bits |= list[i].bit();
+            i += 1;
+        }
+        Fields(bits)
+    }
+
+    pub const fn with(self, other: Fields) -> Fields {
+        Fields(self.0 | other.0)
+    }
+
+    pub const fn has(self, f: Field) -> bool {
+        self.0 & f.bit() != 0
+    }
+}
+
+impl Default for Fields {
+    fn default() -> Self {
+        Fields::ALL
+    }
+}
+
+/// What a file held: its records (with the wanted fields), how many did not fit, and how
+/// many the reader did not want.
+#[derive(Debug, Default)]
+pub struct Read<'a> {
+    pub records: Vec<Record<'a>>,
+    pub bad: u64,
+    pub refused: u64,
+}
+
+/// Records a file holds before its vector grows: CloudTrail's small deliveries (16 on average
+/// in real trails) are read without moving records that were already read.
+const RECORDS_AT_ONCE: usize = 64;
+
+/// Reads a CloudTrail file (`{"Records": [...]}`): its records with `fields` filled in.
+/// `keep` sees a record's raw `eventName` value (`None` when it has none) and says whether
+/// the record is wanted at all; a record it refuses is neither deserialized nor counted bad.
+pub fn read<'a>(bytes: &'a [u8], fields: Fields, keep: &dyn Fn(Option<&str>) -> bool) -> Result<Read<'a>, FileProblem> {
+    // One UTF-8 check of the whole file, rather than one per string and value.
+    let text = std::str::from_utf8(bytes).map_err(|e| FileProblem(format!("invalid JSON: not UTF-8 text ({e})")))?;
+    let mut c = Cursor { b: bytes, i: 0 };
+    c.ws();
+    if c.peek() != Some(b'{') {
+        if c.peek().is_none() {
+            return Err(FileProblem("invalid JSON: empty".into()));
+        }
+        c.skip_value().map_err(invalid)?;
+        c.end().map_err(invalid)?;
+        return Err(FileProblem("not a CloudTrail log file: not a JSON object".into()));
+    }
+    c.i += 1;
+    let mut out: Option<Read<'a>> = None;
+    let mut digest = false;
+    let mut first = true;
+    while let Some(key) = c.next_key(&mut first).map_err(invalid)? {
+        match &*key {
+            "Records" if c.peek() == Some(b'[') => out = Some(records(&mut c, text, fields, keep)?),
+            "Records" => {
+                c.skip_value().map_err(invalid)?;
+                return Err(FileProblem("not a CloudTrail log file: \"Records\" is not a list".into()));
+            }
+            "digestStartTime" => {
+                digest = true;
+                c.skip_value().map_err(invalid)?;
+            }
+            _ => c.skip_value().map_err(invalid)?,
+        }
+    }
+    c.end().map_err(invalid)?;
+    match (out, digest) {
+        (Some(r), _) => Ok(r),
+        (None, true) => Err(FileProblem("a CloudTrail digest file, not a log file".into())),
+        (None, false) => Err(FileProblem("not a CloudTrail log file: no \"Records\" array".into())),
+    }
+}
+
+fn invalid(e: Broken) -> FileProblem {
+    FileProblem(format!("invalid JSON: {} at byte {}", e.what, e.at))
+}
+
+/// The `Records` array, the cursor on its `[`.
+fn records<'a>(
+    c: &mut Cursor<'a>,
+    text: &'a str,
+    fields: Fields,
+    keep: &dyn Fn(Option<&str>) -> bool,
+) -> Result<Read<'a>, FileProblem> {
+    let mut out = Read { records: Vec::with_capacity(RECORDS_AT_ONCE), bad: 0, refused: 0 };
+    c.i += 1;
+    let mut first = true;
+    while c.next_element(&mut first).map_err(invalid)? {
+        if c.peek() != Some(b'{') {
+            c.skip_value().map_err(invalid)?;
+            out.bad += 1;
+            continue;
+        }
+        let spans = c.record(fields).map_err(invalid)?;
+        let name = spans.get(Field::EventName).map(|(s, e)| &text[s..e]);
+        if !keep(name.and_then(|n| n.strip_prefix('"')?.strip_suffix('"')).or(name)) {
+            out.refused += 1;
+            continue;
+        }
+        out.records.push(Record::default());
+        let r = out.records.last_mut().expect("just pushed");
+        let mut fits = true;
+        let mut found = spans.found;
+        while fits && found != 0 {
+            let f = Field::ALL[found.trailing_zeros() as usize];
+            found &= found - 1;
+            let (s, e) = spans.get(f).expect("found");
+            fits = set(r, f, &text[s..e]);
+        }
+        if !fits {
+            out.records.pop();
+            out.bad += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// Where a record's wanted values are in the file.
+struct Spans {
+    at: [(u32, u32); Field::ALL.len()],
+    found: u32,
+}
+
+impl Spans {
+    fn get(&self, f: Field) -> Option<(usize, usize)> {
+        (self.found & f.bit() != 0).then(|| (self.at[f as usize].0 as usize, self.at[f as usize].1 as usize))
+    }
+}
+
+/// Deserializes one wanted value into its field; `false` when it does not fit.
+fn set<'a>(r: &mut Record<'a>, f: Field, v: &'a str) -> bool {
+    fn text<'a>(slot: &mut Option<Text<'a>>, v: &'a str) -> bool {
+        // The common case, a string without escapes, borrowed as it is.
+        if let Some(s) = v.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+            if s.bytes().all(|b| b >= 0x20 && b != b'\\') {
+                *slot = Some(Text(Cow::Borrowed(s)));
+                return true;
+            }
+        }
+        serde_json::from_str(v).map(|t| *slot = t).is_ok()
+    }
+    fn raw<'a>(slot: &mut Option<&'a RawValue>, v: &'a str) -> bool {
+        serde_json::from_str(v).map(|t| *slot = t).is_ok()
+    }
+    match f {
+        Field::EventVersion => text(&mut r.event_version, v),
+        Field::UserIdentity => serde_json::from_str(v).map(|u| r.user_identity = u).is_ok(),
+        Field::EventTime => text(&mut r.event_time, v),
+        Field::EventSource => text(&mut r.event_source, v),
+        Field::EventName => text(&mut r.event_name, v),
+        Field::AwsRegion => text(&mut r.aws_region, v),
+        Field::SourceIpAddress => text(&mut r.source_ip_address, v),
+        Field::UserAgent => text(&mut r.user_agent, v),
+        Field::ErrorCode => text(&mut r.error_code, v),
+        Field::ErrorMessage => text(&mut r.error_message, v),
+        Field::RequestParameters => raw(&mut r.request_parameters, v),
+        Field::ResponseElements => raw(&mut r.response_elements, v),
+        Field::AdditionalEventData => raw(&mut r.additional_event_data, v),
+        Field::RequestId => text(&mut r.request_id, v),
+        Field::EventId => text(&mut r.event_id, v),
+        Field::ReadOnly => text(&mut r.read_only, v),
+        Field::Resources => raw(&mut r.resources, v),
+        Field::EventType => text(&mut r.event_type, v),
+        Field::ApiVersion => text(&mut r.api_version, v),
+        Field::ManagementEvent => text(&mut r.management_event, v),
+        Field::RecipientAccountId => text(&mut r.recipient_account_id, v),
+        Field::ServiceEventDetails => raw(&mut r.service_event_details, v),
+        Field::SharedEventId => text(&mut r.shared_event_id, v),
+        Field::VpcEndpointId => text(&mut r.vpc_endpoint_id, v),
+        Field::VpcEndpointAccountId => text(&mut r.vpc_endpoint_account_id, v),
+        Field::EventCategory => text(&mut r.event_category, v),
+        Field::Addendum => raw(&mut r.addendum, v),
+        Field::SessionCredentialFromConsole => text(&mut r.session_credential_from_console, v),
+        Field::EdgeDeviceDetails => raw(&mut r.edge_device_details, v),
+        Field::TlsDetails => raw(&mut r.tls_details, v),
+        Field::InsightDetails => raw(&mut r.insight_details, v),
+    }
+}
+
+/// Why the structure is broken, and where.
+#[derive(Debug)]
+struct Broken {
+    what: &'static str,
+    at: usize,
+}
+
+/// serde_json's recursion limit: deeper documents are refused by both readers.
+const MAX_DEPTH: usize = 128;
+
+/// Bytes that open, close or quote: what a skip stops at inside a container.
+static STRUCTURAL: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'"' as usize] = true;
+    t[b'{' as usize] = true;
+    t[b'}' as usize] = true;
+    t[b'[' as usize] = true;
+    t[b']' as usize] = true;
+    t
+};
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn broken(&self, what: &'static str) -> Broken {
+        Broken { what, at: self.i }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+            self.i += 1;
+        }
+    }
+
+    /// Only whitespace is left.
+    fn end(&mut self) -> Result<(), Broken> {
+        self.ws();
+        match self.peek() {
+            None => Ok(()),
+            Some(_) => Err(self.broken("trailing characters")),
+        }
+    }
+
+    fn expect(&mut self, byte: u8, what: &'static str) -> Result<(), Broken> {
+        self.ws();
+        if self.peek() == Some(byte) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(self.broken(what))
+        }
+    }
+
+    /// In an object after its `{`: the next key (unescaped), the cursor on its value; `None`
+    /// at the closing `}`.
+    fn next_key(&mut self, first: &mut bool) -> Result<Option<Cow<'a, str>>, Broken> {
+        if !self.more(b'}', first, "expected ',' or '}'")? {
+            return Ok(None);
+        }
+        let (s, e) = self.key()?;
+        let raw = &self.b[s..e];
+        let key = if raw.contains(&b'\\') {
+            let quoted = std::str::from_utf8(&self.b[s - 1..e + 1]).map_err(|_| self.broken("invalid key"))?;
+            Cow::Owned(serde_json::from_str::<String>(quoted).map_err(|_| self.broken("invalid key"))?)
+        } else {
+            Cow::Borrowed(std::str::from_utf8(raw).map_err(|_| self.broken("invalid key"))?)
+        };
+        Ok(Some(key))
+    }
+
+    /// In an array after its `[`: whether another element follows (the cursor on it).
+    fn next_element(&mut self, first: &mut bool) -> Result<bool, Broken> {
+        self.more(b']', first, "expected ',' or ']'")
+    }
+
+    /// Past the separator before the next member, or past `close`.
+    fn more(&mut self, close: u8, first: &mut bool, what: &'static str) -> Result<bool, Broken> {
+        self.ws();
+        match self.peek() {
+            Some(b) if b == close => {
+                self.i += 1;
+                Ok(false)
+            }
+            Some(b',') if !*first => {
+                self.i += 1;
+                self.ws();
+                Ok(true)
+            }
+            Some(_) if *first => {
+                *first = false;
+                Ok(true)
+            }
+            _ => Err(self.broken(what)),
+        }
+    }
+
+    /// A key and its colon: the key's text without quotes, the cursor on the value.
+    fn key(&mut self) -> Result<(usize, usize), Broken> {
+        if self.peek() != Some(b'"') {
+            return Err(self.broken("expected a key"));
+        }
+        let start = self.i + 1;
+        self.skip_string()?;
+        let end = self.i - 1;
+        self.expect(b':', "expected ':'")?;
+        self.ws();
+        Ok((start, end))
+    }
+
+    /// One record, the cursor on its `{`: where its wanted values are.
+    fn record(&mut self, fields: Fields) -> Result<Spans, Broken> {
+        let mut spans = Spans { at: [(0, 0); Field::ALL.len()], found: 0 };
+        self.i += 1;
+        let mut first = true;
+        while self.more(b'}', &mut first, "expected ',' or '}'")? {
+            let (s, e) = self.key()?;
+            let field = if self.b[s..e].contains(&b'\\') {
+                let quoted = std::str::from_utf8(&self.b[s - 1..e + 1]).map_err(|_| self.broken("invalid key"))?;
+                serde_json::from_str::<String>(quoted).ok().and_then(|k| Field::of(k.as_bytes()))
+            } else {
+                Field::of(&self.b[s..e])
+            };
+            let start = self.i;
+            self.skip_value()?;
+            if let Some(f) = field.filter(|&f| fields.has(f)) {
+                spans.at[f as usize] = (start as u32, self.i as u32);
+                spans.found |= f.bit();
+            }
+        }
+        Ok(spans)
+    }
+
+    /// Past one value, the cursor on its first byte.
+    fn skip_value(&mut self) -> Result<(), Broken> {
+        match self.peek() {
+            Some(b'"') => self.skip_string(),
+            Some(b'{' | b'[') => self.skip_container(),
+            Some(b) if b == b'-' || b.is_ascii_alphanumeric() => {
+                while matches!(self.peek(), Some(b) if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.')) {
+                    self.i += 1;
+                }
+                Ok(())
+            }
+            Some(_) => Err(self.broken("expected a value")),
+            None => Err(self.broken("unexpected end")),
+        }
+    }
+
+    /// Past a string, the cursor on its opening quote. Eight bytes at a time: CloudTrail's
+    /// strings are short, so a search call per string would cost more than the search.
+    #[inline]
+    fn skip_string(&mut self) -> Result<(), Broken> {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        let b = self.b;
+        let mut i = self.i + 1;
+        loop {
+            while let Some(chunk) = b.get(i..i + 8) {
+                let v = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+                let (q, e) = (v ^ (ONES * u64::from(b'"')), v ^ (ONES * u64::from(b'\\')));
+                // The lowest byte that is a quote or a backslash (bytes above it may be false
+                // positives; it is exact).
+                let hit = ((q.wrapping_sub(ONES) & !q) | (e.wrapping_sub(ONES) & !e)) & HIGH;
+                if hit != 0 {
+                    i += (hit.trailing_zeros() / 8) as usize;
+                    break;
+                }
+                i += 8;
+            }
+            match b.get(i) {
+                Some(b'"') => {
+                    self.i = i + 1;
+                    return Ok(());
+                }
+                Some(b'\\') => i += 2,
+                Some(_) => i += 1,
+                None => {
+                    self.i = b.len();
+                    return Err(self.broken("unterminated string"));
+                }
+            }
+        }
+    }
+
+    /// Past an object or array, the cursor on its opening bracket: brackets are matched by
+    /// kind, strings skipped whole.
+    fn skip_container(&mut self) -> Result<(), Broken> {
+        // One bit per level: set for an object.
+        let mut open: u128 = 0;
+        let mut depth = 0usize;
+        loop {
+            match self.b[self.i..].iter().position(|&b| STRUCTURAL[b as usize]) {
+                None => {
+                    self.i = self.b.len();
+                    return Err(self.broken("unexpected end"));
+                }
+                Some(k) => self.i += k,
+            }
+            match self.b[self.i] {
+                b'"' => self.skip_string()?,
+                b @ (b'{' | b'[') => {
+                    if depth == MAX_DEPTH {
+                        return Err(self.broken("nested too deeply"));
+                    }
+                    open = (open << 1) | u128::from(b == b'{');
+                    depth += 1;
+                    self.i += 1;
+                }
+                b => {
+                    if depth == 0 || (open & 1 == 1) != (b == b'}') {
+                        return Err(self.broken("mismatched bracket"));
+                    }
+                    open >>= 1;
+                    depth -= 1;
+                    self.i += 1;
+                    if depth == 0 {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(text: &str) -> Result<Read<'_>, FileProblem> {
+        read(text.as_bytes(), Fields::ALL, &|_| true)
+    }
+
+    #[test]
+    fn every_field_has_its_key_and_bit() {
+        for (i, f) in Field::ALL.iter().enumerate() {
+            assert_eq!(*f as usize, i);
+            assert!(Fields::ALL.has(*f) && !Fields::of(&[]).has(*f));
+        }
+        // The names are serde's: a record with every key set reads the same both ways.
+        let keys = [
+            "eventVersion",
+            "userIdentity",
+            "eventTime",
+            "eventSource",
+            "eventName",
+            "awsRegion",
+            "sourceIPAddress",
+            "userAgent",
+            "errorCode",
+            "errorMessage",
+            "requestParameters",
+            "responseElements",
+            "additionalEventData",
+            "requestID",
+            "eventID",
+            "readOnly",
+            "resources",
+            "eventType",
+            "apiVersion",
+            "managementEvent",
+            "recipientAccountId",
+            "serviceEventDetails",
+            "sharedEventID",
+            "vpcEndpointId",
+            "vpcEndpointAccountId",
+            "eventCategory",
+            "addendum",
+            "sessionCredentialFromConsole",
+            "edgeDeviceDetails",
+            "tlsDetails",
+            "insightDetails",
+        ];
+        assert_eq!(keys.len(), Field::ALL.len());
+        for (k, f) in keys.iter().zip(Field::ALL) {
+            assert_eq!(Field::of(k.as_bytes()), Some(f), "{k}");
+        }
+        let record: String = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| match *k {
+                "userIdentity" => format!("\"{k}\":{{\"arn\":\"a{i}\",\"sessionContext\":{{\"attributes\":{{}}}}}}"),
+                _ if i % 3 == 0 => format!("\"{k}\":{{\"v\":[{i},\"}}\"]}}"),
+                _ => format!("\"{k}\":\"v{i}\""),
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        let (file, one) = (format!("{{\"Records\":[{{{record}}}]}}"), format!("{{{record}}}"));
+        let r = all(&file).unwrap();
+        let serde: Record = serde_json::from_str(&one).unwrap();
+        assert_eq!(format!("{:?}", r.records[0]), format!("{serde:?}"));
+    }
+
+    #[test]
+    fn skipped_values_may_hold_anything_json_allows() {
+        let text = r#" { "x": {"a": ["}", "]", "\"{", {"b": [[], {}]}]}, "Records" : [
+            {"requestParameters": {"s": "a\\\"}]", "n": [1, -2.5e3, true, null]}, "eventName": "A\u0042", "eventTime": "t"},
+            {"eventName": "C", "\u0065ventSource": "s"}
+        ], "y": null } "#;
+        let r = read(text.as_bytes(), Fields::of(&[Field::EventName, Field::EventSource]), &|_| true).unwrap();
+        let names: Vec<&str> = r.records.iter().map(|r| r.event_name.as_ref().unwrap().as_str()).collect();
+        assert_eq!(names, ["AB", "C"]);
+        assert_eq!(r.records[1].event_source.as_ref().unwrap().as_str(), "s");
+        assert!(r.records[0].event_time.is_none() && r.records[0].request_parameters.is_none());
+        assert_eq!(all(text).unwrap().records[0].event_time.as_ref().unwrap().as_str(), "t");
+    }
+
+    #[test]
+    fn a_wanted_value_that_does_not_fit_loses_its_record_only() {
+        let text = r#"{"Records":[{"eventName":"A","userIdentity":"not an object"},7,{"eventName":"B"}]}"#;
+        let r = all(text).unwrap();
+        assert_eq!((r.records.len(), r.bad), (1, 2));
+        // Not wanted: not parsed, so it fits.
+        let r = read(text.as_bytes(), Fields::of(&[Field::EventName]), &|_| true).unwrap();
+        assert_eq!((r.records.len(), r.bad), (2, 1));
+    }
+
+    #[test]
+    fn records_the_reader_refuses_are_counted_not_read() {
+        let text = r#"{"Records":[{"eventName":"A","userIdentity":3},{"eventName":"B"},{"eventTime":"t"}]}"#;
+        let r = read(text.as_bytes(), Fields::ALL, &|n| n == Some("B")).unwrap();
+        assert_eq!((r.records.len(), r.bad, r.refused), (1, 0, 2));
+    }
+
+    #[test]
+    fn broken_structure_is_a_problem_with_its_place() {
+        let cases = [
+            ("", "invalid JSON: empty"),
+            (r#"{"Records":[{"eventName":"A"}"#, "invalid JSON"),
+            (r#"{"Records":[{"a":{"b":[1}}]}"#, "mismatched bracket"),
+            (r#"{"Records":[{"a":"unterminated}]}"#, "unterminated string"),
+            (r#"{"Records":[{"a" 1}]}"#, "expected ':'"),
+            (r#"{"Records":[{"a":1}]} x"#, "trailing characters"),
+            (r#"{"Records":[{"a":1} {"b":2}]}"#, "expected ',' or ']'"),
+            (r#"{"Records":[{"a":1,}]}"#, "expected a key"),
+            ("[1,2,3]", "not a CloudTrail log file"),
+            (r#"{"Records":{"a":1}}"#, "\"Records\" is not a list"),
+            (r#"{"other":[]}"#, "no \"Records\""),
+            (r#"{"digestStartTime":"x","logFiles":[]}"#, "digest"),
+        ];
+        for (text, want) in cases {
+            let got = all(text).expect_err(text).0;
+            assert!(got.contains(want), "{text}: {got}");
+        }
+        let deep = format!("{{\"Records\":[{{\"a\":{}{}}}]}}", "[".repeat(200), "]".repeat(200));
+        assert!(all(&deep).unwrap_err().0.contains("nested too deeply"));
+        assert!(read(&[b'{', 0xff, b'}'], Fields::ALL, &|_| true).unwrap_err().0.contains("not UTF-8"));
+    }
+}
