@@ -75,7 +75,9 @@ pub fn run(ctx: &mut Context, a: Args) -> Result {
     } else {
         // Row by row: memory stays flat however many rows the query returns.
         let columns: Vec<String> = q.columns.iter().map(|c| c.to_string()).collect();
-        let mut w = report::answer::RowWriter::begin(&mut *ctx.out, &columns, a.format == TableFormat::Csv)?;
+        // Buffered: the terminal's stdout flushes at every line, a write per row.
+        let out = std::io::BufWriter::with_capacity(1 << 16, &mut *ctx.out);
+        let mut w = report::answer::RowWriter::begin(out, &columns, a.format == TableFormat::Csv)?;
         let answer = rt.block_on(source.stream(q, &params, &layout, |r| w.row(&r))).map_err(|e| match e {
             StreamFailure::Source(e) => Error::from(e),
             StreamFailure::Sink(e) => Error::from(e),

@@ -15,12 +15,19 @@ fn cell(v: &Value) -> String {
     }
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
+/// A CSV field: quoted (quotes doubled) when it holds a comma, a quote or a line break.
+fn write_csv_field(out: &mut impl std::io::Write, s: &str) -> std::io::Result<()> {
+    if !s.contains([',', '"', '\n', '\r']) {
+        return out.write_all(s.as_bytes());
     }
+    out.write_all(b"\"")?;
+    for (i, part) in s.split('"').enumerate() {
+        if i > 0 {
+            out.write_all(b"\"\"")?;
+        }
+        out.write_all(part.as_bytes())?;
+    }
+    out.write_all(b"\"")
 }
 
 /// Rows written as they come, as CSV (a header line, then one line per row) or as a JSON
@@ -37,7 +44,13 @@ impl<W: std::io::Write> RowWriter<W> {
     /// Starts the output (the CSV header, or the JSON array's opening bracket).
     pub fn begin(mut out: W, columns: &[String], csv: bool) -> std::io::Result<Self> {
         if csv {
-            writeln!(out, "{}", columns.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","))?;
+            for (i, c) in columns.iter().enumerate() {
+                if i > 0 {
+                    out.write_all(b",")?;
+                }
+                write_csv_field(&mut out, c)?;
+            }
+            out.write_all(b"\n")?;
         } else {
             out.write_all(b"[")?;
         }
@@ -46,12 +59,19 @@ impl<W: std::io::Write> RowWriter<W> {
 
     pub fn row(&mut self, r: &[Value]) -> std::io::Result<()> {
         if self.csv {
-            // An empty string is `""`, a NULL nothing (as DuckDB and PostgreSQL write them).
-            let field = |v: &Value| match v {
-                Value::String(s) if s.is_empty() => "\"\"".to_string(),
-                other => csv_field(&cell(other)),
-            };
-            writeln!(self.out, "{}", r.iter().map(field).collect::<Vec<_>>().join(","))?;
+            for (i, v) in r.iter().enumerate() {
+                if i > 0 {
+                    self.out.write_all(b",")?;
+                }
+                // An empty string is `""`, a NULL nothing (as DuckDB and PostgreSQL write them).
+                match v {
+                    Value::Null => {}
+                    Value::String(s) if s.is_empty() => self.out.write_all(b"\"\"")?,
+                    Value::String(s) => write_csv_field(&mut self.out, s)?,
+                    other => write_csv_field(&mut self.out, &other.to_string())?,
+                }
+            }
+            self.out.write_all(b"\n")?;
         } else {
             let object: serde_json::Map<String, Value> = self.columns.iter().cloned().zip(r.iter().cloned()).collect();
             let text = serde_json::to_string_pretty(&object).map_err(std::io::Error::other)?;

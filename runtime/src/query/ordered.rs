@@ -154,8 +154,7 @@ impl Ordered {
         let written = (|| -> std::io::Result<std::fs::File> {
             let mut out = BufWriter::with_capacity(1 << 16, tempfile::tempfile()?);
             for r in &self.rows {
-                serde_json::to_writer(&mut out, r)?;
-                out.write_all(b"\n")?;
+                write_row(&mut out, r)?;
             }
             let mut file = out.into_inner().map_err(|e| e.into_error())?;
             file.rewind()?;
@@ -245,7 +244,7 @@ impl Ordered {
         }
         let mut sources: Vec<Source> = std::mem::take(&mut self.runs)
             .into_iter()
-            .map(|r| Source::Run(BufReader::with_capacity(RUN_BUFFER, r.file).lines()))
+            .map(|r| Source::Run(BufReader::with_capacity(RUN_BUFFER, r.file)))
             .collect();
         sources.push(Source::Memory(rows.into_iter()));
         merge_sources(sources, &keys, |row| {
@@ -290,7 +289,7 @@ pub enum DrainError<E> {
 }
 
 enum Source {
-    Run(std::io::Lines<BufReader<std::fs::File>>),
+    Run(BufReader<std::fs::File>),
     Memory(std::vec::IntoIter<Vec<Value>>),
 }
 
@@ -324,15 +323,12 @@ fn merge_runs(runs: &[Run], keys: &Keys) -> Result<std::fs::File, String> {
         let mut sources = Vec::with_capacity(runs.len());
         for r in runs {
             let file = r.file.try_clone().map_err(|e| format!("cannot merge spilled rows: {e}"))?;
-            sources.push(Source::Run(BufReader::with_capacity(RUN_BUFFER, file).lines()));
+            sources.push(Source::Run(BufReader::with_capacity(RUN_BUFFER, file)));
         }
         let tmp = tempfile::tempfile().map_err(|e| format!("cannot merge spilled rows: {e}"))?;
         let mut out = BufWriter::with_capacity(RUN_BUFFER, tmp);
         merge_sources(sources, keys, |row| {
-            serde_json::to_writer(&mut out, &row)
-                .map_err(std::io::Error::from)
-                .and_then(|()| out.write_all(b"\n"))
-                .map_err(|e| DrainError::<()>::Run(format!("cannot merge spilled rows: {e}")))?;
+            write_row(&mut out, &row).map_err(|e| DrainError::<()>::Run(format!("cannot merge spilled rows: {e}")))?;
             Ok(true)
         })
         .map_err(|e| match e {
@@ -355,15 +351,92 @@ impl Source {
     fn next(&mut self) -> Result<Option<Vec<Value>>, String> {
         match self {
             Source::Memory(it) => Ok(it.next()),
-            Source::Run(lines) => match lines.next() {
-                None => Ok(None),
-                Some(Err(e)) => Err(format!("cannot read back spilled rows: {e}")),
-                Some(Ok(line)) => {
-                    serde_json::from_str(&line).map(Some).map_err(|e| format!("cannot read back spilled rows: {e}"))
-                }
-            },
+            Source::Run(file) => read_row(file).map_err(|e| format!("cannot read back spilled rows: {e}")),
         }
     }
+}
+
+/// A spilled row's values: a tag byte, then the value (text as length and bytes). Binary,
+/// not JSON: a spilled row is written once and read back once per merge level.
+mod tag {
+    pub const NULL: u8 = 0;
+    pub const TEXT: u8 = 1;
+    pub const TRUE: u8 = 2;
+    pub const FALSE: u8 = 3;
+    pub const INT: u8 = 4;
+    pub const UINT: u8 = 5;
+    pub const FLOAT: u8 = 6;
+    /// Arrays and objects, as JSON text.
+    pub const JSON: u8 = 7;
+}
+
+fn write_row(out: &mut impl Write, row: &[Value]) -> std::io::Result<()> {
+    fn text(out: &mut impl Write, tag: u8, s: &str) -> std::io::Result<()> {
+        let len = u32::try_from(s.len()).map_err(std::io::Error::other)?;
+        out.write_all(&[tag])?;
+        out.write_all(&len.to_le_bytes())?;
+        out.write_all(s.as_bytes())
+    }
+    let width = u32::try_from(row.len()).map_err(std::io::Error::other)?;
+    out.write_all(&width.to_le_bytes())?;
+    for v in row {
+        match v {
+            Value::Null => out.write_all(&[tag::NULL])?,
+            Value::String(s) => text(out, tag::TEXT, s)?,
+            Value::Bool(b) => out.write_all(&[if *b { tag::TRUE } else { tag::FALSE }])?,
+            Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+                (Some(i), _, _) => {
+                    out.write_all(&[tag::INT])?;
+                    out.write_all(&i.to_le_bytes())?;
+                }
+                (None, Some(u), _) => {
+                    out.write_all(&[tag::UINT])?;
+                    out.write_all(&u.to_le_bytes())?;
+                }
+                (None, None, f) => {
+                    out.write_all(&[tag::FLOAT])?;
+                    out.write_all(&f.unwrap_or(0.0).to_le_bytes())?;
+                }
+            },
+            other => text(out, tag::JSON, &other.to_string())?,
+        }
+    }
+    Ok(())
+}
+
+/// The next row [`write_row`] wrote; `None` at the end of the file.
+fn read_row(input: &mut impl BufRead) -> std::io::Result<Option<Vec<Value>>> {
+    fn bytes<const N: usize>(input: &mut impl BufRead) -> std::io::Result<[u8; N]> {
+        let mut b = [0u8; N];
+        input.read_exact(&mut b)?;
+        Ok(b)
+    }
+    fn text(input: &mut impl BufRead) -> std::io::Result<String> {
+        let len = u32::from_le_bytes(bytes(input)?) as usize;
+        let mut s = vec![0u8; len];
+        input.read_exact(&mut s)?;
+        String::from_utf8(s).map_err(std::io::Error::other)
+    }
+    if input.fill_buf()?.is_empty() {
+        return Ok(None);
+    }
+    let width = u32::from_le_bytes(bytes(input)?) as usize;
+    let mut row = Vec::with_capacity(width);
+    for _ in 0..width {
+        let [t] = bytes(input)?;
+        row.push(match t {
+            tag::NULL => Value::Null,
+            tag::TEXT => Value::String(text(input)?),
+            tag::TRUE => Value::Bool(true),
+            tag::FALSE => Value::Bool(false),
+            tag::INT => Value::from(i64::from_le_bytes(bytes(input)?)),
+            tag::UINT => Value::from(u64::from_le_bytes(bytes(input)?)),
+            tag::FLOAT => Value::from(f64::from_le_bytes(bytes(input)?)),
+            tag::JSON => serde_json::from_str(&text(input)?).map_err(std::io::Error::other)?,
+            other => return Err(std::io::Error::other(format!("not a spilled value (tag {other})"))),
+        });
+    }
+    Ok(Some(row))
 }
 
 /// The next row of one source; the heap's smallest (by the keys) comes first.
@@ -435,6 +508,31 @@ mod tests {
             o
         });
         parts.into_iter().chain(small).reduce(Ordered::merge).unwrap()
+    }
+
+    #[test]
+    fn spilled_rows_read_back_as_they_were_written() {
+        let rows = vec![
+            vec![Value::Null, json!("t\u{e9}xt, \"quoted\"\n"), json!(""), json!(true), json!(false)],
+            vec![json!(-7), json!(u64::MAX), json!(2.5), json!([1, "a"]), json!({"k": null})],
+            vec![],
+        ];
+        let mut file = Vec::new();
+        for r in &rows {
+            write_row(&mut file, r).unwrap();
+        }
+        let mut input = &file[..];
+        let mut back = Vec::new();
+        while let Some(r) = read_row(&mut input).unwrap() {
+            back.push(r);
+        }
+        assert_eq!(back, rows);
+        // A run cut short, or a byte that is no value, is an error, not a row.
+        assert!(read_row(&mut &file[..file.len() / 2]).is_ok());
+        let mut cut = &file[..7];
+        assert!(read_row(&mut cut).is_err());
+        let mut bad = &[1u8, 0, 0, 0, 99][..];
+        assert!(read_row(&mut bad).unwrap_err().to_string().contains("tag 99"));
     }
 
     #[test]
