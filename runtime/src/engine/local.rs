@@ -133,16 +133,23 @@ impl Mirror {
         self
     }
 
-    /// (objects, bytes) under `location`.
-    fn total(&self, location: &str) -> (u64, u64) {
-        if let Some(t) = self.totals.lock().ok().and_then(|m| m.get(location).copied()) {
-            return t;
-        }
-        let t = self.path_of(location).map(|root| count(&root)).unwrap_or_default();
-        if let Ok(mut m) = self.totals.lock() {
-            m.insert(location.to_string(), t);
-        }
-        t
+    /// Fills in `stats`' totals (every object under `location`, and its bytes) after a scan of
+    /// `folders`: what the scan listed and read, plus what is outside those folders (`stat`ed
+    /// there, not read). Counted once per location (a summary runs a dozen queries over the
+    /// same tables), so a query over the whole table walks its folders once, not twice.
+    pub fn complete_totals(&self, location: &str, folders: &[Folder], stats: &mut ScanStats) {
+        let cached = self.totals.lock().ok().and_then(|m| m.get(location).copied());
+        let (objects, bytes) = cached.unwrap_or_else(|| {
+            let scanned: std::collections::HashSet<&Path> = folders.iter().map(|f| f.path.as_path()).collect();
+            let outside = self.path_of(location).map(|root| count_outside(&root, &scanned)).unwrap_or_default();
+            let t = (outside.0 + stats.objects_listed, outside.1 + stats.bytes_scanned);
+            if let Ok(mut m) = self.totals.lock() {
+                m.insert(location.to_string(), t);
+            }
+            t
+        });
+        stats.objects_total += objects;
+        stats.bytes_total += bytes;
     }
 
     /// `s3://bucket/key` → `ROOT/bucket/key`.
@@ -190,7 +197,6 @@ impl Mirror {
             })
             .collect();
         stats.partitions_present = folders.len();
-        (stats.objects_total, stats.bytes_total) = self.total(&table.location);
         Ok((folders, stats))
     }
 
@@ -237,6 +243,7 @@ impl Mirror {
             Pass::Bounded => (rayon::current_num_threads() * OBJECTS_PER_THREAD).max(1),
         };
         let mut done: Option<(A, ScanStats)> = None;
+        let mut listed = 0;
         for chunk in folders.chunks(group) {
             let objects: Vec<Object> = chunk
                 .par_iter()
@@ -246,6 +253,7 @@ impl Mirror {
                     files.into_iter().map(|path| Object { path, partition: Arc::clone(&f.partition) })
                 })
                 .collect();
+            listed += objects.len() as u64;
             // With `Pass::Bounded`, read in passes of a bounded number of objects: what a pass's
             // workers hold before their accumulators merge does not grow with how full the
             // folders are.
@@ -264,6 +272,7 @@ impl Mirror {
             p.finish();
         }
         let (acc, mut stats) = done.unwrap_or_else(|| (init(), ScanStats::default()));
+        stats.objects_listed = listed;
         stats.problems.sort_by(|a, b| a.key.cmp(&b.key));
         (acc, stats)
     }
@@ -372,6 +381,26 @@ fn count(dir: &Path) -> (u64, u64) {
         .par_iter()
         .map(|e| match e.file_type() {
             Ok(ft) if ft.is_dir() => count(&e.path()),
+            Ok(ft) if ft.is_file() => (1, e.metadata().map(|m| m.len()).unwrap_or(0)),
+            _ => (0, 0),
+        })
+        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+}
+
+/// (files, bytes) under `dir` but not under the `skip` folders (their objects were listed
+/// and read by the scan).
+fn count_outside(dir: &Path, skip: &std::collections::HashSet<&Path>) -> (u64, u64) {
+    if skip.contains(dir) {
+        return (0, 0);
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return (0, 0);
+    };
+    let entries: Vec<std::fs::DirEntry> = entries.flatten().filter(|e| !hidden(&e.file_name())).collect();
+    entries
+        .par_iter()
+        .map(|e| match e.file_type() {
+            Ok(ft) if ft.is_dir() => count_outside(&e.path(), skip),
             Ok(ft) if ft.is_file() => (1, e.metadata().map(|m| m.len()).unwrap_or(0)),
             _ => (0, 0),
         })

@@ -35,6 +35,9 @@ pub struct ScanStats {
     /// Bytes of the objects as stored (compressed), which is what Athena bills.
     pub bytes_scanned: u64,
     pub bytes_decompressed: u64,
+    /// Objects the scan listed (read or not: some may have been unreadable).
+    #[serde(skip)]
+    pub objects_listed: u64,
     /// Every object under the table's location, for comparison.
     pub objects_total: u64,
     pub bytes_total: u64,
@@ -48,6 +51,7 @@ pub struct ScanStats {
 impl ScanStats {
     pub fn merge(&mut self, other: ScanStats) {
         self.objects_scanned += other.objects_scanned;
+        self.objects_listed += other.objects_listed;
         self.bytes_scanned += other.bytes_scanned;
         self.bytes_decompressed += other.bytes_decompressed;
         self.records += other.records;

@@ -989,11 +989,12 @@ impl Scanner<'_> {
     {
         let (folders, s0) = self.mirror.folders(table, constraints, self.today).map_err(QueryError::Engine)?;
         let how = How { needles: self.needles.as_ref(), pass: self.pass, fields: self.fields };
-        let (acc, s1) = self.mirror.scan_filtered(table.kind, &folders, how, init, visit, merge);
+        let (acc, mut s1) = self.mirror.scan_filtered(table.kind, &folders, how, init, visit, merge);
+        self.mirror.complete_totals(&table.location, &folders, &mut s1);
         self.stats.partitions_projected += s0.partitions_projected;
         self.stats.partitions_present += s0.partitions_present;
-        self.stats.objects_total += s0.objects_total;
-        self.stats.bytes_total += s0.bytes_total;
+        self.stats.objects_total += s1.objects_total;
+        self.stats.bytes_total += s1.bytes_total;
         self.stats.merge(s1);
         Ok(acc)
     }
