@@ -13,7 +13,7 @@
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
-use std::io::{BufRead, BufReader, BufWriter, Seek, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, Write};
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
@@ -305,12 +305,16 @@ fn merge_sources<E>(
             heap.push(Head { row, src: i, keys: Arc::clone(keys) });
         }
     }
-    while let Some(Head { row, src, .. }) = heap.pop() {
+    // The smallest head is replaced by its source's next row in place (one sift, not a pop
+    // and a push), and popped only when its source is done.
+    while let Some(mut head) = heap.peek_mut() {
+        let src = head.src;
+        let row = match sources[src].next().map_err(DrainError::Run)? {
+            Some(next) => std::mem::replace(&mut head.row, next),
+            None => std::collections::binary_heap::PeekMut::pop(head).row,
+        };
         if !emit(row)? {
             break;
-        }
-        if let Some(next) = sources[src].next().map_err(DrainError::Run)? {
-            heap.push(Head { row: next, src, keys: Arc::clone(keys) });
         }
     }
     Ok(())
@@ -413,9 +417,11 @@ fn read_row(input: &mut impl BufRead) -> std::io::Result<Option<Vec<Value>>> {
     }
     fn text(input: &mut impl BufRead) -> std::io::Result<String> {
         let len = u32::from_le_bytes(bytes(input)?) as usize;
-        let mut s = vec![0u8; len];
-        input.read_exact(&mut s)?;
-        String::from_utf8(s).map_err(std::io::Error::other)
+        let mut s = String::with_capacity(len);
+        if input.take(len as u64).read_to_string(&mut s)? < len {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(s)
     }
     if input.fill_buf()?.is_empty() {
         return Ok(None);
