@@ -182,7 +182,7 @@ pub fn run(ctx: &mut Context, a: Args) -> Result {
     let answer = ctx
         .rt
         .block_on(source.stream(q, &params, &layout, |values| {
-            if let Some(activity) = Activity::from_row(Row::new(&columns, &values)) {
+            if let Some(activity) = Activity::from_row(Row::new(&columns, values)) {
                 agg.add(&activity);
             }
             Ok::<(), std::convert::Infallible>(())

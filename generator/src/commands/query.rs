@@ -78,7 +78,7 @@ pub fn run(ctx: &mut Context, a: Args) -> Result {
         // Buffered: the terminal's stdout flushes at every line, a write per row.
         let out = std::io::BufWriter::with_capacity(1 << 16, &mut *ctx.out);
         let mut w = report::answer::RowWriter::begin(out, &columns, a.format == TableFormat::Csv)?;
-        let answer = rt.block_on(source.stream(q, &params, &layout, |r| w.row(&r))).map_err(|e| match e {
+        let answer = rt.block_on(source.stream(q, &params, &layout, |r| w.row(r))).map_err(|e| match e {
             StreamFailure::Source(e) => Error::from(e),
             StreamFailure::Sink(e) => Error::from(e),
         })?;

@@ -109,21 +109,18 @@ pub fn stream<E>(
     layout: &LakeLayout,
     mirror: &Mirror,
     today: Date,
-    mut sink: impl FnMut(Vec<Value>) -> Result<(), E>,
+    mut sink: impl FnMut(&[Value]) -> Result<(), E>,
 ) -> Result<ScanStats, StreamError<E>> {
     let (rows, mut stats) = evaluate(q, params, layout, mirror, today).map_err(StreamError::Query)?;
     let width = q.columns.len();
     match rows {
         Rows::Done(rows) => {
-            for r in rows {
+            for r in &rows {
                 sink(r).map_err(StreamError::Sink)?;
             }
         }
         Rows::Ordered(o) => {
-            let drained = o.drain(|mut r| {
-                r.truncate(width);
-                sink(r)
-            });
+            let drained = o.drain(|r| sink(&r[..width.min(r.len())]));
             match drained {
                 Ok((_, warning)) => {
                     stats.problems.extend(warning.map(|reason| crate::engine::Problem { key: "(sort)".into(), reason }))

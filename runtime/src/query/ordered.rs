@@ -223,10 +223,12 @@ impl Ordered {
     }
 
     /// Rows in order to `sink` (at most the limit), merging the spilled runs; the number of
-    /// rows and any warning (a spill that failed).
+    /// rows and any warning (a spill that failed). The sink may take a row; a row it leaves
+    /// is refilled with the next one read back from its run, so reading back allocates only
+    /// when a value outgrows the one before it.
     pub fn drain<E>(
         mut self,
-        mut sink: impl FnMut(Vec<Value>) -> Result<(), E>,
+        mut sink: impl FnMut(&mut Vec<Value>) -> Result<(), E>,
     ) -> Result<(u64, Option<String>), DrainError<E>> {
         let keys = Arc::clone(&self.keys);
         self.rows.sort_unstable_by(|a, b| cmp_rows(a, b, &keys));
@@ -236,8 +238,8 @@ impl Ordered {
         let rows = std::mem::take(&mut self.rows);
         self.shared.fetch_sub(std::mem::take(&mut self.bytes), AtomicOrdering::Relaxed);
         if self.runs.is_empty() {
-            for r in rows.into_iter().take(limit) {
-                sink(r).map_err(DrainError::Sink)?;
+            for mut r in rows.into_iter().take(limit) {
+                sink(&mut r).map_err(DrainError::Sink)?;
                 sent += 1;
             }
             return Ok((sent, warning));
@@ -262,7 +264,7 @@ impl Ordered {
     pub fn into_rows(self) -> (Vec<Vec<Value>>, Option<String>) {
         let mut rows = Vec::new();
         let drained = self.drain(|r| {
-            rows.push(r);
+            rows.push(std::mem::take(r));
             Ok::<(), std::convert::Infallible>(())
         });
         let warning = match drained {
@@ -297,24 +299,24 @@ enum Source {
 fn merge_sources<E>(
     mut sources: Vec<Source>,
     keys: &Keys,
-    mut emit: impl FnMut(Vec<Value>) -> Result<bool, DrainError<E>>,
+    mut emit: impl FnMut(&mut Vec<Value>) -> Result<bool, DrainError<E>>,
 ) -> Result<(), DrainError<E>> {
     let mut heap = BinaryHeap::new();
     for (i, s) in sources.iter_mut().enumerate() {
-        if let Some(row) = s.next().map_err(DrainError::Run)? {
+        let mut row = Vec::new();
+        if s.next_into(&mut row).map_err(DrainError::Run)? {
             heap.push(Head { row, src: i, keys: Arc::clone(keys) });
         }
     }
-    // The smallest head is replaced by its source's next row in place (one sift, not a pop
-    // and a push), and popped only when its source is done.
+    // The smallest head is emitted, then refilled in place from its source (one sift, not a
+    // pop and a push), and popped only when its source is done.
     while let Some(mut head) = heap.peek_mut() {
-        let src = head.src;
-        let row = match sources[src].next().map_err(DrainError::Run)? {
-            Some(next) => std::mem::replace(&mut head.row, next),
-            None => std::collections::binary_heap::PeekMut::pop(head).row,
-        };
-        if !emit(row)? {
+        if !emit(&mut head.row)? {
             break;
+        }
+        let src = head.src;
+        if !sources[src].next_into(&mut head.row).map_err(DrainError::Run)? {
+            std::collections::binary_heap::PeekMut::pop(head);
         }
     }
     Ok(())
@@ -332,7 +334,7 @@ fn merge_runs(runs: &[Run], keys: &Keys) -> Result<std::fs::File, String> {
         let tmp = tempfile::tempfile().map_err(|e| format!("cannot merge spilled rows: {e}"))?;
         let mut out = BufWriter::with_capacity(RUN_BUFFER, tmp);
         merge_sources(sources, keys, |row| {
-            write_row(&mut out, &row).map_err(|e| DrainError::<()>::Run(format!("cannot merge spilled rows: {e}")))?;
+            write_row(&mut out, row).map_err(|e| DrainError::<()>::Run(format!("cannot merge spilled rows: {e}")))?;
             Ok(true)
         })
         .map_err(|e| match e {
@@ -352,10 +354,11 @@ fn merge_runs(runs: &[Run], keys: &Keys) -> Result<std::fs::File, String> {
 }
 
 impl Source {
-    fn next(&mut self) -> Result<Option<Vec<Value>>, String> {
+    /// The next row into `row`; `false` when the source is done.
+    fn next_into(&mut self, row: &mut Vec<Value>) -> Result<bool, String> {
         match self {
-            Source::Memory(it) => Ok(it.next()),
-            Source::Run(file) => read_row(file).map_err(|e| format!("cannot read back spilled rows: {e}")),
+            Source::Memory(it) => Ok(it.next().map(|r| *row = r).is_some()),
+            Source::Run(file) => read_row_into(file, row).map_err(|e| format!("cannot read back spilled rows: {e}")),
         }
     }
 }
@@ -408,41 +411,55 @@ fn write_row(out: &mut impl Write, row: &[Value]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The next row [`write_row`] wrote; `None` at the end of the file.
-fn read_row(input: &mut impl BufRead) -> std::io::Result<Option<Vec<Value>>> {
+/// The next row [`write_row`] wrote, into `row` (its strings' room reused); `false` at the end
+/// of the file.
+fn read_row_into(input: &mut impl BufRead, row: &mut Vec<Value>) -> std::io::Result<bool> {
     fn bytes<const N: usize>(input: &mut impl BufRead) -> std::io::Result<[u8; N]> {
         let mut b = [0u8; N];
         input.read_exact(&mut b)?;
         Ok(b)
     }
-    fn text(input: &mut impl BufRead) -> std::io::Result<String> {
+    fn text(input: &mut impl BufRead, s: &mut String) -> std::io::Result<()> {
         let len = u32::from_le_bytes(bytes(input)?) as usize;
-        let mut s = String::with_capacity(len);
-        if input.take(len as u64).read_to_string(&mut s)? < len {
+        s.clear();
+        s.reserve(len);
+        if input.take(len as u64).read_to_string(s)? < len {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
-        Ok(s)
+        Ok(())
     }
     if input.fill_buf()?.is_empty() {
-        return Ok(None);
+        return Ok(false);
     }
     let width = u32::from_le_bytes(bytes(input)?) as usize;
-    let mut row = Vec::with_capacity(width);
-    for _ in 0..width {
+    row.truncate(width);
+    row.resize(width, Value::Null);
+    for slot in row.iter_mut() {
         let [t] = bytes(input)?;
-        row.push(match t {
+        *slot = match t {
             tag::NULL => Value::Null,
-            tag::TEXT => Value::String(text(input)?),
+            tag::TEXT => {
+                let mut s = match std::mem::take(slot) {
+                    Value::String(s) => s,
+                    _ => String::new(),
+                };
+                text(input, &mut s)?;
+                Value::String(s)
+            }
             tag::TRUE => Value::Bool(true),
             tag::FALSE => Value::Bool(false),
             tag::INT => Value::from(i64::from_le_bytes(bytes(input)?)),
             tag::UINT => Value::from(u64::from_le_bytes(bytes(input)?)),
             tag::FLOAT => Value::from(f64::from_le_bytes(bytes(input)?)),
-            tag::JSON => serde_json::from_str(&text(input)?).map_err(std::io::Error::other)?,
+            tag::JSON => {
+                let mut s = String::new();
+                text(input, &mut s)?;
+                serde_json::from_str(&s).map_err(std::io::Error::other)?
+            }
             other => return Err(std::io::Error::other(format!("not a spilled value (tag {other})"))),
-        });
+        };
     }
-    Ok(Some(row))
+    Ok(true)
 }
 
 /// The next row of one source; the heap's smallest (by the keys) comes first.
@@ -527,18 +544,16 @@ mod tests {
         for r in &rows {
             write_row(&mut file, r).unwrap();
         }
-        let mut input = &file[..];
+        // Read into one row, reused: each value's kind changes from row to row.
+        let (mut input, mut row) = (&file[..], Vec::new());
         let mut back = Vec::new();
-        while let Some(r) = read_row(&mut input).unwrap() {
-            back.push(r);
+        while read_row_into(&mut input, &mut row).unwrap() {
+            back.push(row.clone());
         }
         assert_eq!(back, rows);
         // A run cut short, or a byte that is no value, is an error, not a row.
-        assert!(read_row(&mut &file[..file.len() / 2]).is_ok());
-        let mut cut = &file[..7];
-        assert!(read_row(&mut cut).is_err());
-        let mut bad = &[1u8, 0, 0, 0, 99][..];
-        assert!(read_row(&mut bad).unwrap_err().to_string().contains("tag 99"));
+        assert!(read_row_into(&mut &file[..7], &mut row).is_err());
+        assert!(read_row_into(&mut &[1u8, 0, 0, 0, 99][..], &mut row).unwrap_err().to_string().contains("tag 99"));
     }
 
     #[test]
