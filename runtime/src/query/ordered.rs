@@ -60,18 +60,9 @@ pub fn cmp_rows(a: &[Value], b: &[Value], keys: &[(usize, bool)]) -> Ordering {
     Ordering::Equal
 }
 
-/// What a row costs in memory, roughly: its strings, and the values and vector around them.
-fn row_bytes(row: &[Value]) -> usize {
-    24 + row
-        .iter()
-        .map(|v| {
-            32 + match v {
-                Value::String(s) => s.len(),
-                Value::Null | Value::Bool(_) | Value::Number(_) => 0,
-                other => other.to_string().len(),
-            }
-        })
-        .sum::<usize>()
+/// What a packed row costs in memory: its bytes, and the allocation around them.
+fn held(p: &[u8]) -> usize {
+    p.len() + 32
 }
 
 /// One query's rows, in order, within a memory budget shared by its workers.
@@ -81,7 +72,8 @@ pub struct Ordered {
     budget: usize,
     /// Bytes held by every worker of the query.
     shared: Arc<AtomicUsize>,
-    rows: Vec<Vec<Value>>,
+    /// Rows packed (see [`pack`]): one allocation each, compared without unpacking.
+    rows: Vec<Box<[u8]>>,
     bytes: usize,
     runs: Vec<Run>,
     error: Option<String>,
@@ -118,10 +110,12 @@ impl Plan {
 
 impl Ordered {
     pub fn push(&mut self, row: Vec<Value>) {
-        let b = row_bytes(&row);
+        let packed = pack(&row);
+        drop(row);
+        let b = held(&packed);
         self.bytes += b;
         let total = self.shared.fetch_add(b, AtomicOrdering::Relaxed) + b;
-        self.rows.push(row);
+        self.rows.push(packed);
         if let Some(n) = self.limit {
             if self.rows.len() >= 2 * n.max(512) {
                 self.cut(n);
@@ -136,9 +130,9 @@ impl Ordered {
     /// Sorts, keeps the first `n`.
     fn cut(&mut self, n: usize) {
         let keys = Arc::clone(&self.keys);
-        self.rows.sort_unstable_by(|a, b| cmp_rows(a, b, &keys));
+        self.rows.sort_unstable_by(|a, b| cmp_packed(a, b, &keys));
         self.rows.truncate(n);
-        let kept: usize = self.rows.iter().map(|r| row_bytes(r)).sum();
+        let kept: usize = self.rows.iter().map(|r| held(r)).sum();
         self.shared.fetch_sub(self.bytes - kept, AtomicOrdering::Relaxed);
         self.bytes = kept;
     }
@@ -149,12 +143,12 @@ impl Ordered {
             self.cut(n);
         } else {
             let keys = Arc::clone(&self.keys);
-            self.rows.sort_unstable_by(|a, b| cmp_rows(a, b, &keys));
+            self.rows.sort_unstable_by(|a, b| cmp_packed(a, b, &keys));
         }
         let written = (|| -> std::io::Result<std::fs::File> {
             let mut out = BufWriter::with_capacity(1 << 16, tempfile::tempfile()?);
             for r in &self.rows {
-                write_row(&mut out, r)?;
+                write_packed(&mut out, r)?;
             }
             let mut file = out.into_inner().map_err(|e| e.into_error())?;
             file.rewind()?;
@@ -231,16 +225,27 @@ impl Ordered {
         mut sink: impl FnMut(&mut Vec<Value>) -> Result<(), E>,
     ) -> Result<(u64, Option<String>), DrainError<E>> {
         let keys = Arc::clone(&self.keys);
-        self.rows.sort_unstable_by(|a, b| cmp_rows(a, b, &keys));
+        self.rows.sort_unstable_by(|a, b| cmp_packed(a, b, &keys));
         let limit = self.limit.unwrap_or(usize::MAX);
         let warning = self.error.take();
         let mut sent = 0u64;
         let rows = std::mem::take(&mut self.rows);
         self.shared.fetch_sub(std::mem::take(&mut self.bytes), AtomicOrdering::Relaxed);
+        let mut row = Vec::new();
+        let mut emit = |packed: &[u8]| -> Result<bool, DrainError<E>> {
+            if sent as usize >= limit {
+                return Ok(false);
+            }
+            unpack_into(packed, &mut row).map_err(DrainError::Run)?;
+            sink(&mut row).map_err(DrainError::Sink)?;
+            sent += 1;
+            Ok(true)
+        };
         if self.runs.is_empty() {
-            for mut r in rows.into_iter().take(limit) {
-                sink(&mut r).map_err(DrainError::Sink)?;
-                sent += 1;
+            for r in &rows {
+                if !emit(r)? {
+                    break;
+                }
             }
             return Ok((sent, warning));
         }
@@ -249,14 +254,7 @@ impl Ordered {
             .map(|r| Source::Run(BufReader::with_capacity(RUN_BUFFER, r.file)))
             .collect();
         sources.push(Source::Memory(rows.into_iter()));
-        merge_sources(sources, &keys, |row| {
-            if sent as usize >= limit {
-                return Ok(false);
-            }
-            sink(row).map_err(DrainError::Sink)?;
-            sent += 1;
-            Ok(true)
-        })?;
+        merge_sources(sources, &keys, emit)?;
         Ok((sent, warning))
     }
 
@@ -292,14 +290,14 @@ pub enum DrainError<E> {
 
 enum Source {
     Run(BufReader<std::fs::File>),
-    Memory(std::vec::IntoIter<Vec<Value>>),
+    Memory(std::vec::IntoIter<Box<[u8]>>),
 }
 
 /// The sources' rows in order to `emit`, until it says stop (`false`).
 fn merge_sources<E>(
     mut sources: Vec<Source>,
     keys: &Keys,
-    mut emit: impl FnMut(&mut Vec<Value>) -> Result<bool, DrainError<E>>,
+    mut emit: impl FnMut(&[u8]) -> Result<bool, DrainError<E>>,
 ) -> Result<(), DrainError<E>> {
     let mut heap = BinaryHeap::new();
     for (i, s) in sources.iter_mut().enumerate() {
@@ -311,7 +309,7 @@ fn merge_sources<E>(
     // The smallest head is emitted, then refilled in place from its source (one sift, not a
     // pop and a push), and popped only when its source is done.
     while let Some(mut head) = heap.peek_mut() {
-        if !emit(&mut head.row)? {
+        if !emit(&head.row)? {
             break;
         }
         let src = head.src;
@@ -334,7 +332,8 @@ fn merge_runs(runs: &[Run], keys: &Keys) -> Result<std::fs::File, String> {
         let tmp = tempfile::tempfile().map_err(|e| format!("cannot merge spilled rows: {e}"))?;
         let mut out = BufWriter::with_capacity(RUN_BUFFER, tmp);
         merge_sources(sources, keys, |row| {
-            write_row(&mut out, row).map_err(|e| DrainError::<()>::Run(format!("cannot merge spilled rows: {e}")))?;
+            write_packed(&mut out, row)
+                .map_err(|e| DrainError::<()>::Run(format!("cannot merge spilled rows: {e}")))?;
             Ok(true)
         })
         .map_err(|e| match e {
@@ -354,17 +353,25 @@ fn merge_runs(runs: &[Run], keys: &Keys) -> Result<std::fs::File, String> {
 }
 
 impl Source {
-    /// The next row into `row`; `false` when the source is done.
-    fn next_into(&mut self, row: &mut Vec<Value>) -> Result<bool, String> {
+    /// The next packed row into `row` (its room reused); `false` when the source is done.
+    fn next_into(&mut self, row: &mut Vec<u8>) -> Result<bool, String> {
         match self {
-            Source::Memory(it) => Ok(it.next().map(|r| *row = r).is_some()),
-            Source::Run(file) => read_row_into(file, row).map_err(|e| format!("cannot read back spilled rows: {e}")),
+            Source::Memory(it) => Ok(it
+                .next()
+                .map(|r| {
+                    row.clear();
+                    row.extend_from_slice(&r);
+                })
+                .is_some()),
+            Source::Run(file) => read_packed_into(file, row).map_err(|e| format!("cannot read back spilled rows: {e}")),
         }
     }
 }
 
-/// A spilled row's values: a tag byte, then the value (text as length and bytes). Binary,
-/// not JSON: a spilled row is written once and read back once per merge level.
+/// A row packed in one buffer: its width (u32), where each value ends (u32 each, from the
+/// buffer's start), then each value: a tag byte and its bytes (text as UTF-8, numbers as 8
+/// bytes). Rows are held, sorted and spilled packed: one allocation per row instead of one
+/// per value, compared in place, written and read back as they are.
 mod tag {
     pub const NULL: u8 = 0;
     pub const TEXT: u8 = 1;
@@ -377,94 +384,162 @@ mod tag {
     pub const JSON: u8 = 7;
 }
 
-fn write_row(out: &mut impl Write, row: &[Value]) -> std::io::Result<()> {
-    fn text(out: &mut impl Write, tag: u8, s: &str) -> std::io::Result<()> {
-        let len = u32::try_from(s.len()).map_err(std::io::Error::other)?;
-        out.write_all(&[tag])?;
-        out.write_all(&len.to_le_bytes())?;
-        out.write_all(s.as_bytes())
-    }
-    let width = u32::try_from(row.len()).map_err(std::io::Error::other)?;
-    out.write_all(&width.to_le_bytes())?;
-    for v in row {
+fn pack(row: &[Value]) -> Box<[u8]> {
+    let head = 4 + 4 * row.len();
+    let size = row.iter().map(|v| 1 + if let Value::String(s) = v { s.len() } else { 8 }).sum::<usize>();
+    let mut out = Vec::with_capacity(head + size);
+    out.extend_from_slice(&(row.len() as u32).to_le_bytes());
+    out.resize(head, 0);
+    for (i, v) in row.iter().enumerate() {
         match v {
-            Value::Null => out.write_all(&[tag::NULL])?,
-            Value::String(s) => text(out, tag::TEXT, s)?,
-            Value::Bool(b) => out.write_all(&[if *b { tag::TRUE } else { tag::FALSE }])?,
-            Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
-                (Some(i), _, _) => {
-                    out.write_all(&[tag::INT])?;
-                    out.write_all(&i.to_le_bytes())?;
+            Value::Null => out.push(tag::NULL),
+            Value::String(s) => {
+                out.push(tag::TEXT);
+                out.extend_from_slice(s.as_bytes());
+            }
+            Value::Bool(b) => out.push(if *b { tag::TRUE } else { tag::FALSE }),
+            Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+                (Some(i), _) => {
+                    out.push(tag::INT);
+                    out.extend_from_slice(&i.to_le_bytes());
                 }
-                (None, Some(u), _) => {
-                    out.write_all(&[tag::UINT])?;
-                    out.write_all(&u.to_le_bytes())?;
+                (None, Some(u)) => {
+                    out.push(tag::UINT);
+                    out.extend_from_slice(&u.to_le_bytes());
                 }
-                (None, None, f) => {
-                    out.write_all(&[tag::FLOAT])?;
-                    out.write_all(&f.unwrap_or(0.0).to_le_bytes())?;
+                (None, None) => {
+                    out.push(tag::FLOAT);
+                    out.extend_from_slice(&n.as_f64().unwrap_or(0.0).to_le_bytes());
                 }
             },
-            other => text(out, tag::JSON, &other.to_string())?,
+            other => {
+                out.push(tag::JSON);
+                out.extend_from_slice(other.to_string().as_bytes());
+            }
         }
+        let end = out.len() as u32;
+        out[4 + 4 * i..8 + 4 * i].copy_from_slice(&end.to_le_bytes());
+    }
+    out.into_boxed_slice()
+}
+
+fn u32_at(p: &[u8], at: usize) -> usize {
+    p.get(at..at + 4).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+}
+
+/// Value `i` of a packed row: its tag and bytes (`NULL` past the row's width).
+fn field(p: &[u8], i: usize) -> (u8, &[u8]) {
+    let width = u32_at(p, 0);
+    if i >= width {
+        return (tag::NULL, &[]);
+    }
+    let start = if i == 0 { 4 + 4 * width } else { u32_at(p, 4 * i) };
+    let end = u32_at(p, 4 + 4 * i);
+    match p.get(start..end) {
+        Some([t, rest @ ..]) => (*t, rest),
+        _ => (tag::NULL, &[]),
+    }
+}
+
+/// A packed value as JSON; `Err` when its bytes are not what its tag says.
+fn value(t: u8, b: &[u8]) -> Result<Value, String> {
+    let eight = || <[u8; 8]>::try_from(b).map_err(|_| "a packed number is not 8 bytes".to_string());
+    Ok(match t {
+        tag::NULL => Value::Null,
+        tag::TEXT => Value::String(std::str::from_utf8(b).map_err(|e| e.to_string())?.to_string()),
+        tag::TRUE => Value::Bool(true),
+        tag::FALSE => Value::Bool(false),
+        tag::INT => Value::from(i64::from_le_bytes(eight()?)),
+        tag::UINT => Value::from(u64::from_le_bytes(eight()?)),
+        tag::FLOAT => Value::from(f64::from_le_bytes(eight()?)),
+        tag::JSON => serde_json::from_slice(b).map_err(|e| e.to_string())?,
+        other => return Err(format!("not a packed value (tag {other})")),
+    })
+}
+
+/// A packed row's values into `row`, its strings' room reused.
+fn unpack_into(p: &[u8], row: &mut Vec<Value>) -> Result<(), String> {
+    let width = u32_at(p, 0);
+    row.truncate(width);
+    row.resize(width, Value::Null);
+    for (i, slot) in row.iter_mut().enumerate() {
+        let (t, b) = field(p, i);
+        if t == tag::TEXT {
+            let text = std::str::from_utf8(b).map_err(|e| e.to_string())?;
+            if let Value::String(s) = slot {
+                s.clear();
+                s.push_str(text);
+                continue;
+            }
+        }
+        *slot = value(t, b)?;
     }
     Ok(())
 }
 
-/// The next row [`write_row`] wrote, into `row` (its strings' room reused); `false` at the end
-/// of the file.
-fn read_row_into(input: &mut impl BufRead, row: &mut Vec<Value>) -> std::io::Result<bool> {
-    fn bytes<const N: usize>(input: &mut impl BufRead) -> std::io::Result<[u8; N]> {
-        let mut b = [0u8; N];
-        input.read_exact(&mut b)?;
-        Ok(b)
-    }
-    fn text(input: &mut impl BufRead, s: &mut String) -> std::io::Result<()> {
-        let len = u32::from_le_bytes(bytes(input)?) as usize;
-        s.clear();
-        s.reserve(len);
-        if input.take(len as u64).read_to_string(s)? < len {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
+/// [`cmp_value`] on packed values: text by its bytes, numbers as `f64`, NULLs last; other pairs
+/// through their JSON values, as `cmp_value` compares them.
+fn cmp_field(a: (u8, &[u8]), b: (u8, &[u8])) -> Ordering {
+    let number = |t: u8, b: &[u8]| -> Option<f64> {
+        let eight = <[u8; 8]>::try_from(b).ok()?;
+        match t {
+            tag::INT => Some(i64::from_le_bytes(eight) as f64),
+            tag::UINT => Some(u64::from_le_bytes(eight) as f64),
+            tag::FLOAT => Some(f64::from_le_bytes(eight)),
+            _ => None,
         }
-        Ok(())
+    };
+    match (a.0, b.0) {
+        (tag::TEXT, tag::TEXT) => a.1.cmp(b.1),
+        (tag::NULL, tag::NULL) => Ordering::Equal,
+        (tag::NULL, _) => Ordering::Greater,
+        (_, tag::NULL) => Ordering::Less,
+        _ => match (number(a.0, a.1), number(b.0, b.1)) {
+            (Some(x), Some(y)) => x.total_cmp(&y),
+            _ => cmp_value(&value(a.0, a.1).unwrap_or_default(), &value(b.0, b.1).unwrap_or_default()),
+        },
     }
+}
+
+/// [`cmp_rows`] on packed rows.
+fn cmp_packed(a: &[u8], b: &[u8], keys: &[(usize, bool)]) -> Ordering {
+    for &(i, desc) in keys {
+        let o = cmp_field(field(a, i), field(b, i));
+        let o = if desc { o.reverse() } else { o };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
+
+/// A packed row into a run: its length, then its bytes.
+fn write_packed(out: &mut impl Write, p: &[u8]) -> std::io::Result<()> {
+    let len = u32::try_from(p.len()).map_err(std::io::Error::other)?;
+    out.write_all(&len.to_le_bytes())?;
+    out.write_all(p)
+}
+
+/// The next row [`write_packed`] wrote, into `row` (its room reused); `false` at the end of
+/// the run.
+fn read_packed_into(input: &mut impl BufRead, row: &mut Vec<u8>) -> std::io::Result<bool> {
     if input.fill_buf()?.is_empty() {
         return Ok(false);
     }
-    let width = u32::from_le_bytes(bytes(input)?) as usize;
-    row.truncate(width);
-    row.resize(width, Value::Null);
-    for slot in row.iter_mut() {
-        let [t] = bytes(input)?;
-        *slot = match t {
-            tag::NULL => Value::Null,
-            tag::TEXT => {
-                let mut s = match std::mem::take(slot) {
-                    Value::String(s) => s,
-                    _ => String::new(),
-                };
-                text(input, &mut s)?;
-                Value::String(s)
-            }
-            tag::TRUE => Value::Bool(true),
-            tag::FALSE => Value::Bool(false),
-            tag::INT => Value::from(i64::from_le_bytes(bytes(input)?)),
-            tag::UINT => Value::from(u64::from_le_bytes(bytes(input)?)),
-            tag::FLOAT => Value::from(f64::from_le_bytes(bytes(input)?)),
-            tag::JSON => {
-                let mut s = String::new();
-                text(input, &mut s)?;
-                serde_json::from_str(&s).map_err(std::io::Error::other)?
-            }
-            other => return Err(std::io::Error::other(format!("not a spilled value (tag {other})"))),
-        };
+    let mut len = [0u8; 4];
+    input.read_exact(&mut len)?;
+    let len = u32::from_le_bytes(len) as usize;
+    row.clear();
+    row.reserve(len);
+    if input.take(len as u64).read_to_end(row)? < len {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
     }
     Ok(true)
 }
 
 /// The next row of one source; the heap's smallest (by the keys) comes first.
 struct Head {
-    row: Vec<Value>,
+    row: Vec<u8>,
     src: usize,
     keys: Keys,
 }
@@ -472,7 +547,7 @@ struct Head {
 impl Ord for Head {
     fn cmp(&self, other: &Self) -> Ordering {
         // BinaryHeap pops the greatest: reverse, and break ties by source for stability.
-        cmp_rows(&self.row, &other.row, &self.keys).then(self.src.cmp(&other.src)).reverse()
+        cmp_packed(&self.row, &other.row, &self.keys).then(self.src.cmp(&other.src)).reverse()
     }
 }
 
@@ -542,18 +617,48 @@ mod tests {
         ];
         let mut file = Vec::new();
         for r in &rows {
-            write_row(&mut file, r).unwrap();
+            write_packed(&mut file, &pack(r)).unwrap();
         }
-        // Read into one row, reused: each value's kind changes from row to row.
-        let (mut input, mut row) = (&file[..], Vec::new());
+        // Read into one buffer and one row, reused: each value's kind changes from row to row.
+        let (mut input, mut packed, mut row) = (&file[..], Vec::new(), Vec::new());
         let mut back = Vec::new();
-        while read_row_into(&mut input, &mut row).unwrap() {
+        while read_packed_into(&mut input, &mut packed).unwrap() {
+            unpack_into(&packed, &mut row).unwrap();
             back.push(row.clone());
         }
         assert_eq!(back, rows);
         // A run cut short, or a byte that is no value, is an error, not a row.
-        assert!(read_row_into(&mut &file[..7], &mut row).is_err());
-        assert!(read_row_into(&mut &[1u8, 0, 0, 0, 99][..], &mut row).unwrap_err().to_string().contains("tag 99"));
+        assert!(read_packed_into(&mut &file[..7], &mut packed).is_err());
+        let bad = [1u8, 0, 0, 0, 9, 0, 0, 0, 99];
+        assert!(unpack_into(&bad, &mut row).unwrap_err().contains("tag 99"));
+    }
+
+    #[test]
+    fn packed_rows_compare_as_their_values_do() {
+        let mut values = vec![
+            Value::Null,
+            json!(""),
+            json!("a"),
+            json!("ab"),
+            json!("b"),
+            json!(-3),
+            json!(2),
+            json!(2.5),
+            json!(u64::MAX),
+            json!(true),
+            json!(false),
+            json!([1]),
+        ];
+        values.extend(rows(50).into_iter().flatten());
+        for a in &values {
+            for b in &values {
+                let (ra, rb) = (vec![a.clone(), json!(1)], vec![b.clone(), json!(2)]);
+                for keys in [&[(0, false), (1, false)][..], &[(0, true)][..], &[(1, true), (0, false)][..]] {
+                    let want = cmp_rows(&ra, &rb, keys);
+                    assert_eq!(cmp_packed(&pack(&ra), &pack(&rb), keys), want, "{a} vs {b} by {keys:?}");
+                }
+            }
+        }
     }
 
     #[test]
@@ -586,7 +691,7 @@ mod tests {
         let all = rows(200_000);
         let keys = [(0, false), (1, true), (2, false)];
         // A budget this small spills every few hundred rows: hundreds of runs without merging.
-        let plan = Plan::new(&keys, None, 8 * 1024);
+        let plan = Plan::new(&keys, None, 3 * 1024);
         let ordered = collect(&all, &plan, 2);
         let levels: Vec<u32> = ordered.runs.iter().map(|r| r.level).collect();
         assert!(levels.iter().any(|l| *l >= 2), "runs were merged twice over: {levels:?}");
