@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use jiff::civil::Date;
 use serde_json::Value;
 
-use super::ordered::{DrainError, Ordered, Plan, MEMORY_BUDGET};
+use super::ordered::{Cell, DrainError, Ordered, Plan, MEMORY_BUDGET};
 use super::{Answer, Params, QueryDef, QueryError};
 use crate::engine::local::{EngineError, EventNames, How, Mirror, Pass, Rec};
 use crate::engine::ScanStats;
@@ -17,6 +17,11 @@ use crate::records::Text;
 
 fn s(v: Option<&Text>) -> Value {
     v.map_or(Value::Null, |t| Value::String(t.as_str().to_string()))
+}
+
+/// A record's text as a row's value, borrowed.
+fn cell<'a>(v: Option<&'a Text<'_>>) -> Cell<'a> {
+    Cell::from(v.map(Text::as_str))
 }
 
 fn opt(v: Option<&str>) -> Value {
@@ -423,32 +428,35 @@ fn events(
         if !in_window(r.event_time.as_ref().map(Text::as_str), w) {
             return;
         }
-        let account = opt(part.get("account").map(String::as_str));
+        let account = Cell::from(part.get("account").map(String::as_str));
         if kind == Calls::Activity {
-            acc.push(vec![
-                s(r.event_time.as_ref()),
-                s(r.event_id.as_ref()),
-                s(r.event_source.as_ref()),
-                s(r.event_name.as_ref()),
-                s(r.aws_region.as_ref()),
+            let sign_in = r.sign_in();
+            acc.push(&[
+                cell(r.event_time.as_ref()),
+                cell(r.event_id.as_ref()),
+                cell(r.event_source.as_ref()),
+                cell(r.event_name.as_ref()),
+                cell(r.aws_region.as_ref()),
                 account,
-                opt(r.principal()),
-                opt(r.identity_type()),
-                s(r.source_ip_address.as_ref()),
-                s(r.error_code.as_ref()),
-                opt(r.sign_in().as_deref()),
+                Cell::from(r.principal()),
+                Cell::from(r.identity_type()),
+                cell(r.source_ip_address.as_ref()),
+                cell(r.error_code.as_ref()),
+                Cell::from(sign_in.as_deref()),
             ]);
             return;
         }
         if kind == Calls::SwitchRoles {
             if eq(r.event_source.as_ref(), "signin.amazonaws.com") && eq(r.event_name.as_ref(), "SwitchRole") {
-                acc.push(vec![
-                    s(r.event_time.as_ref()),
-                    opt(r.arn()),
-                    opt(extract_scalar(r.additional_event_data, &["SwitchFrom"]).as_deref()),
-                    opt(extract_scalar(r.response_elements, &["SwitchRole"]).as_deref()),
+                let from = extract_scalar(r.additional_event_data, &["SwitchFrom"]);
+                let to = extract_scalar(r.response_elements, &["SwitchRole"]);
+                acc.push(&[
+                    cell(r.event_time.as_ref()),
+                    Cell::from(r.arn()),
+                    Cell::from(from.as_deref()),
+                    Cell::from(to.as_deref()),
                     account,
-                    s(r.event_id.as_ref()),
+                    cell(r.event_id.as_ref()),
                 ]);
             }
             return;
@@ -461,16 +469,16 @@ fn events(
         if user.is_some_and(|u| !user_matches(r, u)) || (errors_only && r.error_code.is_none()) {
             return;
         }
-        acc.push(vec![
-            s(r.event_time.as_ref()),
-            s(r.event_source.as_ref()),
-            s(r.event_name.as_ref()),
-            opt(r.arn()),
-            s(r.source_ip_address.as_ref()),
-            s(r.error_code.as_ref()),
-            s(r.aws_region.as_ref()),
+        acc.push(&[
+            cell(r.event_time.as_ref()),
+            cell(r.event_source.as_ref()),
+            cell(r.event_name.as_ref()),
+            Cell::from(r.arn()),
+            cell(r.source_ip_address.as_ref()),
+            cell(r.error_code.as_ref()),
+            cell(r.aws_region.as_ref()),
             account,
-            s(r.event_id.as_ref()),
+            cell(r.event_id.as_ref()),
         ]);
     };
     // eventtime, eventid, then every output column: a total order, as in the SQL (the event

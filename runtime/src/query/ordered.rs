@@ -109,9 +109,9 @@ impl Plan {
 }
 
 impl Ordered {
-    pub fn push(&mut self, row: Vec<Value>) {
-        let packed = pack(&row);
-        drop(row);
+    /// Adds a row: its values are packed at once, text copied straight from where it is.
+    pub fn push(&mut self, row: &[Cell<'_>]) {
+        let packed = pack(row);
         let b = held(&packed);
         self.bytes += b;
         let total = self.shared.fetch_add(b, AtomicOrdering::Relaxed) + b;
@@ -384,21 +384,50 @@ mod tag {
     pub const JSON: u8 = 7;
 }
 
-fn pack(row: &[Value]) -> Box<[u8]> {
+/// A value of a row being pushed: text borrowed from the record it comes from, or any JSON
+/// value.
+#[derive(Debug, Clone, Copy)]
+pub enum Cell<'a> {
+    Null,
+    Text(&'a str),
+    Json(&'a Value),
+}
+
+impl<'a> From<&'a Value> for Cell<'a> {
+    fn from(v: &'a Value) -> Cell<'a> {
+        match v {
+            Value::Null => Cell::Null,
+            Value::String(s) => Cell::Text(s),
+            other => Cell::Json(other),
+        }
+    }
+}
+
+impl<'a> From<Option<&'a str>> for Cell<'a> {
+    fn from(v: Option<&'a str>) -> Cell<'a> {
+        v.map_or(Cell::Null, Cell::Text)
+    }
+}
+
+fn pack(row: &[Cell<'_>]) -> Box<[u8]> {
     let head = 4 + 4 * row.len();
-    let size = row.iter().map(|v| 1 + if let Value::String(s) = v { s.len() } else { 8 }).sum::<usize>();
+    let size = row.iter().map(|v| 1 + if let Cell::Text(s) = v { s.len() } else { 8 }).sum::<usize>();
     let mut out = Vec::with_capacity(head + size);
     out.extend_from_slice(&(row.len() as u32).to_le_bytes());
     out.resize(head, 0);
-    for (i, v) in row.iter().enumerate() {
-        match v {
-            Value::Null => out.push(tag::NULL),
-            Value::String(s) => {
+    for (i, cell) in row.iter().enumerate() {
+        match cell {
+            Cell::Null | Cell::Json(Value::Null) => out.push(tag::NULL),
+            Cell::Text(s) => {
                 out.push(tag::TEXT);
                 out.extend_from_slice(s.as_bytes());
             }
-            Value::Bool(b) => out.push(if *b { tag::TRUE } else { tag::FALSE }),
-            Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            Cell::Json(Value::String(s)) => {
+                out.push(tag::TEXT);
+                out.extend_from_slice(s.as_bytes());
+            }
+            Cell::Json(Value::Bool(b)) => out.push(if *b { tag::TRUE } else { tag::FALSE }),
+            Cell::Json(Value::Number(n)) => match (n.as_i64(), n.as_u64()) {
                 (Some(i), _) => {
                     out.push(tag::INT);
                     out.extend_from_slice(&i.to_le_bytes());
@@ -412,7 +441,7 @@ fn pack(row: &[Value]) -> Box<[u8]> {
                     out.extend_from_slice(&n.as_f64().unwrap_or(0.0).to_le_bytes());
                 }
             },
-            other => {
+            Cell::Json(other) => {
                 out.push(tag::JSON);
                 out.extend_from_slice(other.to_string().as_bytes());
             }
@@ -585,6 +614,10 @@ mod tests {
             .collect()
     }
 
+    fn cells(row: &[Value]) -> Vec<Cell<'_>> {
+        row.iter().map(Cell::from).collect()
+    }
+
     fn expected(all: &[Vec<Value>], keys: &[(usize, bool)], limit: Option<usize>) -> Vec<Vec<Value>> {
         let mut v = all.to_vec();
         v.sort_by(|a, b| cmp_rows(a, b, keys));
@@ -598,11 +631,11 @@ mod tests {
         let (pushed, merged) = all.split_at(all.len() / 2);
         let mut parts: Vec<Ordered> = (0..workers).map(|_| plan.collector()).collect();
         for (i, r) in pushed.iter().enumerate() {
-            parts[i % workers].push(r.clone());
+            parts[i % workers].push(&cells(r));
         }
         let small = merged.chunks(7).map(|c| {
             let mut o = plan.collector();
-            c.iter().for_each(|r| o.push(r.clone()));
+            c.iter().for_each(|r| o.push(&cells(r)));
             o
         });
         parts.into_iter().chain(small).reduce(Ordered::merge).unwrap()
@@ -617,7 +650,7 @@ mod tests {
         ];
         let mut file = Vec::new();
         for r in &rows {
-            write_packed(&mut file, &pack(r)).unwrap();
+            write_packed(&mut file, &pack(&cells(r))).unwrap();
         }
         // Read into one buffer and one row, reused: each value's kind changes from row to row.
         let (mut input, mut packed, mut row) = (&file[..], Vec::new(), Vec::new());
@@ -655,7 +688,11 @@ mod tests {
                 let (ra, rb) = (vec![a.clone(), json!(1)], vec![b.clone(), json!(2)]);
                 for keys in [&[(0, false), (1, false)][..], &[(0, true)][..], &[(1, true), (0, false)][..]] {
                     let want = cmp_rows(&ra, &rb, keys);
-                    assert_eq!(cmp_packed(&pack(&ra), &pack(&rb), keys), want, "{a} vs {b} by {keys:?}");
+                    assert_eq!(
+                        cmp_packed(&pack(&cells(&ra)), &pack(&cells(&rb)), keys),
+                        want,
+                        "{a} vs {b} by {keys:?}"
+                    );
                 }
             }
         }
@@ -711,7 +748,7 @@ mod tests {
         let mut one = plan.collector();
         let mut peak = 0;
         for r in &all {
-            one.push(r.clone());
+            one.push(&cells(r));
             peak = peak.max(one.rows.len());
         }
         assert!(peak <= 2 * 512, "held {peak} rows for a limit of 100");
