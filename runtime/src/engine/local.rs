@@ -141,7 +141,7 @@ impl Mirror {
         let cached = self.totals.lock().ok().and_then(|m| m.get(location).copied());
         let (objects, bytes) = cached.unwrap_or_else(|| {
             let scanned: std::collections::HashSet<&Path> = folders.iter().map(|f| f.path.as_path()).collect();
-            let outside = self.path_of(location).map(|root| count_outside(&root, &scanned)).unwrap_or_default();
+            let outside = self.path_of(location).map(|root| count(&root, &scanned)).unwrap_or_default();
             let t = (outside.0 + stats.objects_listed, outside.1 + stats.bytes_scanned);
             if let Ok(mut m) = self.totals.lock() {
                 m.insert(location.to_string(), t);
@@ -233,8 +233,10 @@ impl Mirror {
         let progress = self.progress.as_deref();
         if let Some(p) = progress {
             // Only a bar needs the totals first (a terminal): counted without holding names.
-            let (objects, bytes) =
-                folders.par_iter().map(|f| count(&f.path)).reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+            let (objects, bytes) = folders
+                .par_iter()
+                .map(|f| count(&f.path, &Default::default()))
+                .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
             p.begin(objects, bytes);
         }
         let group = (rayon::current_num_threads() * FOLDERS_PER_THREAD).max(1);
@@ -371,25 +373,9 @@ fn hidden(name: &std::ffi::OsStr) -> bool {
     n.starts_with('_') || n.starts_with('.')
 }
 
-/// (files, bytes) under `dir`, without holding their names; subfolders in parallel.
-fn count(dir: &Path) -> (u64, u64) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return (0, 0);
-    };
-    let entries: Vec<std::fs::DirEntry> = entries.flatten().filter(|e| !hidden(&e.file_name())).collect();
-    entries
-        .par_iter()
-        .map(|e| match e.file_type() {
-            Ok(ft) if ft.is_dir() => count(&e.path()),
-            Ok(ft) if ft.is_file() => (1, e.metadata().map(|m| m.len()).unwrap_or(0)),
-            _ => (0, 0),
-        })
-        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
-}
-
-/// (files, bytes) under `dir` but not under the `skip` folders (their objects were listed
-/// and read by the scan).
-fn count_outside(dir: &Path, skip: &std::collections::HashSet<&Path>) -> (u64, u64) {
+/// (files, bytes) under `dir` but not under the `skip` folders (for the totals: their objects
+/// were listed and read by the scan), without holding their names; subfolders in parallel.
+fn count(dir: &Path, skip: &std::collections::HashSet<&Path>) -> (u64, u64) {
     if skip.contains(dir) {
         return (0, 0);
     }
@@ -400,7 +386,7 @@ fn count_outside(dir: &Path, skip: &std::collections::HashSet<&Path>) -> (u64, u
     entries
         .par_iter()
         .map(|e| match e.file_type() {
-            Ok(ft) if ft.is_dir() => count_outside(&e.path(), skip),
+            Ok(ft) if ft.is_dir() => count(&e.path(), skip),
             Ok(ft) if ft.is_file() => (1, e.metadata().map(|m| m.len()).unwrap_or(0)),
             _ => (0, 0),
         })

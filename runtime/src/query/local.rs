@@ -409,6 +409,61 @@ enum Calls {
     Activity,
 }
 
+impl Calls {
+    /// eventtime, eventid, then every output column: a total order, as in the SQL (the event
+    /// id only orders switch-roles' rows, and is cut from them on output).
+    fn order(self) -> &'static [(usize, bool)] {
+        match self {
+            Calls::SwitchRoles => &[(0, false), (5, false), (1, false), (2, false), (3, false), (4, false)],
+            Calls::Events => &[
+                (0, false),
+                (8, false),
+                (1, false),
+                (2, false),
+                (3, false),
+                (4, false),
+                (5, false),
+                (6, false),
+                (7, false),
+            ],
+            // Already eventtime, eventid, then the rest.
+            Calls::Activity => &[
+                (0, false),
+                (1, false),
+                (2, false),
+                (3, false),
+                (4, false),
+                (5, false),
+                (6, false),
+                (7, false),
+                (8, false),
+                (9, false),
+                (10, false),
+            ],
+        }
+    }
+
+    /// The record fields the rows are made of (the equivalence tests against the SQL catch
+    /// one left out: it would read as NULL).
+    fn fields(self) -> Fields {
+        Fields::of(&[
+            Field::EventTime,
+            Field::EventId,
+            Field::EventSource,
+            Field::EventName,
+            Field::AwsRegion,
+            Field::UserIdentity,
+            Field::SourceIpAddress,
+            Field::ErrorCode,
+        ])
+        .with(match self {
+            Calls::Events => Fields::of(&[]),
+            Calls::SwitchRoles => Fields::of(&[Field::AdditionalEventData, Field::ResponseElements]),
+            Calls::Activity => Fields::of(&[Field::ResponseElements]),
+        })
+    }
+}
+
 /// `events`, `switch-roles` and `activity`: matching records as rows, in the SQL's order.
 fn events(
     kind: Calls,
@@ -481,53 +536,9 @@ fn events(
             cell(r.event_id.as_ref()),
         ]);
     };
-    // eventtime, eventid, then every output column: a total order, as in the SQL (the event
-    // id only orders switch-roles' rows, and is cut from them on output).
-    let keys: &[(usize, bool)] = match kind {
-        Calls::SwitchRoles => &[(0, false), (5, false), (1, false), (2, false), (3, false), (4, false)],
-        Calls::Events => &[
-            (0, false),
-            (8, false),
-            (1, false),
-            (2, false),
-            (3, false),
-            (4, false),
-            (5, false),
-            (6, false),
-            (7, false),
-        ],
-        // Already eventtime, eventid, then the rest.
-        Calls::Activity => &[
-            (0, false),
-            (1, false),
-            (2, false),
-            (3, false),
-            (4, false),
-            (5, false),
-            (6, false),
-            (7, false),
-            (8, false),
-            (9, false),
-            (10, false),
-        ],
-    };
-    let plan = Plan::new(keys, limit, MEMORY_BUDGET);
+    let plan = Plan::new(kind.order(), limit, MEMORY_BUDGET);
     scanner.pass = Pass::Bounded;
-    scanner.fields = Fields::of(&[
-        Field::EventTime,
-        Field::EventId,
-        Field::EventSource,
-        Field::EventName,
-        Field::AwsRegion,
-        Field::UserIdentity,
-        Field::SourceIpAddress,
-        Field::ErrorCode,
-    ])
-    .with(match kind {
-        Calls::Events => Fields::of(&[]),
-        Calls::SwitchRoles => Fields::of(&[Field::AdditionalEventData, Field::ResponseElements]),
-        Calls::Activity => Fields::of(&[Field::ResponseElements]),
-    });
+    scanner.fields = kind.fields();
     scanner.run(table, constraints, || plan.collector(), visit, Ordered::merge)
 }
 
