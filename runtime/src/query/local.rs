@@ -295,6 +295,17 @@ fn created_deleted(
         }
         acc.extend(event_touch_rows(r, opt(part.get("account").map(String::as_str))));
     };
+    scanner.fields = Fields::of(&[
+        Field::EventTime,
+        Field::EventSource,
+        Field::EventName,
+        Field::AwsRegion,
+        Field::EventId,
+        Field::UserIdentity,
+        Field::ErrorCode,
+        Field::RequestParameters,
+        Field::ResponseElements,
+    ]);
     let mut rows = scanner.rows(table, constraints, &visit)?;
     super::sort_created_deleted(&mut rows);
     Ok(rows)
@@ -571,6 +582,17 @@ fn changes(
             r.request_parameters.map_or(Value::Null, |v| Value::String(v.get().to_string())),
         ]);
     };
+    scanner.fields = Fields::of(&[
+        Field::EventTime,
+        Field::ReadOnly,
+        Field::ErrorCode,
+        Field::EventSource,
+        Field::EventName,
+        Field::UserIdentity,
+        Field::AwsRegion,
+        Field::EventId,
+        Field::RequestParameters,
+    ]);
     let mut rows = scanner.rows(table, constraints, &visit)?;
     sort_rows(&mut rows, &[0, 6, 1, 2, 3, 4, 5, 7, 8, 9].map(|i| (i, false)));
     Ok(rows)
