@@ -16,7 +16,7 @@ pub struct Record<'a> {
     #[serde(borrow)]
     pub event_version: Option<Text<'a>>,
     #[serde(borrow)]
-    pub user_identity: Option<UserIdentity<'a>>,
+    pub user_identity: Option<Box<UserIdentity<'a>>>,
     #[serde(borrow)]
     pub event_time: Option<Text<'a>>,
     #[serde(borrow)]
