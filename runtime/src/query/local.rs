@@ -423,35 +423,14 @@ enum Calls {
 impl Calls {
     /// eventtime, eventid, then every output column: a total order, as in the SQL (the event
     /// id only orders switch-roles' rows, and is cut from them on output).
-    fn order(self) -> &'static [(usize, bool)] {
-        match self {
-            Calls::SwitchRoles => &[(0, false), (5, false), (1, false), (2, false), (3, false), (4, false)],
-            Calls::Events => &[
-                (0, false),
-                (8, false),
-                (1, false),
-                (2, false),
-                (3, false),
-                (4, false),
-                (5, false),
-                (6, false),
-                (7, false),
-            ],
+    fn order(self) -> Vec<(usize, bool)> {
+        let columns: &[usize] = match self {
+            Calls::SwitchRoles => &[0, 5, 1, 2, 3, 4],
+            Calls::Events => &[0, 8, 1, 2, 3, 4, 5, 6, 7],
             // Already eventtime, eventid, then the rest.
-            Calls::Activity => &[
-                (0, false),
-                (1, false),
-                (2, false),
-                (3, false),
-                (4, false),
-                (5, false),
-                (6, false),
-                (7, false),
-                (8, false),
-                (9, false),
-                (10, false),
-            ],
-        }
+            Calls::Activity => &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+        };
+        columns.iter().map(|&i| (i, false)).collect()
     }
 
     /// The record fields the rows are made of (the equivalence tests against the SQL catch
@@ -547,7 +526,7 @@ fn events(
             cell(r.event_id.as_ref()),
         ]);
     };
-    let plan = Plan::new(kind.order(), limit, MEMORY_BUDGET);
+    let plan = Plan::new(&kind.order(), limit, MEMORY_BUDGET);
     scanner.pass = Pass::Bounded;
     scanner.fields = kind.fields();
     scanner.run(table, constraints, || plan.collector(), visit, Ordered::merge)

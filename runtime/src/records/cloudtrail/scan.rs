@@ -241,12 +241,12 @@ fn records<'a>(
         }
         let spans = c.record(fields).map_err(invalid)?;
         let name = spans.get(Field::EventName).map(|(s, e)| &text[s..e]);
-        if !keep(name.and_then(|n| n.strip_prefix('"')?.strip_suffix('"')).or(name)) {
+        if !keep(name.and_then(unquoted).or(name)) {
             out.refused += 1;
             continue;
         }
         out.records.push(Record::default());
-        let r = out.records.last_mut().expect("just pushed");
+        let Some(r) = out.records.last_mut() else { continue };
         let mut fits = true;
         let mut found = spans.found;
         while fits && found != 0 {
@@ -275,11 +275,17 @@ impl Spans {
     }
 }
 
+/// A JSON string's text between its quotes, as it stands (escapes not undone); `None` for any
+/// other value.
+fn unquoted(v: &str) -> Option<&str> {
+    v.strip_prefix(QUOTE as char)?.strip_suffix(QUOTE as char)
+}
+
 /// Deserializes one wanted value into its field; `false` when it does not fit.
 fn set<'a>(r: &mut Record<'a>, f: Field, v: &'a str) -> bool {
     fn text<'a>(slot: &mut Option<Text<'a>>, v: &'a str) -> bool {
         // The common case, a string without escapes, borrowed as it is.
-        if let Some(s) = v.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+        if let Some(s) = unquoted(v) {
             if s.bytes().all(|b| b >= 0x20 && b != b'\\') {
                 *slot = Some(Text(Cow::Borrowed(s)));
                 return true;
@@ -332,13 +338,16 @@ struct Broken {
     at: usize,
 }
 
+/// The double quote (0x22) that opens and closes a JSON string.
+const QUOTE: u8 = 0x22;
+
 /// serde_json's recursion limit: deeper documents are refused by both readers.
 const MAX_DEPTH: usize = 128;
 
 /// Bytes that open, close or quote: what a skip stops at inside a container.
 static STRUCTURAL: [bool; 256] = {
     let mut t = [false; 256];
-    t[b'"' as usize] = true;
+    t[QUOTE as usize] = true;
     t[b'{' as usize] = true;
     t[b'}' as usize] = true;
     t[b'[' as usize] = true;
@@ -430,7 +439,7 @@ impl<'a> Cursor<'a> {
 
     /// A key and its colon: the key's text without quotes, the cursor on the value.
     fn key(&mut self) -> Result<(usize, usize), Broken> {
-        if self.peek() != Some(b'"') {
+        if self.peek() != Some(QUOTE) {
             return Err(self.broken("expected a key"));
         }
         let start = self.i + 1;
@@ -467,7 +476,7 @@ impl<'a> Cursor<'a> {
     /// Past one value, the cursor on its first byte.
     fn skip_value(&mut self) -> Result<(), Broken> {
         match self.peek() {
-            Some(b'"') => self.skip_string(),
+            Some(QUOTE) => self.skip_string(),
             Some(b'{' | b'[') => self.skip_container(),
             Some(b) if b == b'-' || b.is_ascii_alphanumeric() => {
                 while matches!(self.peek(), Some(b) if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.')) {
@@ -491,7 +500,7 @@ impl<'a> Cursor<'a> {
         loop {
             while let Some(chunk) = b.get(i..i + 8) {
                 let v = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-                let (q, e) = (v ^ (ONES * u64::from(b'"')), v ^ (ONES * u64::from(b'\\')));
+                let (q, e) = (v ^ (ONES * u64::from(QUOTE)), v ^ (ONES * u64::from(b'\\')));
                 // The lowest byte that is a quote or a backslash (bytes above it may be false
                 // positives; it is exact).
                 let hit = ((q.wrapping_sub(ONES) & !q) | (e.wrapping_sub(ONES) & !e)) & HIGH;
@@ -501,8 +510,8 @@ impl<'a> Cursor<'a> {
                 }
                 i += 8;
             }
-            match b.get(i) {
-                Some(b'"') => {
+            match b.get(i).copied() {
+                Some(QUOTE) => {
                     self.i = i + 1;
                     return Ok(());
                 }
@@ -531,7 +540,7 @@ impl<'a> Cursor<'a> {
                 Some(k) => self.i += k,
             }
             match self.b[self.i] {
-                b'"' => self.skip_string()?,
+                QUOTE => self.skip_string()?,
                 b @ (b'{' | b'[') => {
                     if depth == MAX_DEPTH {
                         return Err(self.broken("nested too deeply"));
