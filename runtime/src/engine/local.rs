@@ -7,6 +7,7 @@
 //! reported with their key and skipped.
 
 use std::collections::BTreeMap;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -251,7 +252,9 @@ impl Mirror {
                 .par_iter()
                 .flat_map_iter(|f| {
                     let mut files = walk(&f.path);
-                    files.sort();
+                    // A stable order: by the paths' bytes, which is cheaper than comparing
+                    // them component by component.
+                    files.sort_unstable_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
                     files.into_iter().map(|path| Object { path, partition: Arc::clone(&f.partition) })
                 })
                 .collect();
@@ -427,24 +430,75 @@ fn read_object<A, V>(
     V: Fn(&mut A, Rec<'_, '_>, &Partition),
 {
     let problem = |reason: String| Problem { key: key_of(root, &obj.path), reason };
-    let bytes = match std::fs::read(&obj.path) {
-        Ok(b) => b,
-        Err(e) => {
+    SCRATCH.with_borrow_mut(|scratch| {
+        let Scratch { file, text, decoder } = scratch;
+        file.clear();
+        // Read through `take`: a `File`'s own `read_to_end` asks for its size and position
+        // first (two system calls per object), and the buffer is already large enough.
+        if let Err(e) = std::fs::File::open(&obj.path).and_then(|f| f.take(u64::MAX).read_to_end(file)) {
             stats.problems.push(problem(format!("cannot read: {e}")));
             return;
         }
-    };
-    stats.objects_scanned += 1;
-    stats.bytes_scanned += bytes.len() as u64;
-    let body = match records::decompress(&bytes) {
-        Ok(b) => b,
-        Err(e) => {
-            stats.problems.push(problem(e.0));
-            return;
+        stats.objects_scanned += 1;
+        stats.bytes_scanned += file.len() as u64;
+        let body: &[u8] = match records::inflate(file, text, decoder) {
+            Ok(true) => text,
+            Ok(false) => file,
+            Err(e) => {
+                stats.problems.push(problem(e.0));
+                return;
+            }
+        };
+        stats.bytes_decompressed += body.len() as u64;
+        read_body(kind, body, obj, how, acc, visit, stats, &problem);
+        scratch.trim();
+    });
+}
+
+/// A scan worker's buffers, kept from one object to the next: the file's bytes, its
+/// decompressed text, and the decoder (each would be an allocation per object).
+struct Scratch {
+    file: Vec<u8>,
+    text: Vec<u8>,
+    decoder: libdeflater::Decompressor,
+}
+
+/// What a worker's buffers may keep between objects; a larger object's are freed after it.
+const SCRATCH_KEPT: usize = 8 * 1024 * 1024;
+
+impl Scratch {
+    fn trim(&mut self) {
+        for b in [&mut self.file, &mut self.text] {
+            if b.capacity() > SCRATCH_KEPT {
+                *b = Vec::new();
+            }
         }
-    };
-    stats.bytes_decompressed += body.len() as u64;
-    if how.needles.is_some_and(|n| !n.may_match(&body[..])) {
+    }
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch {
+        file: Vec::new(),
+        text: Vec::new(),
+        decoder: libdeflater::Decompressor::new(),
+    });
+}
+
+/// An object's (decompressed) content, read as its table's kind of records.
+#[allow(clippy::too_many_arguments)]
+fn read_body<A, V>(
+    kind: TableKind,
+    body: &[u8],
+    obj: &Object,
+    how: How<'_>,
+    acc: &mut A,
+    visit: &V,
+    stats: &mut ScanStats,
+    problem: &dyn Fn(String) -> Problem,
+) where
+    V: Fn(&mut A, Rec<'_, '_>, &Partition),
+{
+    if how.needles.is_some_and(|n| !n.may_match(body)) {
         return; // nothing the query wants can be in this object
     }
     match kind {
@@ -452,7 +506,7 @@ fn read_object<A, V>(
         // needles only the records whose event name is wanted.
         TableKind::CloudTrail => {
             let keep = |name: Option<&str>| how.needles.is_none_or(|n| n.wants(name));
-            match cloudtrail::read(&body, how.fields, &keep) {
+            match cloudtrail::read(body, how.fields, &keep) {
                 Ok(read) => {
                     stats.records += read.records.len() as u64 + read.refused;
                     stats.bad_records += read.bad;
@@ -463,7 +517,7 @@ fn read_object<A, V>(
                 Err(e) => stats.problems.push(problem(e.0)),
             }
         }
-        TableKind::ConfigHistory => match config::split(&body) {
+        TableKind::ConfigHistory => match config::split(body) {
             Ok(raws) => {
                 for raw in raws {
                     match config::parse(raw) {
@@ -477,7 +531,7 @@ fn read_object<A, V>(
             }
             Err(e) => stats.problems.push(problem(e.0)),
         },
-        TableKind::AlbAccessLogs => match std::str::from_utf8(&body) {
+        TableKind::AlbAccessLogs => match std::str::from_utf8(body) {
             Ok(text) => {
                 for line in text.lines().filter(|l| !l.is_empty()) {
                     match alb::parse(line) {
@@ -491,7 +545,7 @@ fn read_object<A, V>(
             }
             Err(e) => stats.problems.push(problem(format!("not text: {e}"))),
         },
-        TableKind::AppLogs | TableKind::Metrics => read_capture(kind, &body, obj, acc, visit, stats, &problem),
+        TableKind::AppLogs | TableKind::Metrics => read_capture(kind, body, obj, acc, visit, stats, problem),
     }
 }
 

@@ -942,12 +942,15 @@ type Counts<K> = HashMap<K, (i64, i64), foldhash::fast::RandomState>;
 
 /// Two optional strings as one key: each a presence mark, its length and its text.
 fn pair_key(out: &mut String, a: Option<&str>, b: Option<&str>) {
-    use std::fmt::Write;
     out.clear();
     for v in [a, b] {
         match v {
             Some(v) => {
-                let _ = write!(out, "+{}:{v}", v.len());
+                // Per record: the length written without the formatting machinery.
+                out.push('+');
+                out.push_str(itoa::Buffer::new().format(v.len()));
+                out.push(':');
+                out.push_str(v);
             }
             None => out.push('-'),
         }

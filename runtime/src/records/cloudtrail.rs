@@ -5,6 +5,7 @@ use serde_json::value::RawValue;
 
 use super::{FileProblem, Text};
 
+mod index;
 mod scan;
 pub use scan::{read, Field, Fields, Read};
 

@@ -92,11 +92,22 @@ impl fmt::Display for FileProblem {
 const MAX_INFLATE_AT_ONCE: usize = 512 * 1024 * 1024;
 
 /// Returns the object's content, decompressed when it is gzip (by magic bytes, whatever its
-/// name). Uses libdeflate for single-member files whose size the trailer states, and a
-/// streaming decoder otherwise (multi-member or very large files).
+/// name). See [`inflate`].
 pub fn decompress(bytes: &[u8]) -> Result<Cow<'_, [u8]>, FileProblem> {
+    let mut out = Vec::new();
+    Ok(match inflate(bytes, &mut out, &mut libdeflater::Decompressor::new())? {
+        true => Cow::Owned(out),
+        false => Cow::Borrowed(bytes),
+    })
+}
+
+/// Decompresses `bytes` into `out` when they are gzip (by magic bytes): `true`, or `false`
+/// (and `out` untouched) when they are not. Uses libdeflate for single-member files whose size
+/// the trailer states, and a streaming decoder otherwise (multi-member or very large files).
+/// A scan passes the same `out` and `decoder` for every object it reads.
+pub fn inflate(bytes: &[u8], out: &mut Vec<u8>, decoder: &mut libdeflater::Decompressor) -> Result<bool, FileProblem> {
     if bytes.len() < 2 || bytes[0] != 0x1f || bytes[1] != 0x8b {
-        return Ok(Cow::Borrowed(bytes));
+        return Ok(false);
     }
     if bytes.len() < 18 {
         return Err(FileProblem("truncated gzip (shorter than a gzip header and trailer)".into()));
@@ -107,21 +118,20 @@ pub fn decompress(bytes: &[u8]) -> Result<Cow<'_, [u8]>, FileProblem> {
         bytes[bytes.len() - 2],
         bytes[bytes.len() - 1],
     ]) as usize;
+    out.clear();
     if isize_ <= MAX_INFLATE_AT_ONCE {
-        let mut out = vec![0u8; isize_];
-        let mut d = libdeflater::Decompressor::new();
-        if let Ok(n) = d.gzip_decompress(bytes, &mut out) {
+        out.resize(isize_, 0);
+        if let Ok(n) = decoder.gzip_decompress(bytes, out) {
             if n == isize_ {
-                out.truncate(n);
-                return Ok(Cow::Owned(out));
+                return Ok(true);
             }
         }
+        out.clear();
     }
     // Multi-member, a lying trailer, or huge: stream it, and say what is wrong if it fails.
-    let mut out = Vec::new();
     let mut dec = flate2::read::MultiGzDecoder::new(bytes);
-    match dec.read_to_end(&mut out) {
-        Ok(_) => Ok(Cow::Owned(out)),
+    match dec.read_to_end(out) {
+        Ok(_) => Ok(true),
         Err(e) => Err(FileProblem(format!("corrupt gzip: {e}"))),
     }
 }

@@ -34,6 +34,21 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Every real CloudTrail file delivered to S3 (`.json.gz` under `grycap_cloudtrail_tracker`):
+/// its path and its decompressed text.
+pub(crate) fn real_cloudtrail_files() -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = shared().join("grycap_cloudtrail_tracker");
+    files_under(&dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".json.gz"))
+        .map(|path| {
+            let bytes = std::fs::read(&path).unwrap();
+            let body = decompress(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display())).into_owned();
+            (path, body)
+        })
+        .collect()
+}
+
 /// Every real CloudTrail file delivered to S3 reads completely, and the totals match what
 /// the data's SOURCES.md states (1,067 files, 17,598 events). Each record the scanner gives is
 /// the record serde reads from that record's own text; with a few fields wanted, those fields
@@ -45,12 +60,9 @@ fn real_cloudtrail_files_read_completely_and_as_serde_reads_them() {
         #[serde(borrow, rename = "Records")]
         records: Vec<&'a serde_json::value::RawValue>,
     }
-    let dir = shared().join("grycap_cloudtrail_tracker");
     let few = Fields::of(&[Field::EventTime, Field::EventName, Field::UserIdentity, Field::RequestParameters]);
     let (mut files, mut records) = (0, 0);
-    for path in files_under(&dir).into_iter().filter(|p| p.to_string_lossy().ends_with(".json.gz")) {
-        let bytes = std::fs::read(&path).unwrap();
-        let body = decompress(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    for (path, body) in real_cloudtrail_files() {
         let all = cloudtrail::read(&body, Fields::ALL, &|_| true).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let some = cloudtrail::read(&body, few, &|_| true).unwrap();
         let raw: Raw = serde_json::from_slice(&body).unwrap();

@@ -6,13 +6,15 @@
 //! each record's top-level keys; a wanted key's value goes to serde (the same deserializers
 //! [`Record`] uses, so a value reads the same either way), and every other value is skipped
 //! structurally: strings are closed, brackets matched by kind, nesting bounded as serde_json
-//! bounds it. A file whose structure is broken is a problem and yields no record; a record
+//! bounds it. The skips look up the file's [`Index`] of quotes and brackets, so they pass a
+//! string or a nested payload without looking at each of its bytes. A file whose structure is broken is a problem and yields no record; a record
 //! whose wanted field does not fit the model is a bad record, and the others are kept.
 
 use std::borrow::Cow;
 
 use serde_json::value::RawValue;
 
+use super::index::Index;
 use super::{FileProblem, Record, Text};
 
 /// A record's top-level keys, in the order CloudTrail writes them.
@@ -183,7 +185,8 @@ const RECORDS_AT_ONCE: usize = 64;
 pub fn read<'a>(bytes: &'a [u8], fields: Fields, keep: &dyn Fn(Option<&str>) -> bool) -> Result<Read<'a>, FileProblem> {
     // One UTF-8 check of the whole file, rather than one per string and value.
     let text = std::str::from_utf8(bytes).map_err(|e| FileProblem(format!("invalid JSON: not UTF-8 text ({e})")))?;
-    let mut c = Cursor { b: bytes, i: 0 };
+    let index = Index::new(bytes);
+    let mut c = Cursor { b: bytes, i: 0, index: &index };
     c.ws();
     if c.peek() != Some(b'{') {
         if c.peek().is_none() {
@@ -225,7 +228,7 @@ fn invalid(e: Broken) -> FileProblem {
 
 /// The `Records` array, the cursor on its `[`.
 fn records<'a>(
-    c: &mut Cursor<'a>,
+    c: &mut Cursor<'a, '_>,
     text: &'a str,
     fields: Fields,
     keep: &dyn Fn(Option<&str>) -> bool,
@@ -339,28 +342,19 @@ struct Broken {
 }
 
 /// The double quote (0x22) that opens and closes a JSON string.
-const QUOTE: u8 = 0x22;
+pub(super) const QUOTE: u8 = 0x22;
 
 /// serde_json's recursion limit: deeper documents are refused by both readers.
 const MAX_DEPTH: usize = 128;
 
-/// Bytes that open, close or quote: what a skip stops at inside a container.
-static STRUCTURAL: [bool; 256] = {
-    let mut t = [false; 256];
-    t[QUOTE as usize] = true;
-    t[b'{' as usize] = true;
-    t[b'}' as usize] = true;
-    t[b'[' as usize] = true;
-    t[b']' as usize] = true;
-    t
-};
-
-struct Cursor<'a> {
+/// A place in a file (`'a`), and the file's index (`'x`).
+struct Cursor<'a, 'x> {
     b: &'a [u8],
     i: usize,
+    index: &'x Index,
 }
 
-impl<'a> Cursor<'a> {
+impl<'a> Cursor<'a, '_> {
     fn broken(&self, what: &'static str) -> Broken {
         Broken { what, at: self.i }
     }
@@ -457,11 +451,14 @@ impl<'a> Cursor<'a> {
         let mut first = true;
         while self.more(b'}', &mut first, "expected ',' or '}'")? {
             let (s, e) = self.key()?;
-            let field = if self.b[s..e].contains(&b'\\') {
-                let quoted = std::str::from_utf8(&self.b[s - 1..e + 1]).map_err(|_| self.broken("invalid key"))?;
-                serde_json::from_str::<String>(quoted).ok().and_then(|k| Field::of(k.as_bytes()))
-            } else {
-                Field::of(&self.b[s..e])
+            // A known key has no escapes: only an unknown one is looked at again, unescaped.
+            let field = match Field::of(&self.b[s..e]) {
+                Some(f) => Some(f),
+                None if self.b[s..e].contains(&b'\\') => {
+                    let quoted = std::str::from_utf8(&self.b[s - 1..e + 1]).map_err(|_| self.broken("invalid key"))?;
+                    serde_json::from_str::<String>(quoted).ok().and_then(|k| Field::of(k.as_bytes()))
+                }
+                None => None,
             };
             let start = self.i;
             self.skip_value()?;
@@ -489,77 +486,50 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// Past a string, the cursor on its opening quote. Eight bytes at a time: CloudTrail's
-    /// strings are short, so a search call per string would cost more than the search.
-    #[inline]
+    /// Past a string, the cursor on its opening quote.
     fn skip_string(&mut self) -> Result<(), Broken> {
-        const ONES: u64 = 0x0101_0101_0101_0101;
-        const HIGH: u64 = 0x8080_8080_8080_8080;
-        let b = self.b;
-        let mut i = self.i + 1;
-        loop {
-            while let Some(chunk) = b.get(i..i + 8) {
-                let v = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-                let (q, e) = (v ^ (ONES * u64::from(QUOTE)), v ^ (ONES * u64::from(b'\\')));
-                // The lowest byte that is a quote or a backslash (bytes above it may be false
-                // positives; it is exact).
-                let hit = ((q.wrapping_sub(ONES) & !q) | (e.wrapping_sub(ONES) & !e)) & HIGH;
-                if hit != 0 {
-                    i += (hit.trailing_zeros() / 8) as usize;
-                    break;
-                }
-                i += 8;
+        match self.index.quote(self.i + 1) {
+            Some(close) => {
+                self.i = close + 1;
+                Ok(())
             }
-            match b.get(i).copied() {
-                Some(QUOTE) => {
-                    self.i = i + 1;
-                    return Ok(());
-                }
-                Some(b'\\') => i += 2,
-                Some(_) => i += 1,
-                None => {
-                    self.i = b.len();
-                    return Err(self.broken("unterminated string"));
-                }
+            None => {
+                self.i = self.b.len();
+                Err(self.broken("unterminated string"))
             }
         }
     }
 
     /// Past an object or array, the cursor on its opening bracket: brackets are matched by
-    /// kind, strings skipped whole.
+    /// kind, strings passed whole (the index has no bracket inside one).
     fn skip_container(&mut self) -> Result<(), Broken> {
         // One bit per level: set for an object.
         let mut open: u128 = 0;
         let mut depth = 0usize;
         loop {
-            match self.b[self.i..].iter().position(|&b| STRUCTURAL[b as usize]) {
-                None => {
-                    self.i = self.b.len();
-                    return Err(self.broken("unexpected end"));
+            let Some(at) = self.index.bracket(self.i) else {
+                self.i = self.b.len();
+                let what = if self.index.ends_in_string() { "unterminated string" } else { "unexpected end" };
+                return Err(self.broken(what));
+            };
+            self.i = at;
+            let b = self.b.get(at).copied().unwrap_or_default();
+            if b == b'{' || b == b'[' {
+                if depth == MAX_DEPTH {
+                    return Err(self.broken("nested too deeply"));
                 }
-                Some(k) => self.i += k,
+                open = (open << 1) | u128::from(b == b'{');
+                depth += 1;
+            } else {
+                if depth == 0 || (open & 1 == 1) != (b == b'}') {
+                    return Err(self.broken("mismatched bracket"));
+                }
+                open >>= 1;
+                depth -= 1;
             }
-            match self.b[self.i] {
-                QUOTE => self.skip_string()?,
-                b @ (b'{' | b'[') => {
-                    if depth == MAX_DEPTH {
-                        return Err(self.broken("nested too deeply"));
-                    }
-                    open = (open << 1) | u128::from(b == b'{');
-                    depth += 1;
-                    self.i += 1;
-                }
-                b => {
-                    if depth == 0 || (open & 1 == 1) != (b == b'}') {
-                        return Err(self.broken("mismatched bracket"));
-                    }
-                    open >>= 1;
-                    depth -= 1;
-                    self.i += 1;
-                    if depth == 0 {
-                        return Ok(());
-                    }
-                }
+            self.i += 1;
+            if depth == 0 {
+                return Ok(());
             }
         }
     }
