@@ -17,6 +17,7 @@ use std::io::{BufRead, BufReader, BufWriter, Read, Seek, Write};
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
+use rayon::slice::ParallelSliceMut;
 use serde_json::Value;
 
 /// Rows held in memory by all workers of one query before spilling, in estimated bytes.
@@ -142,8 +143,10 @@ impl Ordered {
         if let Some(n) = self.limit {
             self.cut(n);
         } else {
+            // Spills happen where a pass's rows are merged, while the scan's workers wait:
+            // the sort uses them.
             let keys = Arc::clone(&self.keys);
-            self.rows.sort_unstable_by(|a, b| cmp_packed(a, b, &keys));
+            self.rows.par_sort_unstable_by(|a, b| cmp_packed(a, b, &keys));
         }
         let written = (|| -> std::io::Result<std::fs::File> {
             let mut out = BufWriter::with_capacity(1 << 16, tempfile::tempfile()?);
@@ -225,7 +228,7 @@ impl Ordered {
         mut sink: impl FnMut(&mut Vec<Value>) -> Result<(), E>,
     ) -> Result<(u64, Option<String>), DrainError<E>> {
         let keys = Arc::clone(&self.keys);
-        self.rows.sort_unstable_by(|a, b| cmp_packed(a, b, &keys));
+        self.rows.par_sort_unstable_by(|a, b| cmp_packed(a, b, &keys));
         let limit = self.limit.unwrap_or(usize::MAX);
         let warning = self.error.take();
         let mut sent = 0u64;
