@@ -434,18 +434,23 @@ impl Calls {
     }
 
     /// The record fields the rows are made of (the equivalence tests against the SQL catch
-    /// one left out: it would read as NULL).
-    fn fields(self) -> Fields {
+    /// one left out: it would read as NULL). Of the caller's identity, the rows of `events`
+    /// and `switch-roles` hold only its ARN; a `user` filter reads its user names too.
+    fn fields(self, user_filter: bool) -> Fields {
+        let identity = match self {
+            Calls::Events | Calls::SwitchRoles if !user_filter => Fields::USER_ARN,
+            _ => Fields::of(&[Field::UserIdentity]),
+        };
         Fields::of(&[
             Field::EventTime,
             Field::EventId,
             Field::EventSource,
             Field::EventName,
             Field::AwsRegion,
-            Field::UserIdentity,
             Field::SourceIpAddress,
             Field::ErrorCode,
         ])
+        .with(identity)
         .with(match self {
             Calls::Events => Fields::of(&[]),
             Calls::SwitchRoles => Fields::of(&[Field::AdditionalEventData, Field::ResponseElements]),
@@ -528,7 +533,7 @@ fn events(
     };
     let plan = Plan::new(&kind.order(), limit, MEMORY_BUDGET);
     scanner.pass = Pass::Bounded;
-    scanner.fields = kind.fields();
+    scanner.fields = kind.fields(user.is_some());
     scanner.run(table, constraints, || plan.collector(), visit, Ordered::merge)
 }
 

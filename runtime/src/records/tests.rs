@@ -52,7 +52,7 @@ pub(crate) fn real_cloudtrail_files() -> Vec<(PathBuf, Vec<u8>)> {
 /// Every real CloudTrail file delivered to S3 reads completely, and the totals match what
 /// the data's SOURCES.md states (1,067 files, 17,598 events). Each record the scanner gives is
 /// the record serde reads from that record's own text; with a few fields wanted, those fields
-/// are the same and the rest are left out.
+/// are the same and the rest are left out; with only the identity's ARN, it is the same ARN.
 #[test]
 fn real_cloudtrail_files_read_completely_and_as_serde_reads_them() {
     #[derive(serde::Deserialize)]
@@ -65,10 +65,18 @@ fn real_cloudtrail_files_read_completely_and_as_serde_reads_them() {
     for (path, body) in real_cloudtrail_files() {
         let all = cloudtrail::read(&body, Fields::ALL, &|_| true).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let some = cloudtrail::read(&body, few, &|_| true).unwrap();
+        let arns = cloudtrail::read(&body, Fields::of(&[Field::EventName]).with(Fields::USER_ARN), &|_| true).unwrap();
         let raw: Raw = serde_json::from_slice(&body).unwrap();
         assert_eq!((all.bad, some.bad), (0, 0), "{}", path.display());
         assert_eq!(all.records.len(), raw.records.len(), "{}", path.display());
         assert_eq!(some.records.len(), raw.records.len(), "{}", path.display());
+        assert_eq!(arns.records.len(), raw.records.len(), "{}", path.display());
+        for (rec, arn) in all.records.iter().zip(&arns.records) {
+            // Only the ARN of the identity: the same ARN, nothing else of it.
+            assert_eq!(arn.arn(), rec.arn(), "{}", path.display());
+            assert_eq!(arn.user_identity.is_some(), rec.user_identity.is_some());
+            assert!(arn.user_identity.as_ref().is_none_or(|u| u.kind.is_none() && u.session_context.is_none()));
+        }
         for ((rec, part), raw) in all.records.iter().zip(&some.records).zip(&raw.records) {
             let serde: cloudtrail::Record = serde_json::from_str(raw.get()).unwrap();
             assert_eq!(format!("{rec:?}"), format!("{serde:?}"), "{}", path.display());

@@ -155,8 +155,19 @@ impl Fields {
         Fields(self.0 | other.0)
     }
 
+    /// Whether `f` is wanted whole.
     pub const fn has(self, f: Field) -> bool {
         self.0 & f.bit() != 0
+    }
+
+    /// `userIdentity` read for its `arn` alone ([`Record::arn`]): the identity's other members,
+    /// its session context most of all, are skipped, not parsed. Without
+    /// [`Field::UserIdentity`] itself, a record's identity holds its `arn` and nothing else.
+    pub const USER_ARN: Fields = Fields(1 << Field::ALL.len());
+
+    /// Whether the scanner takes `f`'s value, whole or in part.
+    const fn reads(self, f: Field) -> bool {
+        self.has(f) || (matches!(f, Field::UserIdentity) && self.0 & Fields::USER_ARN.0 != 0)
     }
 }
 
@@ -255,8 +266,11 @@ fn records<'a>(
         while fits && found != 0 {
             let f = Field::ALL[found.trailing_zeros() as usize];
             found &= found - 1;
-            let (s, e) = spans.get(f).expect("found");
-            fits = set(r, f, &text[s..e]);
+            let Some((s, e)) = spans.get(f) else { continue };
+            fits = match f {
+                Field::UserIdentity if !fields.has(f) => user_arn(r, Cursor { b: c.b, i: s, index: c.index }, text),
+                _ => set(r, f, &text[s..e]),
+            };
         }
         if !fits {
             out.records.pop();
@@ -284,18 +298,58 @@ fn unquoted(v: &str) -> Option<&str> {
     v.strip_prefix(QUOTE as char)?.strip_suffix(QUOTE as char)
 }
 
+/// A text value (or `null`) into its slot; `false` when it is neither.
+fn text<'a>(slot: &mut Option<Text<'a>>, v: &'a str) -> bool {
+    // The common case, a string without escapes, borrowed as it is.
+    if let Some(s) = unquoted(v) {
+        if s.bytes().all(|b| b >= 0x20 && b != b'\\') {
+            *slot = Some(Text(Cow::Borrowed(s)));
+            return true;
+        }
+    }
+    serde_json::from_str(v).map(|t| *slot = t).is_ok()
+}
+
+/// `userIdentity`'s `arn` alone ([`Fields::USER_ARN`]), the cursor on the identity's value. An
+/// object gives an identity with its `arn` (the last, if the key repeats); anything else reads
+/// as serde reads it (`null` is no identity, other values do not fit), and so does an `arn`
+/// that is not text.
+fn user_arn<'a>(r: &mut Record<'a>, mut c: Cursor<'a, '_>, text_of: &'a str) -> bool {
+    let start = c.i;
+    if c.peek() != Some(b'{') {
+        return c.skip_value().is_ok() && set(r, Field::UserIdentity, &text_of[start..c.i]);
+    }
+    c.i += 1;
+    let (mut first, mut arn) = (true, None);
+    loop {
+        match c.more(b'}', &mut first, "expected ',' or '}'") {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(_) => return false,
+        }
+        let Ok((s, e)) = c.key() else { return false };
+        let raw = &c.b[s..e];
+        let is_arn = raw == b"arn" || (raw.contains(&b'\\') && c.key_text(s, e).is_ok_and(|k| k == "arn"));
+        let value = c.i;
+        if c.skip_value().is_err() {
+            return false;
+        }
+        if is_arn {
+            arn = Some((value, c.i));
+        }
+    }
+    let mut identity = super::UserIdentity::default();
+    if let Some((s, e)) = arn {
+        if !text(&mut identity.arn, &text_of[s..e]) {
+            return false;
+        }
+    }
+    r.user_identity = Some(Box::new(identity));
+    true
+}
+
 /// Deserializes one wanted value into its field; `false` when it does not fit.
 fn set<'a>(r: &mut Record<'a>, f: Field, v: &'a str) -> bool {
-    fn text<'a>(slot: &mut Option<Text<'a>>, v: &'a str) -> bool {
-        // The common case, a string without escapes, borrowed as it is.
-        if let Some(s) = unquoted(v) {
-            if s.bytes().all(|b| b >= 0x20 && b != b'\\') {
-                *slot = Some(Text(Cow::Borrowed(s)));
-                return true;
-            }
-        }
-        serde_json::from_str(v).map(|t| *slot = t).is_ok()
-    }
     fn raw<'a>(slot: &mut Option<&'a RawValue>, v: &'a str) -> bool {
         serde_json::from_str(v).map(|t| *slot = t).is_ok()
     }
@@ -395,14 +449,18 @@ impl<'a> Cursor<'a, '_> {
             return Ok(None);
         }
         let (s, e) = self.key()?;
+        self.key_text(s, e).map(Some)
+    }
+
+    /// The text of the key between `s` and `e` (as [`Cursor::key`] gives them), unescaped.
+    fn key_text(&self, s: usize, e: usize) -> Result<Cow<'a, str>, Broken> {
         let raw = &self.b[s..e];
-        let key = if raw.contains(&b'\\') {
+        if raw.contains(&b'\\') {
             let quoted = std::str::from_utf8(&self.b[s - 1..e + 1]).map_err(|_| self.broken("invalid key"))?;
-            Cow::Owned(serde_json::from_str::<String>(quoted).map_err(|_| self.broken("invalid key"))?)
+            Ok(Cow::Owned(serde_json::from_str::<String>(quoted).map_err(|_| self.broken("invalid key"))?))
         } else {
-            Cow::Borrowed(std::str::from_utf8(raw).map_err(|_| self.broken("invalid key"))?)
-        };
-        Ok(Some(key))
+            Ok(Cow::Borrowed(std::str::from_utf8(raw).map_err(|_| self.broken("invalid key"))?))
+        }
     }
 
     /// In an array after its `[`: whether another element follows (the cursor on it).
@@ -454,15 +512,12 @@ impl<'a> Cursor<'a, '_> {
             // A known key has no escapes: only an unknown one is looked at again, unescaped.
             let field = match Field::of(&self.b[s..e]) {
                 Some(f) => Some(f),
-                None if self.b[s..e].contains(&b'\\') => {
-                    let quoted = std::str::from_utf8(&self.b[s - 1..e + 1]).map_err(|_| self.broken("invalid key"))?;
-                    serde_json::from_str::<String>(quoted).ok().and_then(|k| Field::of(k.as_bytes()))
-                }
+                None if self.b[s..e].contains(&b'\\') => self.key_text(s, e).ok().and_then(|k| Field::of(k.as_bytes())),
                 None => None,
             };
             let start = self.i;
             self.skip_value()?;
-            if let Some(f) = field.filter(|&f| fields.has(f)) {
+            if let Some(f) = field.filter(|&f| fields.reads(f)) {
                 spans.at[f as usize] = (start as u32, self.i as u32);
                 spans.found |= f.bit();
             }
@@ -625,6 +680,32 @@ mod tests {
         // Not wanted: not parsed, so it fits.
         let r = read(text.as_bytes(), Fields::of(&[Field::EventName]), &|_| true).unwrap();
         assert_eq!((r.records.len(), r.bad), (2, 1));
+    }
+
+    #[test]
+    fn only_the_identity_arn_reads_as_serde_reads_the_arn() {
+        let text = r#"{"Records":[
+            {"userIdentity":{"type":"IAMUser","arn":"a","sessionContext":{"x":[1,{"y":"}"}]}}},
+            {"userIdentity":{"\u0061rn":"b","arn2":"c"}},
+            {"userIdentity":{}},
+            {"userIdentity":null},
+            {"eventName":"none"},
+            {"userIdentity":"not an object"},
+            {"userIdentity":{"arn":5}}
+        ]}"#;
+        let r = read(text.as_bytes(), Fields::USER_ARN, &|_| true).unwrap();
+        let arns: Vec<Option<&str>> = r.records.iter().map(Record::arn).collect();
+        // A number is text to Athena's string columns, and to the record model.
+        assert_eq!(arns, [Some("a"), Some("b"), None, None, None, Some("5")]);
+        let identities: Vec<bool> = r.records.iter().map(|r| r.user_identity.is_some()).collect();
+        assert_eq!(identities, [true, true, true, false, false, true]);
+        assert!(r.records[0].identity_type().is_none());
+        assert_eq!(r.bad, 1);
+        // As a whole identity reads them.
+        let whole = all(text).unwrap();
+        assert_eq!(whole.records.iter().map(Record::arn).collect::<Vec<_>>(), arns);
+        assert_eq!(whole.bad, 1);
+        assert!(!Fields::USER_ARN.has(Field::UserIdentity) && Fields::USER_ARN.reads(Field::UserIdentity));
     }
 
     #[test]
