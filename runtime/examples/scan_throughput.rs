@@ -1,0 +1,64 @@
+//! The CloudTrail scanner's throughput on one core, without the disk and the decoder: the
+//! objects under a directory are decompressed into memory first, then read with the field sets
+//! of `event-counts` and `events`, best of five.
+//!
+//! cargo run --release -p opslake-runtime --example scan_throughput -- /tmp/opslake-bench-1.0g-1f 20000
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use opslake_runtime::records::cloudtrail::{read, Field, Fields};
+use opslake_runtime::records::decompress;
+
+fn objects(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut entries: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            objects(&p, out);
+        } else if p.to_string_lossy().ends_with(".json.gz") {
+            out.push(p);
+        }
+    }
+}
+
+fn main() -> Result<(), String> {
+    let mut args = std::env::args().skip(1);
+    let dir = PathBuf::from(args.next().ok_or("usage: scan_throughput DIR [OBJECTS]")?);
+    let limit: usize = args.next().map_or(Ok(20_000), |n| n.parse().map_err(|e| format!("OBJECTS: {e}")))?;
+    let mut paths = Vec::new();
+    objects(&dir, &mut paths);
+    paths.truncate(limit);
+    let mut texts = Vec::with_capacity(paths.len());
+    for p in &paths {
+        let bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        texts.push(decompress(&bytes).map_err(|e| format!("{}: {}", p.display(), e.0))?.into_owned());
+    }
+    let total: usize = texts.iter().map(Vec::len).sum();
+    println!("{} objects, {:.1} MB decompressed", texts.len(), total as f64 / 1e6);
+    let shared = [Field::EventTime, Field::EventSource, Field::EventName, Field::ErrorCode];
+    let events = [Field::EventId, Field::AwsRegion, Field::SourceIpAddress];
+    let sets = [
+        ("no field", Fields::of(&[])),
+        ("event-counts' fields", Fields::of(&shared)),
+        ("events' fields", Fields::of(&shared).with(Fields::of(&events)).with(Fields::USER_ARN)),
+        (
+            "events' fields, whole identity",
+            Fields::of(&shared).with(Fields::of(&events)).with(Fields::of(&[Field::UserIdentity])),
+        ),
+    ];
+    for (name, fields) in sets {
+        let (mut best, mut records) = (f64::MAX, 0);
+        for _ in 0..5 {
+            let t = Instant::now();
+            records = 0;
+            for text in &texts {
+                records += read(text, fields, &|_| true).map_or(0, |r| r.records.len());
+            }
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        println!("{name:32} {records} records in {best:.3} s: {:.2} GB/s", total as f64 / best / 1e9);
+    }
+    Ok(())
+}
