@@ -518,7 +518,10 @@ impl<'a> Cursor<'a, '_> {
             let start = self.i;
             self.skip_value()?;
             if let Some(f) = field.filter(|&f| fields.reads(f)) {
-                spans.at[f as usize] = (start as u32, self.i as u32);
+                // Offsets are kept in 32 bits: a value past 4 GiB into a file is refused, not
+                // cut short into another value's place.
+                let at = |i: usize| u32::try_from(i).map_err(|_| Broken { what: "a file over 4 GiB", at: i });
+                spans.at[f as usize] = (at(start)?, at(self.i)?);
                 spans.found |= f.bit();
             }
         }
