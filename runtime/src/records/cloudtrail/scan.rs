@@ -319,24 +319,16 @@ fn user_arn<'a>(r: &mut Record<'a>, mut c: Cursor<'a, '_>, text_of: &'a str) -> 
     if c.peek() != Some(b'{') {
         return c.skip_value().is_ok() && set(r, Field::UserIdentity, &text_of[start..c.i]);
     }
-    c.i += 1;
-    let (mut first, mut arn) = (true, None);
-    loop {
-        match c.more(b'}', &mut first, "expected ',' or '}'") {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(_) => return false,
-        }
-        let Ok((s, e)) = c.key() else { return false };
+    let mut arn = None;
+    let walked = c.members(|c, (s, e), value| {
         let raw = &c.b[s..e];
-        let is_arn = raw == b"arn" || (raw.contains(&b'\\') && c.key_text(s, e).is_ok_and(|k| k == "arn"));
-        let value = c.i;
-        if c.skip_value().is_err() {
-            return false;
+        if raw == b"arn" || (raw.contains(&b'\\') && c.key_text(s, e).is_ok_and(|k| k == "arn")) {
+            arn = Some(value);
         }
-        if is_arn {
-            arn = Some((value, c.i));
-        }
+        Ok(())
+    });
+    if walked.is_err() {
+        return false;
     }
     let mut identity = super::UserIdentity::default();
     if let Some((s, e)) = arn {
@@ -505,27 +497,40 @@ impl<'a> Cursor<'a, '_> {
     /// One record, the cursor on its `{`: where its wanted values are.
     fn record(&mut self, fields: Fields) -> Result<Spans, Broken> {
         let mut spans = Spans { at: [(0, 0); Field::ALL.len()], found: 0 };
-        self.i += 1;
-        let mut first = true;
-        while self.more(b'}', &mut first, "expected ',' or '}'")? {
-            let (s, e) = self.key()?;
+        self.members(|c, (s, e), (start, end)| {
             // A known key has no escapes: only an unknown one is looked at again, unescaped.
-            let field = match Field::of(&self.b[s..e]) {
+            let field = match Field::of(&c.b[s..e]) {
                 Some(f) => Some(f),
-                None if self.b[s..e].contains(&b'\\') => self.key_text(s, e).ok().and_then(|k| Field::of(k.as_bytes())),
+                None if c.b[s..e].contains(&b'\\') => c.key_text(s, e).ok().and_then(|k| Field::of(k.as_bytes())),
                 None => None,
             };
-            let start = self.i;
-            self.skip_value()?;
             if let Some(f) = field.filter(|&f| fields.reads(f)) {
                 // Offsets are kept in 32 bits: a value past 4 GiB into a file is refused, not
                 // cut short into another value's place.
                 let at = |i: usize| u32::try_from(i).map_err(|_| Broken { what: "a file over 4 GiB", at: i });
-                spans.at[f as usize] = (at(start)?, at(self.i)?);
+                spans.at[f as usize] = (at(start)?, at(end)?);
                 spans.found |= f.bit();
             }
-        }
+            Ok(())
+        })?;
         Ok(spans)
+    }
+
+    /// Through the object the cursor is on (its `{`): `each` sees every member's key (where its
+    /// text is, escapes as they stand) and value (where it is), in order.
+    fn members(
+        &mut self,
+        mut each: impl FnMut(&Self, (usize, usize), (usize, usize)) -> Result<(), Broken>,
+    ) -> Result<(), Broken> {
+        self.i += 1;
+        let mut first = true;
+        while self.more(b'}', &mut first, "expected ',' or '}'")? {
+            let key = self.key()?;
+            let start = self.i;
+            self.skip_value()?;
+            each(self, key, (start, self.i))?;
+        }
+        Ok(())
     }
 
     /// Past one value, the cursor on its first byte.
