@@ -430,7 +430,7 @@ fn read_object<A, V>(
     V: Fn(&mut A, Rec<'_, '_>, &Partition),
 {
     let problem = |reason: String| Problem { key: key_of(root, &obj.path), reason };
-    SCRATCH.with_borrow_mut(|scratch| {
+    let mut read = |scratch: &mut Scratch| {
         let Scratch { file, text, decoder } = scratch;
         file.clear();
         // Read through `take`: a `File`'s own `read_to_end` asks for its size and position
@@ -452,6 +452,13 @@ fn read_object<A, V>(
         stats.bytes_decompressed += body.len() as u64;
         read_body(kind, body, obj, how, acc, visit, stats, &problem);
         scratch.trim();
+    };
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => read(&mut scratch),
+        // This thread is already reading an object: a visitor that waits on parallel work
+        // (a sort that spills) lets rayon run another object's read here. It gets buffers
+        // of its own.
+        Err(_) => read(&mut Scratch::new()),
     });
 }
 
@@ -467,6 +474,10 @@ struct Scratch {
 const SCRATCH_KEPT: usize = 8 * 1024 * 1024;
 
 impl Scratch {
+    fn new() -> Scratch {
+        Scratch { file: Vec::new(), text: Vec::new(), decoder: libdeflater::Decompressor::new() }
+    }
+
     fn trim(&mut self) {
         for b in [&mut self.file, &mut self.text] {
             if b.capacity() > SCRATCH_KEPT {
@@ -477,11 +488,7 @@ impl Scratch {
 }
 
 thread_local! {
-    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch {
-        file: Vec::new(),
-        text: Vec::new(),
-        decoder: libdeflater::Decompressor::new(),
-    });
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::new());
 }
 
 /// An object's (decompressed) content, read as its table's kind of records.

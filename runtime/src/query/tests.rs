@@ -135,6 +135,38 @@ fn pruning_reads_only_the_partitions_a_query_needs() {
     assert!(b.stats.problems.is_empty(), "{:?}", b.stats.problems);
 }
 
+/// A visitor may wait on parallel work (a sort that spills does): rayon then runs other
+/// objects' reads on the waiting thread, inside this one's. Here each record's visit runs a
+/// whole scan of its own; every nested scan reads every object, and nothing is lost.
+#[test]
+fn a_scan_inside_a_visit_reads_every_object() {
+    use crate::lake::TableKind;
+    let mirror = examples();
+    let l = layout();
+    let trail = l.tables().into_iter().find(|t| t.kind == TableKind::CloudTrail).unwrap();
+    let constraints = Default::default();
+    let (folders, _) = mirror.folders(&trail, &constraints, date(2026, 11, 27)).unwrap();
+    let folders = &folders[..folders.len().min(40)];
+    let count = || mirror.scan(TableKind::CloudTrail, folders, || 0u64, |n, _, _| *n += 1, |a, b| a + b);
+    let (records, stats) = count();
+    assert!(records > 100 && stats.problems.is_empty(), "{records} {:?}", stats.problems);
+    let nested = mirror.scan(
+        TableKind::CloudTrail,
+        folders,
+        Vec::new,
+        |seen: &mut Vec<u64>, _, _| {
+            if seen.len() < 8 {
+                seen.push(count().0);
+            }
+        },
+        |mut a, b| {
+            a.extend(b);
+            a
+        },
+    );
+    assert!(!nested.0.is_empty() && nested.0.iter().all(|&n| n == records), "{:?} vs {records}", nested.0);
+}
+
 #[test]
 fn config_changes_counts_items_per_resource() {
     let q = find("config-changes").unwrap();
