@@ -9,7 +9,7 @@
 //! itself escaped escapes the byte after it, and a byte is inside a string when an odd number
 //! of quotes comes before it (a prefix XOR of the quote mask).
 
-use super::scan::QUOTE;
+use super::scan::{CLOSE_BRACE, OPEN_BRACE, QUOTE};
 
 /// The masks of one 64-byte block: bit `k` is byte `64 * block + k`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -116,7 +116,7 @@ fn classify(chunk: &[u8; 64]) -> Raw {
     let quote = u8x16::splat(QUOTE);
     let backslash = u8x16::splat(b'\\');
     // `[` and `]` are `{` and `}` without bit 0x20: one comparison each finds both kinds.
-    let (case, open, close) = (u8x16::splat(0x20), u8x16::splat(b'{'), u8x16::splat(b'}'));
+    let (case, open, close) = (u8x16::splat(0x20), u8x16::splat(OPEN_BRACE), u8x16::splat(CLOSE_BRACE));
     let mut raw = Raw::default();
     let (lanes, _) = chunk.as_chunks::<16>();
     for (k, lane) in lanes.iter().enumerate() {

@@ -199,7 +199,7 @@ pub fn read<'a>(bytes: &'a [u8], fields: Fields, keep: &dyn Fn(Option<&str>) -> 
     let index = Index::new(bytes);
     let mut c = Cursor { b: bytes, i: 0, index: &index };
     c.ws();
-    if c.peek() != Some(b'{') {
+    if c.peek() != Some(OPEN_BRACE) {
         if c.peek().is_none() {
             return Err(FileProblem("invalid JSON: empty".into()));
         }
@@ -248,7 +248,7 @@ fn records<'a>(
     c.i += 1;
     let mut first = true;
     while c.next_element(&mut first).map_err(invalid)? {
-        if c.peek() != Some(b'{') {
+        if c.peek() != Some(OPEN_BRACE) {
             c.skip_value().map_err(invalid)?;
             out.bad += 1;
             continue;
@@ -316,7 +316,7 @@ fn text<'a>(slot: &mut Option<Text<'a>>, v: &'a str) -> bool {
 /// that is not text.
 fn user_arn<'a>(r: &mut Record<'a>, mut c: Cursor<'a, '_>, text_of: &'a str) -> bool {
     let start = c.i;
-    if c.peek() != Some(b'{') {
+    if c.peek() != Some(OPEN_BRACE) {
         return c.skip_value().is_ok() && set(r, Field::UserIdentity, &text_of[start..c.i]);
     }
     let mut arn = None;
@@ -390,6 +390,11 @@ struct Broken {
 /// The double quote (0x22) that opens and closes a JSON string.
 pub(super) const QUOTE: u8 = 0x22;
 
+/// The braces (0x7b, 0x7d) that open and close a JSON object. Named, as the quote is, so that
+/// a reader counting braces in the source is not misled by them.
+pub(super) const OPEN_BRACE: u8 = 0x7b;
+pub(super) const CLOSE_BRACE: u8 = 0x7d;
+
 /// serde_json's recursion limit: deeper documents are refused by both readers.
 const MAX_DEPTH: usize = 128;
 
@@ -437,7 +442,7 @@ impl<'a> Cursor<'a, '_> {
     /// In an object after its `{`: the next key (unescaped), the cursor on its value; `None`
     /// at the closing `}`.
     fn next_key(&mut self, first: &mut bool) -> Result<Option<Cow<'a, str>>, Broken> {
-        if !self.more(b'}', first, "expected ',' or '}'")? {
+        if !self.more(CLOSE_BRACE, first, "expected ',' or '}'")? {
             return Ok(None);
         }
         let (s, e) = self.key()?;
@@ -516,7 +521,7 @@ impl<'a> Cursor<'a, '_> {
         Ok(spans)
     }
 
-    /// Through the object the cursor is on (its `{`): `each` sees every member's key (where its
+    /// Through the object the cursor is on (at its opening brace): `each` sees every member's key (where its
     /// text is, escapes as they stand) and value (where it is), in order.
     fn members(
         &mut self,
@@ -524,7 +529,7 @@ impl<'a> Cursor<'a, '_> {
     ) -> Result<(), Broken> {
         self.i += 1;
         let mut first = true;
-        while self.more(b'}', &mut first, "expected ',' or '}'")? {
+        while self.more(CLOSE_BRACE, &mut first, "expected ',' or '}'")? {
             let key = self.key()?;
             let start = self.i;
             self.skip_value()?;
@@ -537,7 +542,7 @@ impl<'a> Cursor<'a, '_> {
     fn skip_value(&mut self) -> Result<(), Broken> {
         match self.peek() {
             Some(QUOTE) => self.skip_string(),
-            Some(b'{' | b'[') => self.skip_container(),
+            Some(OPEN_BRACE | b'[') => self.skip_container(),
             Some(b) if b == b'-' || b.is_ascii_alphanumeric() => {
                 while matches!(self.peek(), Some(b) if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.')) {
                     self.i += 1;
@@ -577,14 +582,14 @@ impl<'a> Cursor<'a, '_> {
             };
             self.i = at;
             let b = self.b.get(at).copied().unwrap_or_default();
-            if b == b'{' || b == b'[' {
+            if b == OPEN_BRACE || b == b'[' {
                 if depth == MAX_DEPTH {
                     return Err(self.broken("nested too deeply"));
                 }
-                open = (open << 1) | u128::from(b == b'{');
+                open = (open << 1) | u128::from(b == OPEN_BRACE);
                 depth += 1;
             } else {
-                if depth == 0 || (open & 1 == 1) != (b == b'}') {
+                if depth == 0 || (open & 1 == 1) != (b == CLOSE_BRACE) {
                     return Err(self.broken("mismatched bracket"));
                 }
                 open >>= 1;
