@@ -37,20 +37,45 @@ pub struct Folder {
     pub partition: Arc<Partition>,
 }
 
-/// An object to read (its `s3://` key is derived when a problem names it). Only the objects
-/// of the folders being scanned are listed at once, so a scan's memory does not grow with the
-/// number of objects in the mirror.
+/// An object to read: its folder (shared by the folder's objects, and opened once per
+/// worker for all of them) and its name there. Only the objects of the folders being scanned
+/// are listed at once, so a scan's memory does not grow with the number of objects in the
+/// mirror.
 #[derive(Debug, Clone)]
 pub struct Object {
-    pub path: PathBuf,
+    dir: Arc<Path>,
+    name: Box<std::ffi::OsStr>,
     pub partition: Arc<Partition>,
 }
 
-/// Folders listed and scanned together, per scan thread: enough objects to keep the threads
-/// busy, few enough names to hold.
+impl Object {
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(&*self.name)
+    }
+
+    /// The order of the objects' paths' bytes (cheaper than comparing them component by
+    /// component, and the same whichever folder a scan starts from).
+    fn cmp_path(&self, other: &Object) -> std::cmp::Ordering {
+        if Arc::ptr_eq(&self.dir, &other.dir) {
+            return self.name.as_encoded_bytes().cmp(other.name.as_encoded_bytes());
+        }
+        let bytes = |o: &Object| {
+            let mut b = o.dir.as_os_str().as_encoded_bytes().to_vec();
+            b.push(std::path::MAIN_SEPARATOR as u8);
+            b.extend_from_slice(o.name.as_encoded_bytes());
+            b
+        };
+        bytes(self).cmp(&bytes(other))
+    }
+}
+
+/// Folders listed together, per scan thread.
 const FOLDERS_PER_THREAD: usize = 32;
+/// Objects read per parallel pass, per scan thread, when the accumulators stay small (counts,
+/// sums): each pass costs an accumulator per worker and a merge, so passes are long.
+const OBJECTS_PER_THREAD: usize = 4096;
 /// Objects read per pass, per scan thread, when the accumulators hold rows.
-const OBJECTS_PER_THREAD: usize = 256;
+const ROW_OBJECTS_PER_THREAD: usize = 256;
 
 /// How a scan reads: the event names it wants (objects and records without any are not
 /// parsed), its passes, and the CloudTrail fields its visitor reads (the others are skipped,
@@ -71,9 +96,10 @@ impl Default for How<'_> {
 /// How much of a group of folders one parallel pass reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pass {
-    /// The whole group: for accumulators that stay small (counts, sums).
+    /// [`OBJECTS_PER_THREAD`] objects per thread: for accumulators that stay small (counts,
+    /// sums).
     Group,
-    /// At most [`OBJECTS_PER_THREAD`] objects per thread: for accumulators that hold rows
+    /// At most [`ROW_OBJECTS_PER_THREAD`] objects per thread: for accumulators that hold rows
     /// until they merge (a pass's rows grow with how full the folders are, not the group's).
     Bounded,
 }
@@ -240,30 +266,34 @@ impl Mirror {
                 .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
             p.begin(objects, bytes);
         }
-        let group = (rayon::current_num_threads() * FOLDERS_PER_THREAD).max(1);
-        let pass = match how.pass {
-            Pass::Group => usize::MAX,
-            Pass::Bounded => (rayon::current_num_threads() * OBJECTS_PER_THREAD).max(1),
-        };
+        let threads = rayon::current_num_threads();
+        let group = (threads * FOLDERS_PER_THREAD).max(1);
+        let pass = threads.max(1)
+            * match how.pass {
+                Pass::Group => OBJECTS_PER_THREAD,
+                Pass::Bounded => ROW_OBJECTS_PER_THREAD,
+            };
         let mut done: Option<(A, ScanStats)> = None;
         let mut listed = 0;
-        for chunk in folders.chunks(group) {
-            let objects: Vec<Object> = chunk
-                .par_iter()
-                .flat_map_iter(|f| {
-                    let mut files = walk(&f.path);
-                    // A stable order: by the paths' bytes, which is cheaper than comparing
-                    // them component by component.
-                    files.sort_unstable_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
-                    files.into_iter().map(|path| Object { path, partition: Arc::clone(&f.partition) })
-                })
-                .collect();
-            listed += objects.len() as u64;
-            // With `Pass::Bounded`, read in passes of a bounded number of objects: what a pass's
-            // workers hold before their accumulators merge does not grow with how full the
-            // folders are.
-            for part in objects.chunks(pass) {
-                let (acc, stats) = self.scan_objects(kind, part, how, &init, &visit, &merge);
+        // Folders are listed a group at a time, and their objects read in passes of `pass`
+        // objects: what a pass's workers hold before their accumulators merge is bounded,
+        // however full the folders are.
+        let mut pending: Vec<Object> = Vec::new();
+        let mut groups = folders.chunks(group).peekable();
+        while let Some(chunk) = groups.next() {
+            let objects = chunk.par_iter().flat_map_iter(|f| {
+                let mut files = Vec::new();
+                walk(&f.path, &f.partition, &mut files);
+                files.sort_unstable_by(Object::cmp_path);
+                files
+            });
+            pending.par_extend(objects);
+            let last = groups.peek().is_none();
+            while pending.len() >= pass || (last && !pending.is_empty()) {
+                let n = pending.len().min(pass);
+                listed += n as u64;
+                let (acc, stats) = self.scan_objects(kind, &pending[..n], how, &init, &visit, &merge);
+                pending.drain(..n);
                 done = Some(match done {
                     None => (acc, stats),
                     Some((a, mut sa)) => {
@@ -396,26 +426,60 @@ fn count(dir: &Path, skip: &std::collections::HashSet<&Path>) -> (u64, u64) {
         .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
 }
 
-/// Every visible file under `dir` (no `stat`: the read gives the size); subfolders listed in
-/// parallel.
-fn walk(dir: &Path) -> Vec<PathBuf> {
+/// Every visible file under `dir` into `out` (no `stat`: the read gives the size), each
+/// folder's path shared by its objects.
+fn walk(dir: &Path, partition: &Arc<Partition>, out: &mut Vec<Object>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
+        return;
     };
-    let entries: Vec<std::fs::DirEntry> = entries.flatten().filter(|e| !hidden(&e.file_name())).collect();
-    entries
-        .par_iter()
-        .flat_map_iter(|e| {
-            let Ok(ft) = e.file_type() else { return Vec::new() };
-            if ft.is_dir() {
-                walk(&e.path())
-            } else if ft.is_file() {
-                vec![e.path()]
-            } else {
-                Vec::new()
-            }
-        })
-        .collect()
+    let shared: Arc<Path> = Arc::from(dir);
+    let mut folders = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name();
+        if hidden(&name) {
+            continue;
+        }
+        match e.file_type() {
+            Ok(ft) if ft.is_dir() => folders.push(e.path()),
+            Ok(ft) if ft.is_file() => out.push(Object {
+                dir: Arc::clone(&shared),
+                name: name.into_boxed_os_str(),
+                partition: Arc::clone(partition),
+            }),
+            _ => {}
+        }
+    }
+    for f in folders {
+        walk(&f, partition, out);
+    }
+}
+
+/// Opens an object. On Unix, relative to its folder (`openat`), which each worker keeps open
+/// while it reads that folder's objects: the kernel does not walk the whole path again for
+/// every object. A folder that cannot be opened (searchable but not readable) is passed
+/// through by path.
+#[cfg(unix)]
+fn open(obj: &Object) -> std::io::Result<std::fs::File> {
+    use rustix::fs::{Mode, OFlags};
+    thread_local! {
+        static FOLDER: std::cell::RefCell<Option<(Arc<Path>, std::fs::File)>> = const { std::cell::RefCell::new(None) };
+    }
+    FOLDER.with(|cell| {
+        let Ok(mut held) = cell.try_borrow_mut() else { return std::fs::File::open(obj.path()) };
+        if !held.as_ref().is_some_and(|(dir, _)| Arc::ptr_eq(dir, &obj.dir)) {
+            *held = None;
+            let Ok(dir) = std::fs::File::open(&*obj.dir) else { return std::fs::File::open(obj.path()) };
+            *held = Some((Arc::clone(&obj.dir), dir));
+        }
+        let Some((_, dir)) = held.as_ref() else { return std::fs::File::open(obj.path()) };
+        let fd = rustix::fs::openat(dir, &*obj.name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+        Ok(std::fs::File::from(fd))
+    })
+}
+
+#[cfg(not(unix))]
+fn open(obj: &Object) -> std::io::Result<std::fs::File> {
+    std::fs::File::open(obj.path())
 }
 
 fn read_object<A, V>(
@@ -429,13 +493,13 @@ fn read_object<A, V>(
 ) where
     V: Fn(&mut A, Rec<'_, '_>, &Partition),
 {
-    let problem = |reason: String| Problem { key: key_of(root, &obj.path), reason };
+    let problem = |reason: String| Problem { key: key_of(root, &obj.path()), reason };
     let mut read = |scratch: &mut Scratch| {
         let Scratch { file, text, decoder } = scratch;
         file.clear();
         // Read through `take`: a `File`'s own `read_to_end` asks for its size and position
         // first (two system calls per object), and the buffer is already large enough.
-        if let Err(e) = std::fs::File::open(&obj.path).and_then(|f| f.take(u64::MAX).read_to_end(file)) {
+        if let Err(e) = open(obj).and_then(|f| f.take(u64::MAX).read_to_end(file)) {
             stats.problems.push(problem(format!("cannot read: {e}")));
             return;
         }
