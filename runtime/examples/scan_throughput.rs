@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use opslake_runtime::records::cloudtrail::{read, Field, Fields};
+use opslake_runtime::records::cloudtrail::{read_each, Field, Fields};
 use opslake_runtime::records::decompress;
 
 fn objects(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -54,7 +54,7 @@ fn main() -> Result<(), String> {
             let t = Instant::now();
             records = 0;
             for text in &texts {
-                records += read(text, fields, &|_| true).map_or(0, |r| r.records.len());
+                records += read_each(text, fields, &|_| true, &mut |_| ()).map_or(0, |t| t.records);
             }
             best = best.min(t.elapsed().as_secs_f64());
         }

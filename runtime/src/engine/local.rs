@@ -577,13 +577,11 @@ fn read_body<A, V>(
         // needles only the records whose event name is wanted.
         TableKind::CloudTrail => {
             let keep = |name: Option<&str>| how.needles.is_none_or(|n| n.wants(name));
-            match cloudtrail::read(body, how.fields, &keep) {
-                Ok(read) => {
-                    stats.records += read.records.len() as u64 + read.refused;
-                    stats.bad_records += read.bad;
-                    for r in &read.records {
-                        visit(acc, Rec::Trail(r), &obj.partition);
-                    }
+            let each = &mut |r: &mut cloudtrail::Record<'_>| visit(acc, Rec::Trail(r), &obj.partition);
+            match cloudtrail::read_each(body, how.fields, &keep, each) {
+                Ok(tally) => {
+                    stats.records += tally.records + tally.refused;
+                    stats.bad_records += tally.bad;
                 }
                 Err(e) => stats.problems.push(problem(e.0)),
             }

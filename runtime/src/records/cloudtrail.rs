@@ -7,7 +7,7 @@ use super::{FileProblem, Text};
 
 mod index;
 mod scan;
-pub use scan::{read, Field, Fields, Read};
+pub use scan::{read, read_each, Field, Fields, Read, Tally};
 
 /// One CloudTrail record: every documented field. Nested payloads stay raw JSON (Athena
 /// keeps them as strings too: `requestparameters`, `responseelements`, …).

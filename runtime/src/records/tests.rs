@@ -66,6 +66,16 @@ fn real_cloudtrail_files_read_completely_and_as_serde_reads_them() {
         let all = cloudtrail::read(&body, Fields::ALL, &|_| true).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let some = cloudtrail::read(&body, few, &|_| true).unwrap();
         let arns = cloudtrail::read(&body, Fields::of(&[Field::EventName]).with(Fields::USER_ARN), &|_| true).unwrap();
+        // Handed over one at a time, each record is as collected (none keeps a value of the
+        // one before).
+        for fields in [Fields::ALL, few] {
+            let mut handed = Vec::new();
+            let tally =
+                cloudtrail::read_each(&body, fields, &|_| true, &mut |r| handed.push(format!("{r:?}"))).unwrap();
+            let collected = if fields == few { &some.records } else { &all.records };
+            assert_eq!(tally.records as usize, collected.len());
+            assert!(handed.iter().zip(collected).all(|(h, c)| *h == format!("{c:?}")), "{}", path.display());
+        }
         let raw: Raw = serde_json::from_slice(&body).unwrap();
         assert_eq!((all.bad, some.bad), (0, 0), "{}", path.display());
         assert_eq!(all.records.len(), raw.records.len(), "{}", path.display());

@@ -57,13 +57,22 @@ impl Index {
     }
 
     /// The first quote that opens or closes a string at or after byte `from`.
+    #[inline]
     pub fn quote(&self, from: usize) -> Option<usize> {
         self.next(from, |b| b.quotes)
     }
 
     /// The first bracket outside strings at or after byte `from`.
+    #[cfg(test)]
     pub fn bracket(&self, from: usize) -> Option<usize> {
         self.next(from, |b| b.brackets)
+    }
+
+    /// The brackets outside strings from byte `from` on, in order.
+    pub fn brackets(&self, from: usize) -> Brackets<'_> {
+        let at = from / 64;
+        let bits = self.blocks.get(at).map_or(0, |b| b.brackets & (!0u64 << (from % 64)));
+        Brackets { index: self, at, bits }
     }
 
     /// The text ends inside a string.
@@ -71,6 +80,7 @@ impl Index {
         self.open_string
     }
 
+    #[inline]
     fn next(&self, from: usize, mask: impl Fn(&Block) -> u64) -> Option<usize> {
         let mut at = from / 64;
         let mut bits = mask(self.blocks.get(at)?) & (!0u64 << (from % 64));
@@ -79,6 +89,29 @@ impl Index {
             bits = mask(self.blocks.get(at)?);
         }
         Some(at * 64 + bits.trailing_zeros() as usize)
+    }
+}
+
+/// [`Index::brackets`]: the bits of the block being read are kept, so each bracket costs a
+/// bit cleared, not a lookup from its byte's position.
+pub struct Brackets<'x> {
+    index: &'x Index,
+    at: usize,
+    bits: u64,
+}
+
+impl Iterator for Brackets<'_> {
+    type Item = usize;
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        while self.bits == 0 {
+            self.at += 1;
+            self.bits = self.index.blocks.get(self.at)?.brackets;
+        }
+        let k = self.bits.trailing_zeros() as usize;
+        self.bits &= self.bits - 1;
+        Some(self.at * 64 + k)
     }
 }
 
@@ -182,12 +215,19 @@ mod tests {
         assert_eq!(all(&ix, Index::quote), quotes, "{}", String::from_utf8_lossy(text));
         assert_eq!(all(&ix, Index::bracket), brackets, "{}", String::from_utf8_lossy(text));
         assert_eq!(ix.ends_in_string(), quotes.len() % 2 == 1);
+        // The bracket walk gives what a lookup from every position gives.
+        for from in [0, 1, 63, 64, 65, text.len() / 2] {
+            let walked: Vec<usize> = ix.brackets(from).collect();
+            let looked_up: Vec<usize> = brackets.iter().copied().filter(|&k| k >= from).collect();
+            assert_eq!(walked, looked_up, "from {from}");
+        }
     }
 
     #[test]
     fn strings_escapes_and_brackets_across_block_edges() {
         check(b"");
         check(br#"{"a":[1,"]",{"b":"\"}"}],"c\\":"\\\"["}"#);
+        check("{\"é\":[\"ü]\"]}".as_bytes());
         // Escapes and strings that cross from one block into the next, at every offset.
         for pad in 0..70 {
             for tail in [r#""a\\\\\"[{"]"#, r#"["\\"]"#, r#""\""]"#, r#""{\\\\"}"#, "\"open [ {"] {

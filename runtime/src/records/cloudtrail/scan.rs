@@ -186,16 +186,38 @@ pub struct Read<'a> {
     pub refused: u64,
 }
 
-/// Records a file holds before its vector grows: CloudTrail's small deliveries (16 on average
-/// in real trails) are read without moving records that were already read.
-const RECORDS_AT_ONCE: usize = 64;
+/// What [`read_each`] handed over: how many records, how many did not fit, and how many the
+/// reader did not want.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    pub records: u64,
+    pub bad: u64,
+    pub refused: u64,
+}
 
 /// Reads a CloudTrail file (`{"Records": [...]}`): its records with `fields` filled in.
 /// `keep` sees a record's raw `eventName` value (`None` when it has none) and says whether
 /// the record is wanted at all; a record it refuses is neither deserialized nor counted bad.
 pub fn read<'a>(bytes: &'a [u8], fields: Fields, keep: &dyn Fn(Option<&str>) -> bool) -> Result<Read<'a>, FileProblem> {
-    // One UTF-8 check of the whole file, rather than one per string and value.
-    let text = std::str::from_utf8(bytes).map_err(|e| FileProblem(format!("invalid JSON: not UTF-8 text ({e})")))?;
+    let mut records = Vec::new();
+    let tally = read_each(bytes, fields, keep, &mut |r| records.push(std::mem::take(r)))?;
+    Ok(Read { records, bad: tally.bad, refused: tally.refused })
+}
+
+/// [`read`], handing each record to `each` as it is filled in instead of collecting them: no
+/// record is kept after its turn (`each` may take it). The whole file is checked first, so a
+/// file whose structure is broken hands over no record, as [`read`] returns none.
+pub fn read_each<'a>(
+    bytes: &'a [u8],
+    fields: Fields,
+    keep: &dyn Fn(Option<&str>) -> bool,
+    each: &mut dyn FnMut(&mut Record<'a>),
+) -> Result<Tally, FileProblem> {
+    // One UTF-8 check of the whole file (SIMD), rather than one per string and value; the
+    // standard library's check says where a file fails it.
+    let text = simdutf8::basic::from_utf8(bytes).or_else(|_| {
+        std::str::from_utf8(bytes).map_err(|e| FileProblem(format!("invalid JSON: not UTF-8 text ({e})")))
+    })?;
     let index = Index::new(bytes);
     let mut c = Cursor { b: bytes, i: 0, index: &index };
     c.ws();
@@ -208,7 +230,7 @@ pub fn read<'a>(bytes: &'a [u8], fields: Fields, keep: &dyn Fn(Option<&str>) -> 
         return Err(FileProblem("not a CloudTrail log file: not a JSON object".into()));
     }
     c.i += 1;
-    let mut out: Option<Read<'a>> = None;
+    let mut out: Option<Found> = None;
     let mut digest = false;
     let mut first = true;
     while let Some(key) = c.next_key(&mut first).map_err(invalid)? {
@@ -227,7 +249,7 @@ pub fn read<'a>(bytes: &'a [u8], fields: Fields, keep: &dyn Fn(Option<&str>) -> 
     }
     c.end().map_err(invalid)?;
     match (out, digest) {
-        (Some(r), _) => Ok(r),
+        (Some(found), _) => Ok(found.fill(&c, text, fields, each)),
         (None, true) => Err(FileProblem("a CloudTrail digest file, not a log file".into())),
         (None, false) => Err(FileProblem("not a CloudTrail log file: no \"Records\" array".into())),
     }
@@ -237,14 +259,72 @@ fn invalid(e: Broken) -> FileProblem {
     FileProblem(format!("invalid JSON: {} at byte {}", e.what, e.at))
 }
 
-/// The `Records` array, the cursor on its `[`.
-fn records<'a>(
-    c: &mut Cursor<'a, '_>,
-    text: &'a str,
+/// A value's text. A value starts and ends at ASCII bytes, so it is never cut inside a
+/// character (an empty text, which no reader accepts, if it were).
+fn text_at(text: &str, s: usize, e: usize) -> &str {
+    text.get(s..e).unwrap_or_default()
+}
+
+/// Where the wanted values of a file's kept records are, in one list: per record, how many
+/// values it has, then each value's field, start and end, in the record's order.
+struct Found {
+    spans: Vec<u32>,
+    bad: u64,
+    refused: u64,
+}
+
+impl Found {
+    /// Fills one record at a time with its values (the same record, its previous values
+    /// cleared) and hands it to `each`.
+    fn fill<'a>(
+        &self,
+        c: &Cursor<'a, '_>,
+        text: &'a str,
+        fields: Fields,
+        each: &mut dyn FnMut(&mut Record<'a>),
+    ) -> Tally {
+        let mut tally = Tally { records: 0, bad: self.bad, refused: self.refused };
+        let mut r = Record::default();
+        let mut set_before = 0u32;
+        let mut values = self.spans.iter().map(|&v| v as usize);
+        while let Some(n) = values.next() {
+            while set_before != 0 {
+                let f = Field::ALL[set_before.trailing_zeros() as usize];
+                set_before &= set_before - 1;
+                clear(&mut r, f);
+            }
+            let mut fits = true;
+            for _ in 0..n {
+                let (Some(f), Some(s), Some(e)) = (values.next(), values.next(), values.next()) else { break };
+                let Some(&f) = Field::ALL.get(f) else { continue };
+                set_before |= f.bit();
+                fits = fits
+                    && match f {
+                        Field::UserIdentity if !fields.has(f) => {
+                            user_arn(&mut r, Cursor { b: c.b, i: s, index: c.index }, text)
+                        }
+                        _ => set(&mut r, f, text_at(text, s, e)),
+                    };
+            }
+            if fits {
+                tally.records += 1;
+                each(&mut r);
+            } else {
+                tally.bad += 1;
+            }
+        }
+        tally
+    }
+}
+
+/// The `Records` array, the cursor on its `[`: where each kept record's wanted values are.
+fn records(
+    c: &mut Cursor<'_, '_>,
+    text: &str,
     fields: Fields,
     keep: &dyn Fn(Option<&str>) -> bool,
-) -> Result<Read<'a>, FileProblem> {
-    let mut out = Read { records: Vec::with_capacity(RECORDS_AT_ONCE), bad: 0, refused: 0 };
+) -> Result<Found, FileProblem> {
+    let mut out = Found { spans: Vec::with_capacity(VALUES_AT_ONCE), bad: 0, refused: 0 };
     c.i += 1;
     let mut first = true;
     while c.next_element(&mut first).map_err(invalid)? {
@@ -253,44 +333,20 @@ fn records<'a>(
             out.bad += 1;
             continue;
         }
-        let spans = c.record(fields).map_err(invalid)?;
-        let name = spans.get(Field::EventName).map(|(s, e)| &text[s..e]);
+        let head = out.spans.len();
+        let name = c.record(fields, &mut out.spans).map_err(invalid)?;
+        let name = name.map(|(s, e)| text_at(text, s, e));
         if !keep(name.and_then(unquoted).or(name)) {
+            out.spans.truncate(head);
             out.refused += 1;
-            continue;
-        }
-        out.records.push(Record::default());
-        let Some(r) = out.records.last_mut() else { continue };
-        let mut fits = true;
-        let mut found = spans.found;
-        while fits && found != 0 {
-            let f = Field::ALL[found.trailing_zeros() as usize];
-            found &= found - 1;
-            let Some((s, e)) = spans.get(f) else { continue };
-            fits = match f {
-                Field::UserIdentity if !fields.has(f) => user_arn(r, Cursor { b: c.b, i: s, index: c.index }, text),
-                _ => set(r, f, &text[s..e]),
-            };
-        }
-        if !fits {
-            out.records.pop();
-            out.bad += 1;
         }
     }
     Ok(out)
 }
 
-/// Where a record's wanted values are in the file.
-struct Spans {
-    at: [(u32, u32); Field::ALL.len()],
-    found: u32,
-}
-
-impl Spans {
-    fn get(&self, f: Field) -> Option<(usize, usize)> {
-        (self.found & f.bit() != 0).then(|| (self.at[f as usize].0 as usize, self.at[f as usize].1 as usize))
-    }
-}
+/// Room for a file's wanted values before the list grows: CloudTrail's small deliveries (16
+/// records on average in real trails) with a handful of values each.
+const VALUES_AT_ONCE: usize = 512;
 
 /// A JSON string's text between its quotes, as it stands (escapes not undone); `None` for any
 /// other value.
@@ -317,7 +373,7 @@ fn text<'a>(slot: &mut Option<Text<'a>>, v: &'a str) -> bool {
 fn user_arn<'a>(r: &mut Record<'a>, mut c: Cursor<'a, '_>, text_of: &'a str) -> bool {
     let start = c.i;
     if c.peek() != Some(OPEN_BRACE) {
-        return c.skip_value().is_ok() && set(r, Field::UserIdentity, &text_of[start..c.i]);
+        return c.skip_value().is_ok() && set(r, Field::UserIdentity, text_at(text_of, start, c.i));
     }
     let mut arn = None;
     let walked = c.members(|c, (s, e), value| {
@@ -332,7 +388,7 @@ fn user_arn<'a>(r: &mut Record<'a>, mut c: Cursor<'a, '_>, text_of: &'a str) -> 
     }
     let mut identity = super::UserIdentity::default();
     if let Some((s, e)) = arn {
-        if !text(&mut identity.arn, &text_of[s..e]) {
+        if !text(&mut identity.arn, text_at(text_of, s, e)) {
             return false;
         }
     }
@@ -340,43 +396,64 @@ fn user_arn<'a>(r: &mut Record<'a>, mut c: Cursor<'a, '_>, text_of: &'a str) -> 
     true
 }
 
+/// Where a field's value goes in a record.
+enum Slot<'r, 'a> {
+    Text(&'r mut Option<Text<'a>>),
+    Raw(&'r mut Option<&'a RawValue>),
+    Identity(&'r mut Option<Box<super::UserIdentity<'a>>>),
+}
+
+fn slot<'r, 'a>(r: &'r mut Record<'a>, f: Field) -> Slot<'r, 'a> {
+    match f {
+        Field::EventVersion => Slot::Text(&mut r.event_version),
+        Field::UserIdentity => Slot::Identity(&mut r.user_identity),
+        Field::EventTime => Slot::Text(&mut r.event_time),
+        Field::EventSource => Slot::Text(&mut r.event_source),
+        Field::EventName => Slot::Text(&mut r.event_name),
+        Field::AwsRegion => Slot::Text(&mut r.aws_region),
+        Field::SourceIpAddress => Slot::Text(&mut r.source_ip_address),
+        Field::UserAgent => Slot::Text(&mut r.user_agent),
+        Field::ErrorCode => Slot::Text(&mut r.error_code),
+        Field::ErrorMessage => Slot::Text(&mut r.error_message),
+        Field::RequestParameters => Slot::Raw(&mut r.request_parameters),
+        Field::ResponseElements => Slot::Raw(&mut r.response_elements),
+        Field::AdditionalEventData => Slot::Raw(&mut r.additional_event_data),
+        Field::RequestId => Slot::Text(&mut r.request_id),
+        Field::EventId => Slot::Text(&mut r.event_id),
+        Field::ReadOnly => Slot::Text(&mut r.read_only),
+        Field::Resources => Slot::Raw(&mut r.resources),
+        Field::EventType => Slot::Text(&mut r.event_type),
+        Field::ApiVersion => Slot::Text(&mut r.api_version),
+        Field::ManagementEvent => Slot::Text(&mut r.management_event),
+        Field::RecipientAccountId => Slot::Text(&mut r.recipient_account_id),
+        Field::ServiceEventDetails => Slot::Raw(&mut r.service_event_details),
+        Field::SharedEventId => Slot::Text(&mut r.shared_event_id),
+        Field::VpcEndpointId => Slot::Text(&mut r.vpc_endpoint_id),
+        Field::VpcEndpointAccountId => Slot::Text(&mut r.vpc_endpoint_account_id),
+        Field::EventCategory => Slot::Text(&mut r.event_category),
+        Field::Addendum => Slot::Raw(&mut r.addendum),
+        Field::SessionCredentialFromConsole => Slot::Text(&mut r.session_credential_from_console),
+        Field::EdgeDeviceDetails => Slot::Raw(&mut r.edge_device_details),
+        Field::TlsDetails => Slot::Raw(&mut r.tls_details),
+        Field::InsightDetails => Slot::Raw(&mut r.insight_details),
+    }
+}
+
 /// Deserializes one wanted value into its field; `false` when it does not fit.
 fn set<'a>(r: &mut Record<'a>, f: Field, v: &'a str) -> bool {
-    fn raw<'a>(slot: &mut Option<&'a RawValue>, v: &'a str) -> bool {
-        serde_json::from_str(v).map(|t| *slot = t).is_ok()
+    match slot(r, f) {
+        Slot::Text(t) => text(t, v),
+        Slot::Raw(raw) => serde_json::from_str(v).map(|x| *raw = x).is_ok(),
+        Slot::Identity(u) => serde_json::from_str(v).map(|x| *u = x).is_ok(),
     }
-    match f {
-        Field::EventVersion => text(&mut r.event_version, v),
-        Field::UserIdentity => serde_json::from_str(v).map(|u| r.user_identity = u).is_ok(),
-        Field::EventTime => text(&mut r.event_time, v),
-        Field::EventSource => text(&mut r.event_source, v),
-        Field::EventName => text(&mut r.event_name, v),
-        Field::AwsRegion => text(&mut r.aws_region, v),
-        Field::SourceIpAddress => text(&mut r.source_ip_address, v),
-        Field::UserAgent => text(&mut r.user_agent, v),
-        Field::ErrorCode => text(&mut r.error_code, v),
-        Field::ErrorMessage => text(&mut r.error_message, v),
-        Field::RequestParameters => raw(&mut r.request_parameters, v),
-        Field::ResponseElements => raw(&mut r.response_elements, v),
-        Field::AdditionalEventData => raw(&mut r.additional_event_data, v),
-        Field::RequestId => text(&mut r.request_id, v),
-        Field::EventId => text(&mut r.event_id, v),
-        Field::ReadOnly => text(&mut r.read_only, v),
-        Field::Resources => raw(&mut r.resources, v),
-        Field::EventType => text(&mut r.event_type, v),
-        Field::ApiVersion => text(&mut r.api_version, v),
-        Field::ManagementEvent => text(&mut r.management_event, v),
-        Field::RecipientAccountId => text(&mut r.recipient_account_id, v),
-        Field::ServiceEventDetails => raw(&mut r.service_event_details, v),
-        Field::SharedEventId => text(&mut r.shared_event_id, v),
-        Field::VpcEndpointId => text(&mut r.vpc_endpoint_id, v),
-        Field::VpcEndpointAccountId => text(&mut r.vpc_endpoint_account_id, v),
-        Field::EventCategory => text(&mut r.event_category, v),
-        Field::Addendum => raw(&mut r.addendum, v),
-        Field::SessionCredentialFromConsole => text(&mut r.session_credential_from_console, v),
-        Field::EdgeDeviceDetails => raw(&mut r.edge_device_details, v),
-        Field::TlsDetails => raw(&mut r.tls_details, v),
-        Field::InsightDetails => raw(&mut r.insight_details, v),
+}
+
+/// Empties one field of a record.
+fn clear(r: &mut Record<'_>, f: Field) {
+    match slot(r, f) {
+        Slot::Text(t) => *t = None,
+        Slot::Raw(raw) => *raw = None,
+        Slot::Identity(u) => *u = None,
     }
 }
 
@@ -499,9 +576,13 @@ impl<'a> Cursor<'a, '_> {
         Ok((start, end))
     }
 
-    /// One record, the cursor on its `{`: where its wanted values are.
-    fn record(&mut self, fields: Fields) -> Result<Spans, Broken> {
-        let mut spans = Spans { at: [(0, 0); Field::ALL.len()], found: 0 };
+    /// One record, the cursor on its `{`: its wanted values onto `spans` (how many, then each
+    /// one's field, start and end; a key given twice keeps its last value, as before), and
+    /// where its `eventName` value is.
+    fn record(&mut self, fields: Fields, spans: &mut Vec<u32>) -> Result<Option<(usize, usize)>, Broken> {
+        let head = spans.len();
+        spans.push(0);
+        let (mut found, mut name) = (0u32, None);
         self.members(|c, (s, e), (start, end)| {
             // A known key has no escapes: only an unknown one is looked at again, unescaped.
             let field = match Field::of(&c.b[s..e]) {
@@ -509,16 +590,24 @@ impl<'a> Cursor<'a, '_> {
                 None if c.b[s..e].contains(&b'\\') => c.key_text(s, e).ok().and_then(|k| Field::of(k.as_bytes())),
                 None => None,
             };
-            if let Some(f) = field.filter(|&f| fields.reads(f)) {
-                // Offsets are kept in 32 bits: a value past 4 GiB into a file is refused, not
-                // cut short into another value's place.
-                let at = |i: usize| u32::try_from(i).map_err(|_| Broken { what: "a file over 4 GiB", at: i });
-                spans.at[f as usize] = (at(start)?, at(end)?);
-                spans.found |= f.bit();
+            let Some(f) = field.filter(|&f| fields.reads(f)) else { return Ok(()) };
+            if f == Field::EventName {
+                name = Some((start, end));
+            }
+            // Offsets are kept in 32 bits: a value past 4 GiB into a file is refused, not cut
+            // short into another value's place.
+            let at = |i: usize| u32::try_from(i).map_err(|_| Broken { what: "a file over 4 GiB", at: i });
+            let value = [f as u32, at(start)?, at(end)?];
+            if found & f.bit() == 0 {
+                found |= f.bit();
+                spans.extend(value);
+            } else if let Some(again) = spans[head + 1..].chunks_exact_mut(3).find(|v| v[0] == f as u32) {
+                again.copy_from_slice(&value);
             }
             Ok(())
         })?;
-        Ok(spans)
+        spans[head] = found.count_ones();
+        Ok(name)
     }
 
     /// Through the object the cursor is on (at its opening brace): `each` sees every member's key (where its
@@ -574,8 +663,9 @@ impl<'a> Cursor<'a, '_> {
         // One bit per level: set for an object.
         let mut open: u128 = 0;
         let mut depth = 0usize;
+        let mut brackets = self.index.brackets(self.i);
         loop {
-            let Some(at) = self.index.bracket(self.i) else {
+            let Some(at) = brackets.next() else {
                 self.i = self.b.len();
                 let what = if self.index.ends_in_string() { "unterminated string" } else { "unexpected end" };
                 return Err(self.broken(what));
@@ -595,8 +685,8 @@ impl<'a> Cursor<'a, '_> {
                 open >>= 1;
                 depth -= 1;
             }
-            self.i += 1;
             if depth == 0 {
+                self.i += 1;
                 return Ok(());
             }
         }
@@ -726,6 +816,48 @@ mod tests {
         let text = r#"{"Records":[{"eventName":"A","userIdentity":3},{"eventName":"B"},{"eventTime":"t"}]}"#;
         let r = read(text.as_bytes(), Fields::ALL, &|n| n == Some("B")).unwrap();
         assert_eq!((r.records.len(), r.bad, r.refused), (1, 0, 2));
+    }
+
+    /// What `read_each` hands over, as each record stands when it is handed over.
+    fn handed(text: &str, fields: Fields) -> Result<Vec<String>, FileProblem> {
+        let mut seen = Vec::new();
+        read_each(text.as_bytes(), fields, &|_| true, &mut |r| {
+            let t = |v: &Option<Text>| v.as_ref().map(|t| t.as_str().to_string());
+            seen.push(format!("{:?} {:?} {:?}", t(&r.event_name), t(&r.error_code), r.arn()));
+        })?;
+        Ok(seen)
+    }
+
+    #[test]
+    fn each_record_is_handed_over_without_the_values_of_the_one_before() {
+        let text = r#"{"Records":[
+            {"eventName":"A","errorCode":"Denied","userIdentity":{"arn":"x"}},
+            {"eventName":"B"},
+            {"eventName":"C","errorCode":"Set","userIdentity":"not an object"},
+            {"eventName":"D"}]}"#;
+        let want = [
+            r#"Some("A") Some("Denied") Some("x")"#,
+            "Some(\"B\") None None",
+            // C's identity is not an object: C is a bad record, and D has none of its values.
+            "Some(\"D\") None None",
+        ];
+        for fields in [Fields::ALL, Fields::of(&[Field::EventName, Field::ErrorCode]).with(Fields::USER_ARN)] {
+            assert_eq!(handed(text, fields).unwrap(), want);
+        }
+        // A key given twice keeps its last value.
+        assert_eq!(
+            handed(r#"{"Records":[{"eventName":"A","eventName":"B"}]}"#, Fields::ALL).unwrap(),
+            ["Some(\"B\") None None"]
+        );
+    }
+
+    #[test]
+    fn a_file_broken_after_good_records_hands_over_none() {
+        for text in [r#"{"Records":[{"eventName":"A"},{"eventName":"B"}"#, r#"{"Records":[{"eventName":"A"}]} x"#] {
+            let mut calls = 0;
+            let got = read_each(text.as_bytes(), Fields::ALL, &|_| true, &mut |_| calls += 1);
+            assert!(got.is_err() && calls == 0, "{text}");
+        }
     }
 
     #[test]
