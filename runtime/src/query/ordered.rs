@@ -257,7 +257,30 @@ impl Ordered {
             .map(|r| Source::Run(BufReader::with_capacity(RUN_BUFFER, r.file)))
             .collect();
         sources.push(Source::Memory(rows.into_iter()));
-        merge_sources(sources, &keys, emit)?;
+        // The runs are merged on a thread of their own, a batch of rows ahead of the sink:
+        // merging and writing the rows out each take one core.
+        std::thread::scope(|scope| {
+            let (ahead, batches) = std::sync::mpsc::sync_channel::<Batch>(BATCHES_AHEAD);
+            let merger = scope.spawn(move || merge_ahead(sources, &keys, &ahead));
+            let mut stopped = Ok(());
+            'batches: for batch in batches.iter() {
+                let mut start = 0;
+                for &end in &batch.ends {
+                    match batch.bytes.get(start..end).map_or(Ok(false), &mut emit) {
+                        Ok(true) => start = end,
+                        Ok(false) => break 'batches,
+                        Err(e) => {
+                            stopped = Err(e);
+                            break 'batches;
+                        }
+                    }
+                }
+            }
+            // The merger stops at its next batch once nobody takes them.
+            drop(batches);
+            let merged = merger.join().unwrap_or_else(|_| Err("the merge of spilled rows stopped".to_string()));
+            stopped.and(merged.map_err(DrainError::Run))
+        })?;
         Ok((sent, warning))
     }
 
@@ -294,6 +317,41 @@ pub enum DrainError<E> {
 enum Source {
     Run(BufReader<std::fs::File>),
     Memory(std::vec::IntoIter<Box<[u8]>>),
+}
+
+/// Rows merged before the sink takes them, per batch.
+const BATCH_ROWS: usize = 4096;
+/// Batches the merge may be ahead of the sink.
+const BATCHES_AHEAD: usize = 4;
+
+/// Packed rows in one buffer, from the merging thread to the sink's.
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+/// The sources' rows in order, in batches to `ahead`, until they are done or nobody takes
+/// them.
+fn merge_ahead(sources: Vec<Source>, keys: &Keys, ahead: &std::sync::mpsc::SyncSender<Batch>) -> Result<(), String> {
+    let mut batch = Batch::default();
+    let merged = merge_sources::<std::convert::Infallible>(sources, keys, |row| {
+        batch.bytes.extend_from_slice(row);
+        batch.ends.push(batch.bytes.len());
+        if batch.ends.len() < BATCH_ROWS {
+            return Ok(true);
+        }
+        Ok(ahead.send(std::mem::take(&mut batch)).is_ok())
+    });
+    match merged {
+        Ok(()) => {
+            // A sink that stopped early has no use for the rest: not an error.
+            let _ = ahead.send(batch);
+            Ok(())
+        }
+        Err(DrainError::Run(e)) => Err(e),
+        Err(DrainError::Sink(never)) => match never {},
+    }
 }
 
 /// The sources' rows in order to `emit`, until it says stop (`false`).
@@ -497,7 +555,7 @@ fn unpack_into(p: &[u8], row: &mut Vec<Value>) -> Result<(), String> {
     for (i, slot) in row.iter_mut().enumerate() {
         let (t, b) = field(p, i);
         if t == tag::TEXT {
-            let text = std::str::from_utf8(b).map_err(|e| e.to_string())?;
+            let text = simdutf8::basic::from_utf8(b).map_err(|_| "packed text is not UTF-8".to_string())?;
             if let Value::String(s) = slot {
                 s.clear();
                 s.push_str(text);
