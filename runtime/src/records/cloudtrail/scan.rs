@@ -92,38 +92,84 @@ impl Field {
     /// The field a JSON key names (the key as CloudTrail writes it, as [`Record`]'s serde
     /// names it).
     fn of(key: &[u8]) -> Option<Field> {
-        Some(match key {
-            b"eventVersion" => Field::EventVersion,
-            b"userIdentity" => Field::UserIdentity,
-            b"eventTime" => Field::EventTime,
-            b"eventSource" => Field::EventSource,
-            b"eventName" => Field::EventName,
-            b"awsRegion" => Field::AwsRegion,
-            b"sourceIPAddress" => Field::SourceIpAddress,
-            b"userAgent" => Field::UserAgent,
-            b"errorCode" => Field::ErrorCode,
-            b"errorMessage" => Field::ErrorMessage,
-            b"requestParameters" => Field::RequestParameters,
-            b"responseElements" => Field::ResponseElements,
-            b"additionalEventData" => Field::AdditionalEventData,
-            b"requestID" => Field::RequestId,
-            b"eventID" => Field::EventId,
-            b"readOnly" => Field::ReadOnly,
-            b"resources" => Field::Resources,
-            b"eventType" => Field::EventType,
-            b"apiVersion" => Field::ApiVersion,
-            b"managementEvent" => Field::ManagementEvent,
-            b"recipientAccountId" => Field::RecipientAccountId,
-            b"serviceEventDetails" => Field::ServiceEventDetails,
-            b"sharedEventID" => Field::SharedEventId,
-            b"vpcEndpointId" => Field::VpcEndpointId,
-            b"vpcEndpointAccountId" => Field::VpcEndpointAccountId,
-            b"eventCategory" => Field::EventCategory,
-            b"addendum" => Field::Addendum,
-            b"sessionCredentialFromConsole" => Field::SessionCredentialFromConsole,
-            b"edgeDeviceDetails" => Field::EdgeDeviceDetails,
-            b"tlsDetails" => Field::TlsDetails,
-            b"insightDetails" => Field::InsightDetails,
+        // By length first: each length has a few keys, compared as fixed-size arrays.
+        Some(match key.len() {
+            7 => match key {
+                b"eventID" => Field::EventId,
+                _ => return None,
+            },
+            8 => match key {
+                b"readOnly" => Field::ReadOnly,
+                b"addendum" => Field::Addendum,
+                _ => return None,
+            },
+            9 => match key {
+                b"eventTime" => Field::EventTime,
+                b"eventName" => Field::EventName,
+                b"awsRegion" => Field::AwsRegion,
+                b"userAgent" => Field::UserAgent,
+                b"errorCode" => Field::ErrorCode,
+                b"requestID" => Field::RequestId,
+                b"eventType" => Field::EventType,
+                b"resources" => Field::Resources,
+                _ => return None,
+            },
+            10 => match key {
+                b"apiVersion" => Field::ApiVersion,
+                b"tlsDetails" => Field::TlsDetails,
+                _ => return None,
+            },
+            11 => match key {
+                b"eventSource" => Field::EventSource,
+                _ => return None,
+            },
+            12 => match key {
+                b"eventVersion" => Field::EventVersion,
+                b"userIdentity" => Field::UserIdentity,
+                b"errorMessage" => Field::ErrorMessage,
+                _ => return None,
+            },
+            13 => match key {
+                b"eventCategory" => Field::EventCategory,
+                b"vpcEndpointId" => Field::VpcEndpointId,
+                b"sharedEventID" => Field::SharedEventId,
+                _ => return None,
+            },
+            14 => match key {
+                b"insightDetails" => Field::InsightDetails,
+                _ => return None,
+            },
+            15 => match key {
+                b"sourceIPAddress" => Field::SourceIpAddress,
+                b"managementEvent" => Field::ManagementEvent,
+                _ => return None,
+            },
+            16 => match key {
+                b"responseElements" => Field::ResponseElements,
+                _ => return None,
+            },
+            17 => match key {
+                b"requestParameters" => Field::RequestParameters,
+                b"edgeDeviceDetails" => Field::EdgeDeviceDetails,
+                _ => return None,
+            },
+            18 => match key {
+                b"recipientAccountId" => Field::RecipientAccountId,
+                _ => return None,
+            },
+            19 => match key {
+                b"additionalEventData" => Field::AdditionalEventData,
+                b"serviceEventDetails" => Field::ServiceEventDetails,
+                _ => return None,
+            },
+            20 => match key {
+                b"vpcEndpointAccountId" => Field::VpcEndpointAccountId,
+                _ => return None,
+            },
+            28 => match key {
+                b"sessionCredentialFromConsole" => Field::SessionCredentialFromConsole,
+                _ => return None,
+            },
             _ => return None,
         })
     }
@@ -358,7 +404,8 @@ fn unquoted(v: &str) -> Option<&str> {
 fn text<'a>(slot: &mut Option<Text<'a>>, v: &'a str) -> bool {
     // The common case, a string without escapes, borrowed as it is.
     if let Some(s) = unquoted(v) {
-        if s.bytes().all(|b| b >= 0x20 && b != b'\\') {
+        // Without stopping at the first: a loop the compiler runs many bytes at a time.
+        if !s.bytes().fold(false, |bad, b| bad | (b < 0x20) | (b == b'\\')) {
             *slot = Some(Text(Cow::Borrowed(s)));
             return true;
         }
