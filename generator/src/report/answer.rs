@@ -17,8 +17,9 @@ fn cell(v: &Value) -> String {
 
 /// A CSV field: quoted (quotes doubled) when it holds a comma, a quote or a line break.
 fn write_csv_field(out: &mut impl std::io::Write, s: &str) -> std::io::Result<()> {
-    // Bytes, not chars: a tight loop over every field of every row.
-    if !s.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+    // Bytes, not chars, and without stopping at the first: a loop over every field of every
+    // row that the compiler runs many bytes at a time.
+    if !s.bytes().fold(false, |special, b| special | matches!(b, b',' | b'"' | b'\n' | b'\r')) {
         return out.write_all(s.as_bytes());
     }
     out.write_all(b"\"")?;
@@ -153,4 +154,34 @@ pub fn read(a: &Answer) -> String {
         out.push_str(&format!("warning: skipped {}: {}\n", p.key, p.reason));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_when_they_hold_a_separator_a_quote_or_a_line_break() {
+        let cases = [
+            ("plain", "plain"),
+            ("a,b", "\"a,b\""),
+            ("say \"hi\"", "\"say \"\"hi\"\"\""),
+            ("two\nlines", "\"two\nlines\""),
+            ("cr\r", "\"cr\r\""),
+            // Long enough to be checked many bytes at a time, with the comma last.
+            (
+                "arn:aws:iam::123456789012:role/a-rather-long-role-name-for-a-field,",
+                "\"arn:aws:iam::123456789012:role/a-rather-long-role-name-for-a-field,\"",
+            ),
+            ("é ü ✓", "é ü ✓"),
+        ];
+        for (field, want) in cases {
+            let mut out = Vec::new();
+            write_csv_field(&mut out, field).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), want, "{field:?}");
+        }
+        let mut w = RowWriter::begin(Vec::new(), &["a".to_string(), "b".to_string(), "c".to_string()], true).unwrap();
+        w.row(&[Value::Null, Value::from(""), Value::from(3)]).unwrap();
+        assert_eq!(String::from_utf8(w.end().unwrap()).unwrap(), "a,b,c\n,\"\",3\n");
+    }
 }
