@@ -145,8 +145,7 @@ impl Ordered {
         } else {
             // Spills happen where a pass's rows are merged, while the scan's workers wait:
             // the sort uses them.
-            let keys = Arc::clone(&self.keys);
-            self.rows.par_sort_unstable_by(|a, b| cmp_packed(a, b, &keys));
+            sort_packed(&mut self.rows, &self.keys);
         }
         let written = (|| -> std::io::Result<std::fs::File> {
             let mut out = BufWriter::with_capacity(1 << 16, tempfile::tempfile()?);
@@ -228,7 +227,7 @@ impl Ordered {
         mut sink: impl FnMut(&mut Vec<Value>) -> Result<(), E>,
     ) -> Result<(u64, Option<String>), DrainError<E>> {
         let keys = Arc::clone(&self.keys);
-        self.rows.par_sort_unstable_by(|a, b| cmp_packed(a, b, &keys));
+        sort_packed(&mut self.rows, &keys);
         let limit = self.limit.unwrap_or(usize::MAX);
         let warning = self.error.take();
         let mut sent = 0u64;
@@ -648,6 +647,23 @@ impl Ord for Head {
         // BinaryHeap pops the greatest: reverse, and break ties by source for stability.
         by_keys.then(self.src.cmp(&other.src)).reverse()
     }
+}
+
+/// Sorts packed rows on every core. When every row's first key gives a number
+/// ([`first_key`]), the rows are sorted with it beside them, and most comparisons end there.
+fn sort_packed(rows: &mut Vec<Box<[u8]>>, keys: &[(usize, bool)]) {
+    let by_keys = |a: &[u8], b: &[u8]| cmp_packed(a, b, keys);
+    if !rows.iter().all(|r| first_key(r, keys).is_some()) {
+        rows.par_sort_unstable_by(|a, b| by_keys(a, b));
+        return;
+    }
+    // The number as two halves: 32 bytes a row while sorting, not 48 (a u128's alignment).
+    type Keyed = ((u64, u64), Box<[u8]>);
+    let halves = |n: u128| ((n >> 64) as u64, n as u64);
+    let mut keyed: Vec<Keyed> =
+        std::mem::take(rows).into_iter().map(|r| (halves(first_key(&r, keys).unwrap_or_default()), r)).collect();
+    keyed.par_sort_unstable_by(|(x, a), (y, b)| x.cmp(y).then_with(|| by_keys(a, b)));
+    *rows = keyed.into_iter().map(|(_, r)| r).collect();
 }
 
 /// The first sort key of a packed row as a number that orders as the key does, when two
