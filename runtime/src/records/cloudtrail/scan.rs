@@ -331,13 +331,23 @@ impl Found {
     ) -> Tally {
         let mut tally = Tally { records: 0, bad: self.bad, refused: self.refused };
         let mut r = Record::default();
+        // An identity read for its ARN alone, emptied, for the next record's (one allocation
+        // per file rather than per record).
+        let mut spare: Option<Box<super::UserIdentity<'a>>> = None;
         let mut set_before = 0u32;
         let mut values = self.spans.iter().map(|&v| v as usize);
         while let Some(n) = values.next() {
             while set_before != 0 {
                 let f = Field::ALL[set_before.trailing_zeros() as usize];
                 set_before &= set_before - 1;
-                clear(&mut r, f);
+                if f == Field::UserIdentity && !fields.has(f) {
+                    if let Some(mut identity) = r.user_identity.take() {
+                        *identity = super::UserIdentity::default();
+                        spare = Some(identity);
+                    }
+                } else {
+                    clear(&mut r, f);
+                }
             }
             let mut fits = true;
             for _ in 0..n {
@@ -347,7 +357,7 @@ impl Found {
                 fits = fits
                     && match f {
                         Field::UserIdentity if !fields.has(f) => {
-                            user_arn(&mut r, Cursor { b: c.b, i: s, index: c.index }, text)
+                            user_arn(&mut r, Cursor { b: c.b, i: s, index: c.index }, text, &mut spare)
                         }
                         _ => set(&mut r, f, text_at(text, s, e)),
                     };
@@ -417,7 +427,12 @@ fn text<'a>(slot: &mut Option<Text<'a>>, v: &'a str) -> bool {
 /// object gives an identity with its `arn` (the last, if the key repeats); anything else reads
 /// as serde reads it (`null` is no identity, other values do not fit), and so does an `arn`
 /// that is not text.
-fn user_arn<'a>(r: &mut Record<'a>, mut c: Cursor<'a, '_>, text_of: &'a str) -> bool {
+fn user_arn<'a>(
+    r: &mut Record<'a>,
+    mut c: Cursor<'a, '_>,
+    text_of: &'a str,
+    spare: &mut Option<Box<super::UserIdentity<'a>>>,
+) -> bool {
     let start = c.i;
     if c.peek() != Some(OPEN_BRACE) {
         return c.skip_value().is_ok() && set(r, Field::UserIdentity, text_at(text_of, start, c.i));
@@ -433,13 +448,13 @@ fn user_arn<'a>(r: &mut Record<'a>, mut c: Cursor<'a, '_>, text_of: &'a str) -> 
     if walked.is_err() {
         return false;
     }
-    let mut identity = super::UserIdentity::default();
+    let mut identity = spare.take().unwrap_or_default();
     if let Some((s, e)) = arn {
         if !text(&mut identity.arn, text_at(text_of, s, e)) {
             return false;
         }
     }
-    r.user_identity = Some(Box::new(identity));
+    r.user_identity = Some(identity);
     true
 }
 
@@ -880,11 +895,14 @@ mod tests {
         let text = r#"{"Records":[
             {"eventName":"A","errorCode":"Denied","userIdentity":{"arn":"x"}},
             {"eventName":"B"},
+            {"eventName":"B2","userIdentity":{"type":"Root"}},
             {"eventName":"C","errorCode":"Set","userIdentity":"not an object"},
             {"eventName":"D"}]}"#;
         let want = [
             r#"Some("A") Some("Denied") Some("x")"#,
             "Some(\"B\") None None",
+            // An identity without an ARN after one with: no ARN.
+            "Some(\"B2\") None None",
             // C's identity is not an object: C is a bad record, and D has none of its values.
             "Some(\"D\") None None",
         ];
