@@ -557,7 +557,7 @@ fn unpack_into(p: &[u8], row: &mut Vec<Value>) -> Result<(), String> {
     for (i, slot) in row.iter_mut().enumerate() {
         let (t, b) = field(p, i);
         if t == tag::TEXT {
-            let text = simdutf8::basic::from_utf8(b).map_err(|_| "packed text is not UTF-8".to_string())?;
+            let text = std::str::from_utf8(b).map_err(|e| e.to_string())?;
             if let Value::String(s) = slot {
                 s.clear();
                 s.push_str(text);
