@@ -24,9 +24,10 @@ fn objects(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn main() -> Result<(), String> {
-    let mut args = std::env::args().skip(1);
-    let dir = PathBuf::from(args.next().ok_or("usage: scan_throughput DIR [OBJECTS]")?);
-    let limit: usize = args.next().map_or(Ok(20_000), |n| n.parse().map_err(|e| format!("OBJECTS: {e}")))?;
+    // The program's name, then DIR and OBJECTS.
+    let args: Vec<String> = std::env::args().collect();
+    let dir = PathBuf::from(args.get(1).ok_or("usage: scan_throughput DIR [OBJECTS]")?);
+    let limit: usize = args.get(2).map_or(Ok(20_000), |n| n.parse().map_err(|e| format!("OBJECTS: {e}")))?;
     let mut paths = Vec::new();
     objects(&dir, &mut paths);
     paths.truncate(limit);

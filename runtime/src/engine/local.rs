@@ -454,31 +454,32 @@ fn walk(dir: &Path, partition: &Arc<Partition>, out: &mut Vec<Object>) {
     }
 }
 
-/// Opens an object. On Unix, relative to its folder (`openat`), which each worker keeps open
-/// while it reads that folder's objects: the kernel does not walk the whole path again for
-/// every object. A folder that cannot be opened (searchable but not readable) is passed
-/// through by path.
+/// The folder a worker is reading, kept open for its next object.
+type HeldFolder = Option<(Arc<Path>, std::fs::File)>;
+
+/// Opens an object. On Unix, relative to its folder (`openat`), which the worker keeps open
+/// (`held`) while it reads that folder's objects: the kernel does not walk the whole path
+/// again for every object. A folder that cannot be opened (searchable but not readable) is
+/// passed through by path.
 #[cfg(unix)]
-fn open(obj: &Object) -> std::io::Result<std::fs::File> {
+fn open(obj: &Object, held: &mut HeldFolder) -> std::io::Result<std::fs::File> {
     use rustix::fs::{Mode, OFlags};
-    thread_local! {
-        static FOLDER: std::cell::RefCell<Option<(Arc<Path>, std::fs::File)>> = const { std::cell::RefCell::new(None) };
-    }
-    FOLDER.with(|cell| {
-        let Ok(mut held) = cell.try_borrow_mut() else { return std::fs::File::open(obj.path()) };
-        if !held.as_ref().is_some_and(|(dir, _)| Arc::ptr_eq(dir, &obj.dir)) {
-            *held = None;
-            let Ok(dir) = std::fs::File::open(&*obj.dir) else { return std::fs::File::open(obj.path()) };
-            *held = Some((Arc::clone(&obj.dir), dir));
+    let dir = match held {
+        Some((dir, handle)) if Arc::ptr_eq(dir, &obj.dir) => handle,
+        _ => {
+            *held = std::fs::File::open(&*obj.dir).ok().map(|handle| (Arc::clone(&obj.dir), handle));
+            match held {
+                Some((_, handle)) => handle,
+                None => return std::fs::File::open(obj.path()),
+            }
         }
-        let Some((_, dir)) = held.as_ref() else { return std::fs::File::open(obj.path()) };
-        let fd = rustix::fs::openat(dir, &*obj.name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
-        Ok(std::fs::File::from(fd))
-    })
+    };
+    let fd = rustix::fs::openat(&*dir, &*obj.name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    Ok(std::fs::File::from(fd))
 }
 
 #[cfg(not(unix))]
-fn open(obj: &Object) -> std::io::Result<std::fs::File> {
+fn open(obj: &Object, _held: &mut HeldFolder) -> std::io::Result<std::fs::File> {
     std::fs::File::open(obj.path())
 }
 
@@ -495,11 +496,11 @@ fn read_object<A, V>(
 {
     let problem = |reason: String| Problem { key: key_of(root, &obj.path()), reason };
     let mut read = |scratch: &mut Scratch| {
-        let Scratch { file, text, decoder } = scratch;
+        let Scratch { file, text, decoder, folder } = scratch;
         file.clear();
         // Read through `take`: a `File`'s own `read_to_end` asks for its size and position
         // first (two system calls per object), and the buffer is already large enough.
-        if let Err(e) = open(obj).and_then(|f| f.take(u64::MAX).read_to_end(file)) {
+        if let Err(e) = open(obj, folder).and_then(|f| f.take(u64::MAX).read_to_end(file)) {
             stats.problems.push(problem(format!("cannot read: {e}")));
             return;
         }
@@ -527,11 +528,13 @@ fn read_object<A, V>(
 }
 
 /// A scan worker's buffers, kept from one object to the next: the file's bytes, its
-/// decompressed text, and the decoder (each would be an allocation per object).
+/// decompressed text, and the decoder (each would be an allocation per object), and the
+/// folder it is reading (one open handle per worker).
 struct Scratch {
     file: Vec<u8>,
     text: Vec<u8>,
     decoder: libdeflater::Decompressor,
+    folder: HeldFolder,
 }
 
 /// What a worker's buffers may keep between objects; a larger object's are freed after it.
@@ -539,7 +542,7 @@ const SCRATCH_KEPT: usize = 8 * 1024 * 1024;
 
 impl Scratch {
     fn new() -> Scratch {
-        Scratch { file: Vec::new(), text: Vec::new(), decoder: libdeflater::Decompressor::new() }
+        Scratch { file: Vec::new(), text: Vec::new(), decoder: libdeflater::Decompressor::new(), folder: None }
     }
 
     fn trim(&mut self) {

@@ -633,17 +633,14 @@ fn read_packed_into(input: &mut impl BufRead, row: &mut Vec<u8>) -> std::io::Res
 struct Head {
     row: Vec<u8>,
     /// [`first_key`] of the row: most comparisons end there.
-    first: Option<u128>,
+    first: Option<First>,
     src: usize,
     keys: Keys,
 }
 
 impl Ord for Head {
     fn cmp(&self, other: &Self) -> Ordering {
-        let by_keys = match (self.first, other.first) {
-            (Some(a), Some(b)) if a != b => a.cmp(&b),
-            _ => cmp_packed(&self.row, &other.row, &self.keys),
-        };
+        let by_keys = cmp_first((self.first, &self.row), (other.first, &other.row), &self.keys);
         // BinaryHeap pops the greatest: reverse, and break ties by source for stability.
         by_keys.then(self.src.cmp(&other.src)).reverse()
     }
@@ -652,25 +649,34 @@ impl Ord for Head {
 /// Sorts packed rows on every core. When every row's first key gives a number
 /// ([`first_key`]), the rows are sorted with it beside them, and most comparisons end there.
 fn sort_packed(rows: &mut Vec<Box<[u8]>>, keys: &[(usize, bool)]) {
-    let by_keys = |a: &[u8], b: &[u8]| cmp_packed(a, b, keys);
     if !rows.iter().all(|r| first_key(r, keys).is_some()) {
-        rows.par_sort_unstable_by(|a, b| by_keys(a, b));
+        rows.par_sort_unstable_by(|a, b| cmp_packed(a, b, keys));
         return;
     }
-    // The number as two halves: 32 bytes a row while sorting, not 48 (a u128's alignment).
-    type Keyed = ((u64, u64), Box<[u8]>);
-    let halves = |n: u128| ((n >> 64) as u64, n as u64);
-    let mut keyed: Vec<Keyed> =
-        std::mem::take(rows).into_iter().map(|r| (halves(first_key(&r, keys).unwrap_or_default()), r)).collect();
-    keyed.par_sort_unstable_by(|(x, a), (y, b)| x.cmp(y).then_with(|| by_keys(a, b)));
+    let mut keyed: Vec<(First, Box<[u8]>)> =
+        std::mem::take(rows).into_iter().map(|r| (first_key(&r, keys).unwrap_or_default(), r)).collect();
+    keyed.par_sort_unstable_by(|(x, a), (y, b)| cmp_first((Some(*x), a), (Some(*y), b), keys));
     *rows = keyed.into_iter().map(|(_, r)| r).collect();
+}
+
+/// A row's first sort key as a number ([`first_key`]): two halves of 16 bytes, compared in
+/// order (32 bytes a row beside the rows being sorted, where a `u128` would take 48).
+type First = (u64, u64);
+
+/// Two packed rows by `keys`, their [`first_key`]s beside them: where both numbers are there
+/// and differ, they decide; otherwise the whole comparison does.
+fn cmp_first(a: (Option<First>, &[u8]), b: (Option<First>, &[u8]), keys: &[(usize, bool)]) -> Ordering {
+    match (a.0, b.0) {
+        (Some(x), Some(y)) if x != y => x.cmp(&y),
+        _ => cmp_packed(a.1, b.1, keys),
+    }
 }
 
 /// The first sort key of a packed row as a number that orders as the key does, when two
 /// rows' numbers differ: text by its first 16 bytes (zeros after a shorter text), NULL after
 /// every text (no UTF-8 text has a byte 0xff), inverted for a descending key. `None` for
 /// other values, which are compared whole.
-fn first_key(p: &[u8], keys: &[(usize, bool)]) -> Option<u128> {
+fn first_key(p: &[u8], keys: &[(usize, bool)]) -> Option<First> {
     let &(i, desc) = keys.first()?;
     let n = match field(p, i) {
         (tag::NULL, _) => u128::MAX,
@@ -682,7 +688,8 @@ fn first_key(p: &[u8], keys: &[(usize, bool)]) -> Option<u128> {
         }
         _ => return None,
     };
-    Some(if desc { !n } else { n })
+    let n = if desc { !n } else { n };
+    Some(((n >> 64) as u64, n as u64))
 }
 
 impl PartialOrd for Head {

@@ -92,7 +92,7 @@ impl Field {
     /// The field a JSON key names (the key as CloudTrail writes it, as [`Record`]'s serde
     /// names it).
     fn of(key: &[u8]) -> Option<Field> {
-        // By length first: each length has a few keys, compared as fixed-size arrays.
+        // By length first, then against the few keys of that length.
         Some(match key.len() {
             7 => match key {
                 b"eventID" => Field::EventId,
