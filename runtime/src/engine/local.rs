@@ -507,8 +507,8 @@ fn read_object<A, V>(
         stats.objects_scanned += 1;
         stats.bytes_scanned += file.len() as u64;
         let body: &[u8] = match records::inflate(file, text, decoder) {
-            Ok(true) => text,
-            Ok(false) => file,
+            Ok(Some(n)) => &text[..n],
+            Ok(None) => file,
             Err(e) => {
                 stats.problems.push(problem(e.0));
                 return;

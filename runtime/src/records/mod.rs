@@ -96,18 +96,27 @@ const MAX_INFLATE_AT_ONCE: usize = 512 * 1024 * 1024;
 pub fn decompress(bytes: &[u8]) -> Result<Cow<'_, [u8]>, FileProblem> {
     let mut out = Vec::new();
     Ok(match inflate(bytes, &mut out, &mut libdeflater::Decompressor::new())? {
-        true => Cow::Owned(out),
-        false => Cow::Borrowed(bytes),
+        Some(n) => {
+            out.truncate(n);
+            Cow::Owned(out)
+        }
+        None => Cow::Borrowed(bytes),
     })
 }
 
-/// Decompresses `bytes` into `out` when they are gzip (by magic bytes): `true`, or `false`
-/// (and `out` untouched) when they are not. Uses libdeflate for single-member files whose size
+/// Decompresses `bytes` into `out` when they are gzip (by magic bytes): the text is then
+/// `out[..n]` for the `Some(n)` returned, or `None` (and `out` untouched) when they are not.
+/// `out` keeps its length between calls (past `n` it holds an earlier text), so a buffer
+/// reused for many objects is not zeroed again for each one. Uses libdeflate for single-member files whose size
 /// the trailer states, and a streaming decoder otherwise (multi-member or very large files).
 /// A scan passes the same `out` and `decoder` for every object it reads.
-pub fn inflate(bytes: &[u8], out: &mut Vec<u8>, decoder: &mut libdeflater::Decompressor) -> Result<bool, FileProblem> {
+pub fn inflate(
+    bytes: &[u8],
+    out: &mut Vec<u8>,
+    decoder: &mut libdeflater::Decompressor,
+) -> Result<Option<usize>, FileProblem> {
     if bytes.len() < 2 || bytes[0] != 0x1f || bytes[1] != 0x8b {
-        return Ok(false);
+        return Ok(None);
     }
     if bytes.len() < 18 {
         return Err(FileProblem("truncated gzip (shorter than a gzip header and trailer)".into()));
@@ -118,20 +127,21 @@ pub fn inflate(bytes: &[u8], out: &mut Vec<u8>, decoder: &mut libdeflater::Decom
         bytes[bytes.len() - 2],
         bytes[bytes.len() - 1],
     ]) as usize;
-    out.clear();
     if isize_ <= MAX_INFLATE_AT_ONCE {
-        out.resize(isize_, 0);
-        if let Ok(n) = decoder.gzip_decompress(bytes, out) {
+        if out.len() < isize_ {
+            out.resize(isize_, 0);
+        }
+        if let Ok(n) = decoder.gzip_decompress(bytes, &mut out[..isize_]) {
             if n == isize_ {
-                return Ok(true);
+                return Ok(Some(n));
             }
         }
-        out.clear();
     }
     // Multi-member, a lying trailer, or huge: stream it, and say what is wrong if it fails.
+    out.clear();
     let mut dec = flate2::read::MultiGzDecoder::new(bytes);
     match dec.read_to_end(out) {
-        Ok(_) => Ok(true),
+        Ok(n) => Ok(Some(n)),
         Err(e) => Err(FileProblem(format!("corrupt gzip: {e}"))),
     }
 }

@@ -57,9 +57,16 @@ impl Index {
     }
 
     /// The first quote that opens or closes a string at or after byte `from`.
-    #[inline]
+    #[cfg(test)]
     pub fn quote(&self, from: usize) -> Option<usize> {
         self.next(from, |b| b.quotes)
+    }
+
+    /// The quotes that open or close a string from byte `from` on, in order.
+    pub fn quotes(&self, from: usize) -> Quotes<'_> {
+        let mut q = Quotes { index: self, at: 0, bits: 0 };
+        q.seek(from);
+        q
     }
 
     /// The first bracket outside strings at or after byte `from`.
@@ -80,7 +87,7 @@ impl Index {
         self.open_string
     }
 
-    #[inline]
+    #[cfg(test)]
     fn next(&self, from: usize, mask: impl Fn(&Block) -> u64) -> Option<usize> {
         let mut at = from / 64;
         let mut bits = mask(self.blocks.get(at)?) & (!0u64 << (from % 64));
@@ -108,6 +115,35 @@ impl Iterator for Brackets<'_> {
         while self.bits == 0 {
             self.at += 1;
             self.bits = self.index.blocks.get(self.at)?.brackets;
+        }
+        let k = self.bits.trailing_zeros() as usize;
+        self.bits &= self.bits - 1;
+        Some(self.at * 64 + k)
+    }
+}
+
+/// [`Index::quotes`]: a string's quotes are the next two bits of the block being read, so
+/// passing keys and string values one after the other costs a bit cleared per quote, not a
+/// lookup from each quote's position (which waits on the one before it).
+pub struct Quotes<'x> {
+    index: &'x Index,
+    at: usize,
+    bits: u64,
+}
+
+impl Quotes<'_> {
+    /// The quotes from byte `from` on (before or after where the reading was).
+    pub fn seek(&mut self, from: usize) {
+        self.at = from / 64;
+        self.bits = self.index.blocks.get(self.at).map_or(0, |b| b.quotes & (!0u64 << (from % 64)));
+    }
+
+    /// The next quote, consumed.
+    #[inline]
+    pub fn next(&mut self) -> Option<usize> {
+        while self.bits == 0 {
+            self.at += 1;
+            self.bits = self.index.blocks.get(self.at)?.quotes;
         }
         let k = self.bits.trailing_zeros() as usize;
         self.bits &= self.bits - 1;
@@ -220,6 +256,17 @@ mod tests {
             let walked: Vec<usize> = ix.brackets(from).collect();
             let looked_up: Vec<usize> = brackets.iter().copied().filter(|&k| k >= from).collect();
             assert_eq!(walked, looked_up, "from {from}");
+            // So does the quote walk, and after a seek back or ahead.
+            let mut q = ix.quotes(from);
+            let walked: Vec<usize> = std::iter::from_fn(|| q.next()).collect();
+            let looked_up: Vec<usize> = quotes.iter().copied().filter(|&k| k >= from).collect();
+            assert_eq!(walked, looked_up, "from {from}");
+            for to in [0, from / 2, from + 1, text.len()] {
+                q.seek(to);
+                let walked: Vec<usize> = std::iter::from_fn(|| q.next()).collect();
+                let looked_up: Vec<usize> = quotes.iter().copied().filter(|&k| k >= to).collect();
+                assert_eq!(walked, looked_up, "from {from}, then {to}");
+            }
         }
     }
 

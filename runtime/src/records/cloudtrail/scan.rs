@@ -14,7 +14,7 @@ use std::borrow::Cow;
 
 use serde_json::value::RawValue;
 
-use super::index::Index;
+use super::index::{Index, Quotes};
 use super::{FileProblem, Record, Text};
 
 /// A record's top-level keys, in the order CloudTrail writes them.
@@ -265,7 +265,7 @@ pub fn read_each<'a>(
         std::str::from_utf8(bytes).map_err(|e| FileProblem(format!("invalid JSON: not UTF-8 text ({e})")))
     })?;
     let index = Index::new(bytes);
-    let mut c = Cursor { b: bytes, i: 0, index: &index };
+    let mut c = Cursor::new(bytes, 0, &index);
     c.ws();
     if c.peek() != Some(OPEN_BRACE) {
         if c.peek().is_none() {
@@ -357,7 +357,7 @@ impl Found {
                 fits = fits
                     && match f {
                         Field::UserIdentity if !fields.has(f) => {
-                            user_arn(&mut r, Cursor { b: c.b, i: s, index: c.index }, text, &mut spare)
+                            user_arn(&mut r, Cursor::new(c.b, s, c.index), text, &mut spare)
                         }
                         _ => set(&mut r, f, text_at(text, s, e)),
                     };
@@ -542,9 +542,15 @@ struct Cursor<'a, 'x> {
     b: &'a [u8],
     i: usize,
     index: &'x Index,
+    /// The file's quotes, read in step with `i`: none before it is left unread.
+    quotes: Quotes<'x>,
 }
 
-impl<'a> Cursor<'a, '_> {
+impl<'a, 'x> Cursor<'a, 'x> {
+    fn new(b: &'a [u8], i: usize, index: &'x Index) -> Self {
+        Cursor { b, i, index, quotes: index.quotes(i) }
+    }
+
     fn broken(&self, what: &'static str) -> Broken {
         Broken { what, at: self.i }
     }
@@ -707,7 +713,12 @@ impl<'a> Cursor<'a, '_> {
 
     /// Past a string, the cursor on its opening quote.
     fn skip_string(&mut self) -> Result<(), Broken> {
-        match self.index.quote(self.i + 1) {
+        // The next quote unread is this one, unless a nested value was passed by its brackets
+        // (its quotes unread): then the reading moves here.
+        if self.quotes.next() != Some(self.i) {
+            self.quotes.seek(self.i + 1);
+        }
+        match self.quotes.next() {
             Some(close) => {
                 self.i = close + 1;
                 Ok(())
