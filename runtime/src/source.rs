@@ -124,7 +124,7 @@ impl Source {
         q: &QueryDef,
         params: &Params,
         layout: &LakeLayout,
-        mut sink: impl FnMut(&[serde_json::Value]) -> Result<(), E>,
+        mut sink: impl FnMut(query::RowRef<'_>) -> Result<(), E>,
     ) -> Result<Answer, StreamFailure<E>> {
         // (A build with no cloud source — the `slack` function's — has only the mirror.)
         #[allow(irrefutable_let_patterns)]
@@ -137,7 +137,7 @@ impl Source {
         }
         let mut answer = self.answer(q, params, layout).await.map_err(StreamFailure::Source)?;
         for r in std::mem::take(&mut answer.rows) {
-            sink(&r).map_err(StreamFailure::Sink)?;
+            sink(query::RowRef::Values(&r)).map_err(StreamFailure::Sink)?;
         }
         Ok(answer)
     }

@@ -179,17 +179,18 @@ pub fn run(ctx: &mut Context, a: Args) -> Result {
     let columns: Vec<String> = q.columns.iter().map(|c| c.to_string()).collect();
     let width = a.window.seconds();
     let mut agg = Aggregator::new(from, to, width, learn_until(from, to));
+    let mut buf = Vec::new();
     let answer = ctx
         .rt
-        .block_on(source.stream(q, &params, &layout, |values| {
-            if let Some(activity) = Activity::from_row(Row::new(&columns, values)) {
+        .block_on(source.stream(q, &params, &layout, |row| {
+            if let Some(activity) = Activity::from_row(Row::new(&columns, row.values(&mut buf)?)) {
                 agg.add(&activity);
             }
-            Ok::<(), std::convert::Infallible>(())
+            Ok::<(), String>(())
         }))
         .map_err(|e| match e {
             StreamFailure::Source(e) => Error::from(e),
-            StreamFailure::Sink(e) => match e {},
+            StreamFailure::Sink(e) => Error::failed(format!("cannot read a sorted row back: {e}")),
         })?;
     let (counted, repeated, out_of_order) = (agg.counted, agg.repeated, agg.out_of_order);
     let activities = agg.finish();

@@ -1,7 +1,7 @@
 //! A query's answer for people and scripts (table, JSON, CSV on stdout), and what reading it
 //! took (stderr, so stdout stays clean).
 
-use opslake_runtime::query::{Answer, Via};
+use opslake_runtime::query::{Answer, CellRef, RowRef, Via};
 use serde_json::Value;
 
 use super::table;
@@ -59,23 +59,26 @@ impl<W: std::io::Write> RowWriter<W> {
         Ok(RowWriter { out, columns: columns.to_vec(), csv, rows: 0 })
     }
 
-    pub fn row(&mut self, r: &[Value]) -> std::io::Result<()> {
+    pub fn row(&mut self, r: RowRef<'_>) -> std::io::Result<()> {
         if self.csv {
-            for (i, v) in r.iter().enumerate() {
+            for i in 0..r.len() {
                 if i > 0 {
                     self.out.write_all(b",")?;
                 }
                 // An empty string is `""`, a NULL nothing (as DuckDB and PostgreSQL write them).
-                match v {
-                    Value::Null => {}
-                    Value::String(s) if s.is_empty() => self.out.write_all(b"\"\"")?,
-                    Value::String(s) => write_csv_field(&mut self.out, s)?,
-                    other => write_csv_field(&mut self.out, &other.to_string())?,
+                match r.cell(i).map_err(std::io::Error::other)? {
+                    CellRef::Null => {}
+                    CellRef::Text("") => self.out.write_all(b"\"\"")?,
+                    CellRef::Text(s) => write_csv_field(&mut self.out, s)?,
+                    CellRef::Other(v) => write_csv_field(&mut self.out, &v.to_string())?,
                 }
             }
             self.out.write_all(b"\n")?;
         } else {
-            let object: serde_json::Map<String, Value> = self.columns.iter().cloned().zip(r.iter().cloned()).collect();
+            let mut buf = Vec::new();
+            let values = r.values(&mut buf).map_err(std::io::Error::other)?;
+            let object: serde_json::Map<String, Value> =
+                self.columns.iter().cloned().zip(values.iter().cloned()).collect();
             let text = serde_json::to_string_pretty(&object).map_err(std::io::Error::other)?;
             // Indented one level, as an element of the array.
             let sep = if self.rows == 0 { "\n  " } else { ",\n  " };
@@ -102,7 +105,7 @@ pub fn render(a: &Answer, format: TableFormat) -> String {
             let write = || -> std::io::Result<Vec<u8>> {
                 let mut w = RowWriter::begin(Vec::new(), &a.columns, format == TableFormat::Csv)?;
                 for r in &a.rows {
-                    w.row(r)?;
+                    w.row(RowRef::Values(r))?;
                 }
                 w.end()
             };
@@ -181,7 +184,7 @@ mod tests {
             assert_eq!(String::from_utf8(out).unwrap(), want, "{field:?}");
         }
         let mut w = RowWriter::begin(Vec::new(), &["a".to_string(), "b".to_string(), "c".to_string()], true).unwrap();
-        w.row(&[Value::Null, Value::from(""), Value::from(3)]).unwrap();
+        w.row(RowRef::Values(&[Value::Null, Value::from(""), Value::from(3)])).unwrap();
         assert_eq!(String::from_utf8(w.end().unwrap()).unwrap(), "a,b,c\n,\"\",3\n");
     }
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use jiff::civil::Date;
 use serde_json::Value;
 
-use super::ordered::{Cell, DrainError, Ordered, Plan, MEMORY_BUDGET};
+use super::ordered::{Cell, DrainError, Ordered, Plan, RowRef, MEMORY_BUDGET};
 use super::{Answer, Params, QueryDef, QueryError};
 use crate::engine::local::{EngineError, EventNames, How, Mirror, Pass, Rec};
 use crate::engine::ScanStats;
@@ -114,18 +114,18 @@ pub fn stream<E>(
     layout: &LakeLayout,
     mirror: &Mirror,
     today: Date,
-    mut sink: impl FnMut(&[Value]) -> Result<(), E>,
+    mut sink: impl FnMut(RowRef<'_>) -> Result<(), E>,
 ) -> Result<ScanStats, StreamError<E>> {
     let (rows, mut stats) = evaluate(q, params, layout, mirror, today).map_err(StreamError::Query)?;
     let width = q.columns.len();
     match rows {
         Rows::Done(rows) => {
             for r in &rows {
-                sink(r).map_err(StreamError::Sink)?;
+                sink(RowRef::Values(r)).map_err(StreamError::Sink)?;
             }
         }
         Rows::Ordered(o) => {
-            let drained = o.drain(|r| sink(&r[..width.min(r.len())]));
+            let drained = o.drain(|r| sink(r.narrow(width)));
             match drained {
                 Ok((_, warning)) => {
                     stats.problems.extend(warning.map(|reason| crate::engine::Problem { key: "(sort)".into(), reason }))

@@ -957,6 +957,7 @@ pub fn run_local(
 }
 
 pub use local::{stream as stream_local, StreamError};
+pub use ordered::{CellRef, RowRef};
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {

@@ -219,12 +219,12 @@ impl Ordered {
     }
 
     /// Rows in order to `sink` (at most the limit), merging the spilled runs; the number of
-    /// rows and any warning (a spill that failed). The sink may take a row; a row it leaves
-    /// is refilled with the next one read back from its run, so reading back allocates only
-    /// when a value outgrows the one before it.
+    /// rows and any warning (a spill that failed). The sink sees each row where the merge
+    /// left it, packed ([`RowRef::Packed`]): a writer reads its values from there, with no
+    /// copy into JSON values first.
     pub fn drain<E>(
         mut self,
-        mut sink: impl FnMut(&mut Vec<Value>) -> Result<(), E>,
+        mut sink: impl FnMut(RowRef<'_>) -> Result<(), E>,
     ) -> Result<(u64, Option<String>), DrainError<E>> {
         let keys = Arc::clone(&self.keys);
         sort_packed(&mut self.rows, &keys);
@@ -233,13 +233,11 @@ impl Ordered {
         let mut sent = 0u64;
         let rows = std::mem::take(&mut self.rows);
         self.shared.fetch_sub(std::mem::take(&mut self.bytes), AtomicOrdering::Relaxed);
-        let mut row = Vec::new();
         let mut emit = |packed: &[u8]| -> Result<bool, DrainError<E>> {
             if sent as usize >= limit {
                 return Ok(false);
             }
-            unpack_into(packed, &mut row).map_err(DrainError::Run)?;
-            sink(&mut row).map_err(DrainError::Sink)?;
+            sink(RowRef::Packed(Packed { bytes: packed, width: usize::MAX })).map_err(DrainError::Sink)?;
             sent += 1;
             Ok(true)
         };
@@ -287,13 +285,14 @@ impl Ordered {
     pub fn into_rows(self) -> (Vec<Vec<Value>>, Option<String>) {
         let mut rows = Vec::new();
         let drained = self.drain(|r| {
-            rows.push(std::mem::take(r));
-            Ok::<(), std::convert::Infallible>(())
+            let mut row = Vec::new();
+            r.values_into(&mut row)?;
+            rows.push(row);
+            Ok::<(), String>(())
         });
         let warning = match drained {
             Ok((_, w)) => w,
-            Err(DrainError::Run(e)) => Some(e),
-            Err(DrainError::Sink(never)) => match never {},
+            Err(DrainError::Run(e) | DrainError::Sink(e)) => Some(e),
         };
         (rows, warning)
     }
@@ -469,6 +468,105 @@ impl<'a> From<&'a Value> for Cell<'a> {
 impl<'a> From<Option<&'a str>> for Cell<'a> {
     fn from(v: Option<&'a str>) -> Cell<'a> {
         v.map_or(Cell::Null, Cell::Text)
+    }
+}
+
+/// A row handed to a sink: JSON values, or a packed row where the sort keeps it (read in
+/// place, not copied into values first), of at most `width` columns.
+#[derive(Clone, Copy, Debug)]
+pub enum RowRef<'a> {
+    Values(&'a [Value]),
+    Packed(Packed<'a>),
+}
+
+/// A packed row ([`pack`]), as [`Ordered::drain`] hands it over.
+#[derive(Clone, Copy, Debug)]
+pub struct Packed<'a> {
+    bytes: &'a [u8],
+    width: usize,
+}
+
+/// A packed value as a [`CellRef`].
+fn packed_cell(t: u8, b: &[u8]) -> Result<CellRef<'_>, String> {
+    Ok(match t {
+        tag::NULL => CellRef::Null,
+        tag::TEXT => CellRef::Text(std::str::from_utf8(b).map_err(|e| e.to_string())?),
+        _ => CellRef::Other(std::borrow::Cow::Owned(value(t, b)?)),
+    })
+}
+
+/// One value of a [`RowRef`]: text borrowed where it is, NULL, or any other value as JSON.
+#[derive(Debug, PartialEq)]
+pub enum CellRef<'a> {
+    Null,
+    Text(&'a str),
+    Other(std::borrow::Cow<'a, Value>),
+}
+
+impl<'a> RowRef<'a> {
+    /// How many values the row has.
+    pub fn len(&self) -> usize {
+        match self {
+            RowRef::Values(v) => v.len(),
+            RowRef::Packed(p) => u32_at(p.bytes, 0).min(p.width),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The row's first `width` values.
+    pub fn narrow(self, width: usize) -> RowRef<'a> {
+        match self {
+            RowRef::Values(v) => RowRef::Values(&v[..width.min(v.len())]),
+            RowRef::Packed(p) => RowRef::Packed(Packed { width: width.min(p.width), ..p }),
+        }
+    }
+
+    /// Value `i` (NULL past the row's end); `Err` when a packed value's bytes are not what
+    /// its tag says.
+    pub fn cell(&self, i: usize) -> Result<CellRef<'a>, String> {
+        if i >= self.len() {
+            return Ok(CellRef::Null);
+        }
+        Ok(match *self {
+            RowRef::Values(v) => match &v[i] {
+                Value::Null => CellRef::Null,
+                Value::String(s) => CellRef::Text(s),
+                other => CellRef::Other(std::borrow::Cow::Borrowed(other)),
+            },
+            RowRef::Packed(p) => {
+                let (t, b) = field(p.bytes, i);
+                return packed_cell(t, b);
+            }
+        })
+    }
+
+    /// The row as JSON values in `row` (its strings' room reused).
+    pub fn values_into(&self, row: &mut Vec<Value>) -> Result<(), String> {
+        match *self {
+            RowRef::Values(v) => {
+                row.clear();
+                row.extend_from_slice(v);
+            }
+            RowRef::Packed(p) => {
+                unpack_into(p.bytes, row)?;
+                row.truncate(self.len());
+            }
+        }
+        Ok(())
+    }
+
+    /// The row as JSON values: a packed row unpacked into `buf`.
+    pub fn values<'b>(&'b self, buf: &'b mut Vec<Value>) -> Result<&'b [Value], String> {
+        match *self {
+            RowRef::Values(v) => Ok(v),
+            RowRef::Packed(_) => {
+                self.values_into(buf)?;
+                Ok(buf)
+            }
+        }
     }
 }
 
@@ -875,6 +973,47 @@ mod tests {
         assert!(peak <= 2 * 512, "held {peak} rows for a limit of 100");
         let (got, _) = one.into_rows();
         assert_eq!(got.iter().map(|r| r[1].as_u64().unwrap()).collect::<Vec<_>>(), (0..100).collect::<Vec<u64>>());
+    }
+
+    #[test]
+    fn a_packed_row_reads_as_its_values_do() {
+        let row = vec![
+            json!("text, with a comma"),
+            Value::Null,
+            json!(""),
+            json!(-7),
+            json!(u64::MAX),
+            json!(2.5),
+            json!(true),
+            json!({"nested": [1, "two"]}),
+            json!("é ✓"),
+        ];
+        let packed = pack(&cells(&row));
+        let (by_values, in_place) =
+            (RowRef::Values(&row), RowRef::Packed(Packed { bytes: &packed, width: usize::MAX }));
+        for width in [0, 1, 4, row.len(), row.len() + 3] {
+            let (a, b) = (by_values.narrow(width), in_place.narrow(width));
+            assert_eq!(a.len(), width.min(row.len()));
+            assert_eq!(b.len(), a.len());
+            for i in 0..row.len() + 1 {
+                assert_eq!(b.cell(i).unwrap(), a.cell(i).unwrap(), "value {i} of {width}");
+            }
+            let (mut x, mut y) = (vec![json!("left over")], vec![json!("left over"); 20]);
+            a.values_into(&mut x).unwrap();
+            b.values_into(&mut y).unwrap();
+            assert_eq!(x, &row[..a.len()]);
+            assert_eq!(y, x);
+        }
+        assert_eq!(in_place.cell(0).unwrap(), CellRef::Text("text, with a comma"));
+        assert_eq!(in_place.cell(1).unwrap(), CellRef::Null);
+        assert_eq!(in_place.cell(3).unwrap(), CellRef::Other(std::borrow::Cow::Owned(json!(-7))));
+        // Bytes that are not what their tag says are an error, not a value made up.
+        let mut broken = packed.to_vec();
+        let at = 4 + 4 * row.len() + 1;
+        broken[at] = 0xff;
+        let broken = RowRef::Packed(Packed { bytes: &broken, width: usize::MAX });
+        assert!(broken.cell(0).is_err());
+        assert!(broken.values_into(&mut Vec::new()).is_err());
     }
 
     #[test]
