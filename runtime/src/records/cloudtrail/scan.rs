@@ -712,6 +712,7 @@ impl<'a, 'x> Cursor<'a, 'x> {
     }
 
     /// Past a string, the cursor on its opening quote.
+    #[inline]
     fn skip_string(&mut self) -> Result<(), Broken> {
         // The next quote unread is this one, unless a nested value was passed by its brackets
         // (its quotes unread): then the reading moves here.
