@@ -64,9 +64,13 @@ impl Index {
 
     /// The quotes that open or close a string from byte `from` on, in order.
     pub fn quotes(&self, from: usize) -> Quotes<'_> {
-        let mut q = Quotes { index: self, at: 0, bits: 0 };
-        q.seek(from);
-        q
+        self.bits(from)
+    }
+
+    fn bits<const QUOTES: bool>(&self, from: usize) -> Bits<'_, QUOTES> {
+        let mut b = Bits { index: self, at: 0, bits: 0 };
+        b.seek(from);
+        b
     }
 
     /// The first bracket outside strings at or after byte `from`.
@@ -77,9 +81,7 @@ impl Index {
 
     /// The brackets outside strings from byte `from` on, in order.
     pub fn brackets(&self, from: usize) -> Brackets<'_> {
-        let at = from / 64;
-        let bits = self.blocks.get(at).map_or(0, |b| b.brackets & (!0u64 << (from % 64)));
-        Brackets { index: self, at, bits }
+        self.bits(from)
     }
 
     /// The text ends inside a string.
@@ -99,51 +101,46 @@ impl Index {
     }
 }
 
-/// [`Index::brackets`]: the bits of the block being read are kept, so each bracket costs a
-/// bit cleared, not a lookup from its byte's position.
-pub struct Brackets<'x> {
+/// The set bits of one of the index's masks, in order, from a byte on: the bits of the block
+/// being read are kept, so each costs a bit cleared, not a lookup from its byte's position
+/// (which would wait on the one before it). `QUOTES` picks the quote mask, else the brackets.
+pub struct Bits<'x, const QUOTES: bool> {
     index: &'x Index,
     at: usize,
     bits: u64,
 }
 
-impl Iterator for Brackets<'_> {
+/// [`Index::brackets`]: a nested value is passed by its brackets.
+pub type Brackets<'x> = Bits<'x, false>;
+
+/// [`Index::quotes`]: keys and string values one after the other are the next two bits each.
+pub type Quotes<'x> = Bits<'x, true>;
+
+impl<const QUOTES: bool> Bits<'_, QUOTES> {
+    #[inline]
+    fn mask(b: &Block) -> u64 {
+        if QUOTES {
+            b.quotes
+        } else {
+            b.brackets
+        }
+    }
+
+    /// The bits from byte `from` on (before or after where the reading was).
+    pub fn seek(&mut self, from: usize) {
+        self.at = from / 64;
+        self.bits = self.index.blocks.get(self.at).map_or(0, |b| Self::mask(b) & (!0u64 << (from % 64)));
+    }
+}
+
+impl<const QUOTES: bool> Iterator for Bits<'_, QUOTES> {
     type Item = usize;
 
     #[inline]
     fn next(&mut self) -> Option<usize> {
         while self.bits == 0 {
             self.at += 1;
-            self.bits = self.index.blocks.get(self.at)?.brackets;
-        }
-        let k = self.bits.trailing_zeros() as usize;
-        self.bits &= self.bits - 1;
-        Some(self.at * 64 + k)
-    }
-}
-
-/// [`Index::quotes`]: a string's quotes are the next two bits of the block being read, so
-/// passing keys and string values one after the other costs a bit cleared per quote, not a
-/// lookup from each quote's position (which waits on the one before it).
-pub struct Quotes<'x> {
-    index: &'x Index,
-    at: usize,
-    bits: u64,
-}
-
-impl Quotes<'_> {
-    /// The quotes from byte `from` on (before or after where the reading was).
-    pub fn seek(&mut self, from: usize) {
-        self.at = from / 64;
-        self.bits = self.index.blocks.get(self.at).map_or(0, |b| b.quotes & (!0u64 << (from % 64)));
-    }
-
-    /// The next quote, consumed.
-    #[inline]
-    pub fn next(&mut self) -> Option<usize> {
-        while self.bits == 0 {
-            self.at += 1;
-            self.bits = self.index.blocks.get(self.at)?.quotes;
+            self.bits = Self::mask(self.index.blocks.get(self.at)?);
         }
         let k = self.bits.trailing_zeros() as usize;
         self.bits &= self.bits - 1;
