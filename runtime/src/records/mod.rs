@@ -107,8 +107,9 @@ pub fn decompress(bytes: &[u8]) -> Result<Cow<'_, [u8]>, FileProblem> {
 /// Decompresses `bytes` into `out` when they are gzip (by magic bytes): the text is then
 /// `out[..n]` for the `Some(n)` returned, or `None` (and `out` untouched) when they are not.
 /// `out` keeps its length between calls (past `n` it holds an earlier text), so a buffer
-/// reused for many objects is not zeroed again for each one. Uses libdeflate for single-member files whose size
-/// the trailer states, and a streaming decoder otherwise (multi-member or very large files).
+/// reused for many objects is not zeroed again for each one. Uses libdeflate for
+/// single-member files whose size the trailer states, and a streaming decoder otherwise
+/// (multi-member or very large files).
 /// A scan passes the same `out` and `decoder` for every object it reads.
 pub fn inflate(
     bytes: &[u8],
