@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -196,8 +197,10 @@ impl Mirror {
         url.trim_start_matches("s3://").split('/').next().unwrap_or("")
     }
 
-    /// The partition folders the constraints allow that exist, in a stable order, and the
-    /// scan's partition counts.
+    /// The partition folders the constraints allow, in a stable order, and how many were
+    /// projected. Whether each exists is found when the scan lists it
+    /// ([`ScanStats::partitions_present`]): a `stat` of every projected folder first costs as
+    /// much again as listing the ones there are.
     pub fn folders(
         &self,
         table: &TableDef,
@@ -214,16 +217,11 @@ impl Mirror {
         let partitions = projection
             .partitions(constraints, today)
             .map_err(|e| EngineError::Projection(format!("table {}: {e}", table.name)))?;
-        let mut stats = ScanStats { partitions_projected: partitions.len(), ..ScanStats::default() };
-        // Thousands of partition folders (days × accounts × regions): looked up in parallel.
+        let stats = ScanStats { partitions_projected: partitions.len(), ..ScanStats::default() };
         let folders: Vec<Folder> = partitions
-            .into_par_iter()
-            .filter_map(|p| {
-                let path = self.path_of(&p.location).filter(|d| d.is_dir())?;
-                Some(Folder { path, partition: Arc::new(p.values) })
-            })
+            .into_iter()
+            .filter_map(|p| Some(Folder { path: self.path_of(&p.location)?, partition: Arc::new(p.values) }))
             .collect();
-        stats.partitions_present = folders.len();
         Ok((folders, stats))
     }
 
@@ -275,6 +273,7 @@ impl Mirror {
             };
         let mut done: Option<(A, ScanStats)> = None;
         let mut listed = 0;
+        let present = AtomicUsize::new(0);
         // Folders are listed a group at a time, and their objects read in passes of `pass`
         // objects: what a pass's workers hold before their accumulators merge is bounded,
         // however full the folders are.
@@ -283,7 +282,9 @@ impl Mirror {
         while let Some(chunk) = groups.next() {
             let objects = chunk.par_iter().flat_map_iter(|f| {
                 let mut files = Vec::new();
-                walk(&f.path, &f.partition, &mut files);
+                if walk(&f.path, &f.partition, &mut files) {
+                    present.fetch_add(1, AtomicOrdering::Relaxed);
+                }
                 files.sort_unstable_by(Object::cmp_path);
                 files
             });
@@ -308,6 +309,7 @@ impl Mirror {
         }
         let (acc, mut stats) = done.unwrap_or_else(|| (init(), ScanStats::default()));
         stats.objects_listed = listed;
+        stats.partitions_present = present.into_inner();
         stats.problems.sort_by(|a, b| a.key.cmp(&b.key));
         (acc, stats)
     }
@@ -427,10 +429,11 @@ fn count(dir: &Path, skip: &std::collections::HashSet<&Path>) -> (u64, u64) {
 }
 
 /// Every visible file under `dir` into `out` (no `stat`: the read gives the size), each
-/// folder's path shared by its objects.
-fn walk(dir: &Path, partition: &Arc<Partition>, out: &mut Vec<Object>) {
+/// folder's path shared by its objects; whether `dir` could be listed (a projected partition
+/// that is not there cannot).
+fn walk(dir: &Path, partition: &Arc<Partition>, out: &mut Vec<Object>) -> bool {
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
+        return false;
     };
     let shared: Arc<Path> = Arc::from(dir);
     let mut folders = Vec::new();
@@ -452,6 +455,7 @@ fn walk(dir: &Path, partition: &Arc<Partition>, out: &mut Vec<Object>) {
     for f in folders {
         walk(&f, partition, out);
     }
+    true
 }
 
 /// The folder a worker is reading, kept open for its next object.

@@ -1017,7 +1017,7 @@ impl Scanner<'_> {
         let (acc, mut s1) = self.mirror.scan_filtered(table.kind, &folders, how, init, visit, merge);
         self.mirror.complete_totals(&table.location, &folders, &mut s1);
         self.stats.partitions_projected += s0.partitions_projected;
-        self.stats.partitions_present += s0.partitions_present;
+        self.stats.partitions_present += s1.partitions_present;
         self.stats.objects_total += s1.objects_total;
         self.stats.bytes_total += s1.bytes_total;
         self.stats.merge(s1);

@@ -668,7 +668,10 @@ impl<'a, 'x> Cursor<'a, 'x> {
             let value = [f as u32, at(start)?, at(end)?];
             if found & f.bit() == 0 {
                 found |= f.bit();
-                spans.extend(value);
+                // One at a time: `extend` copies three words with a call to `memcpy`.
+                for v in value {
+                    spans.push(v);
+                }
             } else if let Some(again) = spans[head + 1..].chunks_exact_mut(3).find(|v| v[0] == f as u32) {
                 again.copy_from_slice(&value);
             }
