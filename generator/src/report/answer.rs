@@ -40,6 +40,14 @@ pub struct RowWriter<W: std::io::Write> {
     columns: Vec<String>,
     csv: bool,
     rows: u64,
+    /// A CSV line being put together (its room reused).
+    line: Vec<u8>,
+}
+
+/// Whether a line of `width` values joined by commas is CSV as it stands: no value holds a
+/// comma (the line has only the separators), a quote or a line break.
+fn plain_csv(line: &[u8], width: usize) -> bool {
+    memchr::memchr3(b'"', b'\n', b'\r', line).is_none() && memchr::memchr_iter(b',', line).count() + 1 == width.max(1)
 }
 
 impl<W: std::io::Write> RowWriter<W> {
@@ -56,11 +64,19 @@ impl<W: std::io::Write> RowWriter<W> {
         } else {
             out.write_all(b"[")?;
         }
-        Ok(RowWriter { out, columns: columns.to_vec(), csv, rows: 0 })
+        Ok(RowWriter { out, columns: columns.to_vec(), csv, rows: 0, line: Vec::new() })
     }
 
     pub fn row(&mut self, r: RowRef<'_>) -> std::io::Result<()> {
         if self.csv {
+            // A sorted row of texts is joined in one piece, and written so when no value needs
+            // quoting: its commas are only the separators, and it has no quote or line break.
+            self.line.clear();
+            if r.join_texts_into(b',', &mut self.line) && plain_csv(&self.line, r.len()) {
+                self.line.push(b'\n');
+                self.rows += 1;
+                return self.out.write_all(&self.line);
+            }
             for i in 0..r.len() {
                 if i > 0 {
                     self.out.write_all(b",")?;
@@ -186,5 +202,41 @@ mod tests {
         let mut w = RowWriter::begin(Vec::new(), &["a".to_string(), "b".to_string(), "c".to_string()], true).unwrap();
         w.row(RowRef::Values(&[Value::Null, Value::from(""), Value::from(3)])).unwrap();
         assert_eq!(String::from_utf8(w.end().unwrap()).unwrap(), "a,b,c\n,\"\",3\n");
+    }
+
+    /// Sorted rows (packed, written in one piece when they can be) come out as the same rows
+    /// given as JSON values do, value by value.
+    #[test]
+    fn sorted_rows_are_written_as_their_values_are() {
+        use opslake_runtime::query::ordered::{Cell, Plan};
+        let texts = ["plain", "a,b", "say \"hi\"", "two\nlines", "cr\r", "", "é ü ✓", "trailing,", ",", "ok", "x"];
+        let rows: Vec<Vec<Value>> = (0..texts.len() * 3)
+            .map(|i| {
+                let t = |k: usize| Value::from(texts[(i + k) % texts.len()]);
+                match i % 3 {
+                    0 => vec![Value::from(format!("{i:03}")), t(0), Value::Null, t(1)],
+                    1 => vec![Value::from(format!("{i:03}")), Value::Null, t(2), Value::Null],
+                    _ => vec![Value::from(format!("{i:03}")), t(3), Value::from(i), t(4)],
+                }
+            })
+            .collect();
+        let columns: Vec<String> = ["k", "a", "b", "c"].map(String::from).to_vec();
+        let mut by_values = RowWriter::begin(Vec::new(), &columns, true).unwrap();
+        for r in &rows {
+            by_values.row(RowRef::Values(r)).unwrap();
+        }
+        let mut ordered = Plan::new(&[(0, false)], None, 1 << 20).collector();
+        for r in rows.iter().rev() {
+            ordered.push(&r.iter().map(Cell::from).collect::<Vec<_>>());
+        }
+        let mut sorted = RowWriter::begin(Vec::new(), &columns, true).unwrap();
+        let (n, warning) = ordered.drain(|r| sorted.row(r)).unwrap();
+        assert_eq!((n as usize, warning), (rows.len(), None));
+        let (want, got) = (by_values.end().unwrap(), sorted.end().unwrap());
+        let want_text = String::from_utf8_lossy(&want);
+        for line in ["\n000,plain,,\"a,b\"\n", "\n001,,\"two\nlines\",\n", "\n002,\"\",2,é ü ✓\n"] {
+            assert!(want_text.contains(line), "{line:?} in {want_text}");
+        }
+        assert_eq!(String::from_utf8(got).unwrap(), String::from_utf8(want).unwrap());
     }
 }

@@ -339,7 +339,9 @@ fn merge_ahead(sources: Vec<Source>, keys: &Keys, ahead: &std::sync::mpsc::SyncS
         if batch.ends.len() < BATCH_ROWS {
             return Ok(true);
         }
-        Ok(ahead.send(std::mem::take(&mut batch)).is_ok())
+        // The next batch as large as this one: not grown again from nothing.
+        let next = Batch { bytes: Vec::with_capacity(batch.bytes.len()), ends: Vec::with_capacity(BATCH_ROWS) };
+        Ok(ahead.send(std::mem::replace(&mut batch, next)).is_ok())
     });
     match merged {
         Ok(()) => {
@@ -493,7 +495,7 @@ impl<'a> Packed<'a> {
     /// of its texts is: checked once here, not once per value. A row holding a number may
     /// not be; its texts are then checked one by one.
     fn new(bytes: &'a [u8]) -> Packed<'a> {
-        let text = bytes.get(values_start(bytes)..).and_then(|v| std::str::from_utf8(v).ok());
+        let text = bytes.get(values_start(bytes)..).and_then(|v| simdutf8::basic::from_utf8(v).ok());
         Packed { bytes, width: usize::MAX, text }
     }
 
@@ -570,6 +572,44 @@ impl<'a> RowRef<'a> {
                 (t, b) => return other_cell(t, b),
             },
         })
+    }
+
+    /// A packed row of texts and NULLs, its values one after the other and `sep` between
+    /// each two, appended to `out` as one piece: its values' bytes copied at once, the tag
+    /// before each value but the first turned into `sep` (a NULL is then nothing between two
+    /// separators). `false`, and nothing appended, for any other row (JSON values, a number, an
+    /// empty text, a value whose bytes are not what its tag says): a writer writes those
+    /// value by value.
+    pub fn join_texts_into(&self, sep: u8, out: &mut Vec<u8>) -> bool {
+        let RowRef::Packed(p) = *self else { return false };
+        let (width, start) = (self.len(), values_start(p.bytes));
+        let end = if width == 0 { start } else { u32_at(p.bytes, 4 * width) };
+        // The values were checked as UTF-8 text as a whole; only such a row is joined.
+        let Some(all) = p.text.and_then(|t| t.as_bytes().get(..end.wrapping_sub(start))) else { return false };
+        let mut at = 0;
+        for i in 0..width {
+            let next = u32_at(p.bytes, 4 + 4 * i).wrapping_sub(start);
+            let fits = match all.get(at) {
+                Some(&tag::NULL) => next == at + 1,
+                Some(&tag::TEXT) => next > at + 1,
+                _ => false,
+            };
+            if !fits || next > all.len() {
+                return false;
+            }
+            at = next;
+        }
+        let Some((_, values)) = all.split_first() else { return width == 0 };
+        let base = out.len();
+        out.extend_from_slice(values);
+        // Each tag but the first, where the value before it ends.
+        for i in 0..width.saturating_sub(1) {
+            let tag_at = u32_at(p.bytes, 4 + 4 * i).wrapping_sub(start + 1);
+            if let Some(b) = out.get_mut(base.wrapping_add(tag_at)) {
+                *b = sep;
+            }
+        }
+        true
     }
 
     /// The row as JSON values in `row` (its strings' room reused).
@@ -735,8 +775,19 @@ fn write_packed(out: &mut impl Write, p: &[u8]) -> std::io::Result<()> {
 /// The next row [`write_packed`] wrote, into `row` (its room reused); `false` at the end of
 /// the run.
 fn read_packed_into(input: &mut impl BufRead, row: &mut Vec<u8>) -> std::io::Result<bool> {
-    if input.fill_buf()?.is_empty() {
+    let buffered = input.fill_buf()?;
+    if buffered.is_empty() {
         return Ok(false);
+    }
+    // Most rows are whole in the read buffer: copied from there at once.
+    if let Some((len, rest)) = buffered.split_first_chunk::<4>() {
+        let len = u32::from_le_bytes(*len) as usize;
+        if let Some(p) = rest.get(..len) {
+            row.clear();
+            row.extend_from_slice(p);
+            input.consume(4 + len);
+            return Ok(true);
+        }
     }
     let mut len = [0u8; 4];
     input.read_exact(&mut len)?;
@@ -1045,6 +1096,23 @@ mod tests {
         for i in 0..texts.len() {
             assert_eq!(RowRef::Packed(whole).cell(i).unwrap(), RowRef::Values(&texts).cell(i).unwrap());
         }
+        // Joined as one piece: texts and NULLs only, no empty text; appended after what is there.
+        let joinable = vec![json!("a"), Value::Null, json!("é ✓"), json!("b,c"), Value::Null];
+        let packed_joinable = pack(&cells(&joinable));
+        let joined = RowRef::Packed(Packed::new(&packed_joinable));
+        for (width, want) in [(5, "x|a||é ✓|b,c|"), (3, "x|a||é ✓"), (1, "x|a"), (0, "x|")] {
+            let mut out = b"x|".to_vec();
+            assert!(joined.narrow(width).join_texts_into(b'|', &mut out), "{width}");
+            assert_eq!(String::from_utf8(out).unwrap(), want);
+        }
+        let only_null = pack(&[Cell::Null]);
+        let mut out = Vec::new();
+        assert!(RowRef::Packed(Packed::new(&only_null)).join_texts_into(b',', &mut out) && out.is_empty());
+        for declined in [RowRef::Packed(whole), in_place, RowRef::Values(&joinable)] {
+            let mut out = b"kept".to_vec();
+            assert!(!declined.join_texts_into(b',', &mut out));
+            assert_eq!(out, b"kept");
+        }
         assert_eq!(in_place.cell(0).unwrap(), CellRef::Text("text, with a comma"));
         assert_eq!(in_place.cell(1).unwrap(), CellRef::Null);
         assert_eq!(in_place.cell(3).unwrap(), CellRef::Other(std::borrow::Cow::Owned(json!(-7))));
@@ -1055,6 +1123,12 @@ mod tests {
         let broken = RowRef::Packed(Packed::new(&broken));
         assert!(broken.cell(0).is_err());
         assert!(broken.values_into(&mut Vec::new()).is_err());
+        let mut bad_text = packed_joinable.to_vec();
+        bad_text[4 + 4 * joinable.len() + 1] = 0xff;
+        assert!(!RowRef::Packed(Packed::new(&bad_text)).join_texts_into(b',', &mut Vec::new()));
+        let mut bad_end = packed_joinable.to_vec();
+        bad_end[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(!RowRef::Packed(Packed::new(&bad_end)).join_texts_into(b',', &mut Vec::new()));
     }
 
     #[test]
