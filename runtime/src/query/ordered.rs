@@ -61,9 +61,112 @@ pub fn cmp_rows(a: &[Value], b: &[Value], keys: &[(usize, bool)]) -> Ordering {
     Ordering::Equal
 }
 
-/// What a packed row costs in memory: its bytes, and the allocation around them.
+/// What a packed row costs in memory: its bytes, and its place in [`Rows`].
 fn held(p: &[u8]) -> usize {
-    p.len() + 32
+    p.len() + std::mem::size_of::<Place>()
+}
+
+/// Bytes a worker holds before it adds them to the query's shared account: one atomic
+/// addition per this many, not one per row (the workers' rows would take turns at one cache
+/// line). The account is then behind by at most this much per worker.
+const UNSHARED: usize = 64 * 1024;
+
+/// Room for packed rows allocated at a time: a few hundred rows. (The scan's many small
+/// collectors each start one: a megabyte each raised the peak memory of `events` at 1 GB by
+/// tens of megabytes.)
+const CHUNK: usize = 64 * 1024;
+
+/// Where a packed row is in [`Rows`]: its chunk, and its bytes there.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    chunk: u32,
+    start: u32,
+    end: u32,
+}
+
+/// Packed rows one after another in chunks of [`CHUNK`] bytes, and where each is: one
+/// allocation per megabyte of rows, not one per row. Sorting moves the places, not the bytes.
+#[derive(Default)]
+struct Rows {
+    chunks: Vec<Vec<u8>>,
+    places: Vec<Place>,
+}
+
+impl Rows {
+    fn len(&self) -> usize {
+        self.places.len()
+    }
+
+    /// Packs a row after the others; its bytes.
+    fn push(&mut self, row: &[Cell<'_>]) -> usize {
+        self.add(packed_len(row), |c| pack_into(c, row))
+    }
+
+    /// A row `write` puts at the end of a chunk with room for about `need` bytes (a new one
+    /// when the last has not); its bytes.
+    fn add(&mut self, need: usize, write: impl FnOnce(&mut Vec<u8>)) -> usize {
+        if self.chunks.last().is_none_or(|c| c.capacity() - c.len() < need) {
+            self.chunks.push(Vec::with_capacity(CHUNK.max(need)));
+        }
+        let chunk = self.chunks.len().saturating_sub(1);
+        let Some(c) = self.chunks.last_mut() else { return 0 };
+        let start = c.len();
+        write(c);
+        // A chunk holds rows of a few hundred bytes up to its size, or one larger row: its
+        // offsets fit in 32 bits, as the row's own do.
+        let at = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
+        self.places.push(Place { chunk: at(chunk), start: at(start), end: at(c.len()) });
+        c.len() - start
+    }
+
+    fn row(&self, p: Place) -> &[u8] {
+        row_at(&self.chunks, p)
+    }
+
+    /// The rows in their order.
+    fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.places.iter().map(|&p| self.row(p))
+    }
+
+    /// `other`'s rows after these (its chunks moved, not copied).
+    fn append(&mut self, other: Rows) {
+        let base = u32::try_from(self.chunks.len()).unwrap_or(u32::MAX);
+        self.chunks.extend(other.chunks);
+        self.places.extend(other.places.into_iter().map(|p| Place { chunk: p.chunk + base, ..p }));
+    }
+
+    /// Keeps the first `n` rows, copied into chunks of their own: the others' room is freed.
+    fn truncate(&mut self, n: usize) {
+        let mut kept = Rows::default();
+        for &p in self.places.iter().take(n) {
+            let row = self.row(p);
+            kept.add(row.len(), |c| c.extend_from_slice(row));
+        }
+        *self = kept;
+    }
+
+    /// Sorts the rows on every core. When every row's first key gives a number
+    /// ([`first_key`]), they are sorted with it beside them, and most comparisons end there.
+    fn sort(&mut self, keys: &[(usize, bool)]) {
+        let Rows { chunks, places } = self;
+        let keyed: Option<Vec<(First, Place)>> =
+            places.iter().map(|&p| first_key(row_at(chunks, p), keys).map(|k| (k, p))).collect();
+        match keyed {
+            Some(mut keyed) => {
+                keyed.par_sort_unstable_by(|(x, a), (y, b)| {
+                    cmp_first((Some(*x), row_at(chunks, *a)), (Some(*y), row_at(chunks, *b)), keys)
+                });
+                places.clear();
+                places.extend(keyed.into_iter().map(|(_, p)| p));
+            }
+            None => places.par_sort_unstable_by(|a, b| cmp_packed(row_at(chunks, *a), row_at(chunks, *b), keys)),
+        }
+    }
+}
+
+/// The packed row at `p`.
+fn row_at(chunks: &[Vec<u8>], p: Place) -> &[u8] {
+    chunks.get(p.chunk as usize).and_then(|c| c.get(p.start as usize..p.end as usize)).unwrap_or_default()
 }
 
 /// One query's rows, in order, within a memory budget shared by its workers.
@@ -73,9 +176,11 @@ pub struct Ordered {
     budget: usize,
     /// Bytes held by every worker of the query.
     shared: Arc<AtomicUsize>,
-    /// Rows packed (see [`pack`]): one allocation each, compared without unpacking.
-    rows: Vec<Box<[u8]>>,
+    /// Rows packed (see [`pack_into`]), compared without unpacking.
+    rows: Rows,
     bytes: usize,
+    /// Of `bytes`, those not yet in the shared account ([`UNSHARED`]).
+    unshared: usize,
     runs: Vec<Run>,
     error: Option<String>,
 }
@@ -101,8 +206,9 @@ impl Plan {
             limit: self.limit,
             budget: self.budget,
             shared: Arc::clone(&self.shared),
-            rows: Vec::new(),
+            rows: Rows::default(),
             bytes: 0,
+            unshared: 0,
             runs: Vec::new(),
             error: None,
         }
@@ -112,30 +218,43 @@ impl Plan {
 impl Ordered {
     /// Adds a row: its values are packed at once, text copied straight from where it is.
     pub fn push(&mut self, row: &[Cell<'_>]) {
-        let packed = pack(row);
-        let b = held(&packed);
+        let b = self.rows.push(row) + std::mem::size_of::<Place>();
         self.bytes += b;
-        let total = self.shared.fetch_add(b, AtomicOrdering::Relaxed) + b;
-        self.rows.push(packed);
+        self.unshared += b;
         if let Some(n) = self.limit {
             if self.rows.len() >= 2 * n.max(512) {
                 self.cut(n);
             }
         }
-        // A worker spills once it holds a fair share of the budget and all hold more.
-        if total > self.budget && self.bytes >= self.budget / 8 {
-            self.spill();
+        // (A small budget is shared sooner, so that it holds.)
+        if self.unshared >= UNSHARED.min(self.budget / 16) {
+            let total = self.share();
+            // A worker spills once it holds a fair share of the budget and all hold more.
+            if total > self.budget && self.bytes >= self.budget / 8 {
+                self.spill();
+            }
         }
+    }
+
+    /// Adds the bytes not yet shared to the shared account; what all workers hold.
+    fn share(&mut self) -> usize {
+        let b = std::mem::take(&mut self.unshared);
+        self.shared.fetch_add(b, AtomicOrdering::Relaxed) + b
+    }
+
+    /// No longer holds `b` of its bytes (shared first, so the account never goes below 0).
+    fn release(&mut self, b: usize) {
+        self.share();
+        self.shared.fetch_sub(b, AtomicOrdering::Relaxed);
+        self.bytes -= b;
     }
 
     /// Sorts, keeps the first `n`.
     fn cut(&mut self, n: usize) {
-        let keys = Arc::clone(&self.keys);
-        self.rows.sort_unstable_by(|a, b| cmp_packed(a, b, &keys));
+        self.rows.sort(&self.keys);
         self.rows.truncate(n);
-        let kept: usize = self.rows.iter().map(|r| held(r)).sum();
-        self.shared.fetch_sub(self.bytes - kept, AtomicOrdering::Relaxed);
-        self.bytes = kept;
+        let kept: usize = self.rows.iter().map(held).sum();
+        self.release(self.bytes - kept);
     }
 
     /// Writes the rows, sorted, to a temporary file (removed when closed) as one run.
@@ -145,11 +264,11 @@ impl Ordered {
         } else {
             // Spills happen where a pass's rows are merged, while the scan's workers wait:
             // the sort uses them.
-            sort_packed(&mut self.rows, &self.keys);
+            self.rows.sort(&self.keys);
         }
         let written = (|| -> std::io::Result<std::fs::File> {
             let mut out = BufWriter::with_capacity(1 << 16, tempfile::tempfile()?);
-            for r in &self.rows {
+            for r in self.rows.iter() {
                 write_packed(&mut out, r)?;
             }
             let mut file = out.into_inner().map_err(|e| e.into_error())?;
@@ -159,9 +278,8 @@ impl Ordered {
         match written {
             Ok(file) => {
                 self.runs.push(Run { file, level: 0 });
-                self.rows = Vec::new();
-                self.shared.fetch_sub(self.bytes, AtomicOrdering::Relaxed);
-                self.bytes = 0;
+                self.rows = Rows::default();
+                self.release(self.bytes);
                 self.compact();
             }
             // Keep the rows in memory: over budget, but nothing lost; said on drain.
@@ -203,8 +321,9 @@ impl Ordered {
         if other.rows.len() > self.rows.len() {
             std::mem::swap(&mut self.rows, &mut other.rows);
         }
-        self.rows.append(&mut other.rows);
+        self.rows.append(std::mem::take(&mut other.rows));
         self.bytes += std::mem::take(&mut other.bytes);
+        self.unshared += std::mem::take(&mut other.unshared);
         self.runs.append(&mut other.runs);
         self.compact();
         self.error = self.error.take().or(other.error.take());
@@ -212,7 +331,7 @@ impl Ordered {
             self.cut(n);
         }
         // The scan's many small collectors grow by merging, not only by pushing.
-        if self.shared.load(AtomicOrdering::Relaxed) > self.budget && self.bytes >= self.budget / 8 {
+        if self.share() > self.budget && self.bytes >= self.budget / 8 {
             self.spill();
         }
         self
@@ -227,12 +346,12 @@ impl Ordered {
         mut sink: impl FnMut(RowRef<'_>) -> Result<(), E>,
     ) -> Result<(u64, Option<String>), DrainError<E>> {
         let keys = Arc::clone(&self.keys);
-        sort_packed(&mut self.rows, &keys);
+        self.rows.sort(&keys);
         let limit = self.limit.unwrap_or(usize::MAX);
         let warning = self.error.take();
         let mut sent = 0u64;
         let rows = std::mem::take(&mut self.rows);
-        self.shared.fetch_sub(std::mem::take(&mut self.bytes), AtomicOrdering::Relaxed);
+        self.release(self.bytes);
         let mut emit = |packed: &[u8]| -> Result<bool, DrainError<E>> {
             if sent as usize >= limit {
                 return Ok(false);
@@ -242,7 +361,7 @@ impl Ordered {
             Ok(true)
         };
         if self.runs.is_empty() {
-            for r in &rows {
+            for r in rows.iter() {
                 if !emit(r)? {
                     break;
                 }
@@ -253,7 +372,7 @@ impl Ordered {
             .into_iter()
             .map(|r| Source::Run(BufReader::with_capacity(RUN_BUFFER, r.file)))
             .collect();
-        sources.push(Source::Memory(rows.into_iter()));
+        sources.push(Source::Memory(rows, 0));
         // The runs are merged on a thread of their own, a batch of rows ahead of the sink:
         // merging and writing the rows out each take one core.
         std::thread::scope(|scope| {
@@ -300,8 +419,7 @@ impl Ordered {
 
 impl Drop for Ordered {
     fn drop(&mut self) {
-        self.shared.fetch_sub(self.bytes, AtomicOrdering::Relaxed);
-        self.bytes = 0;
+        self.release(self.bytes);
     }
 }
 
@@ -314,7 +432,8 @@ pub enum DrainError<E> {
 
 enum Source {
     Run(BufReader<std::fs::File>),
-    Memory(std::vec::IntoIter<Box<[u8]>>),
+    /// Rows in memory, sorted, and the next one's index.
+    Memory(Rows, usize),
 }
 
 /// Rows merged before the sink takes them, per batch.
@@ -420,11 +539,13 @@ impl Source {
     /// The next packed row into `row` (its room reused); `false` when the source is done.
     fn next_into(&mut self, row: &mut Vec<u8>) -> Result<bool, String> {
         match self {
-            Source::Memory(it) => Ok(it
-                .next()
-                .map(|r| {
+            Source::Memory(rows, next) => Ok(rows
+                .places
+                .get(*next)
+                .map(|&p| {
                     row.clear();
-                    row.extend_from_slice(&r);
+                    row.extend_from_slice(rows.row(p));
+                    *next += 1;
                 })
                 .is_some()),
             Source::Run(file) => read_packed_into(file, row).map_err(|e| format!("cannot read back spilled rows: {e}")),
@@ -652,12 +773,25 @@ impl<'a> RowRef<'a> {
     }
 }
 
-fn pack(row: &[Cell<'_>]) -> Box<[u8]> {
+/// A row packed on its own (tests).
+#[cfg(test)]
+fn pack(row: &[Cell<'_>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    pack_into(&mut out, row);
+    out
+}
+
+/// The bytes [`pack_into`] takes for a row (JSON text other than strings estimated).
+fn packed_len(row: &[Cell<'_>]) -> usize {
+    4 + 4 * row.len() + row.iter().map(|v| 1 + if let Cell::Text(s) = v { s.len() } else { 8 }).sum::<usize>()
+}
+
+/// A row packed at the end of `out`; where each value ends is counted from the row's start.
+fn pack_into(out: &mut Vec<u8>, row: &[Cell<'_>]) {
+    let base = out.len();
     let head = 4 + 4 * row.len();
-    let size = row.iter().map(|v| 1 + if let Cell::Text(s) = v { s.len() } else { 8 }).sum::<usize>();
-    let mut out = Vec::with_capacity(head + size);
     out.extend_from_slice(&(row.len() as u32).to_le_bytes());
-    out.resize(head, 0);
+    out.resize(base + head, 0);
     for (i, cell) in row.iter().enumerate() {
         match cell {
             Cell::Null | Cell::Json(Value::Null) => out.push(tag::NULL),
@@ -689,10 +823,9 @@ fn pack(row: &[Cell<'_>]) -> Box<[u8]> {
                 out.extend_from_slice(other.to_string().as_bytes());
             }
         }
-        let end = out.len() as u32;
-        out[4 + 4 * i..8 + 4 * i].copy_from_slice(&end.to_le_bytes());
+        let end = (out.len() - base) as u32;
+        out[base + 4 + 4 * i..base + 8 + 4 * i].copy_from_slice(&end.to_le_bytes());
     }
-    out.into_boxed_slice()
 }
 
 fn u32_at(p: &[u8], at: usize) -> usize {
@@ -815,19 +948,6 @@ impl Ord for Head {
         // BinaryHeap pops the greatest: reverse, and break ties by source for stability.
         by_keys.then(self.src.cmp(&other.src)).reverse()
     }
-}
-
-/// Sorts packed rows on every core. When every row's first key gives a number
-/// ([`first_key`]), the rows are sorted with it beside them, and most comparisons end there.
-fn sort_packed(rows: &mut Vec<Box<[u8]>>, keys: &[(usize, bool)]) {
-    if !rows.iter().all(|r| first_key(r, keys).is_some()) {
-        rows.par_sort_unstable_by(|a, b| cmp_packed(a, b, keys));
-        return;
-    }
-    let mut keyed: Vec<(First, Box<[u8]>)> =
-        std::mem::take(rows).into_iter().map(|r| (first_key(&r, keys).unwrap_or_default(), r)).collect();
-    keyed.par_sort_unstable_by(|(x, a), (y, b)| cmp_first((Some(*x), a), (Some(*y), b), keys));
-    *rows = keyed.into_iter().map(|(_, r)| r).collect();
 }
 
 /// A row's first sort key as a number ([`first_key`]): three words of 24 bytes, compared in
