@@ -74,8 +74,9 @@ impl<W: std::io::Write> RowWriter<W> {
             self.line.clear();
             if r.join_texts_into(b',', &mut self.line) && plain_csv(&self.line, r.len()) {
                 self.line.push(b'\n');
+                self.out.write_all(&self.line)?;
                 self.rows += 1;
-                return self.out.write_all(&self.line);
+                return Ok(());
             }
             for i in 0..r.len() {
                 if i > 0 {

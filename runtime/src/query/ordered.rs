@@ -61,9 +61,9 @@ pub fn cmp_rows(a: &[Value], b: &[Value], keys: &[(usize, bool)]) -> Ordering {
     Ordering::Equal
 }
 
-/// What a packed row costs in memory: its bytes, and its place in [`Rows`].
-fn held(p: &[u8]) -> usize {
-    p.len() + std::mem::size_of::<Place>()
+/// What a packed row of `len` bytes costs in memory: its bytes, and its place in [`Rows`].
+fn held(len: usize) -> usize {
+    len + std::mem::size_of::<Place>()
 }
 
 /// Bytes a worker holds before it adds them to the query's shared account: one atomic
@@ -85,7 +85,7 @@ struct Place {
 }
 
 /// Packed rows one after another in chunks of [`CHUNK`] bytes, and where each is: one
-/// allocation per megabyte of rows, not one per row. Sorting moves the places, not the bytes.
+/// allocation per chunk of rows, not one per row. Sorting moves the places, not the bytes.
 #[derive(Default)]
 struct Rows {
     chunks: Vec<Vec<u8>>,
@@ -218,7 +218,7 @@ impl Plan {
 impl Ordered {
     /// Adds a row: its values are packed at once, text copied straight from where it is.
     pub fn push(&mut self, row: &[Cell<'_>]) {
-        let b = self.rows.push(row) + std::mem::size_of::<Place>();
+        let b = held(self.rows.push(row));
         self.bytes += b;
         self.unshared += b;
         if let Some(n) = self.limit {
@@ -253,7 +253,7 @@ impl Ordered {
     fn cut(&mut self, n: usize) {
         self.rows.sort(&self.keys);
         self.rows.truncate(n);
-        let kept: usize = self.rows.iter().map(held).sum();
+        let kept: usize = self.rows.iter().map(|r| held(r.len())).sum();
         self.release(self.bytes - kept);
     }
 
@@ -707,6 +707,11 @@ impl<'a> RowRef<'a> {
         let end = if width == 0 { start } else { u32_at(p.bytes, 4 * width) };
         // The values were checked as UTF-8 text as a whole; only such a row is joined.
         let Some(all) = p.text.and_then(|t| t.as_bytes().get(..end.wrapping_sub(start))) else { return false };
+        let Some((_, values)) = all.split_first() else { return width == 0 };
+        let base = out.len();
+        out.extend_from_slice(values);
+        // Each value's tag checked; each tag but the first (copied one byte before it stands
+        // in `all`) becomes the separator.
         let mut at = 0;
         for i in 0..width {
             let next = u32_at(p.bytes, 4 + 4 * i).wrapping_sub(start);
@@ -716,19 +721,13 @@ impl<'a> RowRef<'a> {
                 _ => false,
             };
             if !fits || next > all.len() {
+                out.truncate(base);
                 return false;
             }
-            at = next;
-        }
-        let Some((_, values)) = all.split_first() else { return width == 0 };
-        let base = out.len();
-        out.extend_from_slice(values);
-        // Each tag but the first, where the value before it ends.
-        for i in 0..width.saturating_sub(1) {
-            let tag_at = u32_at(p.bytes, 4 + 4 * i).wrapping_sub(start + 1);
-            if let Some(b) = out.get_mut(base.wrapping_add(tag_at)) {
+            if let Some(b) = out.get_mut((base + at).wrapping_sub(1)).filter(|_| i > 0) {
                 *b = sep;
             }
+            at = next;
         }
         true
     }
