@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::ordered::{Cell, DrainError, Ordered, Plan, RowRef, MEMORY_BUDGET};
 use super::{Answer, Params, QueryDef, QueryError};
-use crate::engine::local::{EngineError, EventNames, How, Mirror, Pass, Rec};
+use crate::engine::local::{EngineError, EventNames, How, Mirror, Rec};
 use crate::engine::ScanStats;
 use crate::lake::{Constraint, LakeLayout, TableDef};
 use crate::records::cloudtrail::{extract_scalar, Field, Fields, Record};
@@ -174,8 +174,7 @@ fn evaluate(
         _ => Vec::new(),
     };
     let needles = (!needles.is_empty()).then(|| EventNames::new(&needles));
-    let mut scanner =
-        Scanner { mirror, today, stats: ScanStats::default(), needles, pass: Pass::Group, fields: Fields::ALL };
+    let mut scanner = Scanner { mirror, today, stats: ScanStats::default(), needles, fields: Fields::ALL };
     let limit = super::row_limit(q, params);
     let rows = match q.name {
         "events" | "switch-roles" | "activity" => {
@@ -532,7 +531,6 @@ fn events(
         ]);
     };
     let plan = Plan::new(&kind.order(), limit, MEMORY_BUDGET);
-    scanner.pass = Pass::Bounded;
     scanner.fields = kind.fields(user.is_some());
     scanner.run(table, constraints, || plan.collector(), visit, Ordered::merge)
 }
@@ -990,8 +988,6 @@ struct Scanner<'m> {
     /// Literal strings every wanted record contains (event names): objects and records
     /// holding none are not parsed.
     needles: Option<EventNames>,
-    /// How the scan's passes are cut ([`Pass::Bounded`] for rows kept in order).
-    pass: Pass,
     /// The CloudTrail fields the query's visitor reads (the equivalence tests against the
     /// SQL catch a field read but not listed: it would be `None`).
     fields: Fields,
@@ -1013,7 +1009,7 @@ impl Scanner<'_> {
         M: Fn(A, A) -> A + Sync + Send,
     {
         let (folders, s0) = self.mirror.folders(table, constraints, self.today).map_err(QueryError::Engine)?;
-        let how = How { needles: self.needles.as_ref(), pass: self.pass, fields: self.fields };
+        let how = How { needles: self.needles.as_ref(), fields: self.fields };
         let (acc, mut s1) = self.mirror.scan_filtered(table.kind, &folders, how, init, visit, merge);
         self.mirror.complete_totals(&table.location, &folders, &mut s1);
         self.stats.partitions_projected += s0.partitions_projected;
