@@ -3,6 +3,9 @@
 //! of `event-counts` and `events`, best of five.
 //!
 //! cargo run --release -p opslake-runtime --example scan_throughput -- /tmp/opslake-bench-1.0g-1f 20000
+//!
+//! For a profiler (`valgrind --tool=callgrind`, `perf record`), `SET=counts RUNS=1` reads with
+//! one field set (the first whose name contains `SET`), once.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -49,9 +52,13 @@ fn main() -> Result<(), String> {
             Fields::of(&shared).with(Fields::of(&events)).with(Fields::of(&[Field::UserIdentity])),
         ),
     ];
-    for (name, fields) in sets {
+    let only = std::env::var("SET").unwrap_or_default();
+    let runs: usize = std::env::var("RUNS").map_or(Ok(5), |n| n.parse().map_err(|e| format!("RUNS: {e}")))?;
+    for (name, fields) in
+        sets.into_iter().filter(|(name, _)| name.contains(only.as_str())).take(if only.is_empty() { 4 } else { 1 })
+    {
         let (mut best, mut records) = (f64::MAX, 0);
-        for _ in 0..5 {
+        for _ in 0..runs {
             let t = Instant::now();
             records = 0;
             for text in &texts {

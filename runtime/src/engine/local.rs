@@ -1,12 +1,13 @@
 //! The local engine: reads a mirror of the log buckets (`s3://B/K` at `ROOT/B/K`, as
 //! `aws s3 sync s3://B ROOT/B` leaves it) through the same table definitions Athena uses.
 //!
-//! A scan projects the partitions the query's constraints allow (pruning like Athena), lists
-//! the objects under each partition location, then reads them in parallel (one object per
+//! A scan projects the partitions the query's constraints allow (pruning like Athena); its
+//! workers take a partition folder at a time, list it and read its objects (one object per
 //! worker at a time, so memory stays bounded whatever the data size). Corrupt objects are
 //! reported with their key and skipped.
 
 use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
@@ -31,53 +32,15 @@ pub enum Rec<'r, 'a> {
 /// Partition values of the object a record came from (`account`, `region`, …).
 pub type Partition = BTreeMap<String, String>;
 
-/// A partition's folder in the mirror: what a scan lists, a group of folders at a time.
+/// A partition's folder in the mirror: what one of a scan's workers lists and reads.
 #[derive(Debug, Clone)]
 pub struct Folder {
     pub path: PathBuf,
     pub partition: Arc<Partition>,
 }
 
-/// An object to read: its folder (shared by the folder's objects, and opened once per
-/// worker for all of them) and its name there. Only the objects of the folders being scanned
-/// are listed at once, so a scan's memory does not grow with the number of objects in the
-/// mirror.
-#[derive(Debug, Clone)]
-pub struct Object {
-    dir: Arc<Path>,
-    name: Box<std::ffi::OsStr>,
-    pub partition: Arc<Partition>,
-}
-
-impl Object {
-    pub fn path(&self) -> PathBuf {
-        self.dir.join(&*self.name)
-    }
-
-    /// The order of the objects' paths' bytes (cheaper than comparing them component by
-    /// component, and the same whichever folder a scan starts from).
-    fn cmp_path(&self, other: &Object) -> std::cmp::Ordering {
-        if Arc::ptr_eq(&self.dir, &other.dir) {
-            return self.name.as_encoded_bytes().cmp(other.name.as_encoded_bytes());
-        }
-        let bytes = |o: &Object| {
-            let mut b = o.dir.as_os_str().as_encoded_bytes().to_vec();
-            b.push(std::path::MAIN_SEPARATOR as u8);
-            b.extend_from_slice(o.name.as_encoded_bytes());
-            b
-        };
-        bytes(self).cmp(&bytes(other))
-    }
-}
-
-/// Folders listed together, per scan thread.
-const FOLDERS_PER_THREAD: usize = 32;
-/// Objects read per parallel pass, per scan thread. A pass waits for its slowest worker and
-/// ends in a merge of its accumulators, so passes are long. What accumulators that hold rows
-/// keep in memory is bounded by their own account ([`crate::query::ordered`] spills sorted
-/// runs), not by the pass: rows in passes of 256 objects per thread took 10 % longer than in
-/// passes of 4,096, and peaked higher (1 GB set: 1.31 s and 110 MB against 1.14 s and 107 MB).
-const OBJECTS_PER_THREAD: usize = 4096;
+/// A folder with this many objects or more is read by every scan thread, not by one.
+const SHARED_FOLDER: usize = 64;
 
 /// How a scan reads: the event names it wants (objects and records without any are not
 /// parsed), and the CloudTrail fields its visitor reads (the others are skipped,
@@ -253,82 +216,19 @@ impl Mirror {
                 .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
             p.begin(objects, bytes);
         }
-        let threads = rayon::current_num_threads();
-        let group = (threads * FOLDERS_PER_THREAD).max(1);
-        let pass = threads.max(1) * OBJECTS_PER_THREAD;
-        let mut done: Option<(A, ScanStats)> = None;
-        let mut listed = 0;
         let present = AtomicUsize::new(0);
-        // Folders are listed a group at a time, and their objects read in passes of `pass`
-        // objects: what a pass's workers hold before their accumulators merge is bounded,
-        // however full the folders are.
-        let mut pending: Vec<Object> = Vec::new();
-        let mut groups = folders.chunks(group).peekable();
-        while let Some(chunk) = groups.next() {
-            let objects = chunk.par_iter().flat_map_iter(|f| {
-                let mut files = Vec::new();
-                if walk(&f.path, &f.partition, &mut files) {
-                    present.fetch_add(1, AtomicOrdering::Relaxed);
-                }
-                files.sort_unstable_by(Object::cmp_path);
-                files
-            });
-            pending.par_extend(objects);
-            let last = groups.peek().is_none();
-            while pending.len() >= pass || (last && !pending.is_empty()) {
-                let n = pending.len().min(pass);
-                listed += n as u64;
-                let (acc, stats) = self.scan_objects(kind, &pending[..n], how, &init, &visit, &merge);
-                pending.drain(..n);
-                done = Some(match done {
-                    None => (acc, stats),
-                    Some((a, mut sa)) => {
-                        sa.merge(stats);
-                        (merge(a, acc), sa)
-                    }
-                });
-            }
-        }
-        if let Some(p) = progress {
-            p.finish();
-        }
-        let (acc, mut stats) = done.unwrap_or_else(|| (init(), ScanStats::default()));
-        stats.objects_listed = listed;
-        stats.partitions_present = present.into_inner();
-        stats.problems.sort_by(|a, b| a.key.cmp(&b.key));
-        (acc, stats)
-    }
-
-    /// One group's objects, read in parallel, in their order.
-    fn scan_objects<A, I, V, M>(
-        &self,
-        kind: TableKind,
-        objects: &[Object],
-        how: How<'_>,
-        init: &I,
-        visit: &V,
-        merge: &M,
-    ) -> (A, ScanStats)
-    where
-        A: Send,
-        I: Fn() -> A + Sync + Send,
-        V: Fn(&mut A, Rec<'_, '_>, &Partition) + Sync + Send,
-        M: Fn(A, A) -> A + Sync + Send,
-    {
-        let progress = self.progress.as_deref();
-        // Leaves of a few hundred objects at most (a few per thread for a small scan): each
-        // leaf folds into its own accumulator, and accumulators cost a merge each.
-        let leaf = (objects.len() / (rayon::current_num_threads() * 64)).max(1);
-        objects
+        let reading = Reading { kind, root: &self.root, how, init: &init, visit: &visit, merge: &merge, progress };
+        // A folder is the unit of work: a worker lists it and reads its objects through the
+        // handle it listed them with. Each worker holds the names of the folder it is reading
+        // only, and accumulators merge as rayon's work tree joins.
+        let (acc, mut stats) = folders
             .par_iter()
-            .with_min_len(leaf)
             .fold(
                 || (init(), ScanStats::default()),
-                |(mut acc, mut stats), obj| {
-                    let (records, bytes) = (stats.records, stats.bytes_scanned);
-                    read_object(kind, &self.root, obj, how, &mut acc, visit, &mut stats);
-                    if let Some(p) = progress {
-                        p.advance(stats.bytes_scanned - bytes, stats.records - records);
+                |(mut acc, mut stats), f| {
+                    if let Some(listing) = list(&f.path) {
+                        present.fetch_add(1, AtomicOrdering::Relaxed);
+                        reading.folder(&listing, &f.partition, &mut acc, &mut stats);
                     }
                     (acc, stats)
                 },
@@ -339,7 +239,110 @@ impl Mirror {
                     sa.merge(sb);
                     (merge(a, b), sa)
                 },
-            )
+            );
+        if let Some(p) = progress {
+            p.finish();
+        }
+        stats.partitions_present = present.into_inner();
+        stats.problems.sort_by(|a, b| a.key.cmp(&b.key));
+        (acc, stats)
+    }
+}
+
+/// What every object of one scan is read with.
+struct Reading<'s, I, V, M> {
+    kind: TableKind,
+    root: &'s Path,
+    how: How<'s>,
+    init: &'s I,
+    visit: &'s V,
+    merge: &'s M,
+    progress: Option<&'s dyn ScanProgress>,
+}
+
+impl<A, I, V, M> Reading<'_, I, V, M>
+where
+    A: Send,
+    I: Fn() -> A + Sync + Send,
+    V: Fn(&mut A, Rec<'_, '_>, &Partition) + Sync + Send,
+    M: Fn(A, A) -> A + Sync + Send,
+{
+    /// A listed folder's objects in name order, then its subfolders'. A folder of
+    /// [`SHARED_FOLDER`] objects or more is read in parallel, into accumulators of its own
+    /// that are merged into `acc` after it.
+    fn folder(&self, listing: &Listing, partition: &Partition, acc: &mut A, stats: &mut ScanStats) {
+        stats.objects_listed += listing.files.len() as u64;
+        if listing.files.len() >= SHARED_FOLDER {
+            let (theirs, s) = listing
+                .files
+                .par_iter()
+                .fold(
+                    || ((self.init)(), ScanStats::default()),
+                    |(mut acc, mut stats), name| {
+                        self.object(listing, name, partition, &mut acc, &mut stats);
+                        (acc, stats)
+                    },
+                )
+                .reduce(
+                    || ((self.init)(), ScanStats::default()),
+                    |(a, mut sa), (b, sb)| {
+                        sa.merge(sb);
+                        ((self.merge)(a, b), sa)
+                    },
+                );
+            let mine = std::mem::replace(acc, (self.init)());
+            *acc = (self.merge)(mine, theirs);
+            stats.merge(s);
+        } else {
+            for name in &listing.files {
+                self.object(listing, name, partition, acc, stats);
+            }
+        }
+        for sub in &listing.folders {
+            if let Some(l) = list(sub) {
+                self.folder(&l, partition, acc, stats);
+            }
+        }
+    }
+
+    /// One object: read, inflated if it is gzip, and its records visited.
+    fn object(&self, listing: &Listing, name: &OsStr, partition: &Partition, acc: &mut A, stats: &mut ScanStats) {
+        let (records, bytes) = (stats.records, stats.bytes_scanned);
+        let problem = |reason: String| Problem { key: key_of(self.root, &listing.path.join(name)), reason };
+        let mut read = |scratch: &mut Scratch| {
+            let Scratch { file, text, decoder } = scratch;
+            file.clear();
+            // Read through `take`: a `File`'s own `read_to_end` asks for its size and
+            // position first (two system calls per object), and the buffer is already large
+            // enough.
+            if let Err(e) = listing.open(name).and_then(|f| f.take(u64::MAX).read_to_end(file)) {
+                stats.problems.push(problem(format!("cannot read: {e}")));
+                return;
+            }
+            stats.objects_scanned += 1;
+            stats.bytes_scanned += file.len() as u64;
+            let body: &[u8] = match records::inflate(file, text, decoder) {
+                Ok(Some(n)) => &text[..n],
+                Ok(None) => file,
+                Err(e) => {
+                    stats.problems.push(problem(e.0));
+                    return;
+                }
+            };
+            stats.bytes_decompressed += body.len() as u64;
+            read_body(self.kind, body, partition, self.how, acc, self.visit, stats, &problem);
+            scratch.trim();
+        };
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => read(&mut scratch),
+            // This thread is already reading an object: a visitor that waits on parallel
+            // work (a sort that spills) lets rayon run another object's read here. It gets
+            // buffers of its own.
+            Err(_) => read(&mut Scratch::new()),
+        });
+        if let Some(p) = self.progress {
+            p.advance(stats.bytes_scanned - bytes, stats.records - records);
+        }
     }
 }
 
@@ -388,9 +391,8 @@ impl EventNames {
 }
 
 /// Hadoop and Athena ignore objects whose name starts with `_` or `.`.
-fn hidden(name: &std::ffi::OsStr) -> bool {
-    let n = name.to_string_lossy();
-    n.starts_with('_') || n.starts_with('.')
+fn hidden(name: &OsStr) -> bool {
+    matches!(name.as_encoded_bytes().first(), Some(b'_' | b'.'))
 }
 
 /// (files, bytes) under `dir` but not under the `skip` folders (for the totals: their objects
@@ -413,117 +415,114 @@ fn count(dir: &Path, skip: &std::collections::HashSet<&Path>) -> (u64, u64) {
         .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
 }
 
-/// Every visible file under `dir` into `out` (no `stat`: the read gives the size), each
-/// folder's path shared by its objects; whether `dir` could be listed (a projected partition
-/// that is not there cannot).
-fn walk(dir: &Path, partition: &Arc<Partition>, out: &mut Vec<Object>) -> bool {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return false;
-    };
-    let shared: Arc<Path> = Arc::from(dir);
-    let mut folders = Vec::new();
-    for e in entries.flatten() {
+/// A listed folder: its visible files, sorted by name, its subfolders, and (on Unix) the
+/// handle it was listed through, which its files are opened relative to (`openat`): the
+/// kernel does not walk the folder's whole path again for each of them.
+struct Listing {
+    path: PathBuf,
+    files: Vec<OsString>,
+    folders: Vec<PathBuf>,
+    #[cfg(unix)]
+    handle: rustix::fs::Dir,
+}
+
+impl Listing {
+    #[cfg(unix)]
+    fn open(&self, name: &OsStr) -> std::io::Result<std::fs::File> {
+        use rustix::fs::{Mode, OFlags};
+        let fd = rustix::fs::openat(self.handle.fd()?, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+        Ok(std::fs::File::from(fd))
+    }
+
+    #[cfg(not(unix))]
+    fn open(&self, name: &OsStr) -> std::io::Result<std::fs::File> {
+        std::fs::File::open(self.path.join(name))
+    }
+
+    fn sorted(mut self) -> Listing {
+        self.files.sort_unstable_by(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));
+        self.folders.sort_unstable();
+        self
+    }
+}
+
+/// What a listing found a name to be: a file is read, a folder listed, anything else left.
+#[derive(PartialEq)]
+enum Entry {
+    File,
+    Folder,
+    Other,
+}
+
+impl Entry {
+    fn of(t: std::fs::FileType) -> Entry {
+        if t.is_file() {
+            Entry::File
+        } else if t.is_dir() {
+            Entry::Folder
+        } else {
+            Entry::Other
+        }
+    }
+}
+
+/// `dir`'s visible files and subfolders (no `stat`: the listing gives each name's type, and
+/// the read gives a file's size); `None` when it cannot be listed (a projected partition that
+/// is not there).
+#[cfg(unix)]
+fn list(dir: &Path) -> Option<Listing> {
+    use rustix::fs::{FileType, Mode, OFlags, CWD};
+    use std::os::unix::ffi::OsStrExt as _;
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let mut handle = rustix::fs::Dir::new(rustix::fs::openat(CWD, dir, flags, Mode::empty()).ok()?).ok()?;
+    let (mut files, mut folders) = (Vec::new(), Vec::new());
+    while let Some(Ok(e)) = handle.read() {
+        let name = OsStr::from_bytes(e.file_name().to_bytes());
+        // (`.` and `..`, which a listing of its own gives, among them.)
+        if hidden(name) {
+            continue;
+        }
+        let entry = match e.file_type() {
+            FileType::RegularFile => Entry::File,
+            FileType::Directory => Entry::Folder,
+            // Some file systems do not say: asked, without following a link (as std's does).
+            FileType::Unknown => {
+                std::fs::symlink_metadata(dir.join(name)).map_or(Entry::Other, |m| Entry::of(m.file_type()))
+            }
+            _ => Entry::Other,
+        };
+        match entry {
+            Entry::File => files.push(name.to_os_string()),
+            Entry::Folder => folders.push(dir.join(name)),
+            Entry::Other => {}
+        }
+    }
+    Some(Listing { path: dir.to_path_buf(), files, folders, handle }.sorted())
+}
+
+#[cfg(not(unix))]
+fn list(dir: &Path) -> Option<Listing> {
+    let (mut files, mut folders) = (Vec::new(), Vec::new());
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
         let name = e.file_name();
         if hidden(&name) {
             continue;
         }
-        match e.file_type() {
-            Ok(ft) if ft.is_dir() => folders.push(e.path()),
-            Ok(ft) if ft.is_file() => out.push(Object {
-                dir: Arc::clone(&shared),
-                name: name.into_boxed_os_str(),
-                partition: Arc::clone(partition),
-            }),
-            _ => {}
+        match e.file_type().map_or(Entry::Other, Entry::of) {
+            Entry::File => files.push(name),
+            Entry::Folder => folders.push(e.path()),
+            Entry::Other => {}
         }
     }
-    for f in folders {
-        walk(&f, partition, out);
-    }
-    true
-}
-
-/// The folder a worker is reading, kept open for its next object.
-type HeldFolder = Option<(Arc<Path>, std::fs::File)>;
-
-/// Opens an object. On Unix, relative to its folder (`openat`), which the worker keeps open
-/// (`held`) while it reads that folder's objects: the kernel does not walk the whole path
-/// again for every object. A folder that cannot be opened (searchable but not readable) is
-/// passed through by path.
-#[cfg(unix)]
-fn open(obj: &Object, held: &mut HeldFolder) -> std::io::Result<std::fs::File> {
-    use rustix::fs::{Mode, OFlags};
-    let dir = match held {
-        Some((dir, handle)) if Arc::ptr_eq(dir, &obj.dir) => handle,
-        _ => {
-            *held = std::fs::File::open(&*obj.dir).ok().map(|handle| (Arc::clone(&obj.dir), handle));
-            match held {
-                Some((_, handle)) => handle,
-                None => return std::fs::File::open(obj.path()),
-            }
-        }
-    };
-    let fd = rustix::fs::openat(&*dir, &*obj.name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
-    Ok(std::fs::File::from(fd))
-}
-
-#[cfg(not(unix))]
-fn open(obj: &Object, _held: &mut HeldFolder) -> std::io::Result<std::fs::File> {
-    std::fs::File::open(obj.path())
-}
-
-fn read_object<A, V>(
-    kind: TableKind,
-    root: &Path,
-    obj: &Object,
-    how: How<'_>,
-    acc: &mut A,
-    visit: &V,
-    stats: &mut ScanStats,
-) where
-    V: Fn(&mut A, Rec<'_, '_>, &Partition),
-{
-    let problem = |reason: String| Problem { key: key_of(root, &obj.path()), reason };
-    let mut read = |scratch: &mut Scratch| {
-        let Scratch { file, text, decoder, folder } = scratch;
-        file.clear();
-        // Read through `take`: a `File`'s own `read_to_end` asks for its size and position
-        // first (two system calls per object), and the buffer is already large enough.
-        if let Err(e) = open(obj, folder).and_then(|f| f.take(u64::MAX).read_to_end(file)) {
-            stats.problems.push(problem(format!("cannot read: {e}")));
-            return;
-        }
-        stats.objects_scanned += 1;
-        stats.bytes_scanned += file.len() as u64;
-        let body: &[u8] = match records::inflate(file, text, decoder) {
-            Ok(Some(n)) => &text[..n],
-            Ok(None) => file,
-            Err(e) => {
-                stats.problems.push(problem(e.0));
-                return;
-            }
-        };
-        stats.bytes_decompressed += body.len() as u64;
-        read_body(kind, body, obj, how, acc, visit, stats, &problem);
-        scratch.trim();
-    };
-    SCRATCH.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut scratch) => read(&mut scratch),
-        // This thread is already reading an object: a visitor that waits on parallel work
-        // (a sort that spills) lets rayon run another object's read here. It gets buffers
-        // of its own.
-        Err(_) => read(&mut Scratch::new()),
-    });
+    Some(Listing { path: dir.to_path_buf(), files, folders }.sorted())
 }
 
 /// A scan worker's buffers, kept from one object to the next: the file's bytes, its
-/// decompressed text, and the decoder (each would be an allocation per object), and the
-/// folder it is reading (one open handle per worker).
+/// decompressed text, and the decoder (each would be an allocation per object).
 struct Scratch {
     file: Vec<u8>,
     text: Vec<u8>,
     decoder: libdeflater::Decompressor,
-    folder: HeldFolder,
 }
 
 /// What a worker's buffers may keep between objects; a larger object's are freed after it.
@@ -531,7 +530,7 @@ const SCRATCH_KEPT: usize = 8 * 1024 * 1024;
 
 impl Scratch {
     fn new() -> Scratch {
-        Scratch { file: Vec::new(), text: Vec::new(), decoder: libdeflater::Decompressor::new(), folder: None }
+        Scratch { file: Vec::new(), text: Vec::new(), decoder: libdeflater::Decompressor::new() }
     }
 
     fn trim(&mut self) {
@@ -552,7 +551,7 @@ thread_local! {
 fn read_body<A, V>(
     kind: TableKind,
     body: &[u8],
-    obj: &Object,
+    partition: &Partition,
     how: How<'_>,
     acc: &mut A,
     visit: &V,
@@ -569,7 +568,7 @@ fn read_body<A, V>(
         // needles only the records whose event name is wanted.
         TableKind::CloudTrail => {
             let keep = |name: Option<&str>| how.needles.is_none_or(|n| n.wants(name));
-            let each = &mut |r: &mut cloudtrail::Record<'_>| visit(acc, Rec::Trail(r), &obj.partition);
+            let each = &mut |r: &mut cloudtrail::Record<'_>| visit(acc, Rec::Trail(r), partition);
             match cloudtrail::read_each(body, how.fields, &keep, each) {
                 Ok(tally) => {
                     stats.records += tally.records + tally.refused;
@@ -584,7 +583,7 @@ fn read_body<A, V>(
                     match config::parse(raw) {
                         Ok(i) => {
                             stats.records += 1;
-                            visit(acc, Rec::Config(&i), &obj.partition);
+                            visit(acc, Rec::Config(&i), partition);
                         }
                         Err(_) => stats.bad_records += 1,
                     }
@@ -598,7 +597,7 @@ fn read_body<A, V>(
                     match alb::parse(line) {
                         Some(l) => {
                             stats.records += 1;
-                            visit(acc, Rec::Alb(&l), &obj.partition);
+                            visit(acc, Rec::Alb(&l), partition);
                         }
                         None => stats.bad_records += 1,
                     }
@@ -606,7 +605,7 @@ fn read_body<A, V>(
             }
             Err(e) => stats.problems.push(problem(format!("not text: {e}"))),
         },
-        TableKind::AppLogs | TableKind::Metrics => read_capture(kind, body, obj, acc, visit, stats, problem),
+        TableKind::AppLogs | TableKind::Metrics => read_capture(kind, body, partition, acc, visit, stats, problem),
     }
 }
 
@@ -615,7 +614,7 @@ fn read_body<A, V>(
 fn read_capture<A, V>(
     kind: TableKind,
     body: &[u8],
-    obj: &Object,
+    partition: &Partition,
     acc: &mut A,
     visit: &V,
     stats: &mut ScanStats,
@@ -629,7 +628,7 @@ fn read_capture<A, V>(
             if r.is_data() {
                 for e in &r.log_events {
                     stats.records += 1;
-                    visit(acc, Rec::Log(&r, e), &obj.partition);
+                    visit(acc, Rec::Log(&r, e), partition);
                 }
             }
             Ok(())
@@ -638,7 +637,7 @@ fn read_capture<A, V>(
         read_lines(body, "metric stream records", stats, problem, |line, stats| {
             let p = metrics::parse(line)?;
             stats.records += 1;
-            visit(acc, Rec::Metric(&p), &obj.partition);
+            visit(acc, Rec::Metric(&p), partition);
             Ok(())
         });
     }
@@ -675,7 +674,75 @@ fn read_lines(
 
 #[cfg(test)]
 mod tests {
-    use super::EventNames;
+    use std::io::Write as _;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::{EventNames, Folder, Mirror, Rec, SHARED_FOLDER};
+    use crate::lake::TableKind;
+
+    /// A gzip CloudTrail object whose records are named `names`.
+    fn trail(path: &Path, names: &[String]) {
+        let records: Vec<serde_json::Value> = names.iter().map(|n| serde_json::json!({"eventName": n})).collect();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(serde_json::json!({ "Records": records }).to_string().as_bytes()).unwrap();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, gz.finish().unwrap()).unwrap();
+    }
+
+    /// A scan reads a folder whole: every visible object once, its subfolders' after its own,
+    /// a crowded folder by every thread, in one stable order; hidden names (a `_SUCCESS`
+    /// marker, a `.part` file, a `_temporary` folder) and links are not read, and a projected
+    /// folder that is not there is not present.
+    #[test]
+    fn a_folder_is_read_whole_and_in_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (crowded, small) = (tmp.path().join("b/day=1"), tmp.path().join("b/day=2"));
+        let mut want = Vec::new();
+        // Names that sort differently as numbers and as bytes.
+        for i in (0..SHARED_FOLDER + 36).rev() {
+            let names = vec![format!("crowded-{i:03}-a"), format!("crowded-{i:03}-b")];
+            trail(&crowded.join(format!("{i:03}.json.gz")), &names);
+        }
+        want.extend((0..SHARED_FOLDER + 36).flat_map(|i| [format!("crowded-{i:03}-a"), format!("crowded-{i:03}-b")]));
+        for name in ["x", "y"] {
+            trail(&crowded.join(format!("sub/{name}.json.gz")), &[format!("sub-{name}")]);
+            want.push(format!("sub-{name}"));
+            trail(&small.join(format!("{name}.json.gz")), &[format!("small-{name}")]);
+        }
+        want.extend(["small-x".to_string(), "small-y".to_string()]);
+        for hidden in ["_SUCCESS", ".part.json.gz", "_temporary/z.json.gz"] {
+            trail(&crowded.join(hidden), &["hidden".to_string()]);
+        }
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(crowded.join("000.json.gz"), small.join("link.json.gz")).unwrap();
+        let folders: Vec<Folder> = [crowded, small, tmp.path().join("b/day=3")]
+            .into_iter()
+            .map(|path| Folder { path, partition: Arc::default() })
+            .collect();
+        let mirror = Mirror::new(tmp.path());
+        for _ in 0..3 {
+            let (seen, stats) = mirror.scan(
+                TableKind::CloudTrail,
+                &folders,
+                Vec::new,
+                |seen: &mut Vec<String>, r, _| {
+                    if let Rec::Trail(r) = r {
+                        seen.push(r.event_name.as_ref().map(|n| n.as_str().to_string()).unwrap_or_default());
+                    }
+                },
+                |mut a, b| {
+                    a.extend(b);
+                    a
+                },
+            );
+            assert_eq!(seen, want);
+            assert!(stats.problems.is_empty(), "{:?}", stats.problems);
+            let objects = (SHARED_FOLDER + 36 + 4) as u64;
+            assert_eq!((stats.objects_listed, stats.objects_scanned), (objects, objects));
+            assert_eq!((stats.records, stats.partitions_present), (want.len() as u64, 2));
+        }
+    }
 
     #[test]
     fn event_name_filter_never_skips_a_wanted_record() {
