@@ -38,21 +38,26 @@ struct Raw {
 
 impl Index {
     pub fn new(text: &[u8]) -> Index {
-        let mut blocks = Vec::with_capacity(text.len().div_ceil(64));
         let (whole, tail) = text.as_chunks::<64>();
         // The last partial block is padded with spaces, which are nothing to the masks.
         let mut last = [b' '; 64];
         last[..tail.len()].copy_from_slice(tail);
+        let last: &[[u8; 64]] = if tail.is_empty() { &[] } else { std::slice::from_ref(&last) };
         let mut escaped = false;
         let mut in_string = 0u64;
-        for chunk in whole.iter().chain((!tail.is_empty()).then_some(&last)) {
+        let mut block = |chunk: &[u8; 64]| {
             let raw = classify(chunk);
             let quotes = raw.quote & !escapes(raw.backslash, &mut escaped);
             let inside = prefix_xor(quotes) ^ in_string;
             // All ones when the next block starts inside a string.
             in_string = 0u64.wrapping_sub(inside >> 63);
-            blocks.push(Block { quotes, brackets: raw.bracket & !inside });
-        }
+            Block { quotes, brackets: raw.bracket & !inside }
+        };
+        // Two loops, not one over a chain of both: each is a counted loop into room made
+        // for it at once.
+        let mut blocks = Vec::with_capacity(whole.len() + last.len());
+        blocks.extend(whole.iter().map(&mut block));
+        blocks.extend(last.iter().map(&mut block));
         Index { blocks, open_string: in_string != 0 }
     }
 
