@@ -135,14 +135,19 @@ impl Mirror {
     /// `s3://bucket/key` → `ROOT/bucket/key`.
     pub fn path_of(&self, url: &str) -> Option<PathBuf> {
         let rest = url.strip_prefix("s3://")?;
-        let mut p = self.root.clone();
+        // Written into one string: a scan asks this of every projected folder.
+        let mut p = OsString::with_capacity(self.root.as_os_str().len() + rest.len() + 1);
+        p.push(self.root.as_os_str());
         for seg in rest.split('/').filter(|s| !s.is_empty()) {
             if seg == ".." || seg == "." {
                 return None;
             }
+            if !p.is_empty() && !p.as_encoded_bytes().ends_with(std::path::MAIN_SEPARATOR_STR.as_bytes()) {
+                p.push(std::path::MAIN_SEPARATOR_STR);
+            }
             p.push(seg);
         }
-        Some(p)
+        Some(PathBuf::from(p))
     }
 
     fn bucket_of(url: &str) -> &str {
@@ -741,6 +746,24 @@ mod tests {
             let objects = (SHARED_FOLDER + 36 + 4) as u64;
             assert_eq!((stats.objects_listed, stats.objects_scanned), (objects, objects));
             assert_eq!((stats.records, stats.partitions_present), (want.len() as u64, 2));
+        }
+    }
+
+    /// A key's path is the root and the key's segments, whatever the root ends with; a key
+    /// that would climb out of the root has none.
+    #[test]
+    fn a_key_is_found_under_the_root() {
+        let sep = std::path::MAIN_SEPARATOR_STR;
+        for root in ["m", "m/", "/tmp/m", ""] {
+            let mirror = Mirror::new(root);
+            let want = Path::new(root).join("b").join("AWSLogs").join("o-1").join("x.json.gz");
+            let got = mirror.path_of("s3://b/AWSLogs//o-1/x.json.gz").unwrap();
+            assert_eq!(got, want, "{root}");
+            assert!(!got.as_os_str().to_string_lossy().contains(&format!("{sep}{sep}")), "{got:?}");
+            assert_eq!(mirror.path_of("s3://b/"), Some(Path::new(root).join("b")));
+            assert_eq!(mirror.path_of("s3://b/../etc/passwd"), None);
+            assert_eq!(mirror.path_of("s3://b/./x"), None);
+            assert_eq!(mirror.path_of("b/x"), None);
         }
     }
 

@@ -252,13 +252,29 @@ impl Projection {
         if total == 0 {
             return Ok(out);
         }
+        // The template cut once at its placeholders: each piece is literal text, then the
+        // value of the column that follows it (if one does).
+        let holders: Vec<String> = per_column.iter().map(|(name, _)| format!("${{{name}}}")).collect();
+        let mut pieces: Vec<(&str, Option<usize>)> = Vec::new();
+        let mut rest = self.template.as_str();
+        while let Some((at, i)) =
+            holders.iter().enumerate().filter_map(|(i, h)| rest.find(h.as_str()).map(|at| (at, i))).min()
+        {
+            pieces.push((&rest[..at], Some(i)));
+            rest = &rest[at + holders[i].len()..];
+        }
+        pieces.push((rest, None));
         loop {
             let mut values = BTreeMap::new();
-            let mut location = self.template.clone();
+            let mut location = String::with_capacity(self.template.len() + 32);
+            for (text, column) in &pieces {
+                location.push_str(text);
+                if let Some(i) = *column {
+                    location.push_str(&per_column[i].1[idx[i]]);
+                }
+            }
             for (i, (name, vals)) in per_column.iter().enumerate() {
-                let v = &vals[idx[i]];
-                location = location.replace(&format!("${{{name}}}"), v);
-                values.insert((*name).to_string(), v.clone());
+                values.insert((*name).to_string(), vals[idx[i]].clone());
             }
             if !location.ends_with('/') {
                 location.push('/');
