@@ -120,7 +120,7 @@ impl Mirror {
     pub fn complete_totals(&self, location: &str, folders: &[Folder], stats: &mut ScanStats) {
         let cached = self.totals.lock().ok().and_then(|m| m.get(location).copied());
         let (objects, bytes) = cached.unwrap_or_else(|| {
-            let scanned: std::collections::HashSet<&Path> = folders.iter().map(|f| f.path.as_path()).collect();
+            let scanned: Skip = folders.iter().map(|f| f.path.as_os_str().as_encoded_bytes()).collect();
             let outside = self.path_of(location).map(|root| count(&root, &scanned)).unwrap_or_default();
             let t = (outside.0 + stats.objects_listed, outside.1 + stats.bytes_scanned);
             if let Ok(mut m) = self.totals.lock() {
@@ -400,10 +400,14 @@ fn hidden(name: &OsStr) -> bool {
     matches!(name.as_encoded_bytes().first(), Some(b'_' | b'.'))
 }
 
+/// Folders a count passes over, by their paths' bytes (as [`Mirror::path_of`] and a listing
+/// of their parent write them; hashed as bytes, not component by component).
+type Skip<'a> = std::collections::HashSet<&'a [u8], foldhash::fast::RandomState>;
+
 /// (files, bytes) under `dir` but not under the `skip` folders (for the totals: their objects
 /// were listed and read by the scan), without holding their names; subfolders in parallel.
-fn count(dir: &Path, skip: &std::collections::HashSet<&Path>) -> (u64, u64) {
-    if skip.contains(dir) {
+fn count(dir: &Path, skip: &Skip<'_>) -> (u64, u64) {
+    if skip.contains(dir.as_os_str().as_encoded_bytes()) {
         return (0, 0);
     }
     let Ok(entries) = std::fs::read_dir(dir) else {
