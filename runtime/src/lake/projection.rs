@@ -463,6 +463,25 @@ enum Piece {
     },
 }
 
+/// Literal template text onto the segments: a `/` starts a new segment, and text next to
+/// literal text joins it.
+fn push_lit(segs: &mut Vec<Vec<Piece>>, text: &str) {
+    for (i, part) in text.split('/').enumerate() {
+        if i > 0 {
+            segs.push(Vec::new());
+        }
+        if part.is_empty() {
+            continue;
+        }
+        if let Some(seg) = segs.last_mut() {
+            match seg.last_mut() {
+                Some(Piece::Lit(s)) => s.push_str(part),
+                _ => seg.push(Piece::Lit(part.to_string())),
+            }
+        }
+    }
+}
+
 /// What a date column has matched so far, across segments.
 #[derive(Debug, Default)]
 struct DateSoFar {
@@ -482,22 +501,6 @@ impl Projection {
             return err(format!("storage.location.template {:?} does not start with s3://", self.template));
         };
         let mut segs: Vec<Vec<Piece>> = vec![Vec::new()];
-        fn push_lit(segs: &mut Vec<Vec<Piece>>, text: &str) {
-            for (i, part) in text.split('/').enumerate() {
-                if i > 0 {
-                    segs.push(Vec::new());
-                }
-                if part.is_empty() {
-                    continue;
-                }
-                if let Some(seg) = segs.last_mut() {
-                    match seg.last_mut() {
-                        Some(Piece::Lit(s)) => s.push_str(part),
-                        _ => seg.push(Piece::Lit(part.to_string())),
-                    }
-                }
-            }
-        }
         let mut rest = body;
         while let Some(i) = rest.find("${") {
             push_lit(&mut segs, &rest[..i]);
